@@ -1,0 +1,963 @@
+//! The conversation actor: one per live conversation. It owns metadata,
+//! participants, the hot tail of history, the idempotency cache, the
+//! signaling replay buffer, reactions and the subscriber fan-out, and hands
+//! each accepted message to its write-behind [`crate::flusher`].
+//!
+//! Storage I/O that a caller waits on for long (history pages, reaction
+//! saves) runs in spawned tasks; only the rare metadata writes (create,
+//! close) are awaited in the handler, so two admins cannot race them.
+
+mod idempotency;
+mod members;
+pub mod reactions;
+mod tail;
+
+use crate::domain::{
+    AttachmentMeta, Conversation, ConversationId, ConversationStatus, Message, MessageType,
+    NewMessage, Sender, SequencedMessage, generate_join_code,
+};
+use crate::error::ChatError;
+use crate::events::{EventFrame, Fanout, LocalFanout, ReplayBuffer, control_frame};
+use crate::flusher::{FlushProgress, FlusherMsg};
+use crate::history::Side;
+use crate::settings::Settings;
+use crate::store::{SharedStore, keys};
+use crate::time::{iso_from_ms, now_ms};
+use bytes::Bytes;
+use idempotency::IdempotencyCache;
+use members::Members;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+pub use reactions::ReactionMap;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tail::{PagePlan, Tail, finish_page};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+type Reply<T> = RpcReplyPort<Result<T, ChatError>>;
+
+/// A page of history.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub messages: Vec<Message>,
+    /// Exclusive bound for the next page in the same direction.
+    pub next_cursor: Option<u64>,
+    pub has_more: bool,
+}
+
+/// Which page of history to read.
+#[derive(Debug, Clone, Copy)]
+pub struct PageQuery {
+    pub limit: usize,
+    pub cursor: Option<u64>,
+    pub newer: bool,
+}
+
+/// Who opens a stream.
+#[derive(Debug, Clone)]
+pub struct StreamOpen {
+    pub user_id: String,
+    pub display_name: String,
+    pub session_id: String,
+    /// `Last-Event-ID` or `?cursor=`, unparsed.
+    pub resume_from: Option<String>,
+}
+
+/// An open event stream: opening frames, replay, then live events.
+pub struct Subscription {
+    pub user_id: String,
+    /// `connected`, `room-state` and, when needed, `resync`.
+    pub opening: Vec<Bytes>,
+    /// Missed events to send before live ones (not yet filtered by user).
+    pub replay: Vec<Arc<EventFrame>>,
+    pub live: broadcast::Receiver<Arc<EventFrame>>,
+    /// Cancelled when the session leaves or the conversation stops.
+    pub ended: CancellationToken,
+    /// Uncounts the stream when dropped.
+    pub release: StreamRelease,
+}
+
+/// Drop guard that tells the conversation a stream closed.
+pub struct StreamRelease {
+    conversation: ActorRef<ConversationMsg>,
+    stream_id: u64,
+}
+
+impl Drop for StreamRelease {
+    fn drop(&mut self) {
+        let _ = self
+            .conversation
+            .cast(ConversationMsg::StreamClosed(self.stream_id));
+    }
+}
+
+/// Messages of the conversation actor.
+pub enum ConversationMsg {
+    Create(Reply<Conversation>),
+    Get(Reply<Conversation>),
+    Close(Reply<Conversation>),
+    /// Join with a code; answers the new user's id.
+    Join {
+        join_code: String,
+        display_name: String,
+        reply: Reply<String>,
+    },
+    /// Admit an embedded user (ticket already verified).
+    Admit {
+        user: Sender,
+        reply: Reply<()>,
+    },
+    Post {
+        sender: Sender,
+        message: NewMessage,
+        reply: Reply<Message>,
+    },
+    Leave {
+        user: Sender,
+        session_id: String,
+        end_session: bool,
+        reply: Reply<()>,
+    },
+    Signal {
+        from: String,
+        kind: String,
+        to: Option<String>,
+        data: Value,
+        reply: Reply<String>,
+    },
+    Subscribe(StreamOpen, Reply<Subscription>),
+    StreamClosed(u64),
+    History(PageQuery, Reply<Page>),
+    Reactions(Reply<ReactionMap>),
+    React {
+        user_id: String,
+        message_id: String,
+        emoji: String,
+        added: bool,
+        reply: Reply<()>,
+    },
+    ReactionsSaved {
+        version: u64,
+        ok: bool,
+    },
+    SaveReactions,
+    GraceExpired {
+        user_id: String,
+        generation: u64,
+    },
+    Housekeep,
+    /// Stores an uploaded file and its metadata.
+    PutAttachment {
+        meta: AttachmentMeta,
+        data: Bytes,
+        reply: Reply<AttachmentMeta>,
+    },
+    /// An attachment's metadata.
+    AttachmentInfo(String, Reply<AttachmentMeta>),
+    /// An attachment's metadata and bytes.
+    AttachmentData(String, Reply<(AttachmentMeta, Bytes)>),
+}
+
+/// Behaviour of the conversation actor.
+pub struct ConversationActor;
+
+/// Arguments of the conversation actor.
+pub struct ConversationArgs {
+    pub id: ConversationId,
+    pub store: SharedStore,
+    pub settings: Arc<Settings>,
+    pub flusher: ActorRef<FlusherMsg>,
+    pub progress: Arc<FlushProgress>,
+}
+
+/// State of the conversation actor.
+pub struct ConversationState {
+    args: ConversationArgs,
+    meta: Option<Conversation>,
+    load_error: Option<String>,
+    members: Members,
+    tail: Tail,
+    idempotency: IdempotencyCache,
+    buffer: ReplayBuffer,
+    fanout: LocalFanout,
+    reactions: ReactionMap,
+    reactions_version: u64,
+    reactions_saved: u64,
+    reactions_saving: bool,
+    /// Last sequence handed out; ids never go backwards.
+    last_seq: u64,
+    /// Sequence at start: resumes from before it lost buffered state.
+    floor_seq: u64,
+    last_activity_ms: i64,
+}
+
+impl Actor for ConversationActor {
+    type Msg = ConversationMsg;
+    type State = ConversationState;
+    type Arguments = ConversationArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ConversationArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let settings = args.settings.clone();
+        let housekeeping = settings
+            .idle_timeout
+            .min(Duration::from_secs(5))
+            .max(Duration::from_millis(50));
+        myself.send_interval(housekeeping, || ConversationMsg::Housekeep);
+        Ok(ConversationState {
+            args,
+            meta: None,
+            load_error: None,
+            members: Members::default(),
+            tail: Tail::new(settings.history_tail, Vec::new(), true),
+            idempotency: IdempotencyCache::new(settings.idempotency_ttl, settings.idempotency_max),
+            buffer: ReplayBuffer::new(settings.signaling_buffer_len, settings.signaling_buffer_ttl),
+            fanout: LocalFanout::new(settings.subscriber_queue),
+            reactions: ReactionMap::new(),
+            reactions_version: 0,
+            reactions_saved: 0,
+            reactions_saving: false,
+            last_seq: 0,
+            floor_seq: 0,
+            last_activity_ms: now_ms(),
+        })
+    }
+
+    /// Loads the conversation from storage; messages wait in the mailbox meanwhile.
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Err(e) = state.load().await {
+            tracing::warn!(conversation = %state.args.id, error = %e, "loading conversation failed");
+            state.load_error = Some(e.to_string());
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.members.cancel_all();
+        let _ = state
+            .args
+            .flusher
+            .call(FlusherMsg::Drain, Some(Duration::from_secs(60)))
+            .await;
+        if state.reactions_version != state.reactions_saved {
+            let body = reactions_body(&state.reactions);
+            if let Err(e) = state
+                .args
+                .store
+                .put(&keys::reactions(&state.args.id), body, "application/json")
+                .await
+            {
+                tracing::error!(conversation = %state.args.id, error = %e, "reactions not saved at stop");
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = now_ms();
+        if !matches!(
+            message,
+            ConversationMsg::Housekeep | ConversationMsg::ReactionsSaved { .. }
+        ) {
+            state.last_activity_ms = now;
+        }
+        if let Some(error) = &state.load_error {
+            if matches!(message, ConversationMsg::Housekeep) {
+                myself.stop(Some("load failed".into()));
+            }
+            reply_unavailable(message, error);
+            return Ok(());
+        }
+        match message {
+            ConversationMsg::Create(reply) => {
+                let _ = reply.send(state.create().await);
+            }
+            ConversationMsg::Get(reply) => {
+                let _ = reply.send(state.meta().cloned());
+            }
+            ConversationMsg::Close(reply) => {
+                let _ = reply.send(state.close().await);
+            }
+            ConversationMsg::Join {
+                join_code,
+                display_name,
+                reply,
+            } => {
+                let _ = reply.send(state.join(&join_code, &display_name, now));
+            }
+            ConversationMsg::Admit { user, reply } => {
+                let _ = reply.send(state.admit(&user, now));
+            }
+            ConversationMsg::Post {
+                sender,
+                message,
+                reply,
+            } => {
+                let _ = reply.send(state.post(&sender, message, now));
+            }
+            ConversationMsg::Leave {
+                user,
+                session_id,
+                end_session,
+                reply,
+            } => {
+                let _ = reply.send(state.leave(&user, &session_id, end_session, now));
+            }
+            ConversationMsg::Signal {
+                from,
+                kind,
+                to,
+                data,
+                reply,
+            } => {
+                let _ = reply.send(state.signal(&from, &kind, to.as_deref(), &data, now));
+            }
+            ConversationMsg::Subscribe(open, reply) => {
+                let _ = reply.send(state.subscribe(&myself, open));
+            }
+            ConversationMsg::StreamClosed(stream_id) => {
+                if let Some((user_id, generation)) = state.members.close_stream(stream_id) {
+                    myself.send_after(state.args.settings.leave_grace, move || {
+                        ConversationMsg::GraceExpired {
+                            user_id,
+                            generation,
+                        }
+                    });
+                }
+            }
+            ConversationMsg::GraceExpired {
+                user_id,
+                generation,
+            } => {
+                if state.members.grace_expired(&user_id, generation) {
+                    state.publish("peer-leave", &user_id, None, &serde_json::json!({}), now);
+                }
+            }
+            ConversationMsg::History(query, reply) => state.history(query, reply),
+            ConversationMsg::Reactions(reply) => {
+                let _ = reply.send(state.meta().map(|_| state.reactions.clone()));
+            }
+            ConversationMsg::React {
+                user_id,
+                message_id,
+                emoji,
+                added,
+                reply,
+            } => {
+                let result = state.react(&myself, &user_id, &message_id, &emoji, added, now);
+                let _ = reply.send(result);
+            }
+            ConversationMsg::ReactionsSaved { version, ok } => {
+                state.reactions_saving = false;
+                if ok {
+                    state.reactions_saved = state.reactions_saved.max(version);
+                    state.save_reactions(&myself);
+                } else {
+                    myself.send_after(Duration::from_secs(1), || ConversationMsg::SaveReactions);
+                }
+            }
+            ConversationMsg::SaveReactions => state.save_reactions(&myself),
+            ConversationMsg::Housekeep => state.housekeep(&myself, now),
+            ConversationMsg::PutAttachment { meta, data, reply } => {
+                state.put_attachment(meta, data, reply)
+            }
+            ConversationMsg::AttachmentInfo(id, reply) => {
+                state.read_attachment(id, false, move |r| {
+                    let _ = reply.send(r.map(|(meta, _)| meta));
+                })
+            }
+            ConversationMsg::AttachmentData(id, reply) => {
+                state.read_attachment(id, true, move |r| {
+                    let _ = reply.send(r);
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Answers any request with the load failure (503) instead of serving a
+/// conversation whose state is unknown.
+fn reply_unavailable(message: ConversationMsg, error: &str) {
+    let e = || ChatError::Storage(error.to_owned());
+    match message {
+        ConversationMsg::Create(r) | ConversationMsg::Get(r) | ConversationMsg::Close(r) => {
+            drop(r.send(Err(e())))
+        }
+        ConversationMsg::Join { reply, .. } | ConversationMsg::Signal { reply, .. } => {
+            drop(reply.send(Err(e())))
+        }
+        ConversationMsg::Admit { reply, .. }
+        | ConversationMsg::Leave { reply, .. }
+        | ConversationMsg::React { reply, .. } => drop(reply.send(Err(e()))),
+        ConversationMsg::Post { reply, .. } => drop(reply.send(Err(e()))),
+        ConversationMsg::Subscribe(_, reply) => drop(reply.send(Err(e()))),
+        ConversationMsg::History(_, reply) => drop(reply.send(Err(e()))),
+        ConversationMsg::Reactions(reply) => drop(reply.send(Err(e()))),
+        ConversationMsg::PutAttachment { reply, .. }
+        | ConversationMsg::AttachmentInfo(_, reply) => drop(reply.send(Err(e()))),
+        ConversationMsg::AttachmentData(_, reply) => drop(reply.send(Err(e()))),
+        ConversationMsg::StreamClosed(_)
+        | ConversationMsg::ReactionsSaved { .. }
+        | ConversationMsg::SaveReactions
+        | ConversationMsg::GraceExpired { .. }
+        | ConversationMsg::Housekeep => {}
+    }
+}
+
+fn reactions_body(map: &ReactionMap) -> Bytes {
+    Bytes::from(serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+const NOT_FOUND: ChatError = ChatError::NotFound("Conversation not found");
+
+impl ConversationState {
+    async fn load(&mut self) -> Result<(), ChatError> {
+        let store = self.args.store.as_ref();
+        let id = &self.args.id;
+        if let Some(body) = store.get(&keys::meta(id)).await? {
+            let meta: Conversation = serde_json::from_slice(&body)
+                .map_err(|e| ChatError::Storage(format!("meta.json unreadable: {e}")))?;
+            self.meta = Some(meta);
+        }
+        if let Some(body) = store.get(&keys::reactions(id)).await? {
+            self.reactions = serde_json::from_slice(&body).unwrap_or_default();
+        }
+        let (mut loaded, more) =
+            crate::history::read_tail(store, id, self.args.settings.history_tail).await?;
+        let unstored = self
+            .args
+            .flusher
+            .call(FlusherMsg::Unstored, Some(self.args.settings.call_timeout))
+            .await
+            .ok()
+            .and_then(|r| match r {
+                ractor::rpc::CallResult::Success(v) => Some(v),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let stored_max = loaded.last().map_or(0, |m| m.seq);
+        loaded.extend(unstored.into_iter().filter(|m| m.seq > stored_max));
+        for m in &loaded {
+            self.idempotency.insert(now_ms(), &m.message);
+        }
+        self.last_seq = loaded.last().map_or(0, |m| m.seq);
+        self.floor_seq = self.last_seq;
+        self.tail = Tail::new(self.args.settings.history_tail, loaded, !more);
+        Ok(())
+    }
+
+    fn meta(&self) -> Result<&Conversation, ChatError> {
+        self.meta.as_ref().ok_or(NOT_FOUND)
+    }
+
+    /// A fresh sequence: above every earlier one and at least the current
+    /// time in microseconds, so ids keep rising across restarts.
+    fn next_seq(&mut self, now: i64) -> u64 {
+        self.last_seq = (self.last_seq + 1).max(u64::try_from(now).unwrap_or(0) * 1000);
+        self.last_seq
+    }
+
+    async fn write_meta(&self, meta: &Conversation) -> Result<(), ChatError> {
+        let body =
+            serde_json::to_vec_pretty(meta).map_err(|e| ChatError::Storage(e.to_string()))?;
+        self.args
+            .store
+            .put(
+                &keys::meta(&self.args.id),
+                Bytes::from(body),
+                "application/json",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn create(&mut self) -> Result<Conversation, ChatError> {
+        if self.meta.is_some() {
+            return Err(ChatError::Conflict("Conversation already exists".into()));
+        }
+        let meta = Conversation {
+            conversation_id: self.args.id.clone(),
+            join_code: generate_join_code(),
+            status: ConversationStatus::Active,
+            created_at: iso_from_ms(now_ms()),
+            closed_at: None,
+        };
+        self.write_meta(&meta).await?;
+        self.meta = Some(meta.clone());
+        Ok(meta)
+    }
+
+    async fn close(&mut self) -> Result<Conversation, ChatError> {
+        let mut meta = self.meta()?.clone();
+        if meta.status == ConversationStatus::Active {
+            meta.status = ConversationStatus::Closed;
+            meta.closed_at = Some(iso_from_ms(now_ms()));
+            self.write_meta(&meta).await?;
+            self.meta = Some(meta.clone());
+        }
+        Ok(meta)
+    }
+
+    fn check_room(&self, now: i64) -> Result<(), ChatError> {
+        let max = self.args.settings.max_participants;
+        if self
+            .members
+            .counted(now, self.args.settings.join_hold.as_millis() as i64)
+            >= max
+        {
+            return Err(ChatError::Forbidden("Conversation is full".into()));
+        }
+        Ok(())
+    }
+
+    fn join(&mut self, join_code: &str, display_name: &str, now: i64) -> Result<String, ChatError> {
+        let invalid = || ChatError::Forbidden("Invalid conversation or join code".into());
+        let meta = self.meta.as_ref().ok_or_else(invalid)?;
+        if meta.join_code != join_code {
+            return Err(invalid());
+        }
+        if meta.status == ConversationStatus::Closed {
+            return Err(ChatError::Forbidden("Conversation is closed".into()));
+        }
+        self.check_room(now)?;
+        if self.members.name_taken(display_name) {
+            return Err(ChatError::Conflict(
+                "Display name is already taken in this conversation".into(),
+            ));
+        }
+        self.check_capacity()?;
+        let user_id = uuid::Uuid::new_v4().to_string();
+        self.members.joined(&user_id, display_name, now);
+        self.post_system(format!("{display_name} joined the conversation"), now)?;
+        Ok(user_id)
+    }
+
+    fn admit(&mut self, user: &Sender, now: i64) -> Result<(), ChatError> {
+        let meta = self.meta()?;
+        if meta.status == ConversationStatus::Closed {
+            return Err(ChatError::Forbidden("Conversation is closed".into()));
+        }
+        self.check_room(now)?;
+        self.members.joined(&user.user_id, &user.display_name, now);
+        Ok(())
+    }
+
+    fn check_capacity(&self) -> Result<(), ChatError> {
+        if self.args.progress.pending.load(Ordering::Acquire) >= self.args.settings.max_pending {
+            return Err(ChatError::Overloaded {
+                message: "Too many messages are waiting to be stored; retry shortly",
+                retry_after: Duration::from_secs(2),
+            });
+        }
+        Ok(())
+    }
+
+    fn post_system(&mut self, body: String, now: i64) -> Result<Message, ChatError> {
+        let message = NewMessage {
+            message_id: None,
+            kind: MessageType::System,
+            body,
+            client_timestamp: iso_from_ms(now),
+            attachment_id: None,
+            filename: None,
+            mimetype: None,
+            url: None,
+        };
+        self.post(&Sender::system(), message, now)
+    }
+
+    fn post(&mut self, sender: &Sender, new: NewMessage, now: i64) -> Result<Message, ChatError> {
+        self.meta()?;
+        if let Some(existing) = new
+            .message_id
+            .as_deref()
+            .and_then(|id| self.idempotency.get(id))
+        {
+            return Ok(existing.clone());
+        }
+        self.check_capacity()?;
+        let seq = self.next_seq(now);
+        let message = Message {
+            message_id: new
+                .message_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            conversation_id: self.args.id.to_string(),
+            sender_user_id: sender.user_id.clone(),
+            sender_display_name: sender.display_name.clone(),
+            sender_avatar_url: sender.avatar_url.clone(),
+            sender_role: sender.role,
+            kind: new.kind,
+            body: new.body,
+            client_timestamp: new.client_timestamp,
+            server_received_at: iso_from_ms(now),
+            attachment_id: new.attachment_id,
+            filename: new.filename,
+            mimetype: new.mimetype,
+            url: new.url,
+        };
+        let sequenced = SequencedMessage {
+            seq,
+            message: message.clone(),
+        };
+        self.args.progress.pending.fetch_add(1, Ordering::AcqRel);
+        if self
+            .args
+            .flusher
+            .cast(FlusherMsg::Append(Box::new(sequenced.clone())))
+            .is_err()
+        {
+            self.args.progress.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(ChatError::Unavailable(
+                "write-behind flusher is gone".into(),
+            ));
+        }
+        self.idempotency.insert(now, &message);
+        let frame = Arc::new(message_frame(&sequenced));
+        self.tail.push(sequenced);
+        self.tail
+            .trim(self.args.progress.stored_seq.load(Ordering::Acquire));
+        self.buffer.push(frame.clone());
+        self.fanout.publish(frame);
+        Ok(message)
+    }
+
+    fn publish(
+        &mut self,
+        kind: &str,
+        from: &str,
+        to: Option<&str>,
+        data: &Value,
+        now: i64,
+    ) -> String {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let seq = self.next_seq(now);
+        let frame = Arc::new(EventFrame::new(seq, &event_id, kind, from, to, data, now));
+        self.buffer.push(frame.clone());
+        self.fanout.publish(frame);
+        event_id
+    }
+
+    fn leave(
+        &mut self,
+        user: &Sender,
+        session_id: &str,
+        end_session: bool,
+        now: i64,
+    ) -> Result<(), ChatError> {
+        self.meta()?;
+        self.post_system(format!("{} left the conversation", user.display_name), now)?;
+        self.publish(
+            "peer-leave",
+            &user.user_id,
+            None,
+            &serde_json::json!({}),
+            now,
+        );
+        self.members
+            .leave(&user.user_id, end_session.then_some(session_id));
+        Ok(())
+    }
+
+    fn signal(
+        &mut self,
+        from: &str,
+        kind: &str,
+        to: Option<&str>,
+        data: &Value,
+        now: i64,
+    ) -> Result<String, ChatError> {
+        self.meta()?;
+        Ok(self.publish(kind, from, to, data, now))
+    }
+
+    fn subscribe(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        open: StreamOpen,
+    ) -> Result<Subscription, ChatError> {
+        self.meta()?;
+        if self.members.streams_of_session(&open.session_id)
+            >= self.args.settings.max_streams_per_session
+        {
+            return Err(ChatError::TooMany(
+                "Too many open streams for this session".into(),
+            ));
+        }
+        let (stream_id, ended) =
+            self.members
+                .open_stream(&open.user_id, &open.display_name, &open.session_id);
+        let release = StreamRelease {
+            conversation: myself.clone(),
+            stream_id,
+        };
+        let live = self.fanout.subscribe();
+        let resume = open
+            .resume_from
+            .as_deref()
+            .map(|text| text.trim().parse::<u64>().ok());
+        let (position, replay, resync) = match resume {
+            None => (self.last_seq, Vec::new(), false),
+            Some(Some(from)) if from <= self.last_seq => {
+                let (replay, complete) = self.replay_after(from);
+                (from, replay, !complete)
+            }
+            Some(_) => (self.last_seq, Vec::new(), true),
+        };
+        let mut opening = vec![
+            control_frame(position, "system", &"connected"),
+            control_frame(
+                position,
+                "room-state",
+                &serde_json::json!({ "participants": self.members.participants(&open.user_id) }),
+            ),
+        ];
+        if resync {
+            opening.push(control_frame(
+                position,
+                "resync",
+                &serde_json::json!({ "lastEventId": open.resume_from }),
+            ));
+        }
+        Ok(Subscription {
+            user_id: open.user_id,
+            opening,
+            replay,
+            live,
+            ended,
+            release,
+        })
+    }
+
+    /// Events after `from`: buffered ones, and messages from the tail for
+    /// what the buffer no longer holds. The flag is false when something may
+    /// be missing (state lost since `from`, or beyond tail and buffer).
+    fn replay_after(&self, from: u64) -> (Vec<Arc<EventFrame>>, bool) {
+        let buffered_from = self.buffer.oldest_seq().unwrap_or(self.last_seq + 1);
+        let mut replay = Vec::new();
+        let mut complete = from >= self.floor_seq;
+        if from + 1 < buffered_from {
+            match self.tail.after(from) {
+                Some(messages) => replay.extend(
+                    messages
+                        .take_while(|m| m.seq < buffered_from)
+                        .map(|m| Arc::new(message_frame(m))),
+                ),
+                None => complete = false,
+            }
+        }
+        replay.extend(self.buffer.after(from).cloned());
+        (replay, complete)
+    }
+
+    fn history(&self, query: PageQuery, reply: Reply<Page>) {
+        if let Err(e) = self.meta() {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let side = match (query.cursor, query.newer) {
+            (Some(c), true) => Side::After(c),
+            (None, true) => Side::After(0),
+            (Some(c), false) => Side::Before(c),
+            (None, false) => Side::Before(u64::MAX),
+        };
+        let plan = self.tail.plan(side, query.limit);
+        let to_page = move |(messages, more): (Vec<SequencedMessage>, bool)| {
+            let next_cursor = match side {
+                Side::Before(_) => messages.first().filter(|_| more).map(|m| m.seq),
+                Side::After(bound) => Some(messages.last().map_or(bound, |m| m.seq)),
+            };
+            Page {
+                messages: messages.into_iter().map(|m| m.message).collect(),
+                next_cursor,
+                has_more: more,
+            }
+        };
+        match plan {
+            PagePlan::Ready(messages, more) => {
+                let _ = reply.send(Ok(to_page((messages, more))));
+            }
+            plan => {
+                let store = self.args.store.clone();
+                let id = self.args.id.clone();
+                tokio::spawn(async move {
+                    let result = finish_page(store.as_ref(), &id, plan)
+                        .await
+                        .map(to_page)
+                        .map_err(ChatError::from);
+                    let _ = reply.send(result);
+                });
+            }
+        }
+    }
+
+    fn react(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        user_id: &str,
+        message_id: &str,
+        emoji: &str,
+        added: bool,
+        now: i64,
+    ) -> Result<(), ChatError> {
+        self.meta()?;
+        if reactions::apply(&mut self.reactions, message_id, user_id, emoji, added) {
+            self.reactions_version += 1;
+            self.save_reactions(myself);
+            let kind = if added {
+                "reaction-added"
+            } else {
+                "reaction-removed"
+            };
+            let data =
+                serde_json::json!({ "messageId": message_id, "emoji": emoji, "userId": user_id });
+            self.publish(kind, user_id, None, &data, now);
+        }
+        Ok(())
+    }
+
+    /// Writes `reactions.json` in a task, one write at a time, latest state wins.
+    fn save_reactions(&mut self, myself: &ActorRef<ConversationMsg>) {
+        if self.reactions_saving || self.reactions_saved == self.reactions_version {
+            return;
+        }
+        self.reactions_saving = true;
+        let version = self.reactions_version;
+        let body = reactions_body(&self.reactions);
+        let store = self.args.store.clone();
+        let key = keys::reactions(&self.args.id);
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let ok = match store.put(&key, body, "application/json").await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "saving reactions failed; retrying");
+                    false
+                }
+            };
+            let _ = me.cast(ConversationMsg::ReactionsSaved { version, ok });
+        });
+    }
+
+    /// Writes the file, then its metadata, in a task; answers when both are stored.
+    fn put_attachment(&self, meta: AttachmentMeta, data: Bytes, reply: Reply<AttachmentMeta>) {
+        if let Err(e) = self.meta() {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let store = self.args.store.clone();
+        let id = self.args.id.clone();
+        tokio::spawn(async move {
+            let result = async {
+                store
+                    .put(
+                        &keys::attachment(&id, &meta.attachment_id),
+                        data,
+                        &meta.mime_type,
+                    )
+                    .await?;
+                let body = serde_json::to_vec_pretty(&meta)
+                    .map_err(|e| ChatError::Storage(e.to_string()))?;
+                store
+                    .put(
+                        &keys::attachment_meta(&id, &meta.attachment_id),
+                        Bytes::from(body),
+                        "application/json",
+                    )
+                    .await?;
+                Ok(meta)
+            }
+            .await;
+            let _ = reply.send(result);
+        });
+    }
+
+    /// Reads an attachment's metadata (and bytes) in a task.
+    fn read_attachment(
+        &self,
+        attachment_id: String,
+        with_data: bool,
+        done: impl FnOnce(Result<(AttachmentMeta, Bytes), ChatError>) + Send + 'static,
+    ) {
+        if let Err(e) = self.meta() {
+            done(Err(e));
+            return;
+        }
+        let store = self.args.store.clone();
+        let id = self.args.id.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let missing = || ChatError::NotFound("Attachment not found");
+                let meta = store
+                    .get(&keys::attachment_meta(&id, &attachment_id))
+                    .await?
+                    .ok_or_else(missing)?;
+                let meta: AttachmentMeta = serde_json::from_slice(&meta)
+                    .map_err(|e| ChatError::Storage(format!("attachment meta unreadable: {e}")))?;
+                let data = if with_data {
+                    store
+                        .get(&keys::attachment(&id, &attachment_id))
+                        .await?
+                        .ok_or_else(missing)?
+                } else {
+                    Bytes::new()
+                };
+                Ok((meta, data))
+            }
+            .await;
+            done(result);
+        });
+    }
+
+    fn housekeep(&mut self, myself: &ActorRef<ConversationMsg>, now: i64) {
+        let settings = &self.args.settings;
+        self.buffer.expire(now);
+        self.idempotency.expire(now);
+        self.members
+            .expire_holds(now, settings.join_hold.as_millis() as i64);
+        self.tail
+            .trim(self.args.progress.stored_seq.load(Ordering::Acquire));
+        let idle_for = now - self.last_activity_ms;
+        let idle_limit = if self.meta.is_some() {
+            settings.idle_timeout
+        } else {
+            settings.idle_timeout.min(Duration::from_secs(10))
+        };
+        if self.members.stream_count() == 0 && idle_for >= idle_limit.as_millis() as i64 {
+            myself.stop(Some("idle".into()));
+        }
+    }
+}
+
+/// The `new-message` event of a stored message; its JSON `id` is the
+/// message id, so a replay rebuilds exactly the event that went out live.
+fn message_frame(m: &SequencedMessage) -> EventFrame {
+    let at = crate::time::parse_iso_ms(&m.message.server_received_at).unwrap_or_default();
+    EventFrame::new(
+        m.seq,
+        &m.message.message_id,
+        "new-message",
+        &m.message.sender_user_id,
+        None,
+        &m.message,
+        at,
+    )
+}

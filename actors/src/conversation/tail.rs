@@ -1,0 +1,215 @@
+//! The hot tail of history: the newest messages in memory, never dropping
+//! one that is not yet stored, so that anything older than the tail is
+//! in storage and a page is served from memory, storage, or both.
+
+use crate::domain::{ConversationId, SequencedMessage};
+use crate::history::{self, Side};
+use crate::store::{Store, StoreError};
+use std::collections::VecDeque;
+
+/// Newest messages of a conversation.
+#[derive(Debug)]
+pub struct Tail {
+    items: VecDeque<SequencedMessage>,
+    /// True while the tail holds the whole history.
+    complete: bool,
+    keep: usize,
+}
+
+/// How to build a page: ready from memory, or with a storage read first.
+#[derive(Debug)]
+pub enum PagePlan {
+    Ready(Vec<SequencedMessage>, bool),
+    Storage {
+        side: Side,
+        /// Messages of the tail that belong to the page.
+        tail_part: Vec<SequencedMessage>,
+        /// Oldest sequence the tail holds; storage supplies what is older.
+        tail_front: u64,
+        limit: usize,
+    },
+}
+
+impl Tail {
+    pub fn new(keep: usize, loaded: Vec<SequencedMessage>, complete: bool) -> Self {
+        Tail {
+            items: loaded.into(),
+            complete,
+            keep: keep.max(1),
+        }
+    }
+
+    pub fn push(&mut self, message: SequencedMessage) {
+        self.items.push_back(message);
+    }
+
+    /// Drops the oldest messages beyond `keep`, but only stored ones.
+    pub fn trim(&mut self, stored_seq: u64) {
+        while self.items.len() > self.keep
+            && self.items.front().is_some_and(|m| m.seq <= stored_seq)
+        {
+            self.items.pop_front();
+            self.complete = false;
+        }
+    }
+
+    /// Messages after `seq`, when the tail holds all of them.
+    pub fn after(&self, seq: u64) -> Option<impl Iterator<Item = &SequencedMessage>> {
+        let covered = self.complete
+            || self
+                .items
+                .front()
+                .is_some_and(|f| seq.saturating_add(1) >= f.seq);
+        covered.then(|| {
+            let start = self.items.partition_point(|m| m.seq <= seq);
+            self.items.range(start..)
+        })
+    }
+
+    /// Plans a page of `limit` messages on one side of a sequence.
+    pub fn plan(&self, side: Side, limit: usize) -> PagePlan {
+        let front = self.items.front().map_or(u64::MAX, |f| f.seq);
+        match side {
+            Side::Before(bound) => {
+                let end = self.items.partition_point(|m| m.seq < bound);
+                let candidates: Vec<SequencedMessage> = self.items.range(..end).cloned().collect();
+                if candidates.len() > limit {
+                    let skip = candidates.len() - limit;
+                    PagePlan::Ready(candidates.into_iter().skip(skip).collect(), true)
+                } else if self.complete {
+                    PagePlan::Ready(candidates, false)
+                } else {
+                    PagePlan::Storage {
+                        side: Side::Before(bound.min(front)),
+                        tail_part: candidates,
+                        tail_front: front,
+                        limit,
+                    }
+                }
+            }
+            Side::After(bound) => {
+                if let Some(items) = self.after(bound) {
+                    let mut page: Vec<SequencedMessage> = items.take(limit + 1).cloned().collect();
+                    let more = page.len() > limit;
+                    page.truncate(limit);
+                    PagePlan::Ready(page, more)
+                } else {
+                    PagePlan::Storage {
+                        side,
+                        tail_part: self.items.iter().cloned().collect(),
+                        tail_front: front,
+                        limit,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Completes a plan that needs storage; runs off the actor's mailbox.
+pub async fn finish_page(
+    store: &dyn Store,
+    id: &ConversationId,
+    plan: PagePlan,
+) -> Result<(Vec<SequencedMessage>, bool), StoreError> {
+    match plan {
+        PagePlan::Ready(page, more) => Ok((page, more)),
+        PagePlan::Storage {
+            side: side @ Side::Before(_),
+            tail_part,
+            limit,
+            ..
+        } => {
+            let want = limit - tail_part.len();
+            let (mut older, more) = if want == 0 {
+                let (probe, _) = history::read_page(store, id, side, 1).await?;
+                (Vec::new(), !probe.is_empty())
+            } else {
+                history::read_page(store, id, side, want).await?
+            };
+            older.extend(tail_part);
+            Ok((older, more))
+        }
+        PagePlan::Storage {
+            side: side @ Side::After(bound),
+            tail_part,
+            tail_front,
+            limit,
+        } => {
+            let (found, more) = history::read_page(store, id, side, limit).await?;
+            let mut page: Vec<SequencedMessage> = found
+                .iter()
+                .filter(|m| m.seq < tail_front)
+                .cloned()
+                .collect();
+            if page.len() == found.len() && more {
+                return Ok((page, true));
+            }
+            page.extend(tail_part.into_iter().filter(|m| m.seq > bound));
+            let more = page.len() > limit;
+            page.truncate(limit);
+            Ok((page, more))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Message, MessageType, Role};
+
+    fn msg(seq: u64) -> SequencedMessage {
+        SequencedMessage {
+            seq,
+            message: Message {
+                message_id: format!("m{seq}"),
+                conversation_id: "c".into(),
+                sender_user_id: "u".into(),
+                sender_display_name: "U".into(),
+                sender_avatar_url: None,
+                sender_role: Role::User,
+                kind: MessageType::Text,
+                body: String::new(),
+                client_timestamp: String::new(),
+                server_received_at: String::new(),
+                attachment_id: None,
+                filename: None,
+                mimetype: None,
+                url: None,
+            },
+        }
+    }
+
+    fn seqs(plan: PagePlan) -> (Vec<u64>, bool) {
+        match plan {
+            PagePlan::Ready(page, more) => (page.iter().map(|m| m.seq).collect(), more),
+            PagePlan::Storage { .. } => panic!("expected a page from memory"),
+        }
+    }
+
+    #[test]
+    fn complete_tail_pages_both_ways() {
+        let tail = Tail::new(10, (1..=5).map(msg).collect(), true);
+        assert_eq!(
+            seqs(tail.plan(Side::Before(u64::MAX), 2)),
+            (vec![4, 5], true)
+        );
+        assert_eq!(seqs(tail.plan(Side::Before(4), 3)), (vec![1, 2, 3], false));
+        assert_eq!(seqs(tail.plan(Side::After(3), 2)), (vec![4, 5], false));
+        assert_eq!(seqs(tail.plan(Side::After(1), 2)), (vec![2, 3], true));
+    }
+
+    #[test]
+    fn unstored_messages_are_never_trimmed() {
+        let mut tail = Tail::new(2, (1..=5).map(msg).collect(), true);
+        tail.trim(2);
+        assert_eq!(tail.items.len(), 3);
+        assert!(!tail.complete);
+        assert!(matches!(
+            tail.plan(Side::Before(4), 5),
+            PagePlan::Storage { .. }
+        ));
+        assert!(tail.after(1).is_none());
+        assert_eq!(tail.after(2).unwrap().count(), 3);
+    }
+}

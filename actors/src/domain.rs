@@ -1,0 +1,263 @@
+//! Validated domain types shared by the actors and the HTTP layer.
+
+use serde::{Deserialize, Serialize};
+
+/// A conversation id: `^[A-Za-z0-9_-]{1,100}$`, safe inside a storage key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConversationId(String);
+
+/// True when `text` is 1..=`max` characters of `[A-Za-z0-9_-]`: the shape of
+/// every id that may become part of a storage key.
+pub fn is_key_safe_id(text: &str, max: usize) -> bool {
+    !text.is_empty()
+        && text.len() <= max
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl ConversationId {
+    /// Accepts only ids that match `^[A-Za-z0-9_-]{1,100}$`.
+    pub fn parse(text: &str) -> Option<Self> {
+        is_key_safe_id(text, 100).then(|| ConversationId(text.to_owned()))
+    }
+
+    /// A fresh `conv-<uuid>` id.
+    pub fn generate() -> Self {
+        ConversationId(format!("conv-{}", uuid::Uuid::new_v4()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ConversationId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        ConversationId::parse(&value).ok_or_else(|| format!("invalid conversation id {value:?}"))
+    }
+}
+
+impl From<ConversationId> for String {
+    fn from(id: ConversationId) -> String {
+        id.0
+    }
+}
+
+impl std::fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A six-character join code of `A-Z0-9` without the look-alikes I, O, 0 and 1 (as Chats3 makes them).
+pub fn generate_join_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Whether a conversation takes new joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Active,
+    Closed,
+}
+
+/// A conversation's metadata, stored as `meta.json` and returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub conversation_id: ConversationId,
+    pub join_code: String,
+    pub status: ConversationStatus,
+    pub created_at: String,
+    pub closed_at: Option<String>,
+}
+
+/// Who a session or message belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+    System,
+}
+
+/// The kind of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    Text,
+    System,
+    File,
+}
+
+/// A stored chat message, exactly as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub sender_user_id: String,
+    pub sender_display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_avatar_url: Option<String>,
+    pub sender_role: Role,
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    pub body: String,
+    pub client_timestamp: String,
+    pub server_received_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mimetype: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// One NDJSON line as this service writes it: the message plus its
+/// per-conversation sequence, which fixes history order. Chats3's lines have
+/// no `seq`; [`crate::history`] derives one for them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+/// A message as held in memory: with its sequence always known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequencedMessage {
+    pub seq: u64,
+    pub message: Message,
+}
+
+/// What a sender provides for a new message; the actor fills in the rest.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message_id: Option<String>,
+    pub kind: MessageType,
+    pub body: String,
+    pub client_timestamp: String,
+    pub attachment_id: Option<String>,
+    pub filename: Option<String>,
+    pub mimetype: Option<String>,
+    pub url: Option<String>,
+}
+
+/// The author of a message or event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub user_id: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub role: Role,
+}
+
+impl Sender {
+    /// The author of join/leave/integrator messages.
+    pub fn system() -> Self {
+        Sender {
+            user_id: "system".into(),
+            display_name: "System".into(),
+            avatar_url: None,
+            role: Role::System,
+        }
+    }
+}
+
+/// A user session, as `GET /api/v1/session` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub session_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub role: Role,
+    pub conversation_id: ConversationId,
+    pub created_at: String,
+    pub last_active_at: i64,
+}
+
+impl Session {
+    /// The sender identity this session posts as.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            user_id: self.user_id.clone(),
+            display_name: self.display_name.clone(),
+            avatar_url: self.avatar_url.clone(),
+            role: self.role,
+        }
+    }
+}
+
+/// A participant as `room-state` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub user_id: String,
+    pub display_name: String,
+    pub is_me: bool,
+}
+
+/// Attachment metadata, stored beside the original bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentMeta {
+    pub attachment_id: String,
+    pub conversation_id: String,
+    pub uploader_user_id: String,
+    pub original_filename: String,
+    pub mime_type: String,
+    pub size_bytes: u64,
+    pub created_at: String,
+    pub variants: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_ids_cannot_escape_their_key() {
+        assert!(ConversationId::parse("conv-abc_123").is_some());
+        assert!(ConversationId::parse(&"a".repeat(100)).is_some());
+        for bad in ["", "../x", "a/b", "a b", "é", &"a".repeat(101)] {
+            assert!(ConversationId::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(ConversationId::generate().as_str().starts_with("conv-"));
+    }
+
+    #[test]
+    fn join_codes_are_six_uppercase_alphanumerics() {
+        for _ in 0..100 {
+            let code = generate_join_code();
+            assert_eq!(code.len(), 6);
+            assert!(
+                code.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            );
+        }
+    }
+
+    #[test]
+    fn stored_lines_without_seq_read_as_chats3_messages() {
+        let line = r#"{"messageId":"m","conversationId":"c","senderUserId":"u","senderDisplayName":"U","senderRole":"user","type":"text","body":"hi","clientTimestamp":"t","serverReceivedAt":"2024-01-01T00:00:00.000Z"}"#;
+        let stored: StoredMessage = serde_json::from_str(line).unwrap();
+        assert_eq!(stored.seq, None);
+        assert_eq!(stored.message.body, "hi");
+        assert_eq!(serde_json::to_string(&stored).unwrap(), line);
+    }
+}

@@ -1,0 +1,237 @@
+//! Events: serialized once into SSE bytes and shared by every subscriber,
+//! the replay buffer behind `Last-Event-ID`, and the fan-out seam.
+
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// One event, already rendered as an SSE block (`id:` line and `data:` line).
+#[derive(Debug)]
+pub struct EventFrame {
+    /// The per-conversation sequence: the SSE `id:`.
+    pub seq: u64,
+    /// Sender's user id (`"system"` for system messages).
+    pub from_user: Arc<str>,
+    /// Target of a targeted event; `None` for broadcasts.
+    pub to_user: Option<Arc<str>>,
+    /// When the event was created, epoch milliseconds.
+    pub at_ms: i64,
+    /// `id: N\ndata: {json}\n\n`
+    sse: Bytes,
+    json_start: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventJson<'a, T: Serialize> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    from_user_id: &'a str,
+    to_user_id: Option<&'a str>,
+    data: &'a T,
+    timestamp: i64,
+}
+
+impl EventFrame {
+    /// Renders the event once.
+    pub fn new<T: Serialize>(
+        seq: u64,
+        event_id: &str,
+        kind: &str,
+        from_user: &str,
+        to_user: Option<&str>,
+        data: &T,
+        at_ms: i64,
+    ) -> Self {
+        let json = serde_json::to_vec(&EventJson {
+            id: event_id,
+            kind,
+            from_user_id: from_user,
+            to_user_id: to_user,
+            data,
+            timestamp: at_ms,
+        })
+        .unwrap_or_else(|_| b"{}".to_vec());
+        let head = format!("id: {seq}\ndata: ");
+        let mut sse = Vec::with_capacity(head.len() + json.len() + 2);
+        sse.extend_from_slice(head.as_bytes());
+        sse.extend_from_slice(&json);
+        sse.extend_from_slice(b"\n\n");
+        EventFrame {
+            seq,
+            from_user: from_user.into(),
+            to_user: to_user.map(Into::into),
+            at_ms,
+            json_start: head.len(),
+            sse: Bytes::from(sse),
+        }
+    }
+
+    /// The SSE block, cheap to clone.
+    pub fn sse(&self) -> Bytes {
+        self.sse.clone()
+    }
+
+    /// The event's JSON text alone.
+    pub fn json(&self) -> Bytes {
+        self.sse.slice(self.json_start..self.sse.len() - 2)
+    }
+
+    /// Broadcasts reach everyone but their sender; targeted events reach
+    /// their target and their sender.
+    pub fn visible_to(&self, user_id: &str) -> bool {
+        match &self.to_user {
+            None => &*self.from_user != user_id,
+            Some(to) => &**to == user_id || &*self.from_user == user_id,
+        }
+    }
+}
+
+/// A stream frame that is not a conversation event: `connected`,
+/// `room-state`, `resync`, rendered with the given SSE id.
+pub fn control_frame<T: Serialize>(seq: u64, kind: &str, data: &T) -> Bytes {
+    #[derive(Serialize)]
+    struct Control<'a, T: Serialize> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        data: &'a T,
+    }
+    let json = serde_json::to_string(&Control { kind, data }).unwrap_or_default();
+    Bytes::from(format!("id: {seq}\ndata: {json}\n\n"))
+}
+
+/// Recent events for replay, bounded by count and age.
+#[derive(Debug)]
+pub struct ReplayBuffer {
+    events: VecDeque<Arc<EventFrame>>,
+    max_len: usize,
+    ttl_ms: i64,
+}
+
+impl ReplayBuffer {
+    pub fn new(max_len: usize, ttl: std::time::Duration) -> Self {
+        ReplayBuffer {
+            events: VecDeque::new(),
+            max_len: max_len.max(1),
+            ttl_ms: ttl.as_millis() as i64,
+        }
+    }
+
+    pub fn push(&mut self, frame: Arc<EventFrame>) {
+        if self.events.len() == self.max_len {
+            self.events.pop_front();
+        }
+        self.events.push_back(frame);
+    }
+
+    /// Drops events older than the TTL.
+    pub fn expire(&mut self, now_ms: i64) {
+        while self
+            .events
+            .front()
+            .is_some_and(|e| now_ms - e.at_ms > self.ttl_ms)
+        {
+            self.events.pop_front();
+        }
+    }
+
+    /// Sequence of the oldest buffered event.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.events.front().map(|e| e.seq)
+    }
+
+    /// Buffered events with `seq > after`, in order.
+    pub fn after(&self, after: u64) -> impl Iterator<Item = &Arc<EventFrame>> {
+        let start = self.events.partition_point(|e| e.seq <= after);
+        self.events.range(start..)
+    }
+}
+
+/// The fan-out seam: in-process broadcast today, a cross-instance
+/// backplane later.
+pub trait Fanout: Send + Sync + 'static {
+    /// Hands an event to every current subscriber.
+    fn publish(&self, frame: Arc<EventFrame>);
+    /// A receiver of every event published from now on.
+    fn subscribe(&self) -> broadcast::Receiver<Arc<EventFrame>>;
+}
+
+/// In-process fan-out over a bounded broadcast channel: a subscriber that
+/// falls `capacity` events behind sees `Lagged` and must resync.
+pub struct LocalFanout {
+    sender: broadcast::Sender<Arc<EventFrame>>,
+}
+
+impl LocalFanout {
+    pub fn new(capacity: usize) -> Self {
+        LocalFanout {
+            sender: broadcast::channel(capacity.max(1)).0,
+        }
+    }
+}
+
+impl Fanout for LocalFanout {
+    fn publish(&self, frame: Arc<EventFrame>) {
+        let _ = self.sender.send(frame);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<EventFrame>> {
+        self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(seq: u64, from: &str, to: Option<&str>, at: i64) -> Arc<EventFrame> {
+        Arc::new(EventFrame::new(
+            seq,
+            "e",
+            "offer",
+            from,
+            to,
+            &serde_json::json!({"a":1}),
+            at,
+        ))
+    }
+
+    #[test]
+    fn frames_render_sse_and_json_once() {
+        let f = frame(7, "u1", None, 5);
+        assert_eq!(
+            f.sse(),
+            Bytes::from_static(b"id: 7\ndata: {\"id\":\"e\",\"type\":\"offer\",\"fromUserId\":\"u1\",\"toUserId\":null,\"data\":{\"a\":1},\"timestamp\":5}\n\n")
+        );
+        assert!(f.json().starts_with(b"{\"id\""));
+        assert!(f.json().ends_with(b"}"));
+    }
+
+    #[test]
+    fn visibility_follows_the_contract() {
+        let broadcast = frame(1, "a", None, 0);
+        assert!(!broadcast.visible_to("a"));
+        assert!(broadcast.visible_to("b"));
+        let targeted = frame(2, "a", Some("b"), 0);
+        assert!(targeted.visible_to("a"));
+        assert!(targeted.visible_to("b"));
+        assert!(!targeted.visible_to("c"));
+    }
+
+    #[test]
+    fn replay_buffer_is_bounded_by_length_and_age() {
+        let mut buffer = ReplayBuffer::new(2, std::time::Duration::from_millis(100));
+        for seq in 1..=3 {
+            buffer.push(frame(seq, "a", None, seq as i64 * 10));
+        }
+        assert_eq!(buffer.oldest_seq(), Some(2));
+        assert_eq!(buffer.after(2).map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+        buffer.expire(125);
+        assert_eq!(buffer.oldest_seq(), Some(3));
+        buffer.expire(1000);
+        assert_eq!(buffer.oldest_seq(), None);
+    }
+}

@@ -1,0 +1,252 @@
+//! The write-behind flusher: one actor per live conversation that batches
+//! accepted messages into ONE NDJSON object per flush.
+//!
+//! It is a sibling of its conversation under the supervisor, so a batch that
+//! is waiting survives a conversation panic; the restarted conversation takes
+//! the unstored messages back with [`FlusherMsg::Unstored`]. Writes leave the
+//! mailbox path in a spawned task that retries with exponential backoff and
+//! jitter until storage answers, then reports back. Only one batch per
+//! conversation is in flight, so batches land in order.
+
+use crate::domain::{ConversationId, SequencedMessage, StoredMessage};
+use crate::settings::Settings;
+use crate::store::{SharedStore, keys};
+use bytes::Bytes;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Progress the conversation reads without a round trip.
+#[derive(Debug, Default)]
+pub struct FlushProgress {
+    /// Accepted messages not yet in storage.
+    pub pending: AtomicUsize,
+    /// Highest `seq` known to be stored.
+    pub stored_seq: AtomicU64,
+    /// Store failures seen since the last success (for `/ready` and logs).
+    pub failures: AtomicU64,
+}
+
+/// Messages of the flusher.
+pub enum FlusherMsg {
+    /// A newly accepted message to store.
+    Append(Box<SequencedMessage>),
+    /// Timer: write what is pending.
+    Tick,
+    /// The in-flight batch is stored.
+    Written { count: usize },
+    /// Store everything pending, then reply.
+    Drain(RpcReplyPort<()>),
+    /// The messages accepted but not yet stored, oldest first.
+    Unstored(RpcReplyPort<Vec<SequencedMessage>>),
+}
+
+/// Behaviour of the flusher actor.
+pub struct Flusher;
+
+/// Arguments of the flusher actor.
+pub struct FlusherArgs {
+    pub id: ConversationId,
+    pub store: SharedStore,
+    pub settings: Arc<Settings>,
+    pub progress: Arc<FlushProgress>,
+}
+
+/// State of the flusher actor.
+pub struct FlusherState {
+    args: FlusherArgs,
+    pending: Vec<SequencedMessage>,
+    in_flight: Option<(Vec<SequencedMessage>, JoinHandle<()>)>,
+    timer_armed: bool,
+    drain_waiters: Vec<RpcReplyPort<()>>,
+}
+
+impl Actor for Flusher {
+    type Msg = FlusherMsg;
+    type State = FlusherState;
+    type Arguments = FlusherArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: FlusherArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(FlusherState {
+            args,
+            pending: Vec::new(),
+            in_flight: None,
+            timer_armed: false,
+            drain_waiters: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            FlusherMsg::Append(m) => state.append(&myself, *m),
+            FlusherMsg::Tick => {
+                state.timer_armed = false;
+                state.start_write(&myself);
+            }
+            FlusherMsg::Written { count } => state.written(&myself, count),
+            FlusherMsg::Drain(reply) => {
+                state.drain_waiters.push(reply);
+                state.start_write(&myself);
+                state.answer_drained();
+            }
+            FlusherMsg::Unstored(reply) => {
+                let mut all: Vec<SequencedMessage> = state
+                    .in_flight
+                    .iter()
+                    .flat_map(|(batch, _)| batch.iter().cloned())
+                    .collect();
+                all.extend(state.pending.iter().cloned());
+                let _ = reply.send(all);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stop stores everything still pending, in order, before the actor ends.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some((_, task)) = state.in_flight.take() {
+            let _ = task.await;
+        }
+        while !state.pending.is_empty() {
+            let take = state
+                .pending
+                .len()
+                .min(state.args.settings.flush_max_batch.max(1));
+            let batch: Vec<SequencedMessage> = state.pending.drain(..take).collect();
+            write_with_retry(&state.args, &batch).await;
+            mark_stored(&state.args.progress, &batch);
+        }
+        for waiter in state.drain_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        Ok(())
+    }
+}
+
+impl FlusherState {
+    fn append(&mut self, myself: &ActorRef<FlusherMsg>, message: SequencedMessage) {
+        self.pending.push(message);
+        if self.pending.len() >= self.args.settings.flush_max_batch {
+            self.start_write(myself);
+        } else if !self.timer_armed && self.in_flight.is_none() {
+            self.timer_armed = true;
+            myself.send_after(self.args.settings.flush_interval, || FlusherMsg::Tick);
+        }
+    }
+
+    fn start_write(&mut self, myself: &ActorRef<FlusherMsg>) {
+        if self.in_flight.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let take = self
+            .pending
+            .len()
+            .min(self.args.settings.flush_max_batch.max(1));
+        let batch: Vec<SequencedMessage> = self.pending.drain(..take).collect();
+        let args = FlusherArgs {
+            id: self.args.id.clone(),
+            store: self.args.store.clone(),
+            settings: self.args.settings.clone(),
+            progress: self.args.progress.clone(),
+        };
+        let to_write = batch.clone();
+        let me = myself.clone();
+        let task = tokio::spawn(async move {
+            write_with_retry(&args, &to_write).await;
+            mark_stored(&args.progress, &to_write);
+            let _ = me.cast(FlusherMsg::Written {
+                count: to_write.len(),
+            });
+        });
+        self.in_flight = Some((batch, task));
+    }
+
+    fn written(&mut self, myself: &ActorRef<FlusherMsg>, count: usize) {
+        tracing::trace!(conversation = %self.args.id, count, "batch stored");
+        self.in_flight = None;
+        if self.pending.len() >= self.args.settings.flush_max_batch
+            || !self.drain_waiters.is_empty()
+        {
+            self.start_write(myself);
+        } else if !self.pending.is_empty() && !self.timer_armed {
+            self.timer_armed = true;
+            myself.send_after(self.args.settings.flush_interval, || FlusherMsg::Tick);
+        }
+        self.answer_drained();
+    }
+
+    fn answer_drained(&mut self) {
+        if self.pending.is_empty() && self.in_flight.is_none() {
+            for waiter in self.drain_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+}
+
+fn mark_stored(progress: &FlushProgress, batch: &[SequencedMessage]) {
+    progress.pending.fetch_sub(batch.len(), Ordering::AcqRel);
+    if let Some(last) = batch.last() {
+        progress.stored_seq.fetch_max(last.seq, Ordering::AcqRel);
+    }
+}
+
+/// One NDJSON object for the batch, named after its first message's
+/// `seq / 1000` so key order is history order (see [`crate::history`]).
+pub fn encode_batch(batch: &[SequencedMessage]) -> Bytes {
+    let mut body = Vec::with_capacity(batch.len() * 256);
+    for m in batch {
+        let line = StoredMessage {
+            seq: Some(m.seq),
+            message: m.message.clone(),
+        };
+        if serde_json::to_writer(&mut body, &line).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    Bytes::from(body)
+}
+
+/// Writes a batch, retrying with exponential backoff (100 ms doubling to
+/// 10 s) plus jitter until storage accepts it.
+async fn write_with_retry(args: &FlusherArgs, batch: &[SequencedMessage]) {
+    let Some(first) = batch.first() else { return };
+    let key = keys::batch(&args.id, (first.seq / 1000) as i64, &uuid::Uuid::new_v4());
+    let body = encode_batch(batch);
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match args
+            .store
+            .put(&key, body.clone(), "application/x-ndjson")
+            .await
+        {
+            Ok(()) => {
+                args.progress.failures.store(0, Ordering::Release);
+                return;
+            }
+            Err(e) => {
+                let failures = args.progress.failures.fetch_add(1, Ordering::AcqRel) + 1;
+                tracing::warn!(conversation = %args.id, %key, error = %e, failures, "batch write failed; retrying");
+                let jitter =
+                    Duration::from_millis(rand::random_range(0..=delay.as_millis() as u64 / 2));
+                tokio::time::sleep(delay + jitter).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}

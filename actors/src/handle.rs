@@ -1,0 +1,299 @@
+//! The typed async API that HTTP handlers call. Every call has a timeout
+//! and maps ractor's failures to [`ChatError`]; handlers never build reply
+//! ports themselves.
+
+use crate::conversation::{
+    ConversationMsg, Page, PageQuery, ReactionMap, StreamOpen, Subscription,
+};
+use crate::domain::{AttachmentMeta, Conversation, ConversationId, Message, NewMessage, Sender};
+use crate::error::ChatError;
+use crate::nonces::{ActorNonces, NonceActor, NonceRegistry};
+use crate::sessions::{ActorSessions, SessionActor, SessionRegistry};
+use crate::settings::Settings;
+use crate::store::SharedStore;
+use crate::supervisor::{ConversationSupervisor, SupervisorArgs, SupervisorMsg, SupervisorStats};
+use bytes::Bytes;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Sends a request and waits for the reply, at most `timeout`.
+pub async fn ask<M, T>(
+    actor: &ActorRef<M>,
+    timeout: Duration,
+    build: impl FnOnce(RpcReplyPort<T>) -> M,
+) -> Result<T, ChatError>
+where
+    M: ractor::Message,
+    T: Send + 'static,
+{
+    match actor.call(build, Some(timeout)).await {
+        Ok(CallResult::Success(value)) => Ok(value),
+        Ok(CallResult::Timeout) => Err(ChatError::Unavailable("timed out".into())),
+        Ok(CallResult::SenderError) => Err(ChatError::Unavailable(
+            "actor stopped before answering".into(),
+        )),
+        Err(e) => Err(ChatError::Unavailable(e.to_string())),
+    }
+}
+
+/// The running actor system.
+#[derive(Clone)]
+pub struct System {
+    supervisor: ActorRef<SupervisorMsg>,
+    sessions: Arc<dyn SessionRegistry>,
+    nonces: Arc<dyn NonceRegistry>,
+    session_actor: ActorRef<crate::sessions::SessionMsg>,
+    nonce_actor: ActorRef<crate::nonces::NonceMsg>,
+    settings: Arc<Settings>,
+}
+
+impl System {
+    /// Starts the supervisor and the registries.
+    pub async fn start(store: SharedStore, settings: Settings) -> Result<Self, ChatError> {
+        let settings = Arc::new(settings);
+        let spawn_err = |e: ractor::SpawnErr| ChatError::Unavailable(e.to_string());
+        let (supervisor, _) = Actor::spawn(
+            None,
+            ConversationSupervisor,
+            SupervisorArgs {
+                store,
+                settings: settings.clone(),
+            },
+        )
+        .await
+        .map_err(spawn_err)?;
+        let (session_actor, _) = Actor::spawn(None, SessionActor, settings.clone())
+            .await
+            .map_err(spawn_err)?;
+        let (nonce_actor, _) = Actor::spawn(None, NonceActor, settings.clone())
+            .await
+            .map_err(spawn_err)?;
+        Ok(System {
+            sessions: Arc::new(ActorSessions {
+                actor: session_actor.clone(),
+                timeout: settings.call_timeout,
+            }),
+            nonces: Arc::new(ActorNonces {
+                actor: nonce_actor.clone(),
+                timeout: settings.call_timeout,
+            }),
+            supervisor,
+            session_actor,
+            nonce_actor,
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A handle to one conversation (spawned lazily on first call).
+    pub fn conversation(&self, id: ConversationId) -> ConversationHandle {
+        ConversationHandle {
+            id,
+            supervisor: self.supervisor.clone(),
+            timeout: self.settings.call_timeout,
+        }
+    }
+
+    pub fn sessions(&self) -> &Arc<dyn SessionRegistry> {
+        &self.sessions
+    }
+
+    pub fn nonces(&self) -> &Arc<dyn NonceRegistry> {
+        &self.nonces
+    }
+
+    /// Live conversations and pending writes.
+    pub async fn stats(&self) -> Result<SupervisorStats, ChatError> {
+        ask(
+            &self.supervisor,
+            self.settings.call_timeout,
+            SupervisorMsg::Stats,
+        )
+        .await
+    }
+
+    /// Stops every conversation, waiting at most `limit` while they flush.
+    /// Returns false when the limit ran out first.
+    pub async fn shutdown(&self, limit: Duration) -> bool {
+        self.session_actor.stop(None);
+        self.nonce_actor.stop(None);
+        self.supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(limit))
+            .await
+            .is_ok()
+    }
+}
+
+/// Typed calls into one conversation.
+#[derive(Clone)]
+pub struct ConversationHandle {
+    id: ConversationId,
+    supervisor: ActorRef<SupervisorMsg>,
+    timeout: Duration,
+}
+
+impl ConversationHandle {
+    pub fn id(&self) -> &ConversationId {
+        &self.id
+    }
+
+    async fn actor(&self) -> Result<ActorRef<ConversationMsg>, ChatError> {
+        let id = self.id.clone();
+        ask(&self.supervisor, self.timeout, |r| {
+            SupervisorMsg::Get(id, r)
+        })
+        .await?
+        .map_err(ChatError::Unavailable)
+    }
+
+    /// Asks the conversation; if its actor stopped in between (idle stop,
+    /// restart), asks the fresh one once more.
+    async fn ask<T: Send + 'static>(
+        &self,
+        build: impl Fn(RpcReplyPort<Result<T, ChatError>>) -> ConversationMsg,
+    ) -> Result<T, ChatError> {
+        let first = ask(&self.actor().await?, self.timeout, &build).await;
+        match first {
+            Err(ChatError::Unavailable(reason)) if reason != "timed out" => {
+                ask(&self.actor().await?, self.timeout, &build).await?
+            }
+            other => other?,
+        }
+    }
+
+    pub async fn create(&self) -> Result<Conversation, ChatError> {
+        self.ask(ConversationMsg::Create).await
+    }
+
+    pub async fn get(&self) -> Result<Conversation, ChatError> {
+        self.ask(ConversationMsg::Get).await
+    }
+
+    pub async fn close(&self) -> Result<Conversation, ChatError> {
+        self.ask(ConversationMsg::Close).await
+    }
+
+    /// Joins with a code; returns the new user id.
+    pub async fn join(&self, join_code: &str, display_name: &str) -> Result<String, ChatError> {
+        self.ask(|reply| ConversationMsg::Join {
+            join_code: join_code.to_owned(),
+            display_name: display_name.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Admits a user with a verified ticket.
+    pub async fn admit(&self, user: &Sender) -> Result<(), ChatError> {
+        self.ask(|reply| ConversationMsg::Admit {
+            user: user.clone(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn post(&self, sender: &Sender, message: NewMessage) -> Result<Message, ChatError> {
+        self.ask(|reply| ConversationMsg::Post {
+            sender: sender.clone(),
+            message: message.clone(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn leave(
+        &self,
+        user: &Sender,
+        session_id: &str,
+        end_session: bool,
+    ) -> Result<(), ChatError> {
+        self.ask(|reply| ConversationMsg::Leave {
+            user: user.clone(),
+            session_id: session_id.to_owned(),
+            end_session,
+            reply,
+        })
+        .await
+    }
+
+    /// Relays a signaling event; returns its event id.
+    pub async fn signal(
+        &self,
+        from: &str,
+        kind: &str,
+        to: Option<&str>,
+        data: &Value,
+    ) -> Result<String, ChatError> {
+        self.ask(|reply| ConversationMsg::Signal {
+            from: from.to_owned(),
+            kind: kind.to_owned(),
+            to: to.map(str::to_owned),
+            data: data.clone(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn subscribe(&self, open: StreamOpen) -> Result<Subscription, ChatError> {
+        self.ask(|reply| ConversationMsg::Subscribe(open.clone(), reply))
+            .await
+    }
+
+    pub async fn history(&self, query: PageQuery) -> Result<Page, ChatError> {
+        self.ask(|reply| ConversationMsg::History(query, reply))
+            .await
+    }
+
+    pub async fn reactions(&self) -> Result<ReactionMap, ChatError> {
+        self.ask(ConversationMsg::Reactions).await
+    }
+
+    pub async fn react(
+        &self,
+        user_id: &str,
+        message_id: &str,
+        emoji: &str,
+        added: bool,
+    ) -> Result<(), ChatError> {
+        self.ask(|reply| ConversationMsg::React {
+            user_id: user_id.to_owned(),
+            message_id: message_id.to_owned(),
+            emoji: emoji.to_owned(),
+            added,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn put_attachment(
+        &self,
+        meta: AttachmentMeta,
+        data: Bytes,
+    ) -> Result<AttachmentMeta, ChatError> {
+        self.ask(|reply| ConversationMsg::PutAttachment {
+            meta: meta.clone(),
+            data: data.clone(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn attachment(&self, attachment_id: &str) -> Result<AttachmentMeta, ChatError> {
+        self.ask(|reply| ConversationMsg::AttachmentInfo(attachment_id.to_owned(), reply))
+            .await
+    }
+
+    pub async fn attachment_data(
+        &self,
+        attachment_id: &str,
+    ) -> Result<(AttachmentMeta, Bytes), ChatError> {
+        self.ask(|reply| ConversationMsg::AttachmentData(attachment_id.to_owned(), reply))
+            .await
+    }
+}

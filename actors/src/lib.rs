@@ -1,0 +1,41 @@
+//! The chats3 actor system. No HTTP lives here: the service crate calls the
+//! typed handles and implements [`store::Store`] for S3 and a local directory.
+//!
+//! Layout:
+//! - `domain`: validated ids, messages, conversations, sessions, events.
+//! - `store`: the storage trait and the key layout shared with Chats3.
+//! - `history`: reading message batches back from storage in order.
+//! - `events`: serialized event frames, the replay buffer and the fan-out seam.
+//! - `conversation`: one actor per live conversation (participants, tail,
+//!   idempotency, signaling buffer, reactions, fan-out).
+//! - `flusher`: the write-behind actor that batches messages into storage.
+//! - `supervisor`: spawns, restarts and idles out conversations.
+//! - `sessions`, `nonces`: TTL registries.
+//! - `handle`: the async API with timeouts that HTTP handlers call.
+//!
+//! Supervision tree:
+//!
+//! ```text
+//! ConversationSupervisor
+//!   ├── Conversation(id) ── casts accepted messages ──▶ Flusher(id)
+//!   └── Flusher(id)   (a sibling, so pending batches outlive a conversation panic)
+//! SessionRegistry      NonceRegistry
+//! ```
+
+pub mod conversation;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod flusher;
+pub mod handle;
+pub mod history;
+pub mod nonces;
+pub mod sessions;
+pub mod settings;
+pub mod store;
+pub mod supervisor;
+pub mod time;
+
+pub use error::ChatError;
+pub use handle::{ConversationHandle, System};
+pub use settings::Settings;

@@ -1,0 +1,73 @@
+//! Tuning knobs of the actor system, filled from the service's `[actors]`
+//! and `[limits]` configuration.
+
+use std::time::Duration;
+
+/// Every bound and timer the actors use.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Longest a batch waits before it is written.
+    pub flush_interval: Duration,
+    /// A batch is written as soon as this many messages wait.
+    pub flush_max_batch: usize,
+    /// Unstored messages per conversation past which sends get 503.
+    pub max_pending: usize,
+    /// A conversation with no streams and no requests for this long stops.
+    pub idle_timeout: Duration,
+    /// How long a `messageId` is remembered for idempotent retries.
+    pub idempotency_ttl: Duration,
+    /// Upper bound on remembered `messageId`s per conversation.
+    pub idempotency_max: usize,
+    /// How long signaling events stay replayable.
+    pub signaling_buffer_ttl: Duration,
+    /// How many events stay replayable.
+    pub signaling_buffer_len: usize,
+    /// Messages kept in memory per live conversation.
+    pub history_tail: usize,
+    /// Participant limit per conversation.
+    pub max_participants: usize,
+    /// Open streams allowed per session.
+    pub max_streams_per_session: usize,
+    /// Events a slow subscriber may fall behind before it must resync.
+    pub subscriber_queue: usize,
+    /// Delay before `peer-leave` after a user's last stream closes.
+    pub leave_grace: Duration,
+    /// How long a joined user without a stream still counts toward the limit.
+    pub join_hold: Duration,
+    /// Session sliding TTL.
+    pub session_ttl: Duration,
+    /// Maximum live sessions.
+    pub max_sessions: usize,
+    /// How long a ticket nonce is remembered.
+    pub nonce_ttl: Duration,
+    /// Maximum remembered nonces.
+    pub max_nonces: usize,
+    /// Timeout of a handle's call into an actor.
+    pub call_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            flush_interval: Duration::from_millis(500),
+            flush_max_batch: 500,
+            max_pending: 10_000,
+            idle_timeout: Duration::from_secs(600),
+            idempotency_ttl: Duration::from_secs(300),
+            idempotency_max: 10_000,
+            signaling_buffer_ttl: Duration::from_secs(60),
+            signaling_buffer_len: 1_000,
+            history_tail: 1_000,
+            max_participants: 50,
+            max_streams_per_session: 8,
+            subscriber_queue: 1_024,
+            leave_grace: Duration::from_secs(3),
+            join_hold: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(86_400),
+            max_sessions: 1_000_000,
+            nonce_ttl: Duration::from_secs(120),
+            max_nonces: 1_000_000,
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}

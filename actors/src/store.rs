@@ -1,0 +1,86 @@
+//! The storage seam: a flat key/value object store (S3 or a directory) and
+//! the key layout shared with Chats3.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// A storage failure; every one is treated as transient and retried where
+/// the caller can wait.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// What the actors need from storage. Implemented in the service crate for
+/// S3 and for a local directory with identical keys.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The object's bytes, or `None` when there is no such key.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+    /// Writes the whole object, replacing any previous one atomically.
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError>;
+    /// Every key that starts with `prefix`, in any order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// A shared store.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Storage keys, exactly as Chats3 lays them out.
+pub mod keys {
+    use crate::domain::ConversationId;
+
+    pub fn meta(id: &ConversationId) -> String {
+        format!("conversations/{id}/meta.json")
+    }
+
+    pub fn reactions(id: &ConversationId) -> String {
+        format!("conversations/{id}/reactions.json")
+    }
+
+    pub fn messages_prefix(id: &ConversationId) -> String {
+        format!("conversations/{id}/messages/")
+    }
+
+    /// `conversations/{id}/messages/{YYYY-MM-DD}/{epochMillis}-{uuid}.ndjson`
+    pub fn batch(id: &ConversationId, epoch_ms: i64, batch_id: &uuid::Uuid) -> String {
+        format!(
+            "conversations/{id}/messages/{}/{epoch_ms}-{batch_id}.ndjson",
+            crate::time::date_folder(epoch_ms)
+        )
+    }
+
+    /// The epoch milliseconds a batch key is named after.
+    pub fn batch_epoch_ms(key: &str) -> Option<i64> {
+        let name = key.rsplit('/').next()?;
+        let stem = name.strip_suffix(".ndjson")?;
+        stem.split('-').next()?.parse().ok()
+    }
+
+    pub fn attachment(id: &ConversationId, attachment_id: &str) -> String {
+        format!("conversations/{id}/attachments/{attachment_id}/original")
+    }
+
+    pub fn attachment_meta(id: &ConversationId, attachment_id: &str) -> String {
+        format!("conversations/{id}/attachments/{attachment_id}/meta.json")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys;
+    use crate::domain::ConversationId;
+
+    #[test]
+    fn batch_keys_follow_the_chats3_layout() {
+        let id = ConversationId::parse("c1").unwrap();
+        let uuid = uuid::Uuid::nil();
+        let key = keys::batch(&id, 1_735_380_000_000, &uuid);
+        assert_eq!(
+            key,
+            "conversations/c1/messages/2024-12-28/1735380000000-00000000-0000-0000-0000-000000000000.ndjson"
+        );
+        assert_eq!(keys::batch_epoch_ms(&key), Some(1_735_380_000_000));
+        assert_eq!(keys::batch_epoch_ms("conversations/c1/meta.json"), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! Configuration: the embedded `config.toml` as defaults, an optional file
+//! on top, then `CHATS3_<SECTION>__<KEY>` environment variables.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// The defaults, identical to the repository's `config.toml`.
+pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub integrators: Vec<Integrator>,
+    pub actors: ActorsConfig,
+    pub limits: LimitsConfig,
+    pub rate_limit: RateLimitConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub public_url: String,
+    pub production: bool,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    pub static_dir: String,
+}
+
+/// Which storage backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Fs,
+    S3,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: Backend,
+    pub fs_root: String,
+    pub s3: S3Config,
+}
+
+/// `[storage.s3]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: String,
+    pub force_path_style: bool,
+    pub access_key: String,
+    pub secret_key: String,
+    pub prefix: String,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub admin_password: String,
+    pub download_secret: String,
+}
+
+/// One `[[integrators]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Integrator {
+    pub id: String,
+    pub secret: String,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[actors]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorsConfig {
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    pub flush_max_batch: usize,
+    pub max_pending: usize,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub signaling_buffer_ttl: Duration,
+    pub signaling_buffer_len: usize,
+    pub history_tail: usize,
+    pub subscriber_queue: usize,
+    pub max_streams_per_session: usize,
+    #[serde(with = "humantime_serde")]
+    pub leave_grace: Duration,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_participants: usize,
+    pub max_message_len: usize,
+    pub max_json_body: usize,
+    pub max_upload: usize,
+}
+
+/// `[rate_limit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub per_ip_per_minute: u32,
+    pub admin_per_minute: u32,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Config {
+    /// Defaults, then `path` if given (it must exist), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("CHATS3_").split("__"))
+            .extract()
+            .map_err(|e| e.to_string().replace('\n', "; "))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.storage.backend == Backend::S3 && self.storage.s3.bucket.is_empty() {
+            return Err("storage.backend is \"s3\" but storage.s3.bucket is empty".into());
+        }
+        if self.actors.flush_max_batch == 0
+            || self.actors.max_pending == 0
+            || self.actors.history_tail == 0
+        {
+            return Err(
+                "actors.flush_max_batch, max_pending and history_tail must be at least 1".into(),
+            );
+        }
+        if self.limits.max_participants == 0 {
+            return Err("limits.max_participants must be at least 1".into());
+        }
+        for integrator in &self.integrators {
+            if integrator.id.is_empty() || integrator.secret.is_empty() {
+                return Err("every [[integrators]] entry needs an id and a secret".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The actor system's knobs.
+    pub fn actor_settings(&self) -> chats3_actors::Settings {
+        let a = &self.actors;
+        chats3_actors::Settings {
+            flush_interval: a.flush_interval,
+            flush_max_batch: a.flush_max_batch,
+            max_pending: a.max_pending,
+            idle_timeout: a.idle_timeout,
+            idempotency_ttl: a.idempotency_ttl,
+            signaling_buffer_ttl: a.signaling_buffer_ttl,
+            signaling_buffer_len: a.signaling_buffer_len,
+            history_tail: a.history_tail,
+            max_participants: self.limits.max_participants,
+            max_streams_per_session: a.max_streams_per_session,
+            subscriber_queue: a.subscriber_queue,
+            leave_grace: a.leave_grace,
+            ..chats3_actors::Settings::default()
+        }
+    }
+
+    /// Every integrator origin, for CSP `frame-ancestors` and CORS.
+    pub fn all_origins(&self) -> impl Iterator<Item = &str> {
+        self.integrators
+            .iter()
+            .flat_map(|i| i.allowed_origins.iter().map(String::as_str))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load() {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.server.port, 3000);
+        assert_eq!(config.actors.flush_interval, Duration::from_millis(500));
+        assert_eq!(config.limits.max_participants, 50);
+    }
+
+    #[test]
+    fn bad_files_give_one_clear_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("[server]\nprot = 1\n", "prot"),
+            ("[actors]\nflush_interval = \"soon\"\n", "flush_interval"),
+            ("[storage]\nbackend = \"s3\"\n", "bucket"),
+        ];
+        for (text, needle) in cases {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).unwrap();
+            let error = Config::load(Some(&path)).unwrap_err();
+            assert!(error.contains(needle), "{error}");
+            assert!(!error.contains('\n'));
+        }
+    }
+}

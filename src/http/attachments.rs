@@ -1,0 +1,263 @@
+//! Attachments: multipart upload checked against the MIME allow-list and by
+//! magic numbers, metadata lookup with a self-authorising signed URL
+//! (presigned on S3, HMAC-signed on the fs backend), and that URL's download
+//! route for the fs backend.
+
+use super::AppState;
+use super::error::{ApiResult, AppError, ok};
+use super::extract::CurrentSession;
+use super::signing::{sign, verify};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chats3_actors::domain::{AttachmentMeta, ConversationId, is_key_safe_id};
+use chats3_actors::store::keys;
+use chats3_actors::time::{now_iso, now_ms};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+/// Declared types that may be uploaded.
+pub const ALLOWED_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+];
+
+/// How long a signed URL works.
+const URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Whether the bytes are what the declared type says, by magic numbers.
+/// Plain text has none, so it passes when nothing binary is detected.
+pub fn content_matches(declared: &str, data: &[u8]) -> bool {
+    match infer::get(data) {
+        Some(kind) => kind.mime_type() == declared,
+        None => declared == "text/plain" && std::str::from_utf8(data).is_ok(),
+    }
+}
+
+/// `POST /api/v1/attachments` (multipart field `file`)
+pub async fn upload(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult {
+    let mut multipart = multipart.map_err(|_| {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            "Request is not multipart/form-data",
+        )
+    })?;
+    let max = state.config.limits.max_upload;
+    let too_large = || AppError::too_large(format!("File too large (max {max} bytes)"));
+    let mut found = None;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, max))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let declared = field
+            .content_type()
+            .map(|c| {
+                c.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_else(|| "text/plain".into());
+        let filename: String = field
+            .file_name()
+            .unwrap_or("file")
+            .chars()
+            .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+            .take(255)
+            .collect();
+        let mut data = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max))? {
+            if data.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        found = Some((declared, filename, data));
+        break;
+    }
+    let (declared, filename, data) =
+        found.ok_or_else(|| AppError::new(StatusCode::BAD_REQUEST, "No file uploaded"))?;
+    if !ALLOWED_TYPES.contains(&declared.as_str()) {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "File type not allowed",
+        ));
+    }
+    if !content_matches(&declared, &data) {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid file content (magic number mismatch)",
+        ));
+    }
+    let meta = AttachmentMeta {
+        attachment_id: uuid::Uuid::new_v4().to_string(),
+        conversation_id: session.0.conversation_id.to_string(),
+        uploader_user_id: session.0.user_id.clone(),
+        original_filename: if filename.is_empty() {
+            "file".into()
+        } else {
+            filename
+        },
+        mime_type: declared,
+        size_bytes: data.len() as u64,
+        created_at: now_iso(),
+        variants: None,
+    };
+    let meta = session
+        .conversation(&state)
+        .put_attachment(meta, data.into())
+        .await?;
+    Ok(ok(
+        "Attachment uploaded",
+        json!({
+            "attachmentId": meta.attachment_id,
+            "originalFilename": meta.original_filename,
+            "mimeType": meta.mime_type,
+            "sizeBytes": meta.size_bytes,
+        }),
+    ))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::too_large(format!("File too large (max {max} bytes)"))
+    } else {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Malformed multipart body: {}", e.body_text()),
+        )
+    }
+}
+
+/// Query of `GET /api/v1/attachments/:id`.
+#[derive(Deserialize)]
+pub struct AttachmentQuery {
+    download: Option<String>,
+}
+
+fn download_text(conversation: &str, id: &str, expires: i64) -> String {
+    format!("{conversation}/{id}/{expires}")
+}
+
+/// `GET /api/v1/attachments/:id[?download=true]`
+pub async fn get_one(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<String>,
+    Query(query): Query<AttachmentQuery>,
+) -> ApiResult {
+    if !is_key_safe_id(&id, 100) {
+        return Err(AppError::not_found("Attachment not found"));
+    }
+    let conversation_id = session.0.conversation_id.clone();
+    let meta = session.conversation(&state).attachment(&id).await?;
+    let signed_url = match &state.storage.s3 {
+        Some(s3) => s3
+            .presign_get(&keys::attachment(&conversation_id, &id), URL_TTL)
+            .await
+            .map_err(|e| AppError::unavailable(e.to_string(), 5))?,
+        None => {
+            let expires = now_ms() + URL_TTL.as_millis() as i64;
+            let sig = sign(
+                &state.download_key,
+                download_text(conversation_id.as_str(), &id, expires).as_bytes(),
+            );
+            format!(
+                "{}/api/v1/files/{conversation_id}/{id}?expires={expires}&sig={sig}",
+                state.public_url
+            )
+        }
+    };
+    if query.download.as_deref() == Some("true") {
+        return Ok(Redirect::to(&signed_url).into_response());
+    }
+    Ok(ok(
+        "Attachment retrieved",
+        json!({ "metadata": meta, "signedUrl": signed_url }),
+    ))
+}
+
+/// Query of the fs download route.
+#[derive(Deserialize)]
+pub struct DownloadQuery {
+    expires: i64,
+    sig: String,
+}
+
+/// `GET /api/v1/files/:conversation/:id?expires=&sig=`: the fs backend's
+/// signed, expiring link; no session needed.
+pub async fn download(
+    State(state): State<AppState>,
+    Path((conversation, id)): Path<(String, String)>,
+    Query(query): Query<DownloadQuery>,
+) -> ApiResult {
+    let text = download_text(&conversation, &id, query.expires);
+    if !verify(&state.download_key, text.as_bytes(), &query.sig) {
+        return Err(AppError::forbidden("Invalid signature"));
+    }
+    if now_ms() > query.expires {
+        return Err(AppError::forbidden("Link expired"));
+    }
+    let conversation_id = ConversationId::parse(&conversation)
+        .ok_or_else(|| AppError::not_found("Attachment not found"))?;
+    if !is_key_safe_id(&id, 100) {
+        return Err(AppError::not_found("Attachment not found"));
+    }
+    let (meta, data) = state
+        .system
+        .conversation(conversation_id)
+        .attachment_data(&id)
+        .await?;
+    let mut response = Response::new(axum::body::Body::from(data));
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&meta.mime_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    let disposition = if meta.mime_type.starts_with("image/") {
+        "inline"
+    } else {
+        "attachment"
+    };
+    let encoded: String =
+        url::form_urlencoded::byte_serialize(meta.original_filename.as_bytes()).collect();
+    if let Ok(value) = HeaderValue::from_str(&format!("{disposition}; filename*=UTF-8''{encoded}"))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=900"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_matches;
+
+    #[test]
+    fn magic_numbers_must_match_the_declared_type() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert!(content_matches("image/png", png));
+        assert!(!content_matches("image/jpeg", png));
+        assert!(!content_matches("image/png", b"not an image"));
+        assert!(content_matches("text/plain", b"hello"));
+        assert!(!content_matches("text/plain", png));
+    }
+}

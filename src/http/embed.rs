@@ -1,0 +1,198 @@
+//! Iframe embedding with integrator-signed tickets: `POST /api/v1/embed`
+//! answers JSON, `GET /embed` sets the cookie and redirects into the room.
+
+use super::AppState;
+use super::cookies::session_cookie;
+use super::error::{ApiResult, AppError, ok};
+use super::extract::JsonBody;
+use super::headers::origin_allowed;
+use super::participation::open_session;
+use super::signing::verify;
+use super::validate::{Fields, Text};
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chats3_actors::domain::{ConversationId, Role, Sender, Session};
+use chats3_actors::time::{now_ms, parse_iso_ms};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// How old `issuedAt` may be.
+const TICKET_MAX_AGE_MS: i64 = 60_000;
+
+/// Checks a ticket in the documented order; the error says which check
+/// failed (always 403 here).
+pub async fn verify_ticket(
+    state: &AppState,
+    ticket_text: &str,
+    signature: &str,
+) -> Result<(ConversationId, Sender), AppError> {
+    let ticket: Value = serde_json::from_str(ticket_text)
+        .map_err(|_| AppError::forbidden("Validation error: ticket is not valid JSON"))?;
+    let field = |name: &str| {
+        ticket
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let required = [
+        "integratorId",
+        "conversationId",
+        "userId",
+        "displayName",
+        "role",
+        "origin",
+        "issuedAt",
+        "expiresAt",
+        "nonce",
+    ];
+    if required.iter().any(|name| field(name).is_none()) {
+        return Err(AppError::forbidden("Missing required fields"));
+    }
+    let text = |name: &str| field(name).unwrap_or_default();
+    let integrator = state
+        .config
+        .integrators
+        .iter()
+        .find(|i| i.id == text("integratorId"))
+        .ok_or_else(|| AppError::forbidden("Unknown integrator"))?;
+    if !verify(
+        integrator.secret.as_bytes(),
+        ticket_text.as_bytes(),
+        signature,
+    ) {
+        return Err(AppError::forbidden("Invalid signature"));
+    }
+    let now = now_ms();
+    if parse_iso_ms(text("expiresAt")).is_none_or(|t| now > t) {
+        return Err(AppError::forbidden("Ticket expired"));
+    }
+    if parse_iso_ms(text("issuedAt")).is_none_or(|t| now - t > TICKET_MAX_AGE_MS) {
+        return Err(AppError::forbidden("Ticket too old"));
+    }
+    if !origin_allowed(&integrator.allowed_origins, text("origin")) {
+        return Err(AppError::forbidden("Origin not allowed"));
+    }
+    let role = match text("role") {
+        "user" => Role::User,
+        "admin" => Role::Admin,
+        _ => return Err(AppError::forbidden("Invalid role")),
+    };
+    let conversation_id = ConversationId::parse(text("conversationId"))
+        .ok_or_else(|| AppError::not_found("Conversation not found"))?;
+    let (user_id, display_name) = (text("userId"), text("displayName").trim());
+    if user_id.chars().count() > 100 || display_name.is_empty() || display_name.chars().count() > 50
+    {
+        return Err(AppError::forbidden("Invalid user in ticket"));
+    }
+    let avatar_url = field("avatarUrl")
+        .filter(|u| u.len() <= 500)
+        .map(str::to_owned);
+    if !state
+        .system
+        .nonces()
+        .check_and_store(&text("nonce").chars().take(200).collect::<String>())
+        .await?
+    {
+        return Err(AppError::forbidden("Nonce already used (replay attack)"));
+    }
+    let user = Sender {
+        user_id: user_id.to_owned(),
+        display_name: display_name.to_owned(),
+        avatar_url,
+        role,
+    };
+    Ok((conversation_id, user))
+}
+
+/// Verifies the ticket, admits the user and opens a session.
+async fn embed_session(
+    state: &AppState,
+    ticket: &str,
+    signature: &str,
+) -> Result<Session, AppError> {
+    let (conversation_id, user) = verify_ticket(state, ticket, signature).await?;
+    state
+        .system
+        .conversation(conversation_id.clone())
+        .admit(&user)
+        .await?;
+    open_session(
+        state,
+        conversation_id,
+        user.user_id,
+        user.display_name,
+        user.avatar_url,
+        user.role,
+    )
+    .await
+}
+
+/// `POST /api/v1/embed`
+pub async fn create_session(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
+    let mut fields = Fields::of(&body)?;
+    let ticket = fields.text("ticket", Text::len(1, 8192));
+    let signature = fields.text("signature", Text::len(1, 200));
+    fields.finish()?;
+    let (Some(ticket), Some(signature)) = (ticket, signature) else {
+        return Err(AppError::internal("validated fields missing"));
+    };
+    let session = embed_session(&state, &ticket, &signature).await?;
+    let mut response = ok(
+        "Session created",
+        json!({ "sessionId": session.session_id, "conversationId": session.conversation_id }),
+    );
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&session.session_id, state.config.server.production),
+    );
+    Ok(response)
+}
+
+/// Query of `GET /embed`.
+#[derive(Deserialize)]
+pub struct LandingQuery {
+    ticket: Option<String>,
+    signature: Option<String>,
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /embed?ticket=&signature=`: cookie and 302 into the room, or a
+/// plain-text 400/403.
+pub async fn landing(State(state): State<AppState>, Query(query): Query<LandingQuery>) -> Response {
+    let (Some(ticket), Some(signature)) = (
+        query.ticket.filter(|t| !t.is_empty() && t.len() <= 8192),
+        query.signature.filter(|s| !s.is_empty() && s.len() <= 200),
+    ) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "Missing ticket or signature".into(),
+        );
+    };
+    match embed_session(&state, &ticket, &signature).await {
+        Ok(session) => {
+            let location = format!(
+                "/room/{}?sessionId={}&embed=1",
+                session.conversation_id, session.session_id
+            );
+            let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&session.session_id, state.config.server.production),
+            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => plain(e.status, e.message),
+    }
+}

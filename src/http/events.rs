@@ -1,0 +1,211 @@
+//! The event stream (`GET /api/v1/signaling`, Server-Sent Events) and the
+//! signaling relay (`POST /api/v1/signaling`).
+
+use super::AppState;
+use super::error::{ApiResult, AppError, ok};
+use super::extract::{CurrentSession, JsonBody};
+use super::validate::{Fields, Text};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use chats3_actors::conversation::{StreamOpen, StreamRelease};
+use chats3_actors::events::EventFrame;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio_util::sync::CancellationToken;
+
+/// Signaling types a client may send.
+pub const SIGNAL_TYPES: &[&str] = &[
+    "peer-join",
+    "peer-leave",
+    "offer",
+    "answer",
+    "ice-candidate",
+    "new-message",
+    "end-call",
+    "typing-start",
+    "typing-stop",
+    "message-read",
+    "presence-update",
+    "message-edited",
+    "message-deleted",
+    "reaction-added",
+    "reaction-removed",
+];
+
+/// Events coalesced into one socket write when they arrive together.
+const WRITE_BATCH: usize = 64;
+
+/// `POST /api/v1/signaling`
+pub async fn signal(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let mut fields = Fields::of(&body)?;
+    let kind = fields.one_of("type", SIGNAL_TYPES, None);
+    let to = fields
+        .optional_text("toUserId", Text::len(0, 200))
+        .filter(|t| !t.is_empty());
+    let data = fields.any("data");
+    fields.finish()?;
+    let kind = kind.ok_or_else(|| AppError::internal("validated type missing"))?;
+    let event_id = session
+        .conversation(&state)
+        .signal(&session.0.user_id, kind, to.as_deref(), &data)
+        .await?;
+    Ok(ok("Signaling event added", json!({ "eventId": event_id })))
+}
+
+/// `GET /api/v1/signaling[?cursor=]` with optional `Last-Event-ID`.
+pub async fn stream(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let cursor = query.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "cursor")
+            .map(|(_, v)| v.into_owned())
+    });
+    let resume_from = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(cursor)
+        .filter(|v| !v.is_empty() && v.len() <= 64);
+    let conversation = session.conversation(&state);
+    let CurrentSession(session) = session;
+    let subscription = conversation
+        .subscribe(StreamOpen {
+            user_id: session.user_id.clone(),
+            display_name: session.display_name.clone(),
+            session_id: session.session_id.clone(),
+            resume_from,
+        })
+        .await?;
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
+    pending.push_back(Bytes::from_static(b"retry: 3000\n\n"));
+    pending.extend(subscription.opening);
+    pending.extend(
+        subscription
+            .replay
+            .iter()
+            .filter(|f| f.visible_to(&subscription.user_id))
+            .map(|f| f.sse()),
+    );
+    let mut heartbeat = tokio::time::interval(state.config.server.heartbeat_interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.reset();
+    let events = EventStream {
+        pending,
+        live: subscription.live,
+        user_id: subscription.user_id,
+        ended: subscription.ended,
+        shutdown: state.shutdown.clone(),
+        heartbeat,
+        _release: subscription.release,
+    };
+    state.metrics.stream_opened();
+    let metrics = state.0.clone();
+    let body = futures::stream::unfold(
+        (events, StreamGauge(metrics)),
+        |(mut events, gauge)| async move {
+            events
+                .next_chunk()
+                .await
+                .map(|chunk| (Ok::<_, Infallible>(chunk), (events, gauge)))
+        },
+    );
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// Counts the stream as closed when the body is dropped.
+struct StreamGauge(Arc<super::AppInner>);
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        self.0.metrics.stream_closed();
+    }
+}
+
+/// One subscriber's stream: queued frames first, then live events
+/// filtered for this user, heartbeats in between.
+struct EventStream {
+    pending: VecDeque<Bytes>,
+    live: broadcast::Receiver<Arc<EventFrame>>,
+    user_id: String,
+    ended: CancellationToken,
+    shutdown: CancellationToken,
+    heartbeat: tokio::time::Interval,
+    _release: StreamRelease,
+}
+
+impl EventStream {
+    /// The next bytes to write, or `None` when the stream ends (leave,
+    /// shutdown, conversation stopped, or fallen too far behind: the client
+    /// then reconnects with `Last-Event-ID` and replays what it missed).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(frame) = self.pending.pop_front() {
+            return Some(frame);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.ended.cancelled() => return None,
+                _ = self.shutdown.cancelled() => return None,
+                received = self.live.recv() => match received {
+                    Ok(frame) => {
+                        if let Some(chunk) = self.batch(frame) {
+                            return Some(chunk);
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
+                },
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
+            }
+        }
+    }
+
+    /// The frame plus whatever else is already waiting, in one write.
+    fn batch(&mut self, first: Arc<EventFrame>) -> Option<Bytes> {
+        let mut single = first.visible_to(&self.user_id).then(|| first.sse());
+        let mut buffer: Option<BytesMut> = None;
+        for _ in 0..WRITE_BATCH {
+            match self.live.try_recv() {
+                Ok(frame) => {
+                    if frame.visible_to(&self.user_id) {
+                        let buf = buffer.get_or_insert_with(|| {
+                            let mut b = BytesMut::new();
+                            if let Some(s) = single.take() {
+                                b.extend_from_slice(&s);
+                            }
+                            b
+                        });
+                        buf.extend_from_slice(&frame.sse());
+                    }
+                }
+                Err(TryRecvError::Lagged(_)) | Err(TryRecvError::Closed) => {
+                    self.ended.cancel();
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        buffer.map(BytesMut::freeze).or(single)
+    }
+}

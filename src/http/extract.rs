@@ -1,0 +1,142 @@
+//! Extractors: the caller's session (401 before the body is read) and a
+//! bounded JSON body whose failures answer in the envelope.
+
+use super::AppState;
+use super::error::AppError;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use chats3_actors::ConversationHandle;
+use chats3_actors::domain::Session;
+use futures::StreamExt;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The caller's session, from the `x-session-id` header, the `sessionId`
+/// query parameter or the `sessionId` cookie, in that order.
+pub struct CurrentSession(pub Session);
+
+impl CurrentSession {
+    /// The conversation this session belongs to.
+    pub fn conversation(&self, state: &AppState) -> ConversationHandle {
+        state.system.conversation(self.0.conversation_id.clone())
+    }
+}
+
+/// The session id a request carries, if any.
+pub fn session_id_of(parts: &Parts) -> Option<String> {
+    let from_header = parts
+        .headers
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let from_query = || {
+        parts.uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, v)| k == "sessionId" && !v.is_empty())
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    let from_cookie = || {
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, v)| *k == "sessionId" && !v.is_empty())
+            .map(|(_, v)| v.to_owned())
+    };
+    from_header
+        .map(str::to_owned)
+        .or_else(from_query)
+        .or_else(from_cookie)
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let id = session_id_of(parts).ok_or_else(|| AppError::unauthorized("No session found"))?;
+        if id.len() > 100 {
+            return Err(AppError::unauthorized("Invalid session"));
+        }
+        match state.system.sessions().get(&id).await? {
+            Some(session) => Ok(CurrentSession(session)),
+            None => Err(AppError::unauthorized("Invalid session")),
+        }
+    }
+}
+
+/// A JSON body of at most `limits.max_json_body` bytes.
+pub struct JsonBody(pub Value);
+
+/// Bytes read past the limit so the client can read the 413 instead of a
+/// connection reset mid-upload; beyond this the connection is dropped.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads a body up to `limit` bytes. Past the limit it keeps reading (and
+/// discarding) for a bounded time and amount, then answers 413.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, AppError> {
+    let mut stream = body.into_data_stream();
+    let mut data = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("Unreadable body: {e}"),
+            )
+        })?;
+        if data.len() + chunk.len() > limit {
+            let mut seen = data.len() + chunk.len();
+            let drain = async {
+                while let Some(Ok(chunk)) = stream.next().await {
+                    seen += chunk.len();
+                    if seen > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+            return Err(AppError::too_large(format!(
+                "Request body is larger than {limit} bytes"
+            )));
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(data)
+}
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config.limits.max_json_body;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+            return Err(AppError::too_large(format!(
+                "Request body is larger than {limit} bytes"
+            )));
+        }
+        let bytes = read_limited(request.into_body(), limit).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(Value::Null));
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            AppError::validation(vec![serde_json::json!({
+                "path": [],
+                "code": "invalid_json",
+                "message": format!("Malformed JSON: {e}"),
+            })])
+        })
+    }
+}

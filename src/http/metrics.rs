@@ -1,0 +1,117 @@
+//! `GET /metrics`: Prometheus text with request, message, stream and
+//! storage counters.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Process-wide counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: AtomicU64,
+    messages: AtomicU64,
+    streams_opened: AtomicU64,
+    streams_open: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn message_accepted(&self) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_opened(&self) {
+        self.streams_opened.fetch_add(1, Ordering::Relaxed);
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_closed(&self) {
+        self.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `GET /metrics`
+pub async fn render(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    let s = &state.storage.counters;
+    let stats = state.system.stats().await.unwrap_or_default();
+    let mut out = String::new();
+    let mut line = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    line(
+        "chats3_http_requests_total",
+        "counter",
+        "HTTP requests received.",
+        m.requests.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_messages_accepted_total",
+        "counter",
+        "Messages accepted.",
+        m.messages.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_streams_opened_total",
+        "counter",
+        "Event streams opened.",
+        m.streams_opened.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_streams_open",
+        "gauge",
+        "Event streams open now.",
+        m.streams_open.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_conversations_live",
+        "gauge",
+        "Conversation actors running.",
+        stats.conversations as u64,
+    );
+    line(
+        "chats3_messages_pending",
+        "gauge",
+        "Accepted messages not yet stored.",
+        stats.pending_messages as u64,
+    );
+    line(
+        "chats3_storage_gets_total",
+        "counter",
+        "Storage GET requests.",
+        s.gets.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_storage_puts_total",
+        "counter",
+        "Storage PUT requests.",
+        s.puts.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_storage_lists_total",
+        "counter",
+        "Storage LIST requests.",
+        s.lists.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_storage_errors_total",
+        "counter",
+        "Failed storage requests.",
+        s.errors.load(Ordering::Relaxed),
+    );
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

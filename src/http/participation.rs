@@ -1,0 +1,128 @@
+//! Joining with a code, leaving, and reading one's session and conversation.
+
+use super::AppState;
+use super::cookies::{cleared_cookie, session_cookie};
+use super::error::{ApiResult, AppError, ok, ok_empty};
+use super::extract::{CurrentSession, JsonBody};
+use super::validate::{Fields, Text, is_conversation_id, is_join_code, is_url};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use chats3_actors::domain::{ConversationId, Role, Session};
+use chats3_actors::time::{now_iso, now_ms};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Creates and registers a session; used by join and embed.
+pub async fn open_session(
+    state: &AppState,
+    conversation_id: ConversationId,
+    user_id: String,
+    display_name: String,
+    avatar_url: Option<String>,
+    role: Role,
+) -> Result<Session, AppError> {
+    let session = Session {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        user_id,
+        display_name,
+        avatar_url,
+        role,
+        conversation_id,
+        created_at: now_iso(),
+        last_active_at: now_ms(),
+    };
+    state.system.sessions().create(session.clone()).await?;
+    Ok(session)
+}
+
+/// `POST /api/v1/join`
+pub async fn join(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
+    let mut fields = Fields::of(&body)?;
+    let conversation_id = fields.text_matching(
+        "conversationId",
+        Text::len(1, 100),
+        "1-100 of A-Z a-z 0-9 _ -",
+        is_conversation_id,
+    );
+    let join_code = fields.text_matching(
+        "joinCode",
+        Text::len(6, 6),
+        "6 characters of A-Z 0-9",
+        is_join_code,
+    );
+    let display_name = fields.text("displayName", Text::trimmed(1, 50));
+    let avatar_url =
+        fields.optional_matching("avatarUrl", Text::len(1, 500), "an http(s) URL", is_url);
+    fields.finish()?;
+    let (Some(conversation_id), Some(join_code), Some(display_name)) =
+        (conversation_id, join_code, display_name)
+    else {
+        return Err(AppError::internal("validated fields missing"));
+    };
+    let id = ConversationId::parse(&conversation_id)
+        .ok_or_else(|| AppError::internal("validated id rejected"))?;
+    let user_id = state
+        .system
+        .conversation(id.clone())
+        .join(&join_code, &display_name)
+        .await?;
+    let session = open_session(&state, id, user_id, display_name, avatar_url, Role::User).await?;
+    let mut response = ok(
+        "Joined conversation",
+        json!({
+            "sessionId": session.session_id,
+            "userId": session.user_id,
+            "conversationId": session.conversation_id,
+        }),
+    );
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&session.session_id, state.config.server.production),
+    );
+    Ok(response)
+}
+
+/// Query of `POST /api/v1/leave`.
+#[derive(Deserialize)]
+pub struct LeaveQuery {
+    #[serde(rename = "keepSession")]
+    keep_session: Option<String>,
+}
+
+/// `POST /api/v1/leave[?keepSession=true]` (any body is ignored).
+pub async fn leave(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Query(query): Query<LeaveQuery>,
+) -> ApiResult {
+    let keep = query.keep_session.as_deref() == Some("true");
+    let conversation = session.conversation(&state);
+    let CurrentSession(session) = session;
+    conversation
+        .leave(&session.sender(), &session.session_id, !keep)
+        .await?;
+    if keep {
+        return Ok(ok_empty("Left conversation"));
+    }
+    state.system.sessions().delete(&session.session_id).await?;
+    let mut response = ok_empty("Left conversation").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cleared_cookie(state.config.server.production),
+    );
+    Ok(response)
+}
+
+/// `GET /api/v1/session`
+pub async fn session(CurrentSession(session): CurrentSession) -> ApiResult {
+    Ok(ok("Session retrieved", session))
+}
+
+/// `GET /api/v1/conversation`
+pub async fn conversation(State(state): State<AppState>, session: CurrentSession) -> ApiResult {
+    Ok(ok(
+        "Conversation retrieved",
+        session.conversation(&state).get().await?,
+    ))
+}

@@ -1,0 +1,18 @@
+//! chats3: an embeddable real-time chat service with write-behind S3
+//! persistence, API-compatible with Chats3.
+//!
+//! Layout:
+//! - `config`: typed configuration (embedded defaults, file, env overlay).
+//! - `telemetry`: tracing setup (text or JSON).
+//! - `storage`: the fs and S3 implementations of the actors' store trait.
+//! - `http`: the axum router, one module per API area.
+//! - `startup`: [`startup::Application`]: build → port → run until stopped.
+//!
+//! The actor system itself (conversations, flushers, sessions, nonces) is
+//! the `chats3-actors` crate in `actors/`.
+
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

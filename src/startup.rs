@@ -1,0 +1,148 @@
+//! Building and running the service: `Application::build(config)` binds the
+//! listener and starts the actors, `port()` tells where, and
+//! `run_until_stopped()` serves until the shutdown token is cancelled, then
+//! ends streams, drains connections and flushes every conversation.
+
+use crate::config::Config;
+use crate::http::{AppInner, AppState, metrics::Metrics, rate_limit::Limiter, router};
+use crate::storage::Storage;
+use anyhow::Context;
+use chats3_actors::System;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A built, not yet running, service.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
+}
+
+/// The static directory: as configured, or the one beside the sources when
+/// run from elsewhere during development.
+fn static_dir(configured: &str) -> PathBuf {
+    let path = PathBuf::from(configured);
+    if path.is_dir() || path.is_absolute() {
+        return path;
+    }
+    let beside_sources = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(configured);
+    if beside_sources.is_dir() {
+        beside_sources
+    } else {
+        path
+    }
+}
+
+impl Application {
+    /// Opens storage, starts the actors and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let storage = Storage::open(&config.storage)
+            .await
+            .context("opening storage")?;
+        let system = System::start(storage.store.clone(), config.actor_settings())
+            .await
+            .context("starting actors")?;
+        let address = format!("{}:{}", config.server.host, config.server.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("binding {address}"))?;
+        let local = listener.local_addr()?;
+        let admin_password = if config.auth.admin_password.is_empty() {
+            let generated = random_secret();
+            tracing::warn!(admin_password = %generated, "no auth.admin_password configured; generated one for this run");
+            generated
+        } else {
+            config.auth.admin_password.clone()
+        };
+        let download_key = if config.auth.download_secret.is_empty() {
+            random_secret().into_bytes()
+        } else {
+            config.auth.download_secret.clone().into_bytes()
+        };
+        let public_url = if config.server.public_url.is_empty() {
+            format!("http://{local}")
+        } else {
+            config.server.public_url.trim_end_matches('/').to_owned()
+        };
+        let limiter = Limiter::new(
+            config.rate_limit.per_ip_per_minute,
+            config.rate_limit.admin_per_minute,
+        );
+        let state = AppState(Arc::new(AppInner {
+            system,
+            static_dir: static_dir(&config.server.static_dir),
+            storage,
+            shutdown: CancellationToken::new(),
+            admin_password,
+            download_key,
+            public_url,
+            metrics: Metrics::default(),
+            limiter,
+            config,
+        }));
+        Ok(Application { listener, state })
+    }
+
+    /// The port the listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Cancelling this token starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops accepting,
+    /// ends event streams, waits for requests in flight and flushes every
+    /// conversation, all within `server.shutdown_timeout`.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application { listener, state } = self;
+        let shutdown = state.shutdown.clone();
+        let limit = state.config.server.shutdown_timeout;
+        let sweeper = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    every.tick().await;
+                    state.limiter.sweep();
+                }
+            })
+        };
+        tracing::info!(url = %state.public_url, "chats3 listening");
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let started = tokio::time::Instant::now();
+        let served = tokio::spawn(async move { server.await });
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: draining connections");
+        match tokio::time::timeout(limit, served).await {
+            Ok(result) => result.context("server task")?.context("server")?,
+            Err(_) => tracing::warn!("connections still open at the shutdown limit; closing them"),
+        }
+        sweeper.abort();
+        let left = limit
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        tracing::info!("flushing conversations");
+        if !state.system.shutdown(left).await {
+            tracing::error!("flushing did not finish within the shutdown limit");
+        }
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}

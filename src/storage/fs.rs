@@ -1,0 +1,162 @@
+//! The embedded default store: a local directory with the same keys as S3.
+//! Writes go to a temporary file that is renamed into place, so a reader
+//! never sees half an object.
+
+use super::StorageCounters;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chats3_actors::store::{Store, StoreError};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// A store rooted at a directory.
+pub struct FsStore {
+    root: PathBuf,
+    counters: Arc<StorageCounters>,
+}
+
+impl FsStore {
+    /// Creates the root directory if needed.
+    pub fn open(root: impl AsRef<Path>, counters: Arc<StorageCounters>) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root.as_ref())?;
+        Ok(FsStore {
+            root: root.as_ref().to_path_buf(),
+            counters,
+        })
+    }
+
+    /// The file of a key; keys with `..`, absolute parts or empty segments
+    /// are refused so nothing escapes the root.
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let relative = Path::new(key);
+        let clean = !key.is_empty()
+            && !key.contains("//")
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !clean {
+            return Err(StoreError(format!("refusing unsafe key {key:?}")));
+        }
+        Ok(self.root.join(relative))
+    }
+}
+
+fn io_error(e: std::io::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+#[async_trait]
+impl Store for FsStore {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let path = self.path(key)?;
+        let result = match tokio::fs::read(&path).await {
+            Ok(data) => Ok(Some(Bytes::from(data))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(e)),
+        };
+        self.counters.count(&self.counters.gets, &result);
+        result
+    }
+
+    async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let result = async {
+            let parent = path
+                .parent()
+                .ok_or_else(|| StoreError("key has no parent".into()))?;
+            tokio::fs::create_dir_all(parent).await.map_err(io_error)?;
+            let temp = parent.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
+            tokio::fs::write(&temp, &body).await.map_err(io_error)?;
+            if let Err(e) = tokio::fs::rename(&temp, &path).await {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(io_error(e));
+            }
+            Ok(())
+        }
+        .await;
+        self.counters.count(&self.counters.puts, &result);
+        result
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let result = async {
+            // List the deepest directory the prefix names, then filter.
+            let dir_part = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let start = if dir_part.is_empty() {
+                self.root.clone()
+            } else {
+                self.path(dir_part)?
+            };
+            let mut keys = Vec::new();
+            let mut pending = vec![start];
+            while let Some(dir) = pending.pop() {
+                let mut entries = match tokio::fs::read_dir(&dir).await {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_error(e)),
+                };
+                while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
+                    let path = entry.path();
+                    if entry.file_type().await.map_err(io_error)?.is_dir() {
+                        pending.push(path);
+                        continue;
+                    }
+                    if entry.file_name().to_string_lossy().starts_with('.') {
+                        continue;
+                    }
+                    let Ok(relative) = path.strip_prefix(&self.root) else {
+                        continue;
+                    };
+                    let key = relative
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    if key.starts_with(prefix) {
+                        keys.push(key);
+                    }
+                }
+            }
+            Ok(keys)
+        }
+        .await;
+        self.counters.count(&self.counters.lists, &result);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn round_trips_lists_and_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path(), Arc::default()).unwrap();
+        store
+            .put("a/b/c.json", Bytes::from_static(b"1"), "x")
+            .await
+            .unwrap();
+        store
+            .put("a/b/d.json", Bytes::from_static(b"2"), "x")
+            .await
+            .unwrap();
+        store
+            .put("a/e.json", Bytes::from_static(b"3"), "x")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("a/b/c.json").await.unwrap().unwrap(),
+            Bytes::from_static(b"1")
+        );
+        assert_eq!(store.get("a/none").await.unwrap(), None);
+        let mut keys = store.list("a/b/").await.unwrap();
+        keys.sort();
+        assert_eq!(keys, vec!["a/b/c.json", "a/b/d.json"]);
+        assert_eq!(store.list("a/").await.unwrap().len(), 3);
+        assert!(store.list("zzz/").await.unwrap().is_empty());
+        for bad in ["../x", "/etc/passwd", "a//b", ""] {
+            assert!(store.get(bad).await.is_err(), "{bad}");
+        }
+    }
+}

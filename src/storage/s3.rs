@@ -1,0 +1,149 @@
+//! The S3 store (aws-sdk-s3): AWS, or any S3-compatible server through an
+//! endpoint and path-style addressing. Keys get the configured prefix.
+
+use super::StorageCounters;
+use crate::config::S3Config;
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use chats3_actors::store::{Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A bucket (and key prefix) on an S3-compatible server.
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    counters: Arc<StorageCounters>,
+}
+
+fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    StoreError(DisplayErrorContext(e).to_string())
+}
+
+impl S3Store {
+    /// Builds the client from the configuration (static credentials when
+    /// given, otherwise the standard AWS chain).
+    pub async fn new(config: &S3Config, counters: Arc<StorageCounters>) -> anyhow::Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()));
+        if !config.access_key.is_empty() {
+            loader = loader.credentials_provider(Credentials::new(
+                config.access_key.clone(),
+                config.secret_key.clone(),
+                None,
+                None,
+                "chats3-config",
+            ));
+        }
+        if !config.endpoint.is_empty() {
+            loader = loader.endpoint_url(config.endpoint.clone());
+        }
+        let shared = loader.load().await;
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.force_path_style)
+            .build();
+        Ok(S3Store {
+            client: Client::from_conf(s3_config),
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
+            counters,
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// A presigned GET URL for a key, valid for `ttl`.
+    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
+        let presigning =
+            PresigningConfig::expires_in(ttl).map_err(|e| StoreError(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .presigned(presigning)
+            .await
+            .map_err(sdk_error)?;
+        Ok(request.uri().to_string())
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let result = async {
+            let response = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(self.full_key(key))
+                .send()
+                .await;
+            match response {
+                Ok(output) => {
+                    let data = output
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|e| StoreError(e.to_string()))?;
+                    Ok(Some(data.into_bytes()))
+                }
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), GetObjectError::NoSuchKey(_)) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(sdk_error(e)),
+            }
+        }
+        .await;
+        self.counters.count(&self.counters.gets, &result);
+        result
+    }
+
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error);
+        self.counters.count(&self.counters.puts, &result);
+        result
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full_key(prefix))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let result = page.map_err(sdk_error);
+            self.counters.count(&self.counters.lists, &result);
+            for object in result?.contents() {
+                if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    keys.push(key.to_owned());
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
