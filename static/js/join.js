@@ -1,0 +1,69 @@
+import { api, errorText, sessionKey, storage } from './api.js';
+
+const form = document.getElementById('join-form');
+const errorBox = document.getElementById('join-error');
+const submit = form.querySelector('button[type="submit"]');
+const fields = {
+  conversationId: document.getElementById('conversationId'),
+  joinCode: document.getElementById('joinCode'),
+  displayName: document.getElementById('displayName'),
+};
+
+const normalizeCode = (v) => v.toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, 6);
+
+// Prefill from ?conversationId=&joinCode=
+const params = new URLSearchParams(location.search);
+if (params.get('conversationId')) fields.conversationId.value = params.get('conversationId');
+if (params.get('joinCode')) fields.joinCode.value = normalizeCode(params.get('joinCode'));
+(Object.values(fields).find((f) => !f.value) || submit).focus();
+
+fields.joinCode.addEventListener('input', () => {
+  const el = fields.joinCode;
+  const next = normalizeCode(el.value);
+  if (next !== el.value) {
+    const pos = Math.min(el.selectionStart ?? next.length, next.length);
+    el.value = next;
+    el.setSelectionRange(pos, pos);
+  }
+});
+
+for (const f of Object.values(fields)) f.addEventListener('input', () => f.removeAttribute('aria-invalid'));
+
+function showError(message, field) {
+  errorBox.textContent = message;
+  if (field) {
+    field.setAttribute('aria-invalid', 'true');
+    field.focus();
+  }
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  errorBox.textContent = '';
+  const conversationId = fields.conversationId.value.trim();
+  const joinCode = normalizeCode(fields.joinCode.value);
+  const displayName = fields.displayName.value.trim();
+  const nameLength = [...displayName].length;
+
+  if (!conversationId) return showError('Enter the conversation ID.', fields.conversationId);
+  if (!/^[A-Z0-9]{6}$/.test(joinCode)) return showError('The join code is 6 letters or digits.', fields.joinCode);
+  if (nameLength < 1 || nameLength > 50) return showError('Your display name must be 1 to 50 characters.', fields.displayName);
+
+  submit.disabled = true;
+  form.setAttribute('aria-busy', 'true');
+  try {
+    const { details } = await api('/api/v1/join', {
+      method: 'POST',
+      body: { conversationId, joinCode, displayName },
+    });
+    const id = details.conversationId || conversationId;
+    storage.set(sessionKey(id), details.sessionId);
+    location.assign(`/room/${encodeURIComponent(id)}?sessionId=${encodeURIComponent(details.sessionId)}`);
+  } catch (err) {
+    const field = err.status === 409 ? fields.displayName
+      : err.status === 403 && !/full|closed/i.test(err.message) ? fields.joinCode : null;
+    showError(errorText(err), field);
+    submit.disabled = false;
+    form.removeAttribute('aria-busy');
+  }
+});

@@ -1,0 +1,110 @@
+//! Admin routes.
+
+use crate::helpers::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn admin_creates_gets_and_closes_conversations() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = envelope(response).await;
+    assert_eq!(body["message"], "Conversation created");
+    let details = &body["details"];
+    let id = details["conversationId"].as_str().unwrap();
+    assert!(id.starts_with("conv-"));
+    let code = details["joinCode"].as_str().unwrap();
+    assert_eq!(code.len(), 6);
+    assert!(
+        code.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    );
+    assert_eq!(details["status"], "active");
+    assert_eq!(details["closedAt"], serde_json::Value::Null);
+    assert!(details["createdAt"].as_str().unwrap().ends_with('Z'));
+
+    let got = app
+        .post_json(
+            &format!("/api/v1/admin/conversations/{id}"),
+            &json!({ "adminPassword": ADMIN_PASSWORD }),
+        )
+        .await;
+    assert_eq!(envelope(got).await["details"], *details);
+
+    let closed = app
+        .post_json(
+            &format!("/api/v1/admin/conversations/{id}/close"),
+            &json!({ "adminPassword": ADMIN_PASSWORD }),
+        )
+        .await;
+    let closed = envelope(closed).await["details"].clone();
+    assert_eq!(closed["status"], "closed");
+    assert!(closed["closedAt"].is_string());
+}
+
+#[tokio::test]
+async fn custom_ids_are_validated_and_unique() {
+    let app = spawn_app().await;
+    app.create_conversation(Some("my_room-1")).await;
+    let again = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD, "conversationId": "my_room-1" }),
+        )
+        .await;
+    assert_eq!(failure(again).await.0, 409);
+    for bad in ["../etc", "a b", "", &"x".repeat(101)] {
+        let response = app
+            .post_json(
+                "/api/v1/admin/conversations",
+                &json!({ "adminPassword": ADMIN_PASSWORD, "conversationId": bad }),
+            )
+            .await;
+        let (status, message, body) = failure(response).await;
+        assert_eq!(
+            (status, message.as_str()),
+            (400, "Validation error"),
+            "{bad}"
+        );
+        assert_eq!(body["details"][0]["path"][0], "conversationId");
+    }
+}
+
+#[tokio::test]
+async fn admin_routes_check_the_password_after_the_body() {
+    let app = spawn_app().await;
+    let wrong = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": "nope" }),
+        )
+        .await;
+    assert_eq!(failure(wrong).await.1, "Invalid admin password");
+    let missing = app
+        .post_json("/api/v1/admin/conversations", &json!({}))
+        .await;
+    let (status, message, _) = failure(missing).await;
+    assert_eq!((status, message.as_str()), (400, "Validation error"));
+    let not_object = app
+        .post_json("/api/v1/admin/conversations", &json!("text"))
+        .await;
+    assert_eq!(failure(not_object).await.0, 400);
+}
+
+#[tokio::test]
+async fn unknown_conversations_are_404() {
+    let app = spawn_app().await;
+    let body = json!({ "adminPassword": ADMIN_PASSWORD });
+    for path in [
+        "/api/v1/admin/conversations/missing",
+        "/api/v1/admin/conversations/missing/close",
+    ] {
+        let (status, message, _) = failure(app.post_json(path, &body).await).await;
+        assert_eq!((status, message.as_str()), (404, "Conversation not found"));
+    }
+}

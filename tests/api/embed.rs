@@ -1,0 +1,225 @@
+//! Signed tickets: POST /api/v1/embed, GET /embed, and every failure mode.
+
+use crate::helpers::*;
+use chats3_actors::time::iso_from_ms;
+use serde_json::{Value, json};
+
+fn ticket(conversation: &str, adjust: impl FnOnce(&mut Value)) -> (String, String) {
+    let now = chats3_actors::time::now_ms();
+    let mut t = json!({
+        "integratorId": INTEGRATOR_ID,
+        "conversationId": conversation,
+        "userId": "ext-user-1",
+        "displayName": "Integrator User",
+        "avatarUrl": "https://cdn.example.com/a.png",
+        "role": "admin",
+        "origin": INTEGRATOR_ORIGIN,
+        "issuedAt": iso_from_ms(now),
+        "expiresAt": iso_from_ms(now + 300_000),
+        "nonce": uuid::Uuid::new_v4().to_string(),
+    });
+    adjust(&mut t);
+    let text = serde_json::to_string(&t).unwrap();
+    let signature = hmac(INTEGRATOR_SECRET, &text);
+    (text, signature)
+}
+
+#[tokio::test]
+async fn a_valid_ticket_opens_a_session_with_its_identity() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_conversation(None).await;
+    let (text, signature) = ticket(&id, |_| {});
+    let response = app
+        .post_json(
+            "/api/v1/embed",
+            &json!({ "ticket": text, "signature": signature }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("sessionId=")
+    );
+    let body = envelope(response).await;
+    assert_eq!(body["message"], "Session created");
+    let session_id = body["details"]["sessionId"].as_str().unwrap();
+    assert_eq!(body["details"]["conversationId"], id.as_str());
+    let session =
+        envelope(app.get_as(session_id, "/api/v1/session").await).await["details"].clone();
+    assert_eq!(session["userId"], "ext-user-1");
+    assert_eq!(session["displayName"], "Integrator User");
+    assert_eq!(session["avatarUrl"], "https://cdn.example.com/a.png");
+    assert_eq!(session["role"], "admin");
+}
+
+#[tokio::test]
+async fn the_embed_page_sets_the_cookie_and_redirects_into_the_room() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_conversation(Some("embed-room")).await;
+    let (text, signature) = ticket(&id, |_| {});
+    let response = app
+        .client
+        .get(app.url("/embed"))
+        .query(&[("ticket", &text), ("signature", &signature)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/room/embed-room?sessionId="),
+        "{location}"
+    );
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("sessionId=")
+    );
+
+    let replay = app
+        .client
+        .get(app.url("/embed"))
+        .query(&[("ticket", &text), ("signature", &signature)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 403);
+    assert!(
+        replay.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(
+        replay.text().await.unwrap(),
+        "Nonce already used (replay attack)"
+    );
+
+    let missing = app
+        .client
+        .get(app.url("/embed?ticket=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+    assert_eq!(missing.text().await.unwrap(), "Missing ticket or signature");
+}
+
+#[tokio::test]
+async fn every_ticket_failure_says_which_check_failed() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_conversation(None).await;
+    let now = chats3_actors::time::now_ms();
+    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        (
+            Box::new(|t| t["nonce"] = json!("")),
+            "Missing required fields",
+        ),
+        (
+            Box::new(|t| {
+                t.as_object_mut().unwrap().remove("userId");
+            }),
+            "Missing required fields",
+        ),
+        (
+            Box::new(|t| t["integratorId"] = json!("someone-else")),
+            "Unknown integrator",
+        ),
+        (
+            Box::new(move |t| t["expiresAt"] = json!(iso_from_ms(now - 1000))),
+            "Ticket expired",
+        ),
+        (
+            Box::new(move |t| t["issuedAt"] = json!(iso_from_ms(now - 61_000))),
+            "Ticket too old",
+        ),
+        (
+            Box::new(|t| t["origin"] = json!("https://evil.test")),
+            "Origin not allowed",
+        ),
+        (
+            Box::new(|t| t["origin"] = json!("https://shop.example.com")),
+            "",
+        ),
+    ];
+    for (adjust, expected) in cases {
+        let (text, signature) = ticket(&id, adjust);
+        let response = app
+            .post_json(
+                "/api/v1/embed",
+                &json!({ "ticket": text, "signature": signature }),
+            )
+            .await;
+        if expected.is_empty() {
+            assert_eq!(response.status(), 200, "wildcard origins are allowed");
+            continue;
+        }
+        let (status, message, _) = failure(response).await;
+        assert_eq!((status, message.as_str()), (403, expected));
+    }
+    let (text, _) = ticket(&id, |_| {});
+    let forged = hmac("wrong-secret", &text);
+    let (status, message, _) = failure(
+        app.post_json(
+            "/api/v1/embed",
+            &json!({ "ticket": text, "signature": forged }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, message.as_str()), (403, "Invalid signature"));
+
+    let (text, signature) = ticket(&id, |_| {});
+    let body = json!({ "ticket": text, "signature": signature });
+    assert_eq!(app.post_json("/api/v1/embed", &body).await.status(), 200);
+    let (status, message, _) = failure(app.post_json("/api/v1/embed", &body).await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (403, "Nonce already used (replay attack)")
+    );
+
+    let (status, message, _) = failure(
+        app.post_json("/api/v1/embed", &json!({ "ticket": "{}" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, message.as_str()),
+        (400, "Validation error"),
+        "a missing signature is 400"
+    );
+}
+
+#[tokio::test]
+async fn tickets_for_closed_or_missing_conversations_are_refused() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_conversation(None).await;
+    app.post_json(
+        &format!("/api/v1/admin/conversations/{id}/close"),
+        &json!({ "adminPassword": ADMIN_PASSWORD }),
+    )
+    .await;
+    let (text, signature) = ticket(&id, |_| {});
+    let (status, _, _) = failure(
+        app.post_json(
+            "/api/v1/embed",
+            &json!({ "ticket": text, "signature": signature }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (text, signature) = ticket("does-not-exist", |_| {});
+    let (status, _, _) = failure(
+        app.post_json(
+            "/api/v1/embed",
+            &json!({ "ticket": text, "signature": signature }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,252 @@
+//! The SSE stream: opening frames, live exchange, filtering, peer-leave,
+//! replay with Last-Event-ID and resync.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test]
+async fn two_participants_exchange_messages_live_without_echo() {
+    let app = spawn_app().await;
+    let (_, joined) = app.room_with(&["Ann", "Bob"]).await;
+    let (ann, bob) = (&joined[0], &joined[1]);
+    let mut ann_stream = app.stream(&ann.session_id, None).await;
+    let participants = ann_stream.opening().await;
+    assert_eq!(
+        participants,
+        vec![json!({"userId": ann.user_id, "displayName": "Ann", "isMe": true})]
+    );
+    let mut bob_stream = app.stream(&bob.session_id, None).await;
+    let participants = bob_stream.opening().await;
+    assert_eq!(participants.len(), 2);
+    assert!(
+        participants.contains(&json!({"userId": bob.user_id, "displayName": "Bob", "isMe": true}))
+    );
+    assert!(
+        participants.contains(&json!({"userId": ann.user_id, "displayName": "Ann", "isMe": false}))
+    );
+
+    let sent = app.send(&ann.session_id, "hello Bob").await;
+    let event = bob_stream.next_of("new-message").await;
+    assert_eq!(
+        event.data["data"], sent,
+        "the event carries the stored message"
+    );
+    assert_eq!(event.data["fromUserId"], ann.user_id.as_str());
+    assert_eq!(event.data["toUserId"], Value::Null);
+    assert!(event.data["timestamp"].is_i64());
+    assert!(
+        event.id.parse::<u64>().is_ok(),
+        "every event has an id: {}",
+        event.id
+    );
+
+    let reply = app.send(&bob.session_id, "hi Ann").await;
+    assert_eq!(ann_stream.next_of("new-message").await.data["data"], reply);
+    ann_stream.expect_quiet(Duration::from_millis(300)).await;
+    bob_stream.expect_quiet(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn targeted_events_reach_only_their_target_and_sender() {
+    let app = spawn_app().await;
+    let (_, joined) = app.room_with(&["Ann", "Bob", "Cid"]).await;
+    let mut streams = Vec::new();
+    for j in &joined {
+        let mut s = app.stream(&j.session_id, None).await;
+        s.opening().await;
+        streams.push(s);
+    }
+    let response = app
+        .post_as(
+            &joined[0].session_id,
+            "/api/v1/signaling",
+            &json!({ "type": "offer", "toUserId": joined[1].user_id, "data": { "sdp": "v=0" } }),
+        )
+        .await;
+    let body = envelope(response).await;
+    assert_eq!(body["message"], "Signaling event added");
+    let event_id = body["details"]["eventId"].as_str().unwrap().to_owned();
+    for index in [1, 0] {
+        let event = streams[index].next_of("offer").await;
+        assert_eq!(event.data["id"], event_id.as_str());
+        assert_eq!(event.data["data"], json!({ "sdp": "v=0" }));
+        assert_eq!(event.data["toUserId"], joined[1].user_id.as_str());
+    }
+    streams[2].expect_quiet(Duration::from_millis(500)).await;
+
+    let typing = app
+        .post_as(
+            &joined[2].session_id,
+            "/api/v1/signaling",
+            &json!({ "type": "typing-start", "data": { "displayName": "Cid" } }),
+        )
+        .await;
+    assert_eq!(typing.status(), 200);
+    assert_eq!(
+        streams[0].next_of("typing-start").await.data["fromUserId"],
+        joined[2].user_id.as_str()
+    );
+    streams[2].expect_quiet(Duration::from_millis(300)).await;
+
+    let bad = app
+        .post_as(
+            &joined[0].session_id,
+            "/api/v1/signaling",
+            &json!({ "type": "launch-missiles", "data": 1 }),
+        )
+        .await;
+    let (status, _, body) = failure(bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["details"][0]["path"][0], "type");
+}
+
+#[tokio::test]
+async fn peer_leave_follows_the_grace_period_unless_the_user_returns() {
+    let app = spawn_app().await;
+    let (_, joined) = app.room_with(&["Ann", "Bob"]).await;
+    let (ann, bob) = (&joined[0], &joined[1]);
+    let mut ann_stream = app.stream(&ann.session_id, None).await;
+    ann_stream.opening().await;
+
+    let mut bob_stream = app.stream(&bob.session_id, None).await;
+    bob_stream.opening().await;
+    drop(bob_stream);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut back = app.stream(&bob.session_id, None).await;
+    back.opening().await;
+    ann_stream.expect_quiet(Duration::from_millis(3000)).await;
+
+    drop(back);
+    let started = std::time::Instant::now();
+    let leave = ann_stream.next_of("peer-leave").await;
+    let waited = started.elapsed();
+    assert_eq!(leave.data["fromUserId"], bob.user_id.as_str());
+    assert_eq!(leave.data["data"], json!({}));
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "grace period respected: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(4900),
+        "closed streams are noticed quickly: {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_stream_replays_what_it_missed_once() {
+    let app = spawn_app().await;
+    let (_, joined) = app.room_with(&["Ann", "Bob"]).await;
+    let (ann, bob) = (&joined[0], &joined[1]);
+    let mut bob_stream = app.stream(&bob.session_id, None).await;
+    bob_stream.opening().await;
+    app.send(&ann.session_id, "one").await;
+    let first = bob_stream.next_of("new-message").await;
+    drop(bob_stream);
+
+    app.send(&ann.session_id, "two").await;
+    app.post_as(
+        &ann.session_id,
+        "/api/v1/signaling",
+        &json!({ "type": "typing-start", "data": {} }),
+    )
+    .await;
+    app.send(&ann.session_id, "three").await;
+
+    let mut resumed = app.stream(&bob.session_id, Some(&first.id)).await;
+    resumed.opening().await;
+    let replayed: Vec<_> = [
+        resumed.next().await,
+        resumed.next().await,
+        resumed.next().await,
+    ]
+    .to_vec();
+    let kinds: Vec<Value> = replayed.iter().map(|e| e.data["type"].clone()).collect();
+    assert_eq!(kinds, ["new-message", "typing-start", "new-message"]);
+    assert_eq!(replayed[0].data["data"]["body"], "two");
+    assert_eq!(replayed[2].data["data"]["body"], "three");
+    let ids: Vec<u64> = replayed.iter().map(|e| e.id.parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] > first.id.parse().unwrap());
+
+    app.send(&ann.session_id, "four").await;
+    let live = resumed.next().await;
+    assert_eq!(live.data["data"]["body"], "four", "no gap and no duplicate");
+    resumed.expect_quiet(Duration::from_millis(300)).await;
+
+    let by_cursor = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/signaling?sessionId={}&cursor={}",
+            bob.session_id, first.id
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cursor.status(), 200);
+}
+
+#[tokio::test]
+async fn a_resume_that_cannot_be_served_opens_with_resync() {
+    let app = spawn_app().await;
+    let (_, joined) = app.room_with(&["Ann"]).await;
+    for id in ["99999999999999999", "not-a-number"] {
+        let mut stream = app.stream(&joined[0].session_id, Some(id)).await;
+        stream.opening().await;
+        let resync = stream.next().await;
+        assert_eq!(
+            resync.data,
+            json!({ "type": "resync", "data": { "lastEventId": id } })
+        );
+    }
+}
+
+#[tokio::test]
+async fn messages_missed_across_a_restart_are_replayed_after_a_resync() {
+    let app = spawn_app().await;
+    let (id, joined) = app.room_with(&["Ann", "Bob"]).await;
+    let mut bob_stream = app.stream(&joined[1].session_id, None).await;
+    bob_stream.opening().await;
+    app.send(&joined[0].session_id, "before").await;
+    let seen = bob_stream.next_of("new-message").await;
+    drop(bob_stream);
+    app.send(&joined[0].session_id, "missed").await;
+    let data_dir = app.stop().await;
+
+    let app = spawn_app_in(data_dir, |_| {}).await;
+    // Sessions live in memory: a restarted server needs a fresh session.
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(
+            app.data_dir
+                .path()
+                .join(format!("conversations/{id}/meta.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let bob = app
+        .join(&id, meta["joinCode"].as_str().unwrap(), "Bob2")
+        .await;
+    let mut resumed = app.stream(&bob.session_id, Some(&seen.id)).await;
+    resumed.opening().await;
+    assert_eq!(resumed.next().await.data["type"], "resync");
+    assert_eq!(
+        resumed.next_of("new-message").await.data["data"]["body"],
+        "missed"
+    );
+    let later = resumed.next_of("new-message").await;
+    assert_eq!(later.data["data"]["body"], "Bob2 joined the conversation");
+    assert!(
+        later.id.parse::<u64>().unwrap() > seen.id.parse::<u64>().unwrap(),
+        "ids never go backwards"
+    );
+}
+
+#[tokio::test]
+async fn streams_per_session_are_capped() {
+    let app = spawn_app_with(|c| c.actors.max_streams_per_session = 2).await;
+    let (_, joined) = app.room_with(&["Ann"]).await;
+    let _a = app.stream(&joined[0].session_id, None).await;
+    let _b = app.stream(&joined[0].session_id, None).await;
+    let third = app.get_as(&joined[0].session_id, "/api/v1/signaling").await;
+    assert_eq!(failure(third).await.0, 429);
+}

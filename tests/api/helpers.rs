@@ -1,0 +1,338 @@
+//! `spawn_app()` and one helper per endpoint.
+
+use chats3::config::{Backend, Config, Integrator};
+use chats3::startup::Application;
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+use std::pin::Pin;
+use std::sync::Once;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+pub const INTEGRATOR_ID: &str = "test-app";
+pub const INTEGRATOR_SECRET: &str = "test-secret-123";
+pub const INTEGRATOR_ORIGIN: &str = "http://localhost:4000";
+
+static TRACING: Once = Once::new();
+
+/// The configuration tests start from: port 0, rate limits off, one integrator.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    TRACING.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .try_init();
+        }
+    });
+    let mut config = Config::load(None).expect("default config");
+    config.server.port = 0;
+    config.storage.backend = Backend::Fs;
+    config.storage.fs_root = data_dir.to_string_lossy().into_owned();
+    config.auth.admin_password = ADMIN_PASSWORD.into();
+    config.rate_limit.per_ip_per_minute = 0;
+    config.rate_limit.admin_per_minute = 0;
+    config.actors.flush_interval = Duration::from_millis(50);
+    config.integrators = vec![Integrator {
+        id: INTEGRATOR_ID.into(),
+        secret: INTEGRATOR_SECRET.into(),
+        allowed_origins: vec![INTEGRATOR_ORIGIN.into(), "https://*.example.com".into()],
+    }];
+    config
+}
+
+/// A running server.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub data_dir: TempDir,
+    pub shutdown: CancellationToken,
+    pub server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A participant's session.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub session_id: String,
+    pub user_id: String,
+}
+
+/// Starts the server with the test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server after `adjust` changed the test configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    spawn_app_in(data_dir, adjust).await
+}
+
+/// Starts the server on an existing data directory.
+pub async fn spawn_app_in(data_dir: TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(data_dir.path());
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        data_dir,
+        shutdown,
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Graceful stop; returns the data directory for a restart.
+    pub async fn stop(mut self) -> TempDir {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .expect("shutdown in time")
+                .unwrap()
+                .unwrap();
+        }
+        let TestApp { data_dir, .. } = self;
+        data_dir
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_as(&self, session: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("x-session-id", session)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_as(&self, session: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("x-session-id", session)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a conversation; returns its id and join code.
+    pub async fn create_conversation(&self, custom_id: Option<&str>) -> (String, String) {
+        let mut body = json!({ "adminPassword": ADMIN_PASSWORD });
+        if let Some(id) = custom_id {
+            body["conversationId"] = json!(id);
+        }
+        let response = self.post_json("/api/v1/admin/conversations", &body).await;
+        assert_eq!(response.status(), 200);
+        let details = envelope(response).await["details"].clone();
+        (
+            details["conversationId"].as_str().unwrap().to_owned(),
+            details["joinCode"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn try_join(&self, conversation: &str, code: &str, name: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/join",
+            &json!({ "conversationId": conversation, "joinCode": code, "displayName": name }),
+        )
+        .await
+    }
+
+    pub async fn join(&self, conversation: &str, code: &str, name: &str) -> Joined {
+        let response = self.try_join(conversation, code, name).await;
+        assert_eq!(response.status(), 200, "join as {name}");
+        let details = envelope(response).await["details"].clone();
+        Joined {
+            session_id: details["sessionId"].as_str().unwrap().to_owned(),
+            user_id: details["userId"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A room with one conversation and `names` joined.
+    pub async fn room_with(&self, names: &[&str]) -> (String, Vec<Joined>) {
+        let (id, code) = self.create_conversation(None).await;
+        let mut joined = Vec::new();
+        for name in names {
+            joined.push(self.join(&id, &code, name).await);
+        }
+        (id, joined)
+    }
+
+    pub async fn send(&self, session: &str, body: &str) -> Value {
+        let response = self
+            .post_as(
+                session,
+                "/api/v1/messages",
+                &json!({ "body": body, "clientTimestamp": "2025-01-01T00:00:00.000Z" }),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        envelope(response).await["details"].clone()
+    }
+
+    /// The compatible history (last 100, oldest first).
+    pub async fn history(&self, session: &str) -> Vec<Value> {
+        let response = self.get_as(session, "/api/v1/messages").await;
+        assert_eq!(response.status(), 200);
+        envelope(response).await["details"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Opens the event stream of a session.
+    pub async fn stream(&self, session: &str, last_event_id: Option<&str>) -> EventStream {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/api/v1/signaling?sessionId={session}")));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        EventStream {
+            events: Box::pin(response.bytes_stream().eventsource()),
+        }
+    }
+}
+
+/// The body of an answer, checked to be an envelope.
+pub async fn envelope(response: reqwest::Response) -> Value {
+    let body: Value = response.json().await.expect("JSON body");
+    assert!(body["success"].is_boolean(), "{body}");
+    assert!(body["meta"]["requestId"].is_string(), "{body}");
+    assert!(body["meta"]["timestamp"].is_string(), "{body}");
+    body
+}
+
+/// Status and envelope message of an answer.
+pub async fn failure(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let body = envelope(response).await;
+    assert_eq!(body["success"], false);
+    (
+        status,
+        body["message"].as_str().unwrap_or_default().to_owned(),
+        body,
+    )
+}
+
+type Events = Pin<
+    Box<
+        dyn Stream<
+                Item = Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// An open SSE stream read with a real client.
+pub struct EventStream {
+    events: Events,
+}
+
+/// One received SSE event.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub id: String,
+    pub data: Value,
+}
+
+impl EventStream {
+    /// The next event, failing after 5 s.
+    pub async fn next(&mut self) -> Received {
+        self.next_within(Duration::from_secs(5))
+            .await
+            .expect("an event within 5 s")
+    }
+
+    pub async fn next_within(&mut self, limit: Duration) -> Option<Received> {
+        let event = tokio::time::timeout(limit, self.events.next())
+            .await
+            .ok()??
+            .ok()?;
+        Some(Received {
+            id: event.id,
+            data: serde_json::from_str(&event.data).expect("JSON event data"),
+        })
+    }
+
+    /// The next event of a type, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Received {
+        loop {
+            let event = self.next().await;
+            if event.data["type"] == kind {
+                return event;
+            }
+        }
+    }
+
+    /// Reads the opening frames; returns the room-state participants.
+    pub async fn opening(&mut self) -> Vec<Value> {
+        let connected = self.next().await;
+        assert_eq!(
+            connected.data,
+            json!({"type": "system", "data": "connected"})
+        );
+        let state = self.next().await;
+        assert_eq!(state.data["type"], "room-state");
+        state.data["data"]["participants"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Asserts nothing arrives for `limit`.
+    pub async fn expect_quiet(&mut self, limit: Duration) {
+        if let Some(event) = self.next_within(limit).await {
+            panic!("unexpected event {:?}", event.data);
+        }
+    }
+}
+
+/// base64url HMAC-SHA256, as integrators sign.
+pub fn hmac(secret: &str, text: &str) -> String {
+    chats3::http::signing::sign(secret.as_bytes(), text.as_bytes())
+}
+
+/// Polls `check` until it holds or 10 s pass.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

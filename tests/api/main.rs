@@ -1,0 +1,14 @@
+//! Black-box tests: each starts the real server on port 0 with its own data
+//! directory (and bucket for S3) and talks HTTP/SSE to it.
+
+mod admin;
+mod attachments;
+mod embed;
+mod events;
+mod headers;
+mod helpers;
+mod join;
+mod messages;
+mod s3_server;
+mod storage;
+mod system_message;

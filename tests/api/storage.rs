@@ -1,0 +1,291 @@
+//! Persistence: history survives restarts on fs and S3, SIGTERM flushes a
+//! long write-behind interval, and Chats3-written layouts read back.
+
+use crate::attachments::png_round_trip;
+use crate::helpers::*;
+use crate::s3_server::{ACCESS_KEY, S3Details, S3Server, SECRET_KEY};
+use chats3::config::{Backend, Config};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn use_s3(config: &mut Config, server: &S3Details, prefix: &str) {
+    config.storage.backend = Backend::S3;
+    config.storage.s3.bucket = server.bucket.clone();
+    config.storage.s3.endpoint = server.endpoint.clone();
+    config.storage.s3.force_path_style = true;
+    config.storage.s3.access_key = ACCESS_KEY.into();
+    config.storage.s3.secret_key = SECRET_KEY.into();
+    config.storage.s3.prefix = prefix.into();
+}
+
+async fn restart_keeps_history(adjust: impl Fn(&mut Config) + Clone) {
+    let app = spawn_app_with(adjust.clone()).await;
+    let (id, code) = app.create_conversation(None).await;
+    let ann = app.join(&id, &code, "Ann").await;
+    for i in 0..5 {
+        app.send(&ann.session_id, &format!("m{i}")).await;
+    }
+    let before = app.history(&ann.session_id).await;
+    let data_dir = app.stop().await;
+
+    let app = spawn_app_in(data_dir, adjust).await;
+    let bob = app.join(&id, &code, "Bob").await;
+    let after = app.history(&bob.session_id).await;
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after.last().unwrap()["body"], "Bob joined the conversation");
+    let bodies: Vec<&str> = after.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies[1..6], ["m0", "m1", "m2", "m3", "m4"]);
+}
+
+#[tokio::test]
+async fn history_survives_a_restart_on_fs() {
+    restart_keeps_history(|_| {}).await;
+}
+
+#[tokio::test]
+async fn history_survives_a_restart_on_s3() {
+    let server = S3Server::start().await;
+    let (endpoint, bucket) = (server.endpoint.clone(), server.bucket.clone());
+    let adjust = move |c: &mut Config| {
+        let fake = S3Server::placeholder(&endpoint, &bucket);
+        use_s3(c, &fake, "tenant-a/");
+    };
+    restart_keeps_history(adjust).await;
+    let conversations = server.object_path("tenant-a/conversations");
+    assert!(
+        conversations.is_dir(),
+        "objects are under the prefix in the bucket"
+    );
+}
+
+#[tokio::test]
+async fn attachments_work_on_s3_with_presigned_urls() {
+    let server = S3Server::start().await;
+    let app = spawn_app_with(|c| use_s3(c, &server.details(), "")).await;
+    let (_, joined) = app.room_with(&["Ann"]).await;
+    png_round_trip(&app, &joined[0].session_id).await;
+}
+
+/// Writes a conversation the way Chats3 lays it out: pretty meta.json with
+/// `lastAccessedAt`, one message per file named by `Date.now()`, no `seq`.
+fn chats3_layout(root: &std::path::Path, id: &str) -> Vec<String> {
+    let base = root.join(format!("conversations/{id}"));
+    std::fs::create_dir_all(base.join("messages/2025-01-01")).unwrap();
+    std::fs::create_dir_all(base.join("messages/2025-01-02")).unwrap();
+    let meta = json!({
+        "conversationId": id,
+        "joinCode": "ABC234",
+        "status": "active",
+        "createdAt": "2025-01-01T00:00:00.000Z",
+        "closedAt": null,
+        "lastAccessedAt": 1735689600000u64,
+    });
+    std::fs::write(
+        base.join("meta.json"),
+        serde_json::to_string_pretty(&meta).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(base.join("reactions.json"), r#"{"m-1":{"👍":["u-2"]}}"#).unwrap();
+    let times = [
+        ("2025-01-01", 1_735_700_000_000i64, "first"),
+        ("2025-01-01", 1_735_700_000_500, "second"),
+        ("2025-01-02", 1_735_800_000_000, "third"),
+    ];
+    let mut bodies = Vec::new();
+    for (index, (day, ms, body)) in times.iter().enumerate() {
+        let message = json!({
+            "messageId": format!("m-{index}"),
+            "conversationId": id,
+            "senderUserId": "u-1",
+            "senderDisplayName": "Old Timer",
+            "senderAvatarUrl": null,
+            "senderRole": "user",
+            "type": "text",
+            "body": body,
+            "clientTimestamp": chats3_actors::time::iso_from_ms(*ms),
+            "serverReceivedAt": chats3_actors::time::iso_from_ms(*ms),
+        });
+        let name = format!("{ms}-{}.ndjson", uuid::Uuid::new_v4());
+        std::fs::write(
+            base.join(format!("messages/{day}/{name}")),
+            serde_json::to_string(&message).unwrap(),
+        )
+        .unwrap();
+        bodies.push(body.to_string());
+    }
+    bodies
+}
+
+async fn reads_chats3_layout(app: &TestApp, id: &str) {
+    let joined = app.join(id, "ABC234", "Newcomer").await;
+    let history = app.history(&joined.session_id).await;
+    let bodies: Vec<&str> = history
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "first",
+            "second",
+            "third",
+            "Newcomer joined the conversation"
+        ]
+    );
+    assert_eq!(history[0]["senderAvatarUrl"], Value::Null);
+    let reactions = envelope(app.get_as(&joined.session_id, "/api/v1/reactions").await).await;
+    assert_eq!(reactions["details"], json!({"m-1": {"👍": ["u-2"]}}));
+    let conversation = envelope(app.get_as(&joined.session_id, "/api/v1/conversation").await).await;
+    assert_eq!(conversation["details"]["joinCode"], "ABC234");
+}
+
+#[tokio::test]
+async fn a_directory_written_by_chats3_reads_back_in_order() {
+    let data_dir = tempfile::tempdir().unwrap();
+    chats3_layout(data_dir.path(), "legacy");
+    let app = spawn_app_in(data_dir, |_| {}).await;
+    reads_chats3_layout(&app, "legacy").await;
+}
+
+#[tokio::test]
+async fn a_bucket_written_by_chats3_reads_back_in_order() {
+    let server = S3Server::start().await;
+    chats3_layout(&server.root.path().join(&server.bucket), "legacy-s3");
+    let app = spawn_app_with(|c| use_s3(c, &server.details(), "")).await;
+    reads_chats3_layout(&app, "legacy-s3").await;
+}
+
+/// The service as a separate process, so it can receive SIGTERM.
+struct ChildServer {
+    child: std::process::Child,
+    address: String,
+}
+
+fn start_binary(data_dir: &std::path::Path) -> ChildServer {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chats3"))
+        .env("CHATS3_SERVER__PORT", "0")
+        .env("CHATS3_STORAGE__FS_ROOT", data_dir)
+        .env("CHATS3_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CHATS3_ACTORS__FLUSH_INTERVAL", "1h")
+        .env("CHATS3_RATE_LIMIT__PER_IP_PER_MINUTE", "0")
+        .env("CHATS3_RATE_LIMIT__ADMIN_PER_MINUTE", "0")
+        .env("CHATS3_LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start chats3");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if line.contains("chats3 listening") {
+            let log: Value = serde_json::from_str(&line).unwrap();
+            break log["fields"]["url"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    ChildServer { child, address }
+}
+
+#[tokio::test]
+async fn sigterm_flushes_a_long_write_behind_interval() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = start_binary(data_dir.path());
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.address);
+    let created: Value = client
+        .post(url("/api/v1/admin/conversations"))
+        .json(&json!({ "adminPassword": ADMIN_PASSWORD, "conversationId": "durable" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = created["details"]["joinCode"].as_str().unwrap().to_owned();
+    let joined: Value = client
+        .post(url("/api/v1/join"))
+        .json(&json!({ "conversationId": "durable", "joinCode": code, "displayName": "Ann" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = joined["details"]["sessionId"].as_str().unwrap().to_owned();
+    let stream = client
+        .get(url(&format!("/api/v1/signaling?sessionId={session}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    for i in 0..25 {
+        let response = client
+            .post(url("/api/v1/messages"))
+            .header("x-session-id", &session)
+            .json(&json!({ "body": format!("m{i}"), "clientTimestamp": "2025-01-01T00:00:00Z" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let batches = data_dir.path().join("conversations/durable/messages");
+    let stored_before = walk(&batches).len();
+    assert_eq!(
+        stored_before, 0,
+        "nothing is written before the interval or a shutdown"
+    );
+
+    let started = std::time::Instant::now();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "exits within the shutdown bound"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    drop(stream);
+
+    let app = spawn_app_in(data_dir, |_| {}).await;
+    let bob = app.join("durable", &code, "Bob").await;
+    let bodies: Vec<String> = app
+        .history(&bob.session_id)
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = std::iter::once("Ann joined the conversation".to_owned())
+        .chain((0..25).map(|i| format!("m{i}")))
+        .chain(std::iter::once("Bob joined the conversation".to_owned()))
+        .collect();
+    assert_eq!(bodies, expected);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}
