@@ -109,7 +109,11 @@ pub struct ReplayBuffer {
     events: VecDeque<Arc<EventFrame>>,
     max_len: usize,
     ttl_ms: i64,
+    bytes: usize,
 }
+
+/// Bytes of rendered events a replay buffer keeps at most.
+pub const REPLAY_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 impl ReplayBuffer {
     pub fn new(max_len: usize, ttl: std::time::Duration) -> Self {
@@ -117,14 +121,24 @@ impl ReplayBuffer {
             events: VecDeque::new(),
             max_len: max_len.max(1),
             ttl_ms: ttl.as_millis() as i64,
+            bytes: 0,
         }
     }
 
     pub fn push(&mut self, frame: Arc<EventFrame>) {
-        if self.events.len() == self.max_len {
-            self.events.pop_front();
-        }
+        self.bytes += frame.sse.len();
         self.events.push_back(frame);
+        while self.events.len() > self.max_len
+            || (self.bytes > REPLAY_MAX_BYTES && self.events.len() > 1)
+        {
+            self.pop();
+        }
+    }
+
+    fn pop(&mut self) {
+        if let Some(old) = self.events.pop_front() {
+            self.bytes -= old.sse.len();
+        }
     }
 
     /// Drops events older than the TTL.
@@ -134,7 +148,7 @@ impl ReplayBuffer {
             .front()
             .is_some_and(|e| now_ms - e.at_ms > self.ttl_ms)
         {
-            self.events.pop_front();
+            self.pop();
         }
     }
 
@@ -233,5 +247,19 @@ mod tests {
         assert_eq!(buffer.oldest_seq(), Some(3));
         buffer.expire(1000);
         assert_eq!(buffer.oldest_seq(), None);
+    }
+
+    #[test]
+    fn replay_buffer_is_bounded_by_bytes() {
+        let mut buffer = ReplayBuffer::new(1000, std::time::Duration::from_secs(60));
+        let big = serde_json::json!("x".repeat(REPLAY_MAX_BYTES / 4));
+        for seq in 1..=10 {
+            buffer.push(Arc::new(EventFrame::new(
+                seq, "e", "offer", "a", None, &big, 0,
+            )));
+        }
+        assert!(buffer.bytes <= REPLAY_MAX_BYTES);
+        assert_eq!(buffer.after(0).count(), 3);
+        assert_eq!(buffer.oldest_seq(), Some(8));
     }
 }

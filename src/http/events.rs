@@ -38,6 +38,10 @@ pub const SIGNAL_TYPES: &[&str] = &[
     "reaction-removed",
 ];
 
+/// Largest `data` of a signaling event (an SDP offer is a few KiB), which
+/// bounds the replay buffer and every subscriber queue.
+pub const MAX_SIGNAL_DATA: usize = 64 * 1024;
+
 /// Events coalesced into one socket write when they arrive together.
 const WRITE_BATCH: usize = 64;
 
@@ -53,6 +57,13 @@ pub async fn signal(
         .optional_text("toUserId", Text::len(0, 200))
         .filter(|t| !t.is_empty());
     let data = fields.any("data");
+    if serde_json::to_vec(&data).map_or(0, |d| d.len()) > MAX_SIGNAL_DATA {
+        fields.fail(
+            "data",
+            "too_big",
+            format!("Must be at most {MAX_SIGNAL_DATA} bytes of JSON"),
+        );
+    }
     fields.finish()?;
     let kind = kind.ok_or_else(|| AppError::internal("validated type missing"))?;
     let event_id = session

@@ -2,11 +2,12 @@
 //! headers on every answer, and CORS for integrator origins.
 
 use super::AppState;
-use super::error::REQUEST_ID;
+use super::error::{AppError, REQUEST_ID};
 use crate::config::Config;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -37,6 +38,26 @@ pub async fn request_context(
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Answers 503 in the envelope when a request takes longer than
+/// `server.request_timeout` to produce its response head (event streams
+/// answer at once, so only their opening counts).
+pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.server.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => AppError::unavailable("request timed out", 1).into_response(),
+    }
+}
+
+/// A handler panic becomes a plain 500 in the envelope; the cause is logged.
+pub fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let text = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    AppError::internal(format!("handler panicked: {text}")).into_response()
 }
 
 /// The Content-Security-Policy, with `frame-ancestors 'self'` plus every

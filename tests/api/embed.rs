@@ -113,7 +113,8 @@ async fn every_ticket_failure_says_which_check_failed() {
     let app = spawn_app().await;
     let (id, _) = app.create_conversation(None).await;
     let now = chats3_actors::time::now_ms();
-    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    type Adjust = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(Adjust, &str)> = vec![
         (
             Box::new(|t| t["nonce"] = json!("")),
             "Missing required fields",

@@ -32,31 +32,28 @@ impl S3Server {
         let root = tempfile::tempdir().unwrap();
         let bucket = "chats3-test".to_owned();
         std::fs::create_dir_all(root.path().join(&bucket)).unwrap();
-        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let _ = ConnBuilder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
-        });
+        let task = serve(listener, root.path());
         S3Server {
             endpoint,
             bucket,
             root,
             task,
         }
+    }
+
+    /// Stops answering: the listener and every open connection close.
+    pub fn stop(&mut self) {
+        self.task.abort();
+    }
+
+    /// Serves again on the same address and data.
+    pub async fn restart(&mut self) {
+        self.task.abort();
+        let address = self.endpoint.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind(&address).await.unwrap();
+        self.task = serve(listener, self.root.path());
     }
 
     /// Connection details of a server started elsewhere, for configs.
@@ -75,6 +72,29 @@ impl S3Server {
     pub fn object_path(&self, key: &str) -> std::path::PathBuf {
         self.root.path().join(&self.bucket).join(key)
     }
+}
+
+/// Accepts connections until aborted; aborting also ends every connection.
+fn serve(listener: TcpListener, root: &std::path::Path) -> JoinHandle<()> {
+    let fs = s3s_fs::FileSystem::new(root).unwrap();
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let service = builder.build();
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service.clone();
+            connections.spawn(async move {
+                let _ = ConnBuilder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+            while connections.try_join_next().is_some() {}
+        }
+    })
 }
 
 impl Drop for S3Server {

@@ -68,6 +68,101 @@ async fn attachments_work_on_s3_with_presigned_urls() {
     png_round_trip(&app, &joined[0].session_id).await;
 }
 
+#[tokio::test]
+async fn an_s3_outage_loses_nothing_and_back_pressure_answers_503() {
+    let mut server = S3Server::start().await;
+    let details = server.details();
+    let app = spawn_app_with(|c| {
+        use_s3(c, &details, "");
+        c.actors.max_pending = 5;
+    })
+    .await;
+    let (id, code) = app.create_conversation(None).await;
+    let ann = app.join(&id, &code, "Ann").await;
+    eventually("join flushed", || async {
+        metric(&app, "chats3_messages_pending").await == 0
+    })
+    .await;
+    server.stop();
+    for i in 0..5 {
+        app.send(&ann.session_id, &format!("during outage {i}"))
+            .await;
+    }
+    let response = app
+        .post_as(
+            &ann.session_id,
+            "/api/v1/messages",
+            &json!({ "body": "one too many", "clientTimestamp": "2025-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    eventually("ready reports degraded", || async {
+        app.client
+            .get(app.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 503
+    })
+    .await;
+    assert_eq!(
+        app.history(&ann.session_id).await.len(),
+        6,
+        "accepted messages stay readable"
+    );
+
+    server.restart().await;
+    eventually("backlog flushed", || async {
+        metric(&app, "chats3_messages_pending").await == 0
+    })
+    .await;
+    assert_eq!(
+        app.client
+            .get(app.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let data_dir = app.stop().await;
+    let app = spawn_app_in(data_dir, |c| use_s3(c, &details, "")).await;
+    let bob = app.join(&id, &code, "Bob").await;
+    let bodies: Vec<String> = app
+        .history(&bob.session_id)
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies.len(), 7);
+    assert_eq!(
+        bodies[1..6],
+        (0..5)
+            .map(|i| format!("during outage {i}"))
+            .collect::<Vec<_>>()[..]
+    );
+}
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
 /// Writes a conversation the way Chats3 lays it out: pretty meta.json with
 /// `lastAccessedAt`, one message per file named by `Date.now()`, no `seq`.
 fn chats3_layout(root: &std::path::Path, id: &str) -> Vec<String> {
