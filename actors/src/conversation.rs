@@ -148,6 +148,11 @@ pub enum ConversationMsg {
         generation: u64,
     },
     Housekeep,
+    /// Tries loading from storage again after a failed load.
+    Reload,
+    /// Makes the actor fail, to exercise supervision.
+    #[cfg(test)]
+    Crash,
     /// Stores an uploaded file and its metadata.
     PutAttachment {
         meta: AttachmentMeta,
@@ -191,6 +196,8 @@ pub struct ConversationState {
     /// Sequence at start: resumes from before it lost buffered state.
     floor_seq: u64,
     last_activity_ms: i64,
+    /// Failed loads in a row, for the retry backoff.
+    load_failures: u32,
 }
 
 impl Actor for ConversationActor {
@@ -225,19 +232,17 @@ impl Actor for ConversationActor {
             last_seq: 0,
             floor_seq: 0,
             last_activity_ms: now_ms(),
+            load_failures: 0,
         })
     }
 
     /// Loads the conversation from storage; messages wait in the mailbox meanwhile.
     async fn post_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let Err(e) = state.load().await {
-            tracing::warn!(conversation = %state.args.id, error = %e, "loading conversation failed");
-            state.load_error = Some(e.to_string());
-        }
+        state.try_load(&myself).await;
         Ok(())
     }
 
@@ -280,10 +285,13 @@ impl Actor for ConversationActor {
             state.last_activity_ms = now;
         }
         if let Some(error) = &state.load_error {
-            if matches!(message, ConversationMsg::Housekeep) {
-                myself.stop(Some("load failed".into()));
+            match message {
+                ConversationMsg::Reload => state.try_load(&myself).await,
+                ConversationMsg::Housekeep if now - state.last_activity_ms > 60_000 => {
+                    myself.stop(Some("storage unavailable".into()))
+                }
+                message => reply_unavailable(message, error),
             }
-            reply_unavailable(message, error);
             return Ok(());
         }
         match message {
@@ -376,6 +384,9 @@ impl Actor for ConversationActor {
             }
             ConversationMsg::SaveReactions => state.save_reactions(&myself),
             ConversationMsg::Housekeep => state.housekeep(&myself, now),
+            ConversationMsg::Reload => {}
+            #[cfg(test)]
+            ConversationMsg::Crash => return Err("crash requested by a test".into()),
             ConversationMsg::PutAttachment { meta, data, reply } => {
                 state.put_attachment(meta, data, reply)
             }
@@ -419,7 +430,10 @@ fn reply_unavailable(message: ConversationMsg, error: &str) {
         | ConversationMsg::ReactionsSaved { .. }
         | ConversationMsg::SaveReactions
         | ConversationMsg::GraceExpired { .. }
-        | ConversationMsg::Housekeep => {}
+        | ConversationMsg::Housekeep
+        | ConversationMsg::Reload => {}
+        #[cfg(test)]
+        ConversationMsg::Crash => {}
     }
 }
 
@@ -430,6 +444,25 @@ fn reactions_body(map: &ReactionMap) -> Bytes {
 const NOT_FOUND: ChatError = ChatError::NotFound("Conversation not found");
 
 impl ConversationState {
+    /// Loads from storage; on failure answers 503 meanwhile and retries
+    /// with backoff (250 ms doubling to 5 s).
+    async fn try_load(&mut self, myself: &ActorRef<ConversationMsg>) {
+        match self.load().await {
+            Ok(()) => {
+                self.load_error = None;
+                self.load_failures = 0;
+            }
+            Err(e) => {
+                tracing::warn!(conversation = %self.args.id, error = %e, "loading conversation failed; retrying");
+                self.load_error = Some(e.to_string());
+                let delay = Duration::from_millis(250 << self.load_failures.min(5))
+                    .min(Duration::from_secs(5));
+                self.load_failures += 1;
+                myself.send_after(delay, || ConversationMsg::Reload);
+            }
+        }
+    }
+
     async fn load(&mut self) -> Result<(), ChatError> {
         let store = self.args.store.as_ref();
         let id = &self.args.id;

@@ -167,6 +167,13 @@ impl ConversationHandle {
         }
     }
 
+    /// Makes the conversation actor fail (supervision tests).
+    #[cfg(test)]
+    pub(crate) async fn crash(&self) {
+        let actor = self.actor().await.unwrap();
+        actor.cast(ConversationMsg::Crash).unwrap();
+    }
+
     pub async fn create(&self) -> Result<Conversation, ChatError> {
         self.ask(ConversationMsg::Create).await
     }

@@ -36,6 +36,9 @@ pub mod store;
 pub mod supervisor;
 pub mod time;
 
+#[cfg(test)]
+mod system_tests;
+
 pub use error::ChatError;
 pub use handle::{ConversationHandle, System};
 pub use settings::Settings;

@@ -1,0 +1,214 @@
+//! Tests of the actor system as a whole: write-behind batching, flush on
+//! shutdown, restart after a panic without losing unstored messages, and
+//! idle unloading. Storage here is an in-memory map that can be switched
+//! off; the real stores are tested against real servers in the service.
+
+use crate::System;
+use crate::domain::{ConversationId, MessageType, NewMessage, Sender};
+use crate::history;
+use crate::settings::Settings;
+use crate::store::{Store, StoreError};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct MemoryStore {
+    objects: Mutex<BTreeMap<String, Bytes>>,
+    down: AtomicBool,
+    puts: AtomicUsize,
+}
+
+impl MemoryStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError("storage is down".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        self.check()?;
+        Ok(self.objects.lock().unwrap().get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.objects.lock().unwrap().insert(key.to_owned(), body);
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.check()?;
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+}
+
+fn text(body: &str) -> NewMessage {
+    NewMessage {
+        message_id: None,
+        kind: MessageType::Text,
+        body: body.into(),
+        client_timestamp: "2025-01-01T00:00:00Z".into(),
+        attachment_id: None,
+        filename: None,
+        mimetype: None,
+        url: None,
+    }
+}
+
+fn ann() -> Sender {
+    Sender {
+        user_id: "u-ann".into(),
+        display_name: "Ann".into(),
+        avatar_url: None,
+        role: crate::domain::Role::User,
+    }
+}
+
+async fn stored_bodies(store: &MemoryStore, id: &ConversationId) -> Vec<String> {
+    let (messages, _) = history::read_tail(store, id, 10_000).await.unwrap();
+    messages.into_iter().map(|m| m.message.body).collect()
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn messages_are_batched_and_flushed_at_shutdown() {
+    let store = Arc::new(MemoryStore::default());
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        flush_max_batch: 10,
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings).await.unwrap();
+    let id = ConversationId::parse("batched").unwrap();
+    let conversation = system.conversation(id.clone());
+    conversation.create().await.unwrap();
+    let puts_after_create = store.puts.load(Ordering::SeqCst);
+    for i in 0..25 {
+        conversation
+            .post(&ann(), text(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    eventually("two full batches", async || {
+        stored_bodies(&store, &id).await.len() == 20
+    })
+    .await;
+    assert_eq!(
+        store.puts.load(Ordering::SeqCst) - puts_after_create,
+        2,
+        "one object per batch"
+    );
+    assert!(system.shutdown(Duration::from_secs(10)).await);
+    let bodies = stored_bodies(&store, &id).await;
+    assert_eq!(bodies, (0..25).map(|i| format!("m{i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_panicking_conversation_restarts_without_losing_unstored_messages() {
+    let store = Arc::new(MemoryStore::default());
+    let settings = Settings {
+        flush_interval: Duration::from_millis(20),
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings).await.unwrap();
+    let id = ConversationId::parse("crashy").unwrap();
+    let conversation = system.conversation(id.clone());
+    conversation.create().await.unwrap();
+    store.down.store(true, Ordering::SeqCst);
+    conversation
+        .post(&ann(), text("before the crash"))
+        .await
+        .unwrap();
+    conversation.crash().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.down.store(false, Ordering::SeqCst);
+    let query = crate::conversation::PageQuery {
+        limit: 10,
+        cursor: None,
+        newer: false,
+    };
+    eventually(
+        "the restarted actor sees the unstored message",
+        async || {
+            conversation.history(query).await.is_ok_and(|page| {
+                page.messages
+                    .iter()
+                    .map(|m| m.body.as_str())
+                    .collect::<Vec<_>>()
+                    == ["before the crash"]
+            })
+        },
+    )
+    .await;
+    conversation
+        .post(&ann(), text("after the crash"))
+        .await
+        .unwrap();
+    eventually("both stored in order", async || {
+        stored_bodies(&store, &id).await == ["before the crash", "after the crash"]
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_conversations_unload_after_flushing_and_reload_on_demand() {
+    let store = Arc::new(MemoryStore::default());
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        idle_timeout: Duration::from_millis(100),
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings).await.unwrap();
+    let id = ConversationId::parse("sleepy").unwrap();
+    let conversation = system.conversation(id.clone());
+    conversation.create().await.unwrap();
+    conversation.post(&ann(), text("kept")).await.unwrap();
+    eventually("unloaded", async || {
+        system.stats().await.unwrap().conversations == 0
+    })
+    .await;
+    assert_eq!(
+        stored_bodies(&store, &id).await,
+        ["kept"],
+        "flushed before stopping"
+    );
+    let reloaded = conversation.get().await.unwrap();
+    assert_eq!(reloaded.conversation_id, id);
+}
+
+#[tokio::test]
+async fn unknown_conversations_answer_not_found() {
+    let store = Arc::new(MemoryStore::default());
+    let system = System::start(store, Settings::default()).await.unwrap();
+    let conversation = system.conversation(ConversationId::parse("nobody").unwrap());
+    assert_eq!(
+        conversation.post(&ann(), text("x")).await.unwrap_err(),
+        crate::ChatError::NotFound("Conversation not found")
+    );
+}
