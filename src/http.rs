@@ -25,7 +25,7 @@ use crate::storage::Storage;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use chats3_actors::System;
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -78,6 +78,20 @@ pub fn router(state: AppState) -> Router {
         .route("/conversation", get(participation::conversation))
         .route("/embed", post(embed::create_session))
         .route("/messages", get(messages::list).post(messages::create))
+        .route(
+            "/messages/{id}",
+            patch(messages::edit).delete(messages::remove),
+        )
+        .route("/messages/{id}/read", post(messages::read))
+        .route("/messages/{id}/reactions", post(messages::add_reaction))
+        .route(
+            "/messages/{id}/reactions/{emoji}",
+            delete(messages::remove_reaction),
+        )
+        .route(
+            "/presence",
+            get(participation::presence).post(participation::set_presence),
+        )
         .route("/reactions", get(messages::reactions).post(messages::react))
         .route("/system-message", post(system_message::create))
         .route("/signaling", get(events::stream).post(events::signal))

@@ -7,9 +7,11 @@
 //! saves) runs in spawned tasks; only the rare metadata writes (create,
 //! close) are awaited in the handler, so two admins cannot race them.
 
+mod documents;
 mod idempotency;
 mod members;
 pub mod reactions;
+pub mod revisions;
 mod tail;
 
 use crate::domain::{
@@ -24,11 +26,14 @@ use crate::settings::Settings;
 use crate::store::{SharedStore, keys};
 use crate::time::{iso_from_ms, now_ms};
 use bytes::Bytes;
+use documents::{Document, DocumentKind};
 use idempotency::IdempotencyCache;
 use members::Members;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 pub use reactions::ReactionMap;
+use revisions::{EDIT_WINDOW_MS, Revision, Revisions};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -138,11 +143,31 @@ pub enum ConversationMsg {
         added: bool,
         reply: Reply<()>,
     },
-    ReactionsSaved {
+    DocumentSaved {
+        kind: DocumentKind,
         version: u64,
         ok: bool,
     },
-    SaveReactions,
+    SaveDocument(DocumentKind),
+    /// Edits (`body: Some`) or soft-deletes (`None`) one's own message.
+    Revise {
+        user_id: String,
+        message_id: String,
+        body: Option<String>,
+        reply: Reply<Message>,
+    },
+    /// A read receipt.
+    Read {
+        user_id: String,
+        message_id: String,
+        reply: Reply<()>,
+    },
+    Presence(Reply<HashMap<String, PresenceEntry>>),
+    SetPresence {
+        user_id: String,
+        status: String,
+        reply: Reply<()>,
+    },
     GraceExpired {
         user_id: String,
         generation: u64,
@@ -164,6 +189,17 @@ pub enum ConversationMsg {
     /// An attachment's metadata and bytes.
     AttachmentData(String, Reply<(AttachmentMeta, Bytes)>),
 }
+
+/// A user's announced presence.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceEntry {
+    pub status: String,
+    pub last_seen: i64,
+}
+
+/// Presence entries kept per conversation at most.
+const MAX_PRESENCE: usize = 1_000;
 
 /// Behaviour of the conversation actor.
 pub struct ConversationActor;
@@ -188,9 +224,10 @@ pub struct ConversationState {
     buffer: ReplayBuffer,
     fanout: LocalFanout,
     reactions: ReactionMap,
-    reactions_version: u64,
-    reactions_saved: u64,
-    reactions_saving: bool,
+    reactions_doc: Document,
+    revisions: Arc<Revisions>,
+    revisions_doc: Document,
+    presence: HashMap<String, PresenceEntry>,
     /// Last sequence handed out; ids never go backwards.
     last_seq: u64,
     /// Sequence at start: resumes from before it lost buffered state.
@@ -226,9 +263,10 @@ impl Actor for ConversationActor {
             buffer: ReplayBuffer::new(settings.signaling_buffer_len, settings.signaling_buffer_ttl),
             fanout: LocalFanout::new(settings.subscriber_queue),
             reactions: ReactionMap::new(),
-            reactions_version: 0,
-            reactions_saved: 0,
-            reactions_saving: false,
+            reactions_doc: Document::default(),
+            revisions: Arc::default(),
+            revisions_doc: Document::default(),
+            presence: HashMap::new(),
             last_seq: 0,
             floor_seq: 0,
             last_activity_ms: now_ms(),
@@ -257,15 +295,12 @@ impl Actor for ConversationActor {
             .flusher
             .call(FlusherMsg::Drain, Some(Duration::from_secs(60)))
             .await;
-        if state.reactions_version != state.reactions_saved {
-            let body = reactions_body(&state.reactions);
-            if let Err(e) = state
-                .args
-                .store
-                .put(&keys::reactions(&state.args.id), body, "application/json")
-                .await
-            {
-                tracing::error!(conversation = %state.args.id, error = %e, "reactions not saved at stop");
+        for kind in [DocumentKind::Reactions, DocumentKind::Revisions] {
+            if state.document(kind).dirty() {
+                let (key, body) = state.document_body(kind);
+                if let Err(e) = state.args.store.put(&key, body, "application/json").await {
+                    tracing::error!(conversation = %state.args.id, %key, error = %e, "document not saved at stop");
+                }
             }
         }
         Ok(())
@@ -280,7 +315,7 @@ impl Actor for ConversationActor {
         let now = now_ms();
         if !matches!(
             message,
-            ConversationMsg::Housekeep | ConversationMsg::ReactionsSaved { .. }
+            ConversationMsg::Housekeep | ConversationMsg::DocumentSaved { .. }
         ) {
             state.last_activity_ms = now;
         }
@@ -373,16 +408,45 @@ impl Actor for ConversationActor {
                 let result = state.react(&myself, &user_id, &message_id, &emoji, added, now);
                 let _ = reply.send(result);
             }
-            ConversationMsg::ReactionsSaved { version, ok } => {
-                state.reactions_saving = false;
+            ConversationMsg::DocumentSaved { kind, version, ok } => {
+                state.document(kind).finished(version, ok);
                 if ok {
-                    state.reactions_saved = state.reactions_saved.max(version);
-                    state.save_reactions(&myself);
+                    state.save_document(&myself, kind);
                 } else {
-                    myself.send_after(Duration::from_secs(1), || ConversationMsg::SaveReactions);
+                    myself.send_after(Duration::from_secs(1), move || {
+                        ConversationMsg::SaveDocument(kind)
+                    });
                 }
             }
-            ConversationMsg::SaveReactions => state.save_reactions(&myself),
+            ConversationMsg::SaveDocument(kind) => state.save_document(&myself, kind),
+            ConversationMsg::Revise {
+                user_id,
+                message_id,
+                body,
+                reply,
+            } => {
+                let result = state.revise(&myself, &user_id, &message_id, body, now);
+                let _ = reply.send(result);
+            }
+            ConversationMsg::Read {
+                user_id,
+                message_id,
+                reply,
+            } => {
+                let result = state.read_receipt(&user_id, &message_id, now);
+                let _ = reply.send(result);
+            }
+            ConversationMsg::Presence(reply) => {
+                let _ = reply.send(state.meta().map(|_| state.presence.clone()));
+            }
+            ConversationMsg::SetPresence {
+                user_id,
+                status,
+                reply,
+            } => {
+                let result = state.set_presence(&user_id, status, now);
+                let _ = reply.send(result);
+            }
             ConversationMsg::Housekeep => state.housekeep(&myself, now),
             ConversationMsg::Reload => {}
             #[cfg(test)]
@@ -419,7 +483,13 @@ fn reply_unavailable(message: ConversationMsg, error: &str) {
         ConversationMsg::Admit { reply, .. }
         | ConversationMsg::Leave { reply, .. }
         | ConversationMsg::React { reply, .. } => drop(reply.send(Err(e()))),
-        ConversationMsg::Post { reply, .. } => drop(reply.send(Err(e()))),
+        ConversationMsg::Post { reply, .. } | ConversationMsg::Revise { reply, .. } => {
+            drop(reply.send(Err(e())))
+        }
+        ConversationMsg::Read { reply, .. } | ConversationMsg::SetPresence { reply, .. } => {
+            drop(reply.send(Err(e())))
+        }
+        ConversationMsg::Presence(reply) => drop(reply.send(Err(e()))),
         ConversationMsg::Subscribe(_, reply) => drop(reply.send(Err(e()))),
         ConversationMsg::History(_, reply) => drop(reply.send(Err(e()))),
         ConversationMsg::Reactions(reply) => drop(reply.send(Err(e()))),
@@ -427,18 +497,14 @@ fn reply_unavailable(message: ConversationMsg, error: &str) {
         | ConversationMsg::AttachmentInfo(_, reply) => drop(reply.send(Err(e()))),
         ConversationMsg::AttachmentData(_, reply) => drop(reply.send(Err(e()))),
         ConversationMsg::StreamClosed(_)
-        | ConversationMsg::ReactionsSaved { .. }
-        | ConversationMsg::SaveReactions
+        | ConversationMsg::DocumentSaved { .. }
+        | ConversationMsg::SaveDocument(_)
         | ConversationMsg::GraceExpired { .. }
         | ConversationMsg::Housekeep
         | ConversationMsg::Reload => {}
         #[cfg(test)]
         ConversationMsg::Crash => {}
     }
-}
-
-fn reactions_body(map: &ReactionMap) -> Bytes {
-    Bytes::from(serde_json::to_vec(map).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
 const NOT_FOUND: ChatError = ChatError::NotFound("Conversation not found");
@@ -474,6 +540,9 @@ impl ConversationState {
         if let Some(body) = store.get(&keys::reactions(id)).await? {
             self.reactions = serde_json::from_slice(&body).unwrap_or_default();
         }
+        if let Some(body) = store.get(&keys::revisions(id)).await? {
+            self.revisions = Arc::new(serde_json::from_slice(&body).unwrap_or_default());
+        }
         let (mut loaded, more) =
             crate::history::read_tail(store, id, self.args.settings.history_tail).await?;
         let unstored = self
@@ -489,6 +558,9 @@ impl ConversationState {
             .unwrap_or_default();
         let stored_max = loaded.last().map_or(0, |m| m.seq);
         loaded.extend(unstored.into_iter().filter(|m| m.seq > stored_max));
+        for m in &mut loaded {
+            revisions::overlay(&self.revisions, &mut m.message);
+        }
         for m in &loaded {
             self.idempotency.insert(now_ms(), &m.message);
         }
@@ -646,6 +718,9 @@ impl ConversationState {
             filename: new.filename,
             mimetype: new.mimetype,
             url: new.url,
+            edited_at: None,
+            deleted: None,
+            deleted_at: None,
         };
         let sequenced = SequencedMessage {
             seq,
@@ -678,7 +753,7 @@ impl ConversationState {
         kind: &str,
         from: &str,
         to: Option<&str>,
-        data: &Value,
+        data: &impl serde::Serialize,
         now: i64,
     ) -> String {
         let event_id = uuid::Uuid::new_v4().to_string();
@@ -813,7 +888,11 @@ impl ConversationState {
             (None, false) => Side::Before(u64::MAX),
         };
         let plan = self.tail.plan(side, query.limit);
-        let to_page = move |(messages, more): (Vec<SequencedMessage>, bool)| {
+        let revisions = self.revisions.clone();
+        let to_page = move |(mut messages, more): (Vec<SequencedMessage>, bool)| {
+            for m in &mut messages {
+                revisions::overlay(&revisions, &mut m.message);
+            }
             let next_cursor = match side {
                 Side::Before(_) => messages.first().filter(|_| more).map(|m| m.seq),
                 Side::After(bound) => Some(messages.last().map_or(bound, |m| m.seq)),
@@ -853,8 +932,8 @@ impl ConversationState {
     ) -> Result<(), ChatError> {
         self.meta()?;
         if reactions::apply(&mut self.reactions, message_id, user_id, emoji, added) {
-            self.reactions_version += 1;
-            self.save_reactions(myself);
+            self.reactions_doc.touch();
+            self.save_document(myself, DocumentKind::Reactions);
             let kind = if added {
                 "reaction-added"
             } else {
@@ -867,27 +946,136 @@ impl ConversationState {
         Ok(())
     }
 
-    /// Writes `reactions.json` in a task, one write at a time, latest state wins.
-    fn save_reactions(&mut self, myself: &ActorRef<ConversationMsg>) {
-        if self.reactions_saving || self.reactions_saved == self.reactions_version {
-            return;
+    fn document(&mut self, kind: DocumentKind) -> &mut Document {
+        match kind {
+            DocumentKind::Reactions => &mut self.reactions_doc,
+            DocumentKind::Revisions => &mut self.revisions_doc,
         }
-        self.reactions_saving = true;
-        let version = self.reactions_version;
-        let body = reactions_body(&self.reactions);
+    }
+
+    fn document_body(&self, kind: DocumentKind) -> (String, Bytes) {
+        let (key, body) = match kind {
+            DocumentKind::Reactions => (
+                keys::reactions(&self.args.id),
+                serde_json::to_vec(&self.reactions),
+            ),
+            DocumentKind::Revisions => (
+                keys::revisions(&self.args.id),
+                serde_json::to_vec(&*self.revisions),
+            ),
+        };
+        (key, Bytes::from(body.unwrap_or_else(|_| b"{}".to_vec())))
+    }
+
+    /// Writes a document in a task, one write at a time, latest state wins.
+    fn save_document(&mut self, myself: &ActorRef<ConversationMsg>, kind: DocumentKind) {
+        let Some(version) = self.document(kind).begin() else {
+            return;
+        };
+        let (key, body) = self.document_body(kind);
         let store = self.args.store.clone();
-        let key = keys::reactions(&self.args.id);
         let me = myself.clone();
         tokio::spawn(async move {
             let ok = match store.put(&key, body, "application/json").await {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::warn!(%key, error = %e, "saving reactions failed; retrying");
+                    tracing::warn!(%key, error = %e, "saving document failed; retrying");
                     false
                 }
             };
-            let _ = me.cast(ConversationMsg::ReactionsSaved { version, ok });
+            let _ = me.cast(ConversationMsg::DocumentSaved { kind, version, ok });
         });
+    }
+
+    /// Edits or soft-deletes a message: its author only, within five minutes.
+    fn revise(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        user_id: &str,
+        message_id: &str,
+        body: Option<String>,
+        now: i64,
+    ) -> Result<Message, ChatError> {
+        self.meta()?;
+        let deleting = body.is_none();
+        let complete = self.tail.is_complete();
+        let Some(entry) = self.tail.find_mut(message_id) else {
+            return Err(if complete {
+                ChatError::NotFound("Message not found")
+            } else {
+                ChatError::Forbidden("Edit time limit exceeded".into())
+            });
+        };
+        let message = &mut entry.message;
+        if message.sender_user_id != user_id {
+            let verb = if deleting { "delete" } else { "edit" };
+            return Err(ChatError::Forbidden(format!(
+                "Cannot {verb} others' messages"
+            )));
+        }
+        if message.deleted == Some(true) {
+            return Err(ChatError::NotFound("Message not found"));
+        }
+        let sent = crate::time::parse_iso_ms(&message.server_received_at).unwrap_or(0);
+        if now - sent > EDIT_WINDOW_MS {
+            return Err(ChatError::Forbidden("Edit time limit exceeded".into()));
+        }
+        let revision = match body {
+            Some(body) => Revision {
+                body,
+                edited_at: Some(iso_from_ms(now)),
+                deleted_at: None,
+            },
+            None => Revision {
+                body: String::new(),
+                edited_at: message.edited_at.clone(),
+                deleted_at: Some(iso_from_ms(now)),
+            },
+        };
+        revisions::apply(&revision, message);
+        let updated = message.clone();
+        Arc::make_mut(&mut self.revisions).insert(message_id.to_owned(), revision);
+        self.idempotency.insert(now, &updated);
+        self.revisions_doc.touch();
+        self.save_document(myself, DocumentKind::Revisions);
+        if deleting {
+            let data = serde_json::json!({ "messageId": message_id });
+            self.publish("message-deleted", user_id, None, &data, now);
+        } else {
+            self.publish("message-edited", user_id, None, &updated, now);
+        }
+        Ok(updated)
+    }
+
+    fn read_receipt(&mut self, user_id: &str, message_id: &str, now: i64) -> Result<(), ChatError> {
+        self.meta()?;
+        let data = serde_json::json!({ "messageId": message_id, "userId": user_id, "readAt": iso_from_ms(now) });
+        self.publish("message-read", user_id, None, &data, now);
+        Ok(())
+    }
+
+    fn set_presence(&mut self, user_id: &str, status: String, now: i64) -> Result<(), ChatError> {
+        self.meta()?;
+        if self.presence.len() >= MAX_PRESENCE && !self.presence.contains_key(user_id) {
+            let oldest = self
+                .presence
+                .iter()
+                .min_by_key(|(_, p)| p.last_seen)
+                .map(|(u, _)| u.clone());
+            if let Some(oldest) = oldest {
+                self.presence.remove(&oldest);
+            }
+        }
+        let data = serde_json::json!({ "userId": user_id, "status": status });
+        self.presence.insert(
+            user_id.to_owned(),
+            PresenceEntry {
+                status,
+                last_seen: now,
+            },
+        );
+        self.publish("presence-update", user_id, None, &data, now);
+        Ok(())
     }
 
     /// Writes the file, then its metadata, in a task; answers when both are stored.

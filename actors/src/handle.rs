@@ -2,6 +2,7 @@
 //! and maps ractor's failures to [`ChatError`]; handlers never build reply
 //! ports themselves.
 
+use crate::conversation::PresenceEntry;
 use crate::conversation::{
     ConversationMsg, Page, PageQuery, ReactionMap, StreamOpen, Subscription,
 };
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -302,5 +304,44 @@ impl ConversationHandle {
     ) -> Result<(AttachmentMeta, Bytes), ChatError> {
         self.ask(|reply| ConversationMsg::AttachmentData(attachment_id.to_owned(), reply))
             .await
+    }
+
+    /// Edits (`Some(body)`) or soft-deletes (`None`) one's own message.
+    pub async fn revise(
+        &self,
+        user_id: &str,
+        message_id: &str,
+        body: Option<String>,
+    ) -> Result<Message, ChatError> {
+        self.ask(|reply| ConversationMsg::Revise {
+            user_id: user_id.to_owned(),
+            message_id: message_id.to_owned(),
+            body: body.clone(),
+            reply,
+        })
+        .await
+    }
+
+    /// Broadcasts a read receipt.
+    pub async fn read(&self, user_id: &str, message_id: &str) -> Result<(), ChatError> {
+        self.ask(|reply| ConversationMsg::Read {
+            user_id: user_id.to_owned(),
+            message_id: message_id.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn presence(&self) -> Result<HashMap<String, PresenceEntry>, ChatError> {
+        self.ask(ConversationMsg::Presence).await
+    }
+
+    pub async fn set_presence(&self, user_id: &str, status: &str) -> Result<(), ChatError> {
+        self.ask(|reply| ConversationMsg::SetPresence {
+            user_id: user_id.to_owned(),
+            status: status.to_owned(),
+            reply,
+        })
+        .await
     }
 }

@@ -38,6 +38,10 @@ pub mod keys {
         format!("conversations/{id}/reactions.json")
     }
 
+    pub fn revisions(id: &ConversationId) -> String {
+        format!("conversations/{id}/revisions.json")
+    }
+
     pub fn messages_prefix(id: &ConversationId) -> String {
         format!("conversations/{id}/messages/")
     }

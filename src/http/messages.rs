@@ -5,7 +5,7 @@ use super::error::{ApiResult, AppError, ok, ok_empty};
 use super::extract::{CurrentSession, JsonBody};
 use super::sanitize::strip_html;
 use super::validate::{Fields, Text, is_datetime, is_uuid};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use chats3_actors::conversation::PageQuery;
 use chats3_actors::domain::{MessageType, NewMessage};
 use serde_json::json;
@@ -171,4 +171,103 @@ pub async fn react(
         .react(&session.0.user_id, &message_id, &emoji, added)
         .await?;
     Ok(ok_empty("Reaction saved"))
+}
+
+/// A message id from the path; anything unusable is simply not found.
+fn path_message_id(id: &str) -> Result<&str, AppError> {
+    if id.is_empty() || id.chars().count() > 100 {
+        return Err(AppError::not_found("Message not found"));
+    }
+    Ok(id)
+}
+
+/// `PATCH /api/v1/messages/:id` `{body}`: the author, within five minutes.
+pub async fn edit(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let mut fields = Fields::of(&body)?;
+    let text = fields.text("body", Text::len(0, state.config.limits.max_message_len));
+    fields.finish()?;
+    let text = text.ok_or_else(|| AppError::internal("validated body missing"))?;
+    let id = path_message_id(&id)?;
+    let updated = session
+        .conversation(&state)
+        .revise(&session.0.user_id, id, Some(strip_html(&text)))
+        .await?;
+    Ok(ok("Message edited", updated))
+}
+
+/// `DELETE /api/v1/messages/:id`: a soft delete by the author, within five minutes.
+pub async fn remove(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = path_message_id(&id)?;
+    let updated = session
+        .conversation(&state)
+        .revise(&session.0.user_id, id, None)
+        .await?;
+    Ok(ok("Message deleted", updated))
+}
+
+/// `POST /api/v1/messages/:id/read`
+pub async fn read(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = path_message_id(&id)?;
+    session
+        .conversation(&state)
+        .read(&session.0.user_id, id)
+        .await?;
+    Ok(ok_empty("Read receipt sent"))
+}
+
+/// `POST /api/v1/messages/:id/reactions` `{emoji}`
+pub async fn add_reaction(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let mut fields = Fields::of(&body)?;
+    let emoji = fields.text("emoji", Text::len(1, 10));
+    fields.finish()?;
+    let emoji = emoji.ok_or_else(|| AppError::internal("validated emoji missing"))?;
+    let id = path_message_id(&id)?;
+    session
+        .conversation(&state)
+        .react(&session.0.user_id, id, &emoji, true)
+        .await?;
+    Ok(ok(
+        "Reaction added",
+        json!({ "messageId": id, "emoji": emoji }),
+    ))
+}
+
+/// `DELETE /api/v1/messages/:id/reactions/:emoji`
+pub async fn remove_reaction(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path((id, emoji)): Path<(String, String)>,
+) -> ApiResult {
+    let id = path_message_id(&id)?;
+    if emoji.is_empty() || emoji.chars().count() > 10 {
+        return Err(AppError::validation(vec![
+            json!({"path": ["emoji"], "code": "too_big", "message": "Must be 1 to 10 characters"}),
+        ]));
+    }
+    session
+        .conversation(&state)
+        .react(&session.0.user_id, id, &emoji, false)
+        .await?;
+    Ok(ok(
+        "Reaction removed",
+        json!({ "messageId": id, "emoji": emoji }),
+    ))
 }

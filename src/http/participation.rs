@@ -126,3 +126,31 @@ pub async fn conversation(State(state): State<AppState>, session: CurrentSession
         session.conversation(&state).get().await?,
     ))
 }
+
+/// `GET /api/v1/presence`: `{userId: {status, lastSeen}}`
+pub async fn presence(State(state): State<AppState>, session: CurrentSession) -> ApiResult {
+    Ok(ok(
+        "Presence retrieved",
+        session.conversation(&state).presence().await?,
+    ))
+}
+
+/// `POST /api/v1/presence` `{status: online|away|offline}`
+pub async fn set_presence(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let mut fields = Fields::of(&body)?;
+    let status = fields.one_of("status", &["online", "away", "offline"], None);
+    fields.finish()?;
+    let status = status.ok_or_else(|| AppError::internal("validated status missing"))?;
+    session
+        .conversation(&state)
+        .set_presence(&session.0.user_id, status)
+        .await?;
+    Ok(ok(
+        "Presence updated",
+        json!({ "userId": session.0.user_id, "status": status }),
+    ))
+}

@@ -5,6 +5,7 @@ mod admin;
 mod attachments;
 mod embed;
 mod events;
+mod extras;
 mod headers;
 mod helpers;
 mod join;

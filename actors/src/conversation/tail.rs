@@ -53,6 +53,17 @@ impl Tail {
         }
     }
 
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    pub fn find_mut(&mut self, message_id: &str) -> Option<&mut SequencedMessage> {
+        self.items
+            .iter_mut()
+            .rev()
+            .find(|m| m.message.message_id == message_id)
+    }
+
     /// Messages after `seq`, when the tail holds all of them.
     pub fn after(&self, seq: u64) -> Option<impl Iterator<Item = &SequencedMessage>> {
         let covered = self.complete
@@ -176,6 +187,9 @@ mod tests {
                 filename: None,
                 mimetype: None,
                 url: None,
+                edited_at: None,
+                deleted: None,
+                deleted_at: None,
             },
         }
     }
