@@ -47,6 +47,8 @@ pub struct AppInner {
     pub static_dir: PathBuf,
     pub metrics: metrics::Metrics,
     pub limiter: rate_limit::Limiter,
+    /// Headers every answer carries, rendered once at startup.
+    pub security_headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
 }
 
 /// Shared state of the router.

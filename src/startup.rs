@@ -90,6 +90,7 @@ impl Application {
             public_url,
             metrics: Metrics::default(),
             limiter,
+            security_headers: crate::http::headers::security_headers(&config),
             config,
         }));
         Ok(Application { listener, state })

@@ -222,7 +222,8 @@ pub struct ConversationState {
     tail: Tail,
     idempotency: IdempotencyCache,
     buffer: ReplayBuffer,
-    fanout: LocalFanout,
+    /// Behind the [`Fanout`] seam so a cross-instance backplane can replace it.
+    fanout: Box<dyn Fanout>,
     reactions: ReactionMap,
     reactions_doc: Document,
     revisions: Arc<Revisions>,
@@ -261,7 +262,7 @@ impl Actor for ConversationActor {
             tail: Tail::new(settings.history_tail, Vec::new(), true),
             idempotency: IdempotencyCache::new(settings.idempotency_ttl, settings.idempotency_max),
             buffer: ReplayBuffer::new(settings.signaling_buffer_len, settings.signaling_buffer_ttl),
-            fanout: LocalFanout::new(settings.subscriber_queue),
+            fanout: Box::new(LocalFanout::new(settings.subscriber_queue)),
             reactions: ReactionMap::new(),
             reactions_doc: Document::default(),
             revisions: Arc::default(),

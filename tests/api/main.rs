@@ -3,6 +3,7 @@
 
 mod admin;
 mod attachments;
+mod binary;
 mod embed;
 mod events;
 mod extras;
