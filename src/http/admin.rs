@@ -7,6 +7,7 @@ use super::extract::JsonBody;
 use super::signing::same_secret;
 use super::validate::{Fields, Text, is_conversation_id};
 use axum::extract::{Path, State};
+use chats3_actors::ConversationHandle;
 use chats3_actors::domain::ConversationId;
 
 /// Validates the body (400 first) and then the password (403).
@@ -45,16 +46,26 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
     Ok(ok("Conversation created", conversation))
 }
 
+/// Checks a body holding only `adminPassword`, then names the conversation
+/// of the path.
+fn authorised_target(
+    state: &AppState,
+    id: &str,
+    body: &serde_json::Value,
+) -> Result<ConversationHandle, AppError> {
+    let mut fields = Fields::of(body)?;
+    let password = fields.text("adminPassword", Text::len(1, 1000));
+    authorise(state, fields, password)?;
+    Ok(state.system.conversation(path_id(id)?))
+}
+
 /// `POST /api/v1/admin/conversations/:id`
 pub async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let mut fields = Fields::of(&body)?;
-    let password = fields.text("adminPassword", Text::len(1, 1000));
-    authorise(&state, fields, password)?;
-    let conversation = state.system.conversation(path_id(&id)?).get().await?;
+    let conversation = authorised_target(&state, &id, &body)?.get().await?;
     Ok(ok("Conversation retrieved", conversation))
 }
 
@@ -64,10 +75,7 @@ pub async fn close(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let mut fields = Fields::of(&body)?;
-    let password = fields.text("adminPassword", Text::len(1, 1000));
-    authorise(&state, fields, password)?;
-    let conversation = state.system.conversation(path_id(&id)?).close().await?;
+    let conversation = authorised_target(&state, &id, &body)?.close().await?;
     tracing::info!(conversation = %conversation.conversation_id, "conversation closed");
     Ok(ok("Conversation closed", conversation))
 }

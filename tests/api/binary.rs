@@ -17,7 +17,8 @@ fn run_with(envs: &[(&str, &str)], args: &[&str]) -> (i32, String) {
 
 #[test]
 fn a_bad_configuration_prints_one_line_and_exits_1() {
-    let cases: [(&[(&str, &str)], &[&str], &str); 4] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case; 4] = [
         (&[("CHATS3_SERVER__PROT", "1")], &[], "prot"),
         (
             &[("CHATS3_ACTORS__FLUSH_INTERVAL", "soon")],

@@ -214,18 +214,7 @@ async fn messages_missed_across_a_restart_are_replayed_after_a_resync() {
 
     let app = spawn_app_in(data_dir, |_| {}).await;
     // Sessions live in memory: a restarted server needs a fresh session.
-    let meta: Value = serde_json::from_slice(
-        &std::fs::read(
-            app.data_dir
-                .path()
-                .join(format!("conversations/{id}/meta.json")),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let bob = app
-        .join(&id, meta["joinCode"].as_str().unwrap(), "Bob2")
-        .await;
+    let bob = app.join(&id, &app.stored_join_code(&id), "Bob2").await;
     let mut resumed = app.stream(&bob.session_id, Some(&seen.id)).await;
     resumed.opening().await;
     assert_eq!(resumed.next().await.data["type"], "resync");

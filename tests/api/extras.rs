@@ -65,18 +65,7 @@ async fn authors_edit_and_soft_delete_their_messages_and_it_persists() {
 
     let data_dir = app.stop().await;
     let app = spawn_app_in(data_dir, |_| {}).await;
-    let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            app.data_dir
-                .path()
-                .join(format!("conversations/{id}/meta.json")),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let cid = app
-        .join(&id, meta["joinCode"].as_str().unwrap(), "Cid")
-        .await;
+    let cid = app.join(&id, &app.stored_join_code(&id), "Cid").await;
     let history = app.history(&cid.session_id).await;
     let find = |m: &serde_json::Value| {
         history

@@ -197,15 +197,7 @@ async fn metrics_and_readiness_are_exposed() {
     let app = spawn_app().await;
     let (_, joined) = app.room_with(&["Ann"]).await;
     app.send(&joined[0].session_id, "hello").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains("chats3_messages_accepted_total 1"), "{text}");
     assert!(text.contains("chats3_storage_puts_total"), "{text}");
     assert_eq!(

@@ -203,6 +203,35 @@ impl TestApp {
             .clone()
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// One metric's value (`u64::MAX` when absent).
+    pub async fn metric(&self, name: &str) -> u64 {
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(u64::MAX)
+    }
+
+    /// The join code of a conversation as stored on disk (sessions do not
+    /// survive a restart, so tests rejoin with it).
+    pub fn stored_join_code(&self, conversation: &str) -> String {
+        let path = self
+            .data_dir
+            .path()
+            .join(format!("conversations/{conversation}/meta.json"));
+        let meta: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        meta["joinCode"].as_str().unwrap().to_owned()
+    }
+
     /// Opens the event stream of a session.
     pub async fn stream(&self, session: &str, last_event_id: Option<&str>) -> EventStream {
         let mut request = self

@@ -204,16 +204,7 @@ async fn pages_cover_history_exactly_once_in_both_directions() {
     }
     // The tail holds 3: older pages come from storage once flushed.
     eventually("batches flushed", || async {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.contains("chats3_messages_pending 0")
+        app.metric("chats3_messages_pending").await == 0
     })
     .await;
     let mut seen = Vec::new();

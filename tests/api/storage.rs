@@ -80,7 +80,7 @@ async fn an_s3_outage_loses_nothing_and_back_pressure_answers_503() {
     let (id, code) = app.create_conversation(None).await;
     let ann = app.join(&id, &code, "Ann").await;
     eventually("join flushed", || async {
-        metric(&app, "chats3_messages_pending").await == 0
+        app.metric("chats3_messages_pending").await == 0
     })
     .await;
     server.stop();
@@ -115,7 +115,7 @@ async fn an_s3_outage_loses_nothing_and_back_pressure_answers_503() {
 
     server.restart().await;
     eventually("backlog flushed", || async {
-        metric(&app, "chats3_messages_pending").await == 0
+        app.metric("chats3_messages_pending").await == 0
     })
     .await;
     assert_eq!(
@@ -143,24 +143,6 @@ async fn an_s3_outage_loses_nothing_and_back_pressure_answers_503() {
             .map(|i| format!("during outage {i}"))
             .collect::<Vec<_>>()[..]
     );
-}
-
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or(u64::MAX)
 }
 
 /// Writes a conversation the way Chats3 lays it out: pretty meta.json with
