@@ -98,6 +98,7 @@ pub struct ActorsConfig {
     pub flush_interval: Duration,
     pub flush_max_batch: usize,
     pub max_pending: usize,
+    pub max_conversations: usize,
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -203,6 +204,7 @@ impl Config {
             max_streams_per_session: a.max_streams_per_session,
             subscriber_queue: a.subscriber_queue,
             leave_grace: a.leave_grace,
+            max_conversations: a.max_conversations,
             ..chats3_actors::Settings::default()
         }
     }

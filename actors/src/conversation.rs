@@ -198,6 +198,10 @@ pub struct PresenceEntry {
     pub last_seen: i64,
 }
 
+/// Messages with reactions per conversation at most (reactions may name
+/// any message id, so the map needs its own bound).
+const MAX_REACTED_MESSAGES: usize = 100_000;
+
 /// Presence entries kept per conversation at most.
 const MAX_PRESENCE: usize = 1_000;
 
@@ -804,6 +808,14 @@ impl ConversationState {
         open: StreamOpen,
     ) -> Result<Subscription, ChatError> {
         self.meta()?;
+        let settings = &self.args.settings;
+        if self.members.stream_count()
+            >= settings.max_participants * settings.max_streams_per_session
+        {
+            return Err(ChatError::TooMany(
+                "Too many open streams in this conversation".into(),
+            ));
+        }
         if self.members.streams_of_session(&open.session_id)
             >= self.args.settings.max_streams_per_session
         {
@@ -932,6 +944,14 @@ impl ConversationState {
         now: i64,
     ) -> Result<(), ChatError> {
         self.meta()?;
+        if added
+            && !self.reactions.contains_key(message_id)
+            && self.reactions.len() >= MAX_REACTED_MESSAGES
+        {
+            return Err(ChatError::TooMany(
+                "Too many reacted messages in this conversation".into(),
+            ));
+        }
         if reactions::apply(&mut self.reactions, message_id, user_id, emoji, added) {
             self.reactions_doc.touch();
             self.save_document(myself, DocumentKind::Reactions);

@@ -42,6 +42,8 @@ pub struct Settings {
     pub nonce_ttl: Duration,
     /// Maximum remembered nonces.
     pub max_nonces: usize,
+    /// Conversations loaded at once; past it new ones answer 503.
+    pub max_conversations: usize,
     /// Timeout of a handle's call into an actor.
     pub call_timeout: Duration,
 }
@@ -67,6 +69,7 @@ impl Default for Settings {
             max_sessions: 1_000_000,
             nonce_ttl: Duration::from_secs(120),
             max_nonces: 1_000_000,
+            max_conversations: 100_000,
             call_timeout: Duration::from_secs(10),
         }
     }

@@ -189,6 +189,11 @@ impl SupervisorState {
         {
             return Ok(actor.clone());
         }
+        if self.conversations.len() >= self.args.settings.max_conversations
+            && !self.conversations.contains_key(&id)
+        {
+            return Err("too many conversations loaded".into());
+        }
         let flusher = match self.flushers.get(&id) {
             Some(entry)
                 if matches!(

@@ -108,3 +108,13 @@ async fn unknown_conversations_are_404() {
         assert_eq!((status, message.as_str()), (404, "Conversation not found"));
     }
 }
+
+#[tokio::test]
+async fn loaded_conversations_are_bounded() {
+    let app = spawn_app_with(|c| c.actors.max_conversations = 2).await;
+    app.create_conversation(Some("one")).await;
+    app.create_conversation(Some("two")).await;
+    let response = app.try_join("three", "ABCDEF", "Ann").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+}
