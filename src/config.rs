@@ -23,6 +23,34 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
+    pub webrtc: WebRtcConfig,
+    pub embed: EmbedConfig,
+}
+
+/// `[webrtc]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebRtcConfig {
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// One STUN/TURN server, as `RTCPeerConnection` takes it.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// `[embed]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedConfig {
+    pub show_leave: bool,
+    pub show_calls: bool,
 }
 
 /// `[server]`

@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
             "/presence",
             get(participation::presence).post(participation::set_presence),
         )
+        .route("/client-config", get(views::client_config))
         .route("/reactions", get(messages::reactions).post(messages::react))
         .route("/system-message", post(system_message::create))
         .route("/signaling", get(events::stream).post(events::signal))
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(views::health))
+        .route("/favicon.ico", get(views::favicon))
         .route("/ready", get(views::ready))
         .route("/metrics", get(metrics::render))
         .route("/", get(views::root))

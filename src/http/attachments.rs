@@ -9,7 +9,7 @@ use super::extract::CurrentSession;
 use super::signing::{sign, verify};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use chats3_actors::domain::{AttachmentMeta, ConversationId, is_key_safe_id};
 use chats3_actors::store::keys;
 use chats3_actors::time::{now_iso, now_ms};
@@ -185,7 +185,7 @@ pub async fn get_one(
         }
     };
     if query.download.as_deref() == Some("true") {
-        return Ok(Redirect::to(&signed_url).into_response());
+        return Ok(super::views::found(&signed_url));
     }
     Ok(ok(
         "Attachment retrieved",

@@ -183,7 +183,7 @@ pub async fn landing(State(state): State<AppState>, Query(query): Query<LandingQ
                 "/room/{}?sessionId={}&embed=1",
                 session.conversation_id, session.session_id
             );
-            let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+            let mut response = super::views::found(&location);
             response.headers_mut().insert(
                 header::SET_COOKIE,
                 session_cookie(&session.session_id, state.config.server.production),

@@ -28,6 +28,25 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `GET /api/v1/client-config`: what the browser UI needs to know: ICE
+/// servers for calls, embed-mode buttons and input limits.
+pub async fn client_config(State(state): State<AppState>) -> Response {
+    let config = &state.config;
+    super::error::ok(
+        "Client configuration",
+        json!({
+            "iceServers": config.webrtc.ice_servers,
+            "embed": { "showLeave": config.embed.show_leave, "showCalls": config.embed.show_calls },
+            "limits": { "maxMessageLength": config.limits.max_message_len, "maxUpload": config.limits.max_upload },
+        }),
+    )
+}
+
+/// `GET /favicon.ico`
+pub async fn favicon() -> Redirect {
+    Redirect::permanent("/static/favicon.svg")
+}
+
 /// Static files under `/static`.
 pub fn static_files(dir: &FsPath) -> ServeDir {
     ServeDir::new(dir)
@@ -47,9 +66,17 @@ fn html(body: String) -> Response {
     response
 }
 
+/// A 302 redirect, as Chats3 answers them.
+pub fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => AppError::internal("unusable redirect location").into_response(),
+    }
+}
+
 /// `GET /` → `/join`
-pub async fn root() -> Redirect {
-    Redirect::to("/join")
+pub async fn root() -> Response {
+    found("/join")
 }
 
 /// `GET /join`

@@ -210,3 +210,61 @@ async fn metrics_and_readiness_are_exposed() {
         200
     );
 }
+
+#[tokio::test]
+async fn the_client_config_exposes_ice_servers_and_embed_buttons() {
+    let app = spawn_app_with(|c| {
+        c.webrtc.ice_servers = vec![chats3::config::IceServer {
+            urls: vec!["stun:127.0.0.1:3478".into()],
+            username: None,
+            credential: None,
+        }];
+        c.embed.show_calls = true;
+    })
+    .await;
+    let body = envelope(
+        app.client
+            .get(app.url("/api/v1/client-config"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        body["details"]["iceServers"],
+        json!([{ "urls": ["stun:127.0.0.1:3478"] }])
+    );
+    assert_eq!(
+        body["details"]["embed"],
+        json!({ "showLeave": false, "showCalls": true })
+    );
+    assert_eq!(body["details"]["limits"]["maxMessageLength"], 10_000);
+}
+
+#[tokio::test]
+async fn pages_are_served_with_the_room_id_escaped() {
+    let app = spawn_app().await;
+    for path in ["/join", "/admin"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+    let root = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), 302);
+    assert_eq!(root.headers()["location"], "/join");
+    let room = app
+        .client
+        .get(app.url("/room/%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(room.status(), 200);
+    let html = room.text().await.unwrap();
+    assert!(!html.contains("<script>alert(1)"), "the id is escaped");
+    assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
+}
