@@ -10,3 +10,5 @@ mod helpers;
 
 mod browser;
 mod chat;
+mod proxy;
+mod resilience;
