@@ -1,0 +1,166 @@
+//! The chats3 calls the workloads make.
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use futures::Stream;
+use serde_json::{Value, json};
+
+/// One server.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin_password: String,
+}
+
+/// A joined user.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub session_id: String,
+}
+
+impl Api {
+    pub fn new(base: &str, admin_password: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()
+            .expect("HTTP client");
+        Api {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            admin_password: admin_password.to_owned(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn details(response: reqwest::Response) -> anyhow::Result<Value> {
+        let status = response.status();
+        let body: Value = response.json().await.context("JSON answer")?;
+        if !status.is_success() {
+            bail!("{status}: {}", body["message"]);
+        }
+        Ok(body["details"].clone())
+    }
+
+    /// Creates a conversation; returns (id, join code).
+    pub async fn create_room(&self) -> anyhow::Result<(String, String)> {
+        let response = self
+            .http
+            .post(self.url("/api/v1/admin/conversations"))
+            .json(&json!({ "adminPassword": self.admin_password }))
+            .send()
+            .await?;
+        let details = Self::details(response)
+            .await
+            .context("creating a conversation (admin password?)")?;
+        Ok((
+            details["conversationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            details["joinCode"].as_str().unwrap_or_default().to_owned(),
+        ))
+    }
+
+    pub async fn join(&self, room: &str, code: &str, name: &str) -> anyhow::Result<User> {
+        let response = self
+            .http
+            .post(self.url("/api/v1/join"))
+            .json(&json!({ "conversationId": room, "joinCode": code, "displayName": name }))
+            .send()
+            .await?;
+        let details = Self::details(response).await.context("joining")?;
+        Ok(User {
+            session_id: details["sessionId"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Posts a message; returns the HTTP status.
+    pub async fn post(&self, user: &User, body: &str) -> anyhow::Result<u16> {
+        let response = self
+            .http
+            .post(self.url("/api/v1/messages"))
+            .header("x-session-id", &user.session_id)
+            .json(&json!({ "body": body, "clientTimestamp": "2025-01-01T00:00:00.000Z" }))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let _ = response.bytes().await;
+        Ok(status)
+    }
+
+    /// GETs a path; returns the status.
+    pub async fn get_status(&self, user: Option<&User>, path: &str) -> anyhow::Result<u16> {
+        let mut request = self.http.get(self.url(path));
+        if let Some(user) = user {
+            request = request.header("x-session-id", &user.session_id);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let _ = response.bytes().await;
+        Ok(status)
+    }
+
+    /// Opens an event stream: raw chunks of SSE text.
+    pub async fn stream(
+        &self,
+        user: &User,
+    ) -> anyhow::Result<impl Stream<Item = reqwest::Result<Bytes>> + use<>> {
+        let response = self
+            .http
+            .get(self.url(&format!("/api/v1/signaling?sessionId={}", user.session_id)))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("stream: {}", response.status());
+        }
+        Ok(response.bytes_stream())
+    }
+
+    /// A counter or gauge from `/metrics`.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .with_context(|| format!("metric {name} not found"))
+    }
+}
+
+/// Counts complete SSE `data:` lines in chunks, handing each to `on_data`.
+pub struct SseLines {
+    pending: Vec<u8>,
+}
+
+impl SseLines {
+    pub fn new() -> Self {
+        SseLines {
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn feed(&mut self, chunk: &[u8], mut on_data: impl FnMut(&[u8])) {
+        self.pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(offset) = self.pending[start..].iter().position(|b| *b == b'\n') {
+            let line = &self.pending[start..start + offset];
+            if let Some(data) = line.strip_prefix(b"data: ") {
+                on_data(data);
+            }
+            start += offset + 1;
+        }
+        self.pending.drain(..start);
+    }
+}

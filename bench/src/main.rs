@@ -1,0 +1,134 @@
+//! `chats3-bench`: a load generator for chats3 on loopback.
+//!
+//! Layout: `client` (the HTTP/SSE calls), `server` (`--spawn` starts a
+//! chats3 process with a temporary data directory), `report` (latency
+//! summaries, the human table and one JSON line per run), `workloads/`
+//! (send, fanout, idle, history, storage). Every loop is bounded in time
+//! and count, and only loopback addresses are accepted.
+
+mod client;
+mod report;
+mod server;
+mod workloads;
+
+use clap::{Parser, ValueEnum};
+use std::time::Duration;
+
+/// Which workload to run.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Workload {
+    Send,
+    Fanout,
+    Idle,
+    History,
+    Storage,
+}
+
+/// Command line.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about = "Load generator for chats3 (loopback only)")]
+pub struct Args {
+    /// The workload.
+    #[arg(value_enum)]
+    pub workload: Workload,
+    /// Server to load (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub base_url: String,
+    /// A second server: runs alternate A,B,A,B and ratios are printed.
+    #[arg(long)]
+    pub compare_base_url: Option<String>,
+    /// Start a chats3 process (release build) with a temporary data dir.
+    #[arg(long)]
+    pub spawn: bool,
+    /// The chats3 binary for --spawn (default: beside this one).
+    #[arg(long)]
+    pub server_bin: Option<String>,
+    /// Extra CHATS3_* settings for --spawn, as KEY=VALUE.
+    #[arg(long = "server-env")]
+    pub server_env: Vec<String>,
+    /// Admin password of the server (set automatically with --spawn).
+    #[arg(long, env = "CHATS3_BENCH_ADMIN_PASSWORD", default_value = "")]
+    pub admin_password: String,
+    /// How long each measured phase runs.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Conversations.
+    #[arg(long, default_value_t = 10)]
+    pub rooms: usize,
+    /// Users per conversation (send) or participants per room (fanout).
+    #[arg(long, default_value_t = 5)]
+    pub users: usize,
+    /// Requests in flight (send, history).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Messages per second in total (fanout, storage).
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Streams to hold (idle).
+    #[arg(long, default_value_t = 1000)]
+    pub streams: usize,
+    /// Messages in the conversation (history).
+    #[arg(long, default_value_t = 1000)]
+    pub messages: usize,
+    /// Process id of the server, for RSS (idle) when not spawned.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Repeat the run this many times.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+}
+
+fn loopback_only(url: &str) -> anyhow::Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("{url}: only http:// on loopback is supported"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    anyhow::ensure!(
+        matches!(host, "localhost" | "[::1]") || host.starts_with("127."),
+        "{url}: the load generator only talks to loopback addresses"
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    loopback_only(&args.base_url)?;
+    if let Some(other) = &args.compare_base_url {
+        loopback_only(other)?;
+    }
+    let spawned = if args.spawn {
+        let server = server::Spawned::start(&args).await?;
+        args.base_url = server.base_url.clone();
+        args.admin_password = server::ADMIN_PASSWORD.into();
+        args.pid = Some(server.pid());
+        Some(server)
+    } else {
+        None
+    };
+    let mut targets = vec![args.base_url.clone()];
+    if let Some(other) = &args.compare_base_url {
+        targets.push(other.clone());
+    }
+    let mut results: Vec<Vec<report::Run>> = vec![Vec::new(); targets.len()];
+    for _ in 0..args.runs.max(1) {
+        for (index, target) in targets.iter().enumerate() {
+            let mut run_args = args.clone();
+            run_args.base_url = target.clone();
+            if index > 0 {
+                run_args.pid = None;
+            }
+            let run = workloads::run(&run_args, spawned.as_ref()).await?;
+            run.print();
+            results[index].push(run);
+        }
+    }
+    if targets.len() == 2 {
+        report::print_ratios(&results[0], &results[1]);
+    }
+    if let Some(server) = spawned {
+        server.stop().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Results: latency summaries, a human table and one JSON line per run.
+
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value, json};
+
+/// A latency histogram in microseconds.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
+}
+
+/// p50/p90/p99/p999/max in milliseconds.
+pub fn latency(h: &Histogram<u64>) -> Value {
+    let ms = |v: u64| (v as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    json!({
+        "p50_ms": ms(h.value_at_quantile(0.50)),
+        "p90_ms": ms(h.value_at_quantile(0.90)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "p999_ms": ms(h.value_at_quantile(0.999)),
+        "max_ms": ms(h.max()),
+        "count": h.len(),
+    })
+}
+
+/// One run of one workload against one server.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub workload: String,
+    pub target: String,
+    pub figures: Map<String, Value>,
+}
+
+impl Run {
+    pub fn new(workload: &str, target: &str) -> Self {
+        Run {
+            workload: workload.to_owned(),
+            target: target.to_owned(),
+            figures: Map::new(),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: Value) {
+        self.figures.insert(key.to_owned(), value);
+    }
+
+    /// The table, then the JSON line.
+    pub fn print(&self) {
+        println!("\n== {} against {}", self.workload, self.target);
+        for (key, value) in flatten(&self.figures) {
+            println!("  {key:<36} {value}");
+        }
+        let line =
+            json!({ "workload": self.workload, "target": self.target, "figures": self.figures });
+        println!("{line}");
+    }
+}
+
+fn flatten(map: &Map<String, Value>) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (key, value) in map {
+        match value {
+            Value::Object(inner) => {
+                for (k, v) in flatten(inner) {
+                    out.push((format!("{key}.{k}"), v));
+                }
+            }
+            other => out.push((key.clone(), other.clone())),
+        }
+    }
+    out
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+/// Per-figure ratio of the medians of A and B.
+pub fn print_ratios(a: &[Run], b: &[Run]) {
+    println!(
+        "\n== ratios A/B (medians over {} run pairs)",
+        a.len().min(b.len())
+    );
+    let Some(first) = a.first() else { return };
+    for (key, _) in flatten(&first.figures) {
+        let pick = |runs: &[Run]| {
+            median(
+                runs.iter()
+                    .filter_map(|r| flatten(&r.figures).into_iter().find(|(k, _)| *k == key))
+                    .filter_map(|(_, v)| v.as_f64())
+                    .collect(),
+            )
+        };
+        if let (Some(x), Some(y)) = (pick(a), pick(b))
+            && y != 0.0
+        {
+            println!("  {key:<36} {x:>12.3} / {y:>12.3} = {:.2}", x / y);
+        }
+    }
+}

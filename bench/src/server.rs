@@ -1,0 +1,110 @@
+//! `--spawn`: a chats3 process with a temporary data directory, rate
+//! limits off, listening on a free loopback port.
+
+use crate::Args;
+use anyhow::Context;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// Admin password of a spawned server.
+pub const ADMIN_PASSWORD: &str = "bench-admin";
+
+/// A running server started by the tool.
+pub struct Spawned {
+    child: Child,
+    pub base_url: String,
+    _data: TempDir,
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Spawned {
+    pub async fn start(args: &Args) -> anyhow::Result<Spawned> {
+        let bin = match &args.server_bin {
+            Some(path) => std::path::PathBuf::from(path),
+            None => std::env::current_exe()?.with_file_name("chats3"),
+        };
+        anyhow::ensure!(
+            bin.exists(),
+            "{} not found: build it with `cargo build --release`",
+            bin.display()
+        );
+        let data =
+            TempDir(std::env::temp_dir().join(format!("chats3-bench-{}", uuid::Uuid::new_v4())));
+        std::fs::create_dir_all(&data.0)?;
+        let mut command = Command::new(&bin);
+        command
+            .env("CHATS3_SERVER__HOST", "127.0.0.1")
+            .env("CHATS3_SERVER__PORT", "0")
+            .env("CHATS3_STORAGE__FS_ROOT", &data.0)
+            .env("CHATS3_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("CHATS3_RATE_LIMIT__PER_IP_PER_MINUTE", "0")
+            .env("CHATS3_RATE_LIMIT__ADMIN_PER_MINUTE", "0")
+            .env("CHATS3_LOG__FORMAT", "json")
+            .env("RUST_LOG", "warn,chats3=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for pair in &args.server_env {
+            let (key, value) = pair
+                .split_once('=')
+                .context("--server-env takes KEY=VALUE")?;
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let base_url = loop {
+            let line = lines.next().context("server exited before listening")??;
+            if line.contains("chats3 listening") {
+                let log: serde_json::Value = serde_json::from_str(&line)?;
+                break log["fields"]["url"]
+                    .as_str()
+                    .context("url in log")?
+                    .to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Spawned {
+            child,
+            base_url,
+            _data: data,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..600 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// Resident set size of a process in KiB, from `/proc/PID/status`.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

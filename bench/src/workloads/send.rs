@@ -1,0 +1,105 @@
+//! `send`: a closed loop of message posts at a fixed concurrency, then the
+//! same loop on `GET /health` for the bare HTTP limit.
+
+use super::{MAX_REQUESTS, rooms};
+use crate::Args;
+use crate::client::{Api, User};
+use crate::report::{Run, histogram, latency};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Runs `op` on `concurrency` workers until `duration` passes; returns
+/// per-second throughput, latencies and answers by status.
+async fn closed_loop<F, Fut>(
+    concurrency: usize,
+    duration: Duration,
+    op: F,
+) -> (f64, hdrhistogram::Histogram<u64>, BTreeMap<String, u64>)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<u16>> + Send,
+{
+    let op = Arc::new(op);
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (op, counter) = (op.clone(), counter.clone());
+        workers.push(tokio::spawn(async move {
+            let mut hist = histogram();
+            let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                if n >= MAX_REQUESTS {
+                    break;
+                }
+                let sent = Instant::now();
+                let status = match op(n).await {
+                    Ok(code) => code.to_string(),
+                    Err(_) => "error".to_owned(),
+                };
+                let _ = hist.record(sent.elapsed().as_micros().max(1) as u64);
+                *statuses.entry(status).or_default() += 1;
+            }
+            (hist, statuses)
+        }));
+    }
+    let mut hist = histogram();
+    let mut statuses = BTreeMap::new();
+    for worker in workers {
+        let (h, s) = worker.await.expect("worker");
+        hist.add(h).expect("merge histograms");
+        for (k, v) in s {
+            *statuses.entry(k).or_default() += v;
+        }
+    }
+    let ok = statuses.get("200").copied().unwrap_or(0);
+    (ok as f64 / started.elapsed().as_secs_f64(), hist, statuses)
+}
+
+pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
+    let rooms = rooms(api, args.rooms, args.users).await?;
+    let users: Arc<Vec<User>> = Arc::new(rooms.into_iter().flat_map(|r| r.users).collect());
+    let posting = {
+        let (api, users) = (api.clone(), users.clone());
+        move |n: u64| {
+            let (api, users) = (api.clone(), users.clone());
+            async move {
+                let user = &users[n as usize % users.len()];
+                api.post(user, &format!("bench message {n}")).await
+            }
+        }
+    };
+    let (msgs_per_s, hist, statuses) = closed_loop(args.concurrency, args.duration, posting).await;
+    let health = {
+        let api = api.clone();
+        move |_| {
+            let api = api.clone();
+            async move { api.get_status(None, "/health").await }
+        }
+    };
+    let (health_per_s, _, _) = closed_loop(args.concurrency, args.duration, health).await;
+    let mut run = Run::new("send", &api.base);
+    run.set("msgs_per_s", json!(msgs_per_s.round()));
+    run.set("latency", latency(&hist));
+    let errors: Map<String, Value> = statuses
+        .into_iter()
+        .filter(|(k, _)| k != "200")
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    run.set("errors", Value::Object(errors));
+    run.set("health_per_s", json!(health_per_s.round()));
+    run.set(
+        "ratio_to_health",
+        json!(((msgs_per_s / health_per_s.max(1.0)) * 1000.0).round() / 1000.0),
+    );
+    run.set(
+        "setup",
+        json!({ "rooms": args.rooms, "users_per_room": args.users, "concurrency": args.concurrency, "duration_s": args.duration.as_secs_f64() }),
+    );
+    Ok(run)
+}

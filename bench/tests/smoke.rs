@@ -1,0 +1,72 @@
+//! Runs every workload once at a tiny size against a spawned server: the
+//! tool keeps working. No figure is checked here; benchmarks are not tests.
+
+use std::process::Command;
+
+fn server_binary() -> std::path::PathBuf {
+    let bench = std::path::PathBuf::from(env!("CARGO_BIN_EXE_chats3-bench"));
+    let server = bench.with_file_name("chats3");
+    assert!(
+        server.exists(),
+        "{} is missing: run `cargo test` from the workspace root",
+        server.display()
+    );
+    server
+}
+
+#[test]
+fn every_workload_runs_at_a_tiny_size() {
+    let server = server_binary();
+    for (workload, extra) in [
+        ("send", &["--concurrency", "4"][..]),
+        ("fanout", &["--rate", "50"][..]),
+        ("idle", &["--streams", "10"][..]),
+        ("history", &["--messages", "20"][..]),
+        ("storage", &["--rate", "50"][..]),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+            .arg(workload)
+            .args([
+                "--spawn",
+                "--duration",
+                "1s",
+                "--rooms",
+                "2",
+                "--users",
+                "3",
+            ])
+            .arg("--server-bin")
+            .arg(&server)
+            .args(extra)
+            .output()
+            .expect("run chats3-bench");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{workload}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json_line = stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .expect("a JSON line");
+        let parsed: serde_json::Value = serde_json::from_str(json_line).unwrap();
+        assert_eq!(parsed["workload"], workload);
+    }
+}
+
+#[test]
+fn only_loopback_targets_are_accepted() {
+    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+        .args([
+            "send",
+            "--base-url",
+            "http://10.0.0.1:3000",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .expect("run chats3-bench");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
+}
