@@ -100,8 +100,11 @@ impl Drop for StreamRelease {
 
 /// Messages of the conversation actor.
 pub enum ConversationMsg {
+    /// Creates the conversation (409 when it exists).
     Create(Reply<Conversation>),
+    /// The conversation's metadata.
     Get(Reply<Conversation>),
+    /// Closes the conversation to new joins.
     Close(Reply<Conversation>),
     /// Join with a code; answers the new user's id.
     Join {
@@ -110,21 +113,21 @@ pub enum ConversationMsg {
         reply: Reply<String>,
     },
     /// Admit an embedded user (ticket already verified).
-    Admit {
-        user: Sender,
-        reply: Reply<()>,
-    },
+    Admit { user: Sender, reply: Reply<()> },
+    /// Accepts a message: stored behind, broadcast now.
     Post {
         sender: Sender,
         message: NewMessage,
         reply: Reply<Message>,
     },
+    /// Leaves: system message, `peer-leave`, optionally ends the session's streams.
     Leave {
         user: Sender,
         session_id: String,
         end_session: bool,
         reply: Reply<()>,
     },
+    /// Relays a signaling event; answers its event id.
     Signal {
         from: String,
         kind: String,
@@ -132,10 +135,15 @@ pub enum ConversationMsg {
         data: Value,
         reply: Reply<String>,
     },
+    /// Opens an event stream.
     Subscribe(StreamOpen, Reply<Subscription>),
+    /// A stream closed (sent by its [`StreamRelease`]).
     StreamClosed(u64),
+    /// A page of history.
     History(PageQuery, Reply<Page>),
+    /// The reaction map.
     Reactions(Reply<ReactionMap>),
+    /// Adds or removes one reaction.
     React {
         user_id: String,
         message_id: String,
@@ -143,11 +151,13 @@ pub enum ConversationMsg {
         added: bool,
         reply: Reply<()>,
     },
+    /// A document write finished.
     DocumentSaved {
         kind: DocumentKind,
         version: u64,
         ok: bool,
     },
+    /// Retry a document write.
     SaveDocument(DocumentKind),
     /// Edits (`body: Some`) or soft-deletes (`None`) one's own message.
     Revise {
@@ -162,16 +172,17 @@ pub enum ConversationMsg {
         message_id: String,
         reply: Reply<()>,
     },
+    /// Announced presence of users.
     Presence(Reply<HashMap<String, PresenceEntry>>),
+    /// Announces a user's presence.
     SetPresence {
         user_id: String,
         status: String,
         reply: Reply<()>,
     },
-    GraceExpired {
-        user_id: String,
-        generation: u64,
-    },
+    /// The `peer-leave` grace period of a user ran out.
+    GraceExpired { user_id: String, generation: u64 },
+    /// Timer: expire buffers and holds, unload when idle.
     Housekeep,
     /// Tries loading from storage again after a failed load.
     Reload,

@@ -28,6 +28,7 @@ impl ConversationId {
         ConversationId(format!("conv-{}", uuid::Uuid::new_v4()))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -66,7 +67,9 @@ pub fn generate_join_code() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationStatus {
+    /// Takes joins.
     Active,
+    /// Refuses joins and embeds; existing sessions go on.
     Closed,
 }
 
@@ -85,8 +88,11 @@ pub struct Conversation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Joined with a code, or embedded as a user.
     User,
+    /// Embedded as an admin by an integrator.
     Admin,
+    /// The service itself (join/leave/integrator messages).
     System,
 }
 
@@ -94,8 +100,11 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
+    /// Plain text.
     Text,
+    /// Join, leave and integrator notices.
     System,
+    /// An attachment.
     File,
 }
 

@@ -6,12 +6,16 @@ use std::time::Duration;
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ChatError {
     #[error("{0}")]
+    /// 404.
     NotFound(&'static str),
     #[error("{0}")]
+    /// 403.
     Forbidden(String),
     #[error("{0}")]
+    /// 409.
     Conflict(String),
     #[error("{0}")]
+    /// 400.
     Invalid(String),
     /// A per-client bound was reached (e.g. streams per session).
     #[error("{0}")]

@@ -116,6 +116,7 @@ pub struct ReplayBuffer {
 pub const REPLAY_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 impl ReplayBuffer {
+    /// An empty buffer keeping at most `max_len` events for `ttl`.
     pub fn new(max_len: usize, ttl: std::time::Duration) -> Self {
         ReplayBuffer {
             events: VecDeque::new(),
@@ -125,6 +126,7 @@ impl ReplayBuffer {
         }
     }
 
+    /// Adds an event, dropping the oldest past the length or byte bound.
     pub fn push(&mut self, frame: Arc<EventFrame>) {
         self.bytes += frame.sse.len();
         self.events.push_back(frame);
@@ -180,6 +182,7 @@ pub struct LocalFanout {
 }
 
 impl LocalFanout {
+    /// A fan-out whose subscribers may fall `capacity` events behind.
     pub fn new(capacity: usize) -> Self {
         LocalFanout {
             sender: broadcast::channel(capacity.max(1)).0,

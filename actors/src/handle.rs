@@ -89,6 +89,7 @@ impl System {
         })
     }
 
+    /// The knobs the actors run with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -102,10 +103,12 @@ impl System {
         }
     }
 
+    /// The session registry.
     pub fn sessions(&self) -> &Arc<dyn SessionRegistry> {
         &self.sessions
     }
 
+    /// The ticket nonce registry.
     pub fn nonces(&self) -> &Arc<dyn NonceRegistry> {
         &self.nonces
     }
@@ -141,6 +144,7 @@ pub struct ConversationHandle {
 }
 
 impl ConversationHandle {
+    /// The conversation's id.
     pub fn id(&self) -> &ConversationId {
         &self.id
     }
@@ -176,14 +180,17 @@ impl ConversationHandle {
         actor.cast(ConversationMsg::Crash).unwrap();
     }
 
+    /// Creates the conversation with a fresh join code.
     pub async fn create(&self) -> Result<Conversation, ChatError> {
         self.ask(ConversationMsg::Create).await
     }
 
+    /// The conversation's metadata.
     pub async fn get(&self) -> Result<Conversation, ChatError> {
         self.ask(ConversationMsg::Get).await
     }
 
+    /// Closes the conversation to new joins.
     pub async fn close(&self) -> Result<Conversation, ChatError> {
         self.ask(ConversationMsg::Close).await
     }
@@ -207,6 +214,7 @@ impl ConversationHandle {
         .await
     }
 
+    /// Accepts a message; answers it as stored.
     pub async fn post(&self, sender: &Sender, message: NewMessage) -> Result<Message, ChatError> {
         self.ask(|reply| ConversationMsg::Post {
             sender: sender.clone(),
@@ -216,6 +224,7 @@ impl ConversationHandle {
         .await
     }
 
+    /// Leaves the conversation.
     pub async fn leave(
         &self,
         user: &Sender,
@@ -249,20 +258,24 @@ impl ConversationHandle {
         .await
     }
 
+    /// Opens an event stream, resuming after `open.resume_from` if given.
     pub async fn subscribe(&self, open: StreamOpen) -> Result<Subscription, ChatError> {
         self.ask(|reply| ConversationMsg::Subscribe(open.clone(), reply))
             .await
     }
 
+    /// A page of history.
     pub async fn history(&self, query: PageQuery) -> Result<Page, ChatError> {
         self.ask(|reply| ConversationMsg::History(query, reply))
             .await
     }
 
+    /// The reaction map.
     pub async fn reactions(&self) -> Result<ReactionMap, ChatError> {
         self.ask(ConversationMsg::Reactions).await
     }
 
+    /// Adds or removes a reaction.
     pub async fn react(
         &self,
         user_id: &str,
@@ -280,6 +293,7 @@ impl ConversationHandle {
         .await
     }
 
+    /// Stores an attachment and its metadata.
     pub async fn put_attachment(
         &self,
         meta: AttachmentMeta,
@@ -293,11 +307,13 @@ impl ConversationHandle {
         .await
     }
 
+    /// An attachment's metadata.
     pub async fn attachment(&self, attachment_id: &str) -> Result<AttachmentMeta, ChatError> {
         self.ask(|reply| ConversationMsg::AttachmentInfo(attachment_id.to_owned(), reply))
             .await
     }
 
+    /// An attachment's metadata and bytes.
     pub async fn attachment_data(
         &self,
         attachment_id: &str,
@@ -332,10 +348,12 @@ impl ConversationHandle {
         .await
     }
 
+    /// Announced presence of users.
     pub async fn presence(&self) -> Result<HashMap<String, PresenceEntry>, ChatError> {
         self.ask(ConversationMsg::Presence).await
     }
 
+    /// Announces a user's presence.
     pub async fn set_presence(&self, user_id: &str, status: &str) -> Result<(), ChatError> {
         self.ask(|reply| ConversationMsg::SetPresence {
             user_id: user_id.to_owned(),

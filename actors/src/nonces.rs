@@ -19,7 +19,9 @@ pub trait NonceRegistry: Send + Sync + 'static {
 
 /// Messages of the nonce actor.
 pub enum NonceMsg {
+    /// Remembers a nonce; answers whether it was new.
     CheckAndStore(String, RpcReplyPort<Result<bool, ChatError>>),
+    /// Timer: forget expired nonces.
     Sweep,
 }
 

@@ -24,9 +24,13 @@ pub trait SessionRegistry: Send + Sync + 'static {
 
 /// Messages of the session actor.
 pub enum SessionMsg {
+    /// Stores a new session.
     Create(Session, RpcReplyPort<Result<(), ChatError>>),
+    /// A session, refreshing its sliding TTL.
     Get(String, RpcReplyPort<Option<Session>>),
+    /// Forgets a session.
     Delete(String),
+    /// Timer: forget expired sessions.
     Sweep,
 }
 

@@ -30,18 +30,22 @@ pub type SharedStore = Arc<dyn Store>;
 pub mod keys {
     use crate::domain::ConversationId;
 
+    /// `conversations/{id}/meta.json`
     pub fn meta(id: &ConversationId) -> String {
         format!("conversations/{id}/meta.json")
     }
 
+    /// `conversations/{id}/reactions.json`
     pub fn reactions(id: &ConversationId) -> String {
         format!("conversations/{id}/reactions.json")
     }
 
+    /// `conversations/{id}/revisions.json` (edits and deletes; this service only).
     pub fn revisions(id: &ConversationId) -> String {
         format!("conversations/{id}/revisions.json")
     }
 
+    /// The prefix of every message batch of a conversation.
     pub fn messages_prefix(id: &ConversationId) -> String {
         format!("conversations/{id}/messages/")
     }
@@ -61,10 +65,12 @@ pub mod keys {
         stem.split('-').next()?.parse().ok()
     }
 
+    /// `conversations/{id}/attachments/{attachmentId}/original`
     pub fn attachment(id: &ConversationId, attachment_id: &str) -> String {
         format!("conversations/{id}/attachments/{attachment_id}/original")
     }
 
+    /// `conversations/{id}/attachments/{attachmentId}/meta.json`
     pub fn attachment_meta(id: &ConversationId, attachment_id: &str) -> String {
         format!("conversations/{id}/attachments/{attachment_id}/meta.json")
     }

@@ -73,6 +73,7 @@ pub struct AppError {
 }
 
 impl AppError {
+    /// An error with a status and a message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         AppError {
             status,
@@ -91,22 +92,27 @@ impl AppError {
         }
     }
 
+    /// 401.
     pub fn unauthorized(message: &str) -> Self {
         AppError::new(StatusCode::UNAUTHORIZED, message)
     }
 
+    /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
         AppError::new(StatusCode::FORBIDDEN, message)
     }
 
+    /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         AppError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 413.
     pub fn too_large(message: impl Into<String>) -> Self {
         AppError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
     }
 
+    /// Adds `details`.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(Box::new(details));
         self

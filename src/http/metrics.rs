@@ -18,19 +18,23 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts a request.
     pub fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts an accepted message.
     pub fn message_accepted(&self) {
         self.messages.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a stream opening.
     pub fn stream_opened(&self) {
         self.streams_opened.fetch_add(1, Ordering::Relaxed);
         self.streams_open.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a stream closing.
     pub fn stream_closed(&self) {
         self.streams_open.fetch_sub(1, Ordering::Relaxed);
     }

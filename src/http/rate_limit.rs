@@ -19,6 +19,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// Limiters for the given budgets (0 disables one).
     pub fn new(per_ip_per_minute: u32, admin_per_minute: u32) -> Self {
         Limiter {
             global: NonZeroU32::new(per_ip_per_minute)

@@ -19,6 +19,7 @@ pub struct Text {
 }
 
 impl Text {
+    /// A length range.
     pub const fn len(min: usize, max: usize) -> Self {
         Text {
             min,
@@ -27,6 +28,7 @@ impl Text {
         }
     }
 
+    /// A length range checked after trimming.
     pub const fn trimmed(min: usize, max: usize) -> Self {
         Text {
             min,
