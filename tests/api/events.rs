@@ -239,3 +239,40 @@ async fn streams_per_session_are_capped() {
     let third = app.get_as(&joined[0].session_id, "/api/v1/signaling").await;
     assert_eq!(failure(third).await.0, 429);
 }
+
+#[tokio::test]
+async fn idle_streams_get_heartbeat_comments_and_end_at_shutdown() {
+    use futures::StreamExt;
+    let app = spawn_app_with(|c| c.server.heartbeat_interval = Duration::from_millis(200)).await;
+    let (_, joined) = app.room_with(&["Ann"]).await;
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/signaling?sessionId={}",
+            joined[0].session_id
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains(": heartbeat\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), body.next())
+            .await
+            .expect("a heartbeat within 2 s")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.starts_with("retry: 3000\n\n"), "{seen}");
+    let stopping = tokio::spawn(app.stop());
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends at shutdown");
+    stopping.await.unwrap();
+}
