@@ -174,6 +174,49 @@ impl Browser {
         );
     }
 
+    /// A CSS selector for the message showing `body` (waits for it).
+    pub async fn message_with_body(&self, body: &str) -> String {
+        self.wait_message(body).await;
+        for element in self
+            .client
+            .find_all(Locator::Css("#messages .message"))
+            .await
+            .unwrap()
+        {
+            let Ok(text) = element.find(Locator::Css(".body")).await else {
+                continue;
+            };
+            if text.text().await.unwrap_or_default() == body {
+                let id = element
+                    .attr("data-message-id")
+                    .await
+                    .unwrap()
+                    .unwrap_or_default();
+                return format!("#messages .message[data-message-id=\"{id}\"]");
+            }
+        }
+        panic!("no message {body:?}");
+    }
+
+    /// Waits until an image attachment preview has loaded.
+    pub async fn wait_image(&self) {
+        for _ in 0..300 {
+            let loaded = self
+                .client
+                .execute(
+                    "return [...document.querySelectorAll('#messages .message img')].some(i => i.complete && i.naturalWidth > 0);",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if loaded == serde_json::Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no image preview appeared");
+    }
+
     /// Saves a PNG screenshot under `docs/screenshots/`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();

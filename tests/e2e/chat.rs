@@ -14,6 +14,55 @@ async fn join_through_the_page(browser: &Browser, join_link: &str, name: &str) {
         .await;
 }
 
+/// A real PNG (a screenshot) padded to 3 MiB (decoders ignore bytes after
+/// IEND), so the upload lasts long enough to show progress.
+fn padded_png(png: &[u8]) -> std::path::PathBuf {
+    let mut data = png.to_vec();
+    data.resize(data.len().max(3 * 1024 * 1024), 0);
+    let path = std::env::temp_dir().join(format!("screenshot-{}.png", uuid::Uuid::new_v4()));
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+/// Attaches the image through the file input and checks the progress bar
+/// moved before the upload finished.
+async fn upload_image(browser: &Browser, png: &[u8]) {
+    browser
+        .client
+        .execute(
+            "window.__progress = []; window.__poll = setInterval(() => { \
+               const p = document.getElementById('upload-progress'); \
+               if (p && p.offsetParent !== null) window.__progress.push(Number(p.value)); }, 2);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let path = padded_png(png);
+    let input = browser.find("#file-input").await;
+    input.send_keys(&path.to_string_lossy()).await.unwrap();
+    let _ = browser.find("#send").await;
+    browser.wait_image().await;
+    let seen = browser
+        .client
+        .execute(
+            "clearInterval(window.__poll); return window.__progress;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let values: Vec<f64> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    assert!(
+        values.iter().any(|v| *v > 0.0),
+        "the progress bar showed progress: {values:?}"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
 #[tokio::test]
 async fn two_people_chat_live_in_two_browsers() {
     let Some(driver) = driver().await else { return };
@@ -56,6 +105,28 @@ async fn two_people_chat_live_in_two_browsers() {
         .await
         .unwrap();
     assert!(images.is_empty(), "bodies are text, never HTML");
+
+    ann.fill("#message-input", "typing something").await;
+    bob.wait_text("#typing", "Ann's typing indicator", |t| t.contains("Ann"))
+        .await;
+    ann.find("#message-input").await.clear().await.unwrap();
+
+    let hello = bob.message_with_body("Hello Bob").await;
+    bob.click(&format!("{hello} [data-action=react]")).await;
+    bob.click(".reaction-picker [data-action=pick-reaction]")
+        .await;
+    let reaction = ann
+        .wait_text(&format!("{hello} .reaction"), "Bob's reaction", |t| {
+            t.contains('1')
+        })
+        .await;
+    assert!(reaction.contains('1'), "{reaction}");
+
+    let picture = bob.client.screenshot().await.unwrap();
+    upload_image(&ann, &picture).await;
+    for browser in [&ann, &bob] {
+        browser.wait_image().await;
+    }
     ann.screenshot("room.png").await;
 
     ann.close().await;

@@ -10,5 +10,6 @@ mod helpers;
 
 mod browser;
 mod chat;
+mod embed;
 mod proxy;
 mod resilience;

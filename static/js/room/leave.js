@@ -1,0 +1,96 @@
+// Leaving (button or, in an iframe, a {type:"leave"} message from the parent
+// page) and the end of a session.
+import { $, ctx, call, el, emit, on, storage, showNotice } from './ctx.js';
+import { connect, setConn, stopStream } from './stream.js';
+import { enableComposer } from './composer.js';
+
+const leaveBtn = $('leave');
+const leftState = $('left-state');
+const framed = window.parent !== window;
+
+/** The embedding page's origin, so our messages reach only it. */
+function parentOrigin() {
+  try {
+    if (location.ancestorOrigins?.length) return location.ancestorOrigins[0];
+    if (document.referrer) return new URL(document.referrer).origin;
+  } catch { /* fall through */ }
+  return null;
+}
+
+/** Tells the embedding page what happened ({source:"chats3", type, ...}). */
+export function tellParent(type, extra = {}) {
+  const origin = parentOrigin();
+  if (framed && origin) window.parent.postMessage({ source: 'chats3', type, conversationId: ctx.conversationId, ...extra }, origin);
+}
+
+/** Stops everything live; the page stays readable. */
+function stop() {
+  ctx.stopped = true;
+  stopStream();
+  emit('stopped');
+  setConn('offline');
+  enableComposer(false);
+  document.querySelector('main.room').classList.add('ended'); // read-only from now on
+  leaveBtn.disabled = true;
+}
+
+export function endSession(text) {
+  if (ctx.stopped && !leftState.hidden) return;
+  stop();
+  storage.remove(ctx.storeKey);
+  const link = Object.assign(el('a', '', 'Join again'), { href: ctx.joinUrl });
+  showNotice(text);
+  if (!ctx.embed) $('room-notice').append(' ', link);
+  tellParent('session-ended');
+}
+
+function showLeft() {
+  leftState.hidden = false;
+  $('composer').hidden = true;
+  $('typing').textContent = '';
+  $('left-text').textContent = 'You left the conversation.';
+  leftState.focus();
+}
+
+export async function leave() {
+  if (ctx.stopped) return;
+  leaveBtn.disabled = true;
+  emit('leaving');
+  ctx.stopped = true; // the server now ends our stream: not an error to recover from
+  try {
+    await call('/api/v1/leave', { method: 'POST' });
+  } catch (err) {
+    if (err.status !== 401) {
+      ctx.stopped = false;
+      leaveBtn.disabled = false;
+      if (!ctx.live) connect();
+      showNotice(err);
+      return;
+    }
+  }
+  stop();
+  storage.remove(ctx.storeKey);
+  tellParent('left');
+  if (ctx.embed || framed) showLeft();
+  else location.assign(ctx.joinUrl);
+}
+
+/** Wires the Leave button (hidden when not allowed) and the parent's leave request. */
+export function setupLeave(showButton) {
+  leaveBtn.hidden = !showButton;
+  leaveBtn.addEventListener('click', leave);
+  if (!framed) return;
+  window.addEventListener('message', (e) => {
+    if (e.source !== window.parent) return;
+    const expected = parentOrigin();
+    if (expected && e.origin !== expected) return;
+    if (e.data && typeof e.data === 'object' && e.data.type === 'leave') leave();
+  });
+}
+
+on('expired', () => endSession('Your session has expired.'));
+// Back button after leaving: the browser may restore this page from its cache,
+// frozen as it was; say why nothing is live.
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted && ctx.stopped && leftState.hidden) endSession('You left this conversation.');
+});
