@@ -190,7 +190,13 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed("CHATS3_").split("__"))
+            .merge(
+                // Only SECTION__KEY variables are settings; CHATS3_CONFIG and
+                // other CHATS3_* variables belong to the binary and tools.
+                Env::prefixed("CHATS3_")
+                    .filter(|key| key.as_str().contains("__"))
+                    .split("__"),
+            )
             .extract()
             .map_err(|e| e.to_string().replace('\n', "; "))?;
         config.validate()?;
