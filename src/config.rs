@@ -263,7 +263,7 @@ mod tests {
     fn embedded_defaults_load() {
         let config = Config::load(None).unwrap();
         assert_eq!(config.server.port, 3000);
-        assert_eq!(config.actors.flush_interval, Duration::from_millis(500));
+        assert_eq!(config.actors.flush_interval, Duration::from_secs(1));
         assert_eq!(config.limits.max_participants, 50);
     }
 

@@ -16,6 +16,7 @@ pub struct StorageCounters {
     pub gets: AtomicU64,
     pub puts: AtomicU64,
     pub lists: AtomicU64,
+    pub deletes: AtomicU64,
     pub errors: AtomicU64,
 }
 

@@ -6,12 +6,16 @@
 //! the unstored messages back with [`FlusherMsg::Unstored`]. Writes leave the
 //! mailbox path in a spawned task that retries with exponential backoff and
 //! jitter until storage answers, then reports back. Only one batch per
-//! conversation is in flight, so batches land in order.
+//! conversation is in flight, so batches land in order. The same task
+//! compacts batches into segments when enough have landed, and stopping
+//! compacts what is left (see [`crate::segments`]), so a conversation that
+//! was unloaded reads back cold from a handful of objects.
 
-use crate::domain::{ConversationId, SequencedMessage, StoredMessage};
+use crate::domain::{ConversationId, SequencedMessage};
+use crate::history::encode_lines;
+use crate::segments::Compactor;
 use crate::settings::Settings;
 use crate::store::{SharedStore, keys};
-use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -58,7 +62,9 @@ pub struct FlusherArgs {
 pub struct FlusherState {
     args: FlusherArgs,
     pending: Vec<SequencedMessage>,
-    in_flight: Option<(Vec<SequencedMessage>, JoinHandle<()>)>,
+    in_flight: Option<(Vec<SequencedMessage>, JoinHandle<Box<Compactor>>)>,
+    /// Taken by the in-flight task and given back when it ends.
+    compactor: Option<Box<Compactor>>,
     timer_armed: bool,
     drain_waiters: Vec<RpcReplyPort<()>>,
 }
@@ -77,6 +83,7 @@ impl Actor for Flusher {
             args,
             pending: Vec::new(),
             in_flight: None,
+            compactor: Some(Box::default()),
             timer_armed: false,
             drain_waiters: Vec::new(),
         })
@@ -94,7 +101,7 @@ impl Actor for Flusher {
                 state.timer_armed = false;
                 state.start_write(&myself);
             }
-            FlusherMsg::Written { count } => state.written(&myself, count),
+            FlusherMsg::Written { count } => state.written(&myself, count).await,
             FlusherMsg::Drain(reply) => {
                 state.drain_waiters.push(reply);
                 state.start_write(&myself);
@@ -119,17 +126,27 @@ impl Actor for Flusher {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some((_, task)) = state.in_flight.take() {
-            let _ = task.await;
+        if let Some((_, task)) = state.in_flight.take()
+            && let Ok(compactor) = task.await
+        {
+            state.compactor = Some(compactor);
         }
+        let mut compactor = state.compactor.take().unwrap_or_default();
         while !state.pending.is_empty() {
             let take = state
                 .pending
                 .len()
                 .min(state.args.settings.flush_max_batch.max(1));
             let batch: Vec<SequencedMessage> = state.pending.drain(..take).collect();
-            write_with_retry(&state.args, &batch).await;
+            write_with_retry(&state.args, &batch, &mut compactor).await;
             mark_stored(&state.args.progress, &batch);
+        }
+        if compactor.has_loose()
+            && let Err(e) = compactor
+                .compact(state.args.store.as_ref(), &state.args.id)
+                .await
+        {
+            tracing::warn!(conversation = %state.args.id, error = %e, "compaction at stop failed; batches stay loose");
         }
         for waiter in state.drain_waiters.drain(..) {
             let _ = waiter.send(());
@@ -166,19 +183,28 @@ impl FlusherState {
         };
         let to_write = batch.clone();
         let me = myself.clone();
+        let mut compactor = self.compactor.take().unwrap_or_default();
         let task = tokio::spawn(async move {
-            write_with_retry(&args, &to_write).await;
+            write_with_retry(&args, &to_write, &mut compactor).await;
             mark_stored(&args.progress, &to_write);
+            if compactor.due()
+                && let Err(e) = compactor.compact(args.store.as_ref(), &args.id).await
+            {
+                tracing::warn!(conversation = %args.id, error = %e, "compaction failed; batches stay loose until the next one");
+            }
             let _ = me.cast(FlusherMsg::Written {
                 count: to_write.len(),
             });
+            compactor
         });
         self.in_flight = Some((batch, task));
     }
 
-    fn written(&mut self, myself: &ActorRef<FlusherMsg>, count: usize) {
+    async fn written(&mut self, myself: &ActorRef<FlusherMsg>, count: usize) {
         tracing::trace!(conversation = %self.args.id, count, "batch stored");
-        self.in_flight = None;
+        if let Some((_, task)) = self.in_flight.take() {
+            self.compactor = Some(task.await.unwrap_or_default());
+        }
         if self.pending.len() >= self.args.settings.flush_max_batch
             || !self.drain_waiters.is_empty()
         {
@@ -206,28 +232,17 @@ fn mark_stored(progress: &FlushProgress, batch: &[SequencedMessage]) {
     }
 }
 
-/// One NDJSON object for the batch, named after its first message's
-/// `seq / 1000` so key order is history order (see [`crate::history`]).
-pub fn encode_batch(batch: &[SequencedMessage]) -> Bytes {
-    let mut body = Vec::with_capacity(batch.len() * 256);
-    for m in batch {
-        let line = StoredMessage {
-            seq: Some(m.seq),
-            message: m.message.clone(),
-        };
-        if serde_json::to_writer(&mut body, &line).is_ok() {
-            body.push(b'\n');
-        }
-    }
-    Bytes::from(body)
-}
-
-/// Writes a batch, retrying with exponential backoff (100 ms doubling to
+/// Writes a batch as one NDJSON object named after its first message's
+/// `seq / 1000` (so key order is history order), retrying with exponential backoff (100 ms doubling to
 /// 10 s) plus jitter until storage accepts it.
-async fn write_with_retry(args: &FlusherArgs, batch: &[SequencedMessage]) {
+async fn write_with_retry(
+    args: &FlusherArgs,
+    batch: &[SequencedMessage],
+    compactor: &mut Compactor,
+) {
     let Some(first) = batch.first() else { return };
     let key = keys::batch(&args.id, (first.seq / 1000) as i64, &uuid::Uuid::new_v4());
-    let body = encode_batch(batch);
+    let body = encode_lines(batch);
     let mut delay = Duration::from_millis(100);
     loop {
         match args
@@ -237,6 +252,7 @@ async fn write_with_retry(args: &FlusherArgs, batch: &[SequencedMessage]) {
         {
             Ok(()) => {
                 args.progress.failures.store(0, Ordering::Release);
+                compactor.note_batch(&key, &body, batch.len());
                 return;
             }
             Err(e) => {

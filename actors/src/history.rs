@@ -1,6 +1,6 @@
 //! Reading message history back from storage.
 //!
-//! Batches are NDJSON objects named `{epochMillis}-{uuid}.ndjson`. Lines this
+//! Batches and segments are NDJSON objects named `{epochMillis}-{uuid}.ndjson`. Lines this
 //! service wrote carry a `seq`; the writer guarantees every message of a
 //! batch has a lower `seq` than any message of a batch with a larger
 //! epochMillis, so key order is history order. Chats3's one-message files
@@ -9,6 +9,7 @@
 
 use crate::domain::{ConversationId, SequencedMessage, StoredMessage};
 use crate::store::{Store, StoreError, keys};
+use bytes::Bytes;
 
 /// Which side of a sequence number to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,25 +18,6 @@ pub enum Side {
     Before(u64),
     /// Messages with `seq > bound`, oldest first.
     After(u64),
-}
-
-/// The batch keys of a conversation in history order.
-pub async fn batch_keys(
-    store: &dyn Store,
-    id: &ConversationId,
-) -> Result<Vec<(i64, String)>, StoreError> {
-    let mut keys: Vec<(i64, String)> = store
-        .list(&keys::messages_prefix(id))
-        .await?
-        .into_iter()
-        .filter_map(|k| {
-            keys::batch_epoch_ms(&k)
-                .filter(|ms| *ms >= 0)
-                .map(|ms| (ms, k))
-        })
-        .collect();
-    keys.sort();
-    Ok(keys)
 }
 
 /// Parses one batch object. Lines that do not parse are skipped with a
@@ -61,25 +43,40 @@ pub fn parse_batch(epoch_ms: i64, key: &str, body: &[u8]) -> Vec<SequencedMessag
 }
 
 /// Reads up to `limit` messages on one side of a sequence number, touching
-/// only as many batch objects as needed. Returns them in history order
-/// (oldest first) and whether more exist beyond them.
+/// only as many objects as needed (see [`crate::segments`] for how they are
+/// found). Returns them in history order (oldest first) and whether more
+/// exist beyond them.
 ///
-/// A batch is named after its first message's `seq / 1000`, so batches with
-/// a smaller name hold only older messages; batches sharing a name are read
-/// together as one group.
+/// An object is named after its first message's `seq / 1000`, so objects
+/// with a smaller name hold only older messages; objects sharing a name are
+/// read together as one group. An object that vanished between the listing
+/// and the read was compacted meanwhile: the read starts over once.
 pub async fn read_page(
     store: &dyn Store,
     id: &ConversationId,
     side: Side,
     limit: usize,
 ) -> Result<(Vec<SequencedMessage>, bool), StoreError> {
-    let keys = batch_keys(store, id).await?;
+    match read_page_once(store, id, side, limit).await? {
+        Some(page) => Ok(page),
+        None => Ok(read_page_once(store, id, side, limit)
+            .await?
+            .unwrap_or_default()),
+    }
+}
+
+async fn read_page_once(
+    store: &dyn Store,
+    id: &ConversationId,
+    side: Side,
+    limit: usize,
+) -> Result<Option<(Vec<SequencedMessage>, bool)>, StoreError> {
+    let objects = crate::segments::history_objects(store, id).await?;
     let mut groups: Vec<(u64, Vec<&str>)> = Vec::new();
-    for (ms, key) in &keys {
-        let base = (*ms as u64).saturating_mul(1000);
+    for (base, key) in &objects {
         match groups.last_mut() {
-            Some((b, group)) if *b == base => group.push(key),
-            _ => groups.push((base, vec![key])),
+            Some((b, group)) if b == base => group.push(key),
+            _ => groups.push((*base, vec![key])),
         }
     }
     let mut found: Vec<SequencedMessage> = Vec::new();
@@ -93,16 +90,17 @@ pub async fn read_page(
             Box::new(groups[start..].iter())
         }
     };
-    for (base, group) in ordered {
+    for (_, group) in ordered {
         if found.len() > limit {
             break;
         }
         for key in group {
             let Some(body) = store.get(key).await? else {
-                continue;
+                return Ok(None);
             };
+            let ms = keys::batch_epoch_ms(key).unwrap_or(0);
             found.extend(
-                parse_batch((base / 1000) as i64, key, &body)
+                parse_batch(ms, key, &body)
                     .into_iter()
                     .filter(|m| match side {
                         Side::Before(bound) => m.seq < bound,
@@ -115,12 +113,28 @@ pub async fn read_page(
         Side::Before(_) => found.sort_by_key(|m| std::cmp::Reverse(m.seq)),
         Side::After(_) => found.sort_by_key(|m| m.seq),
     }
+    found.dedup_by_key(|m| m.seq);
     let more = found.len() > limit;
     found.truncate(limit);
     if let Side::Before(_) = side {
         found.reverse();
     }
-    Ok((found, more))
+    Ok(Some((found, more)))
+}
+
+/// One NDJSON object: a line per message, each carrying its `seq`.
+pub fn encode_lines(messages: &[SequencedMessage]) -> Bytes {
+    let mut body = Vec::with_capacity(messages.len() * 256);
+    for m in messages {
+        let line = StoredMessage {
+            seq: Some(m.seq),
+            message: m.message.clone(),
+        };
+        if serde_json::to_writer(&mut body, &line).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    Bytes::from(body)
 }
 
 /// The newest `limit` stored messages, oldest first, and whether older ones exist.
@@ -130,14 +144,6 @@ pub async fn read_tail(
     limit: usize,
 ) -> Result<(Vec<SequencedMessage>, bool), StoreError> {
     read_page(store, id, Side::Before(u64::MAX), limit).await
-}
-
-/// The largest epochMillis among stored batch keys, so new batches sort after.
-pub async fn newest_batch_ms(
-    store: &dyn Store,
-    id: &ConversationId,
-) -> Result<Option<i64>, StoreError> {
-    Ok(batch_keys(store, id).await?.last().map(|(ms, _)| *ms))
 }
 
 #[cfg(test)]

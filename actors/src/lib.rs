@@ -5,6 +5,7 @@
 //! - `domain`: validated ids, messages, conversations, sessions, events.
 //! - `store`: the storage trait and the key layout shared with Chats3.
 //! - `history`: reading message batches back from storage in order.
+//! - `segments`: compaction of batches into segments and the history index.
 //! - `events`: serialized event frames, the replay buffer and the fan-out seam.
 //! - `conversation`: one actor per live conversation (participants, tail,
 //!   idempotency, signaling buffer, reactions, fan-out).
@@ -30,6 +31,7 @@ pub mod flusher;
 pub mod handle;
 pub mod history;
 pub mod nonces;
+pub mod segments;
 pub mod sessions;
 pub mod settings;
 pub mod store;

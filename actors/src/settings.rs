@@ -51,7 +51,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            flush_interval: Duration::from_millis(500),
+            flush_interval: Duration::from_secs(1),
             flush_max_batch: 500,
             max_pending: 10_000,
             idle_timeout: Duration::from_secs(600),

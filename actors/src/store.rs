@@ -21,6 +21,26 @@ pub trait Store: Send + Sync + 'static {
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError>;
     /// Every key that starts with `prefix`, in any order.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The keys that start with `prefix` and sort after `start_after`, in
+    /// ascending order. S3 answers this without listing the earlier keys.
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut keys: Vec<String> = self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter(|k| start_after.is_none_or(|after| k.as_str() > after))
+            .collect();
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// Removes the objects; keys that do not exist are not an error.
+    async fn delete(&self, keys: &[String]) -> Result<(), StoreError>;
 }
 
 /// A shared store.
@@ -43,6 +63,12 @@ pub mod keys {
     /// `conversations/{id}/revisions.json` (edits and deletes; this service only).
     pub fn revisions(id: &ConversationId) -> String {
         format!("conversations/{id}/revisions.json")
+    }
+
+    /// `conversations/{id}/history.json`: the index of compacted segments
+    /// (this service only; see [`crate::segments`]).
+    pub fn history_index(id: &ConversationId) -> String {
+        format!("conversations/{id}/history.json")
     }
 
     /// The prefix of every message batch of a conversation.

@@ -20,6 +20,7 @@ struct MemoryStore {
     objects: Mutex<BTreeMap<String, Bytes>>,
     down: AtomicBool,
     puts: AtomicUsize,
+    reads: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -36,6 +37,7 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         self.check()?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.objects.lock().unwrap().get(key).cloned())
     }
 
@@ -48,6 +50,7 @@ impl Store for MemoryStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.check()?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(self
             .objects
             .lock()
@@ -56,6 +59,15 @@ impl Store for MemoryStore {
             .filter(|k| k.starts_with(prefix))
             .cloned()
             .collect())
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.check()?;
+        let mut objects = self.objects.lock().unwrap();
+        for key in keys {
+            objects.remove(key);
+        }
+        Ok(())
     }
 }
 
@@ -211,4 +223,118 @@ async fn unknown_conversations_answer_not_found() {
         conversation.post(&ann(), text("x")).await.unwrap_err(),
         crate::ChatError::NotFound("Conversation not found")
     );
+}
+
+fn keys_under(store: &MemoryStore, prefix: &str) -> Vec<String> {
+    store
+        .objects
+        .lock()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn batches_compact_into_segments_that_read_back_cold_from_few_objects() {
+    let store = Arc::new(MemoryStore::default());
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        flush_max_batch: 10,
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings).await.unwrap();
+    let id = ConversationId::parse("long").unwrap();
+    let conversation = system.conversation(id.clone());
+    conversation.create().await.unwrap();
+    for i in 0..2_405 {
+        conversation
+            .post(&ann(), text(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    eventually("compaction while writing", async || {
+        store
+            .objects
+            .lock()
+            .unwrap()
+            .contains_key(&crate::store::keys::history_index(&id))
+    })
+    .await;
+    assert!(system.shutdown(Duration::from_secs(10)).await);
+    let objects = keys_under(&store, &crate::store::keys::messages_prefix(&id));
+    assert_eq!(
+        objects.len(),
+        2,
+        "2,405 messages in two segments: {objects:?}"
+    );
+    let expected: Vec<String> = (0..2_405).map(|i| format!("m{i}")).collect();
+    assert_eq!(stored_bodies(&store, &id).await, expected);
+
+    let reads_before = store.reads.load(Ordering::SeqCst);
+    let (page, more) = history::read_page(&*store, &id, history::Side::Before(u64::MAX), 50)
+        .await
+        .unwrap();
+    assert!(more);
+    assert_eq!(page.first().unwrap().message.body, "m2355");
+    assert_eq!(page.last().unwrap().message.body, "m2404");
+    assert_eq!(
+        store.reads.load(Ordering::SeqCst) - reads_before,
+        3,
+        "index, loose listing, newest segment"
+    );
+    let (older, _) = history::read_page(&*store, &id, history::Side::Before(page[0].seq), 50)
+        .await
+        .unwrap();
+    assert_eq!(older.last().unwrap().message.body, "m2354");
+}
+
+#[tokio::test]
+async fn chats3_one_message_files_are_compacted_in_their_order() {
+    let store = Arc::new(MemoryStore::default());
+    let id = ConversationId::parse("legacy").unwrap();
+    for i in 0..40i64 {
+        let line = format!(
+            r#"{{"messageId":"old-{i}","conversationId":"legacy","senderUserId":"u","senderDisplayName":"U","senderAvatarUrl":null,"senderRole":"user","type":"text","body":"old {i}","clientTimestamp":"2025-01-01T00:00:00.000Z","serverReceivedAt":"2025-01-01T00:00:00.000Z"}}"#
+        );
+        let key = crate::store::keys::batch(&id, 1_735_689_600_000 + i, &uuid::Uuid::new_v4());
+        store
+            .put(&key, Bytes::from(line), "application/x-ndjson")
+            .await
+            .unwrap();
+    }
+    let meta = serde_json::json!({
+        "conversationId": "legacy", "joinCode": "ABCDEF", "status": "active",
+        "createdAt": "2025-01-01T00:00:00.000Z", "closedAt": null
+    });
+    store
+        .put(
+            &crate::store::keys::meta(&id),
+            Bytes::from(meta.to_string()),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        flush_max_batch: 1,
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings).await.unwrap();
+    let conversation = system.conversation(id.clone());
+    for i in 0..20 {
+        conversation
+            .post(&ann(), text(&format!("new {i}")))
+            .await
+            .unwrap();
+    }
+    assert!(system.shutdown(Duration::from_secs(10)).await);
+    let objects = keys_under(&store, &crate::store::keys::messages_prefix(&id));
+    assert!(objects.len() <= 2, "{objects:?}");
+    let expected: Vec<String> = (0..40)
+        .map(|i| format!("old {i}"))
+        .chain((0..20).map(|i| format!("new {i}")))
+        .collect();
+    assert_eq!(stored_bodies(&store, &id).await, expected);
 }

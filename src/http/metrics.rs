@@ -107,6 +107,12 @@ pub async fn render(State(state): State<AppState>) -> Response {
         s.lists.load(Ordering::Relaxed),
     );
     line(
+        "chats3_storage_deletes_total",
+        "counter",
+        "Storage DELETE requests (one per batch of keys).",
+        s.deletes.load(Ordering::Relaxed),
+    );
+    line(
         "chats3_storage_errors_total",
         "counter",
         "Failed storage requests.",

@@ -123,6 +123,22 @@ impl Store for FsStore {
         self.counters.count(&self.counters.lists, &result);
         result
     }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
+        let result = async {
+            for key in keys {
+                match tokio::fs::remove_file(self.path(key)?).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(e)),
+                }
+            }
+            Ok(())
+        }
+        .await;
+        self.counters.count(&self.counters.deletes, &result);
+        result
+    }
 }
 
 #[cfg(test)]

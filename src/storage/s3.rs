@@ -10,6 +10,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use chats3_actors::store::{Store, StoreError};
 use std::sync::Arc;
@@ -127,12 +128,21 @@ impl Store for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.list_after(prefix, None).await
+    }
+
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(self.full_key(prefix))
+            .set_start_after(start_after.map(|k| self.full_key(k)))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -144,6 +154,41 @@ impl Store for S3Store {
                 }
             }
         }
+        keys.sort_unstable();
         Ok(keys)
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
+        for chunk in keys.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(self.full_key(k)).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError(e.to_string()))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StoreError(e.to_string()))?;
+            let result = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(sdk_error)
+                .and_then(|output| match output.errors().first() {
+                    Some(e) => Err(StoreError(format!(
+                        "deleting {}: {}",
+                        e.key().unwrap_or_default(),
+                        e.message().unwrap_or_default()
+                    ))),
+                    None => Ok(()),
+                });
+            self.counters.count(&self.counters.deletes, &result);
+            result?;
+        }
+        Ok(())
     }
 }

@@ -20,7 +20,8 @@ fn use_s3(config: &mut Config, server: &S3Details, prefix: &str) {
     config.storage.s3.prefix = prefix.into();
 }
 
-async fn restart_keeps_history(adjust: impl Fn(&mut Config) + Clone) {
+/// Returns the conversation's id.
+async fn restart_keeps_history(adjust: impl Fn(&mut Config) + Clone) -> String {
     let app = spawn_app_with(adjust.clone()).await;
     let (id, code) = app.create_conversation(None).await;
     let ann = app.join(&id, &code, "Ann").await;
@@ -37,6 +38,7 @@ async fn restart_keeps_history(adjust: impl Fn(&mut Config) + Clone) {
     assert_eq!(after.last().unwrap()["body"], "Bob joined the conversation");
     let bodies: Vec<&str> = after.iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(bodies[1..6], ["m0", "m1", "m2", "m3", "m4"]);
+    id
 }
 
 #[tokio::test]
@@ -51,13 +53,26 @@ async fn history_survives_a_restart_on_s3() {
     let adjust = move |c: &mut Config| {
         let fake = S3Server::placeholder(&endpoint, &bucket);
         use_s3(c, &fake, "tenant-a/");
+        c.actors.flush_max_batch = 1;
     };
-    restart_keeps_history(adjust).await;
+    let id = restart_keeps_history(adjust).await;
     let conversations = server.object_path("tenant-a/conversations");
     assert!(
         conversations.is_dir(),
         "objects are under the prefix in the bucket"
     );
+    let conversation = format!("tenant-a/conversations/{id}");
+    let batches = walk(&server.object_path(&format!("{conversation}/messages")));
+    assert_eq!(
+        batches.len(),
+        1,
+        "one-message batches were compacted into one segment at stop and deleted: {batches:?}"
+    );
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(server.object_path(&format!("{conversation}/history.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(index["segments"].as_array().unwrap().len(), 1, "{index}");
 }
 
 #[tokio::test]

@@ -1,0 +1,291 @@
+//! Compaction of message batches into segments, and the history index that
+//! lets a cold reader find the newest messages in a few requests whatever
+//! the conversation's length.
+//!
+//! Batches land under `messages/` as Chats3 lays them out, one per flush.
+//! Every [`COMPACT_AFTER_BATCHES`] batches (or [`COMPACT_AFTER_MESSAGES`]
+//! messages) and when the flusher stops, the batches written since the last
+//! compaction are merged into a segment: one NDJSON object under the same
+//! layout, named after its first message, so Chats3 reads it like any batch.
+//! The newest segment keeps absorbing batches until it holds
+//! [`SEGMENT_MAX_MESSAGES`] messages.
+//!
+//! `history.json` lists the segments in order with their sequence ranges,
+//! and `coveredThrough`, the last batch key they absorbed. A reader GETs the
+//! index, lists only the keys after `coveredThrough` (the loose batches)
+//! and GETs the objects a page needs; it never lists the whole conversation.
+//! Replaced objects are deleted after the index is written, so a crash
+//! between the two leaves copies that readers skip (pages dedupe by `seq`).
+//! Without an index (a Chats3 bucket) the reader lists every batch key.
+
+use crate::domain::{ConversationId, SequencedMessage};
+use crate::history::{encode_lines, parse_batch};
+use crate::store::{Store, StoreError, keys};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Messages past which a segment takes no more batches.
+pub const SEGMENT_MAX_MESSAGES: usize = 2000;
+/// Bytes past which a segment takes no more batches.
+pub const SEGMENT_MAX_BYTES: usize = 4 << 20;
+/// Loose batches written that start a compaction.
+pub const COMPACT_AFTER_BATCHES: usize = 16;
+/// Loose messages written that start a compaction.
+pub const COMPACT_AFTER_MESSAGES: usize = 1000;
+/// Loose objects merged in one compaction, so a round stays bounded even
+/// on a Chats3 bucket with thousands of one-message files.
+const MAX_LOOSE_PER_ROUND: usize = 256;
+/// Batch bodies kept in memory for the next compaction, in bytes.
+const RECENT_BYTES: usize = 4 << 20;
+/// Replaced keys remembered for deletion when a delete fails.
+const MAX_GARBAGE: usize = 10_000;
+
+/// `history.json`: the compacted segments in history order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryIndex {
+    pub version: u32,
+    /// The last loose batch key merged into a segment; keys after it are
+    /// loose batches.
+    pub covered_through: Option<String>,
+    pub segments: Vec<Segment>,
+}
+
+/// One compacted segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Segment {
+    pub key: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub count: usize,
+    pub bytes: usize,
+}
+
+impl HistoryIndex {
+    /// The stored index, or `None` when there is none or it is unreadable
+    /// (readers then list every key, which is always correct).
+    pub async fn load(
+        store: &dyn Store,
+        id: &ConversationId,
+    ) -> Result<Option<HistoryIndex>, StoreError> {
+        let Some(body) = store.get(&keys::history_index(id)).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&body) {
+            Ok(index) => Ok(Some(index)),
+            Err(e) => {
+                tracing::warn!(conversation = %id, error = %e, "history.json unreadable; listing every batch");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The message objects a reader considers, sorted by the lowest `seq` each
+/// can hold (then by key): the indexed segments and the loose batches after
+/// them, or every batch key when there is no index.
+pub async fn history_objects(
+    store: &dyn Store,
+    id: &ConversationId,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    let index = HistoryIndex::load(store, id).await?;
+    let prefix = keys::messages_prefix(id);
+    let covered = index.as_ref().and_then(|i| i.covered_through.as_deref());
+    let loose = if index.is_some() {
+        store.list_after(&prefix, covered).await?
+    } else {
+        store.list(&prefix).await?
+    };
+    let mut objects: Vec<(u64, String)> = index
+        .map(|i| i.segments)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.first_seq, s.key))
+        .collect();
+    objects.extend(loose.into_iter().filter_map(|k| {
+        keys::batch_epoch_ms(&k)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(|ms| (ms.saturating_mul(1000), k))
+    }));
+    objects.sort();
+    objects.dedup();
+    Ok(objects)
+}
+
+/// The flusher's compaction state: what it wrote since the last compaction
+/// and the index, loaded on first use.
+#[derive(Debug, Default)]
+pub struct Compactor {
+    index: Option<HistoryIndex>,
+    written_batches: usize,
+    written_messages: usize,
+    recent: Vec<(String, Bytes)>,
+    recent_bytes: usize,
+    garbage: Vec<String>,
+}
+
+impl Compactor {
+    /// Records a batch the flusher stored.
+    pub fn note_batch(&mut self, key: &str, body: &Bytes, count: usize) {
+        self.written_batches += 1;
+        self.written_messages += count;
+        if self.recent_bytes + body.len() <= RECENT_BYTES {
+            self.recent_bytes += body.len();
+            self.recent.push((key.to_owned(), body.clone()));
+        }
+    }
+
+    /// Whether enough loose batches were written to compact now.
+    pub fn due(&self) -> bool {
+        self.written_batches >= COMPACT_AFTER_BATCHES
+            || self.written_messages >= COMPACT_AFTER_MESSAGES
+    }
+
+    /// Whether anything was written since the last compaction.
+    pub fn has_loose(&self) -> bool {
+        self.written_batches > 0
+    }
+
+    /// Merges the loose batches (and the newest segment while it is small)
+    /// into segments, writes the index, then deletes what they replace.
+    /// A failure leaves every message readable; the next round retries.
+    pub async fn compact(
+        &mut self,
+        store: &dyn Store,
+        id: &ConversationId,
+    ) -> Result<(), StoreError> {
+        let mut index = match self.index.take() {
+            Some(index) => index,
+            None => HistoryIndex::load(store, id).await?.unwrap_or_default(),
+        };
+        let result = self.compact_into(store, id, &mut index).await;
+        self.index = Some(index);
+        result
+    }
+
+    async fn compact_into(
+        &mut self,
+        store: &dyn Store,
+        id: &ConversationId,
+        index: &mut HistoryIndex,
+    ) -> Result<(), StoreError> {
+        let mut loose: Vec<String> = store
+            .list_after(&keys::messages_prefix(id), index.covered_through.as_deref())
+            .await?
+            .into_iter()
+            .filter(|k| keys::batch_epoch_ms(k).is_some() && !self.garbage.contains(k))
+            .collect();
+        loose.truncate(MAX_LOOSE_PER_ROUND);
+        let Some(last_loose) = loose.last().cloned() else {
+            self.reset();
+            return self.collect_garbage(store).await;
+        };
+        let mut messages: Vec<SequencedMessage> = Vec::new();
+        let mut loose_bytes = 0;
+        for key in &loose {
+            let cached = self
+                .recent
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, b)| b.clone());
+            let body = match cached {
+                Some(body) => body,
+                None => store.get(key).await?.unwrap_or_default(),
+            };
+            loose_bytes += body.len();
+            let ms = keys::batch_epoch_ms(key).unwrap_or(0);
+            messages.extend(parse_batch(ms, key, &body));
+        }
+        let mut replaced = loose.clone();
+        let mergeable = index.segments.last().is_some_and(|s| {
+            s.count + messages.len() <= SEGMENT_MAX_MESSAGES
+                && s.bytes + loose_bytes <= SEGMENT_MAX_BYTES
+        });
+        if mergeable {
+            let last = index.segments.last().cloned().expect("checked above");
+            if let Some(body) = store.get(&last.key).await? {
+                let ms = keys::batch_epoch_ms(&last.key).unwrap_or(0);
+                messages.extend(parse_batch(ms, &last.key, &body));
+                index.segments.pop();
+                replaced.push(last.key);
+            }
+        }
+        messages.sort_by_key(|m| m.seq);
+        messages.dedup_by_key(|m| m.seq);
+        let mut written = Vec::new();
+        for chunk in split_segments(&messages) {
+            let first = chunk.first().map_or(0, |m| m.seq);
+            let key = keys::batch(id, (first / 1000) as i64, &uuid::Uuid::new_v4());
+            let body = encode_lines(chunk);
+            store
+                .put(&key, body.clone(), "application/x-ndjson")
+                .await?;
+            written.push(Segment {
+                key,
+                first_seq: first,
+                last_seq: chunk.last().map_or(0, |m| m.seq),
+                count: chunk.len(),
+                bytes: body.len(),
+            });
+        }
+        let mut next = index.clone();
+        next.version = 1;
+        next.segments.extend(written);
+        next.covered_through = Some(last_loose);
+        let body = serde_json::to_vec(&next).map_err(|e| StoreError(e.to_string()))?;
+        store
+            .put(
+                &keys::history_index(id),
+                Bytes::from(body),
+                "application/json",
+            )
+            .await?;
+        *index = next;
+        tracing::debug!(conversation = %id, merged = replaced.len(), segments = index.segments.len(), "history compacted");
+        self.garbage.extend(replaced);
+        self.reset();
+        self.collect_garbage(store).await
+    }
+
+    fn reset(&mut self) {
+        self.written_batches = 0;
+        self.written_messages = 0;
+        self.recent.clear();
+        self.recent_bytes = 0;
+    }
+
+    async fn collect_garbage(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        if self.garbage.is_empty() {
+            return Ok(());
+        }
+        let result = store.delete(&self.garbage).await;
+        if result.is_ok() {
+            self.garbage.clear();
+        } else if self.garbage.len() > MAX_GARBAGE {
+            let excess = self.garbage.len() - MAX_GARBAGE;
+            self.garbage.drain(..excess);
+        }
+        result
+    }
+}
+
+/// Consecutive runs of messages within the segment bounds.
+fn split_segments(messages: &[SequencedMessage]) -> Vec<&[SequencedMessage]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let size = m.message.body.len() + 512;
+        if i > start && (i - start >= SEGMENT_MAX_MESSAGES || bytes + size > SEGMENT_MAX_BYTES) {
+            chunks.push(&messages[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        chunks.push(&messages[start..]);
+    }
+    chunks
+}
