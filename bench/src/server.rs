@@ -49,6 +49,14 @@ impl Spawned {
             .env("CHATS3_RATE_LIMIT__ADMIN_PER_MINUTE", "0")
             .env("CHATS3_LOG__FORMAT", "json")
             .env("RUST_LOG", "warn,chats3=info")
+            .env(
+                "CHATS3_ACTORS__IDLE_TIMEOUT",
+                if args.workload == crate::Workload::History {
+                    "2s"
+                } else {
+                    "10m"
+                },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for pair in &args.server_env {
