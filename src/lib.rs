@@ -6,6 +6,7 @@
 //! - `telemetry`: tracing setup (text or JSON).
 //! - `storage`: the fs and S3 implementations of the actors' store trait.
 //! - `http`: the axum router, one module per API area.
+//! - `serve`: the accept loop (hyper HTTP/1.1 per connection, graceful stop).
 //! - `startup`: [`startup::Application`]: build → port → run until stopped.
 //!
 //! The actor system itself (conversations, flushers, sessions, nonces) is
@@ -13,6 +14,7 @@
 
 pub mod config;
 pub mod http;
+pub mod serve;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -8,7 +8,6 @@ use crate::http::{AppInner, AppState, metrics::Metrics, rate_limit::Limiter, rou
 use crate::storage::Storage;
 use anyhow::Context;
 use chats3_actors::System;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,15 +123,13 @@ impl Application {
             })
         };
         tracing::info!(url = %state.public_url, "chats3 listening");
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let server =
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = crate::serve::serve(listener, router(state.clone()), shutdown.clone());
         let started = tokio::time::Instant::now();
-        let served = tokio::spawn(async move { server.await });
+        let served = tokio::spawn(server);
         shutdown.cancelled().await;
         tracing::info!("shutting down: draining connections");
         match tokio::time::timeout(limit, served).await {
-            Ok(result) => result.context("server task")?.context("server")?,
+            Ok(result) => result.context("server task")?,
             Err(_) => tracing::warn!("connections still open at the shutdown limit; closing them"),
         }
         sweeper.abort();

@@ -1,8 +1,6 @@
 //! The chats3 calls the workloads make.
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use futures::Stream;
 use serde_json::{Value, json};
 
 /// One server.
@@ -105,20 +103,9 @@ impl Api {
         Ok(status)
     }
 
-    /// Opens an event stream: raw chunks of SSE text.
-    pub async fn stream(
-        &self,
-        user: &User,
-    ) -> anyhow::Result<impl Stream<Item = reqwest::Result<Bytes>> + use<>> {
-        let response = self
-            .http
-            .get(self.url(&format!("/api/v1/signaling?sessionId={}", user.session_id)))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("stream: {}", response.status());
-        }
-        Ok(response.bytes_stream())
+    /// Opens an event stream for the user.
+    pub async fn stream(&self, user: &User) -> anyhow::Result<crate::sse::SseStream> {
+        crate::sse::SseStream::open(&self.base, "/api/v1/signaling", &user.session_id).await
     }
 
     /// A counter or gauge from `/metrics`.

@@ -2,13 +2,15 @@
 //!
 //! Layout: `client` (the HTTP/SSE calls), `server` (`--spawn` starts a
 //! chats3 process with a temporary data directory), `report` (latency
-//! summaries, the human table and one JSON line per run), `workloads/`
+//! summaries, the human table and one JSON line per run), `sse` (a lean
+//! event-stream reader on raw TCP), `workloads/`
 //! (send, fanout, idle, history, storage). Every loop is bounded in time
 //! and count, and only loopback addresses are accepted.
 
 mod client;
 mod report;
 mod server;
+mod sse;
 mod workloads;
 
 use clap::{Parser, ValueEnum};
@@ -73,6 +75,9 @@ pub struct Args {
     /// Process id of the server, for RSS (idle) when not spawned.
     #[arg(long)]
     pub pid: Option<u32>,
+    /// idle: the server is `chats3-floor` (streams without rooms or users).
+    #[arg(long)]
+    pub floor: bool,
     /// Repeat the run this many times.
     #[arg(long, default_value_t = 1)]
     pub runs: usize,

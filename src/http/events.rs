@@ -114,12 +114,18 @@ pub async fn stream(
     let mut heartbeat = tokio::time::interval(state.config.server.heartbeat_interval);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.reset();
+    let (ended, shutdown) = (subscription.ended.clone(), state.shutdown.clone());
     let events = EventStream {
         pending,
         live: subscription.live,
         user_id: subscription.user_id,
         ended: subscription.ended,
-        shutdown: state.shutdown.clone(),
+        stop: Box::pin(async move {
+            tokio::select! {
+                _ = ended.cancelled() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }),
         heartbeat,
         _release: subscription.release,
     };
@@ -161,7 +167,9 @@ struct EventStream {
     live: broadcast::Receiver<Arc<EventFrame>>,
     user_id: String,
     ended: CancellationToken,
-    shutdown: CancellationToken,
+    /// Resolves on leave or shutdown; made once, so waiting on it costs
+    /// nothing per event.
+    stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     heartbeat: tokio::time::Interval,
     _release: StreamRelease,
 }
@@ -177,8 +185,7 @@ impl EventStream {
         loop {
             tokio::select! {
                 biased;
-                _ = self.ended.cancelled() => return None,
-                _ = self.shutdown.cancelled() => return None,
+                _ = &mut self.stop => return None,
                 received = self.live.recv() => match received {
                     Ok(frame) => {
                         if let Some(chunk) = self.batch(frame) {

@@ -6,7 +6,6 @@ use super::{Room, rooms};
 use crate::Args;
 use crate::client::{Api, SseLines};
 use crate::report::{Run, histogram, latency};
-use futures::StreamExt;
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,11 +39,14 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
                 let mut hist = histogram();
                 let mut seen = HashSet::new();
                 let mut lines = SseLines::new();
+                let mut chunk = Vec::with_capacity(16 * 1024);
                 loop {
                     tokio::select! {
                         _ = stopped.wait_for(|v| *v) => break,
-                        chunk = stream.next() => {
-                            let Some(Ok(chunk)) = chunk else { break };
+                        more = stream.read(&mut chunk) => {
+                            if !matches!(more, Ok(true)) {
+                                break;
+                            }
                             lines.feed(&chunk, |data| {
                                 if let Some((seq, sent)) = parse_body(data) {
                                     let now = started.elapsed().as_micros() as u64;
@@ -56,6 +58,7 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
                                     }
                                 }
                             });
+                            chunk.clear();
                         }
                     }
                 }

@@ -5,8 +5,8 @@ use crate::Args;
 use crate::client::Api;
 use crate::report::Run;
 use crate::server::rss_kib;
+use crate::sse::SseStream;
 use anyhow::Context;
-use futures::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let settle = || tokio::time::sleep(Duration::from_millis(1500));
     settle().await;
     let baseline = rss_kib(pid).context("reading RSS")?;
+    if args.floor {
+        return floor(api, args, pid, baseline).await;
+    }
     let room_count = args.streams.div_ceil(PER_ROOM);
     let mut rooms = Vec::new();
     let mut left = args.streams;
@@ -36,9 +39,7 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
             streams.push(api.stream(user).await?);
         }
     }
-    for stream in &mut streams {
-        let _ = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
-    }
+    read_openings(&mut streams).await;
     settle().await;
     let streaming = rss_kib(pid).context("reading RSS")?;
     let k = args.streams.max(1) as f64;
@@ -56,5 +57,38 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
         json!(((streaming as f64 - baseline as f64) / k * 100.0).round() / 100.0),
     );
     drop(streams);
+    Ok(run)
+}
+
+/// Reads what each stream sent first (headers and opening frames).
+async fn read_openings(streams: &mut [SseStream]) {
+    let mut opening = Vec::new();
+    for stream in streams {
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut opening)).await;
+        opening.clear();
+    }
+}
+
+/// Streams against `chats3-floor`: what the HTTP stack alone costs.
+async fn floor(api: &Api, args: &Args, pid: u32, baseline: u64) -> anyhow::Result<Run> {
+    let mut streams = Vec::with_capacity(args.streams);
+    for _ in 0..args.streams {
+        streams.push(SseStream::open(&api.base, "/", "floor").await?);
+    }
+    read_openings(&mut streams).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let streaming = rss_kib(pid).context("reading RSS")?;
+    let mut run = Run::new("idle", &api.base);
+    run.set("floor", json!(true));
+    run.set("streams", json!(streams.len()));
+    run.set("rss_baseline_kib", json!(baseline));
+    run.set("rss_streaming_kib", json!(streaming));
+    run.set(
+        "kib_per_stream",
+        json!(
+            ((streaming as f64 - baseline as f64) / args.streams.max(1) as f64 * 100.0).round()
+                / 100.0
+        ),
+    );
     Ok(run)
 }
