@@ -1,12 +1,14 @@
 //! `chats3-bench`: a load generator for chats3 on loopback.
 //!
-//! Layout: `client` (the HTTP/SSE calls), `server` (`--spawn` starts a
+//! Layout: `client` (the HTTP/SSE calls), `chart` (the fan-out latency
+//! chart), `server` (`--spawn` starts a
 //! chats3 process with a temporary data directory), `report` (latency
 //! summaries, the human table and one JSON line per run), `sse` (a lean
 //! event-stream reader on raw TCP), `workloads/`
 //! (send, fanout, idle, history, storage). Every loop is bounded in time
 //! and count, and only loopback addresses are accepted.
 
+mod chart;
 mod client;
 mod report;
 mod server;
@@ -66,6 +68,12 @@ pub struct Args {
     /// Messages per second in total (fanout, storage).
     #[arg(long, default_value_t = 1000)]
     pub rate: u64,
+    /// Several rates, one after the other (e.g. `500,1000,2000`): a sweep.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<u64>,
+    /// fanout: write an SVG chart of latency against deliveries/s here.
+    #[arg(long)]
+    pub chart: Option<std::path::PathBuf>,
     /// Streams to hold (idle).
     #[arg(long, default_value_t = 1000)]
     pub streams: usize,
@@ -116,21 +124,38 @@ async fn main() -> anyhow::Result<()> {
     if let Some(other) = &args.compare_base_url {
         targets.push(other.clone());
     }
-    let mut results: Vec<Vec<report::Run>> = vec![Vec::new(); targets.len()];
-    for _ in 0..args.runs.max(1) {
-        for (index, target) in targets.iter().enumerate() {
-            let mut run_args = args.clone();
-            run_args.base_url = target.clone();
-            if index > 0 {
-                run_args.pid = None;
+    let rates = if args.rates.is_empty() {
+        vec![args.rate]
+    } else {
+        args.rates.clone()
+    };
+    let mut sweep: Vec<Vec<report::Run>> = Vec::new();
+    for rate in rates {
+        let mut results: Vec<Vec<report::Run>> = vec![Vec::new(); targets.len()];
+        for _ in 0..args.runs.max(1) {
+            for (index, target) in targets.iter().enumerate() {
+                let mut run_args = args.clone();
+                run_args.base_url = target.clone();
+                run_args.rate = rate;
+                if index > 0 {
+                    run_args.pid = None;
+                }
+                let run = workloads::run(&run_args, spawned.as_ref()).await?;
+                run.print();
+                results[index].push(run);
             }
-            let run = workloads::run(&run_args, spawned.as_ref()).await?;
-            run.print();
-            results[index].push(run);
         }
+        for runs in &results {
+            report::print_summary(runs);
+        }
+        if targets.len() == 2 {
+            report::print_ratios(&results[0], &results[1]);
+        }
+        sweep.push(results.swap_remove(0));
     }
-    if targets.len() == 2 {
-        report::print_ratios(&results[0], &results[1]);
+    if let Some(path) = &args.chart {
+        chart::fanout_latency(&sweep, path)?;
+        println!("\nchart written to {}", path.display());
     }
     if let Some(server) = spawned {
         server.stop().await;

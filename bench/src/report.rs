@@ -69,7 +69,44 @@ fn flatten(map: &Map<String, Value>) -> Vec<(String, Value)> {
     out
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+/// Min, median and max of every numeric figure over repeated runs, as a
+/// table and one JSON line (`"summary"`).
+pub fn print_summary(runs: &[Run]) {
+    let Some(first) = runs.first() else { return };
+    if runs.len() < 2 {
+        return;
+    }
+    println!(
+        "\n== {} against {}: min / median / max over {} runs",
+        first.workload,
+        first.target,
+        runs.len()
+    );
+    let mut summary = Map::new();
+    for (key, _) in flatten(&first.figures) {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| flatten(&r.figures).into_iter().find(|(k, _)| *k == key))
+            .filter_map(|(_, v)| v.as_f64())
+            .collect();
+        let (Some(min), Some(max)) = (
+            values.iter().copied().reduce(f64::min),
+            values.iter().copied().reduce(f64::max),
+        ) else {
+            continue;
+        };
+        let mid = median(values).unwrap_or(min);
+        println!("  {key:<36} {min:>12.3} {mid:>12.3} {max:>12.3}");
+        summary.insert(key, json!({ "min": min, "median": mid, "max": max }));
+    }
+    println!(
+        "{}",
+        json!({ "workload": first.workload, "target": first.target, "runs": runs.len(), "summary": summary })
+    );
+}
+
+/// The median of the values.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }

@@ -17,9 +17,13 @@ fn server_binary() -> std::path::PathBuf {
 #[test]
 fn every_workload_runs_at_a_tiny_size() {
     let server = server_binary();
+    let chart = std::env::temp_dir()
+        .join(format!("chats3-bench-smoke-{}.svg", std::process::id()))
+        .display()
+        .to_string();
     for (workload, extra) in [
         ("send", &["--concurrency", "4"][..]),
-        ("fanout", &["--rate", "50"][..]),
+        ("fanout", &["--rates", "30,60", "--chart", &chart][..]),
         ("idle", &["--streams", "10"][..]),
         ("history", &["--messages", "20"][..]),
         ("storage", &["--rate", "50"][..]),
@@ -53,6 +57,9 @@ fn every_workload_runs_at_a_tiny_size() {
         let parsed: serde_json::Value = serde_json::from_str(json_line).unwrap();
         assert_eq!(parsed["workload"], workload);
     }
+    let svg = std::fs::read_to_string(&chart).expect("the fan-out chart");
+    assert!(svg.starts_with("<svg") && svg.contains("p99"), "{svg}");
+    let _ = std::fs::remove_file(&chart);
 }
 
 #[test]

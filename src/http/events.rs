@@ -183,9 +183,11 @@ impl EventStream {
             return Some(frame);
         }
         loop {
+            // Live events first: while they flow, the stop future and the
+            // heartbeat timer are not polled at all (a leave still ends the
+            // stream as soon as the queue is drained).
             tokio::select! {
                 biased;
-                _ = &mut self.stop => return None,
                 received = self.live.recv() => match received {
                     Ok(frame) => {
                         if let Some(chunk) = self.batch(frame) {
@@ -194,6 +196,7 @@ impl EventStream {
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
                 },
+                _ = &mut self.stop => return None,
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
             }
         }
