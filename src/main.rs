@@ -5,6 +5,11 @@ use chats3::config::Config;
 use chats3::startup::Application;
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc's malloc: under load glibc spent a third of
+/// the server's CPU in `_int_malloc`/`malloc_consolidate` (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn config_path() -> Result<Option<PathBuf>, String> {
     let mut args = std::env::args().skip(1);
     if let Some(arg) = args.next() {

@@ -252,7 +252,7 @@ async fn write_with_retry(
         {
             Ok(()) => {
                 args.progress.failures.store(0, Ordering::Release);
-                compactor.note_batch(&key, &body, batch.len());
+                compactor.note_batch(&key, &body, batch);
                 return;
             }
             Err(e) => {

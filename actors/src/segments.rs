@@ -113,6 +113,16 @@ pub async fn history_objects(
     Ok(objects)
 }
 
+/// A batch this flusher wrote, kept so compaction need not read or parse it.
+#[derive(Debug)]
+struct Written {
+    key: String,
+    body: Bytes,
+    first_seq: u64,
+    last_seq: u64,
+    count: usize,
+}
+
 /// The flusher's compaction state: what it wrote since the last compaction
 /// and the index, loaded on first use.
 #[derive(Debug, Default)]
@@ -120,19 +130,28 @@ pub struct Compactor {
     index: Option<HistoryIndex>,
     written_batches: usize,
     written_messages: usize,
-    recent: Vec<(String, Bytes)>,
+    recent: Vec<Written>,
     recent_bytes: usize,
     garbage: Vec<String>,
 }
 
 impl Compactor {
-    /// Records a batch the flusher stored.
-    pub fn note_batch(&mut self, key: &str, body: &Bytes, count: usize) {
+    /// Records a batch the flusher stored (its messages in `seq` order).
+    pub fn note_batch(&mut self, key: &str, body: &Bytes, batch: &[SequencedMessage]) {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return;
+        };
         self.written_batches += 1;
-        self.written_messages += count;
+        self.written_messages += batch.len();
         if self.recent_bytes + body.len() <= RECENT_BYTES {
             self.recent_bytes += body.len();
-            self.recent.push((key.to_owned(), body.clone()));
+            self.recent.push(Written {
+                key: key.to_owned(),
+                body: body.clone(),
+                first_seq: first.seq,
+                last_seq: last.seq,
+                count: batch.len(),
+            });
         }
     }
 
@@ -181,14 +200,17 @@ impl Compactor {
             self.reset();
             return self.collect_garbage(store).await;
         };
+        if let Some(segment) = self.concatenate(store, id, index, &loose).await? {
+            return self.commit(store, id, index, segment, loose).await;
+        }
         let mut messages: Vec<SequencedMessage> = Vec::new();
         let mut loose_bytes = 0;
         for key in &loose {
             let cached = self
                 .recent
                 .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, b)| b.clone());
+                .find(|w| w.key == *key)
+                .map(|w| w.body.clone());
             let body = match cached {
                 Some(body) => body,
                 None => store.get(key).await?.unwrap_or_default(),
@@ -229,6 +251,99 @@ impl Compactor {
                 bytes: body.len(),
             });
         }
+        self.write_index(store, id, index, written, last_loose, replaced)
+            .await
+    }
+
+    /// The common case without reading or parsing anything: every loose
+    /// batch is one this flusher wrote (so its lines carry `seq`, in order)
+    /// and they fit one segment, possibly after the newest segment's bytes.
+    /// Returns the segment written, with the key it replaces if it merged.
+    async fn concatenate(
+        &self,
+        store: &dyn Store,
+        id: &ConversationId,
+        index: &HistoryIndex,
+        loose: &[String],
+    ) -> Result<Option<(Segment, Option<String>)>, StoreError> {
+        let mut parts: Vec<&Written> = Vec::with_capacity(loose.len());
+        for key in loose {
+            match self.recent.iter().find(|w| w.key == *key) {
+                Some(w) => parts.push(w),
+                None => return Ok(None),
+            }
+        }
+        let ordered = parts.windows(2).all(|p| p[0].last_seq < p[1].first_seq);
+        let count: usize = parts.iter().map(|w| w.count).sum();
+        let bytes: usize = parts.iter().map(|w| w.body.len()).sum();
+        let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+            return Ok(None);
+        };
+        if !ordered || count > SEGMENT_MAX_MESSAGES || bytes > SEGMENT_MAX_BYTES {
+            return Ok(None);
+        }
+        let mut body = Vec::with_capacity(bytes);
+        let mut segment = Segment {
+            key: String::new(),
+            first_seq: first.first_seq,
+            last_seq: last.last_seq,
+            count,
+            bytes,
+        };
+        let mut replaced = None;
+        if let Some(newest) = index.segments.last().filter(|s| {
+            s.last_seq < first.first_seq
+                && s.count + count <= SEGMENT_MAX_MESSAGES
+                && s.bytes + bytes <= SEGMENT_MAX_BYTES
+        }) && let Some(old) = store.get(&newest.key).await?
+        {
+            body.extend_from_slice(&old);
+            if !old.is_empty() && !old.ends_with(b"\n") {
+                body.push(b'\n');
+            }
+            segment.first_seq = newest.first_seq;
+            segment.count += newest.count;
+            replaced = Some(newest.key.clone());
+        }
+        for part in parts {
+            body.extend_from_slice(&part.body);
+        }
+        segment.bytes = body.len();
+        segment.key = keys::batch(id, (segment.first_seq / 1000) as i64, &uuid::Uuid::new_v4());
+        store
+            .put(&segment.key, Bytes::from(body), "application/x-ndjson")
+            .await?;
+        Ok(Some((segment, replaced)))
+    }
+
+    async fn commit(
+        &mut self,
+        store: &dyn Store,
+        id: &ConversationId,
+        index: &mut HistoryIndex,
+        (segment, merged): (Segment, Option<String>),
+        loose: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let last_loose = loose.last().cloned().unwrap_or_default();
+        let mut replaced = loose;
+        if let Some(key) = merged {
+            index.segments.pop();
+            replaced.push(key);
+        }
+        self.write_index(store, id, index, vec![segment], last_loose, replaced)
+            .await
+    }
+
+    /// Writes the index with the new segments, then deletes what they replace.
+    async fn write_index(
+        &mut self,
+        store: &dyn Store,
+        id: &ConversationId,
+        index: &mut HistoryIndex,
+        written: Vec<Segment>,
+        last_loose: String,
+        replaced: Vec<String>,
+    ) -> Result<(), StoreError> {
         let mut next = index.clone();
         next.version = 1;
         next.segments.extend(written);

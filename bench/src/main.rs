@@ -41,6 +41,9 @@ pub struct Args {
     /// A second server: runs alternate A,B,A,B and ratios are printed.
     #[arg(long)]
     pub compare_base_url: Option<String>,
+    /// Admin password of the second server (default: the first's).
+    #[arg(long)]
+    pub compare_admin_password: Option<String>,
     /// Start a chats3 process (release build) with a temporary data dir.
     #[arg(long)]
     pub spawn: bool,
@@ -106,20 +109,11 @@ fn loopback_only(url: &str) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = Args::parse();
+    let args = Args::parse();
     loopback_only(&args.base_url)?;
     if let Some(other) = &args.compare_base_url {
         loopback_only(other)?;
     }
-    let spawned = if args.spawn {
-        let server = server::Spawned::start(&args).await?;
-        args.base_url = server.base_url.clone();
-        args.admin_password = server::ADMIN_PASSWORD.into();
-        args.pid = Some(server.pid());
-        Some(server)
-    } else {
-        None
-    };
     let mut targets = vec![args.base_url.clone()];
     if let Some(other) = &args.compare_base_url {
         targets.push(other.clone());
@@ -139,8 +133,26 @@ async fn main() -> anyhow::Result<()> {
                 run_args.rate = rate;
                 if index > 0 {
                     run_args.pid = None;
+                    if let Some(password) = &args.compare_admin_password {
+                        run_args.admin_password = password.clone();
+                    }
                 }
-                let run = workloads::run(&run_args, spawned.as_ref()).await?;
+                // Every run of A gets a fresh server, so no run inherits
+                // another's memory or conversations.
+                let spawned = if args.spawn && index == 0 {
+                    let server = server::Spawned::start(&run_args).await?;
+                    run_args.base_url = server.base_url.clone();
+                    run_args.admin_password = server::ADMIN_PASSWORD.into();
+                    run_args.pid = Some(server.pid());
+                    Some(server)
+                } else {
+                    None
+                };
+                let run = workloads::run(&run_args).await;
+                if let Some(server) = spawned {
+                    server.stop().await;
+                }
+                let run = run?;
                 run.print();
                 results[index].push(run);
             }
@@ -156,9 +168,6 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.chart {
         chart::fanout_latency(&sweep, path)?;
         println!("\nchart written to {}", path.display());
-    }
-    if let Some(server) = spawned {
-        server.stop().await;
     }
     Ok(())
 }

@@ -9,7 +9,6 @@ mod storage;
 
 use crate::client::{Api, User};
 use crate::report::Run;
-use crate::server::Spawned;
 use crate::{Args, Workload};
 use futures::StreamExt;
 
@@ -17,9 +16,8 @@ use futures::StreamExt;
 pub const MAX_REQUESTS: u64 = 50_000_000;
 
 /// Runs one workload once.
-pub async fn run(args: &Args, spawned: Option<&Spawned>) -> anyhow::Result<Run> {
+pub async fn run(args: &Args) -> anyhow::Result<Run> {
     let api = Api::new(&args.base_url, &args.admin_password);
-    let _ = spawned;
     match args.workload {
         Workload::Send => send::run(&api, args).await,
         Workload::Fanout => fanout::run(&api, args).await,
