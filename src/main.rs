@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 /// mimalloc instead of glibc's malloc: under load glibc spent a third of
 /// the server's CPU in `_int_malloc`/`malloc_consolidate` (BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
