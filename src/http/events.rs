@@ -183,11 +183,11 @@ impl EventStream {
             return Some(frame);
         }
         loop {
-            // Live events first: while they flow, the stop future and the
-            // heartbeat timer are not polled at all (a leave still ends the
-            // stream as soon as the queue is drained).
+            // Stop first: after a leave the stream ends at once, without
+            // the events broadcast after it (its own "left" message).
             tokio::select! {
                 biased;
+                _ = &mut self.stop => return None,
                 received = self.live.recv() => match received {
                     Ok(frame) => {
                         if let Some(chunk) = self.batch(frame) {
@@ -196,7 +196,6 @@ impl EventStream {
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
                 },
-                _ = &mut self.stop => return None,
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
             }
         }
