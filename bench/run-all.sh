@@ -29,19 +29,15 @@ run idle --streams 10000
 run history --messages 100000 --duration 5s
 run storage --rooms 5 --rate 1000 --duration 20s
 if [ -n "${S3_ENDPOINT:-}" ]; then
-  run storage --rooms 5 --rate 1000 --duration 20s \
-    --server-env CHATS3_STORAGE__BACKEND=s3 \
-    --server-env "CHATS3_STORAGE__S3__ENDPOINT=$S3_ENDPOINT" \
-    --server-env "CHATS3_STORAGE__S3__BUCKET=${S3_BUCKET:-chats3-bench}" \
-    --server-env CHATS3_STORAGE__S3__FORCE_PATH_STYLE=true \
-    --server-env "CHATS3_STORAGE__S3__ACCESS_KEY=${AWS_ACCESS_KEY_ID:-test}" \
+  s3=(
+    --server-env CHATS3_STORAGE__BACKEND=s3
+    --server-env "CHATS3_STORAGE__S3__ENDPOINT=$S3_ENDPOINT"
+    --server-env "CHATS3_STORAGE__S3__BUCKET=${S3_BUCKET:-chats3-bench}"
+    --server-env CHATS3_STORAGE__S3__FORCE_PATH_STYLE=true
+    --server-env "CHATS3_STORAGE__S3__ACCESS_KEY=${AWS_ACCESS_KEY_ID:-test}"
     --server-env "CHATS3_STORAGE__S3__SECRET_KEY=${AWS_SECRET_ACCESS_KEY:-test}"
-  run history --messages 100000 --duration 5s \
-    --server-env CHATS3_STORAGE__BACKEND=s3 \
-    --server-env "CHATS3_STORAGE__S3__ENDPOINT=$S3_ENDPOINT" \
-    --server-env "CHATS3_STORAGE__S3__BUCKET=${S3_BUCKET:-chats3-bench}" \
-    --server-env CHATS3_STORAGE__S3__FORCE_PATH_STYLE=true \
-    --server-env "CHATS3_STORAGE__S3__ACCESS_KEY=${AWS_ACCESS_KEY_ID:-test}" \
-    --server-env "CHATS3_STORAGE__S3__SECRET_KEY=${AWS_SECRET_ACCESS_KEY:-test}"
+  )
+  run storage --rooms 5 --rate 1000 --duration 20s "${s3[@]}"
+  run history --messages 100000 --duration 5s "${s3[@]}"
 fi
 echo "results in $log"

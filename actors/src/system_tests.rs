@@ -98,6 +98,17 @@ async fn stored_bodies(store: &MemoryStore, id: &ConversationId) -> Vec<String> 
     messages.into_iter().map(|m| m.message.body).collect()
 }
 
+/// A system whose flusher writes only full batches of `max_batch` messages
+/// (the interval is an hour) and whatever is left at shutdown.
+async fn batching_system(store: &Arc<MemoryStore>, max_batch: usize) -> System {
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        flush_max_batch: max_batch,
+        ..Settings::default()
+    };
+    System::start(store.clone(), settings).await.unwrap()
+}
+
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     for _ in 0..200 {
         if check().await {
@@ -111,12 +122,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test]
 async fn messages_are_batched_and_flushed_at_shutdown() {
     let store = Arc::new(MemoryStore::default());
-    let settings = Settings {
-        flush_interval: Duration::from_secs(3600),
-        flush_max_batch: 10,
-        ..Settings::default()
-    };
-    let system = System::start(store.clone(), settings).await.unwrap();
+    let system = batching_system(&store, 10).await;
     let id = ConversationId::parse("batched").unwrap();
     let conversation = system.conversation(id.clone());
     conversation.create().await.unwrap();
@@ -225,26 +231,10 @@ async fn unknown_conversations_answer_not_found() {
     );
 }
 
-fn keys_under(store: &MemoryStore, prefix: &str) -> Vec<String> {
-    store
-        .objects
-        .lock()
-        .unwrap()
-        .keys()
-        .filter(|k| k.starts_with(prefix))
-        .cloned()
-        .collect()
-}
-
 #[tokio::test]
 async fn batches_compact_into_segments_that_read_back_cold_from_few_objects() {
     let store = Arc::new(MemoryStore::default());
-    let settings = Settings {
-        flush_interval: Duration::from_secs(3600),
-        flush_max_batch: 10,
-        ..Settings::default()
-    };
-    let system = System::start(store.clone(), settings).await.unwrap();
+    let system = batching_system(&store, 10).await;
     let id = ConversationId::parse("long").unwrap();
     let conversation = system.conversation(id.clone());
     conversation.create().await.unwrap();
@@ -263,7 +253,10 @@ async fn batches_compact_into_segments_that_read_back_cold_from_few_objects() {
     })
     .await;
     assert!(system.shutdown(Duration::from_secs(10)).await);
-    let objects = keys_under(&store, &crate::store::keys::messages_prefix(&id));
+    let objects = store
+        .list(&crate::store::keys::messages_prefix(&id))
+        .await
+        .unwrap();
     assert_eq!(
         objects.len(),
         2,
@@ -316,12 +309,7 @@ async fn chats3_one_message_files_are_compacted_in_their_order() {
         )
         .await
         .unwrap();
-    let settings = Settings {
-        flush_interval: Duration::from_secs(3600),
-        flush_max_batch: 1,
-        ..Settings::default()
-    };
-    let system = System::start(store.clone(), settings).await.unwrap();
+    let system = batching_system(&store, 1).await;
     let conversation = system.conversation(id.clone());
     for i in 0..20 {
         conversation
@@ -330,7 +318,10 @@ async fn chats3_one_message_files_are_compacted_in_their_order() {
             .unwrap();
     }
     assert!(system.shutdown(Duration::from_secs(10)).await);
-    let objects = keys_under(&store, &crate::store::keys::messages_prefix(&id));
+    let objects = store
+        .list(&crate::store::keys::messages_prefix(&id))
+        .await
+        .unwrap();
     assert!(objects.len() <= 2, "{objects:?}");
     let expected: Vec<String> = (0..40)
         .map(|i| format!("old {i}"))

@@ -167,8 +167,8 @@ struct EventStream {
     live: broadcast::Receiver<Arc<EventFrame>>,
     user_id: String,
     ended: CancellationToken,
-    /// Resolves on leave or shutdown; made once, so waiting on it costs
-    /// nothing per event.
+    /// Resolves on leave or shutdown; made once, so no cancellation waiter
+    /// is registered and dropped per event.
     stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     heartbeat: tokio::time::Interval,
     _release: StreamRelease,
