@@ -1,30 +1,56 @@
-//! The accept loop: each connection is served by hyper's HTTP/1.1
-//! connection directly (no protocol sniffing or upgrade wrapper), which
-//! keeps an idle event stream at hyper's own floor of memory; see
-//! BENCHMARKS.md for the figures. The peer address reaches handlers as
-//! axum's `ConnectInfo`, as `into_make_service_with_connect_info` would.
+//! The accept loop. Each connection's first request head is read here: an
+//! event stream asked for on a fresh connection is answered by
+//! [`stream_writer`] straight onto the socket, so an idle stream holds no
+//! HTTP buffers; every other connection goes to hyper's HTTP/1.1 connection
+//! with the bytes already read replayed in front of the socket. Both paths
+//! run the same router. The peer address reaches handlers as axum's
+//! `ConnectInfo`, as `into_make_service_with_connect_info` would.
+
+mod first_request;
+mod prefixed;
+mod stream_writer;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use first_request::FirstRequest;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// A client must finish sending request headers within this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The event stream's path: the one request written without hyper.
+pub const EVENT_STREAM_PATH: &str = "/api/v1/signaling";
+
+/// What every connection task shares.
+struct Shared {
+    router: Router,
+    http: hyper::server::conn::http1::Builder,
+    shutdown: CancellationToken,
+}
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and
 /// waits for open connections to finish their current request (event
 /// streams end on the same token).
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    let shared = Arc::new(Shared {
+        router,
+        http,
+        shutdown: shutdown.clone(),
+    });
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -39,18 +65,48 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
             _ = shutdown.cancelled() => break,
         };
         let _ = socket.set_nodelay(true);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(socket), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        connections.spawn(connection(socket, peer, shared.clone(), graceful.watcher()));
     }
     drop(listener);
     graceful.shutdown().await;
+    connections.close();
+    connections.wait().await;
+}
+
+/// One connection: its first request head decides who writes the answers.
+async fn connection(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    watcher: Watcher,
+) {
+    let first = tokio::select! {
+        first = tokio::time::timeout(
+            HEADER_READ_TIMEOUT,
+            FirstRequest::read(&mut socket, EVENT_STREAM_PATH),
+        ) => first,
+        _ = shared.shutdown.cancelled() => return,
+    };
+    match first {
+        Ok(Ok(FirstRequest::EventStream(mut request))) => {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            stream_writer::respond(socket, *request, shared.router.clone()).await;
+        }
+        Ok(Ok(FirstRequest::Other(read))) => {
+            let router = shared.router.clone();
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(request)
+                });
+            let io = TokioIo::new(prefixed::Prefixed::new(read, socket));
+            // Boxed so an event stream's task does not carry its size.
+            let served = Box::pin(watcher.watch(shared.http.serve_connection(io, service)));
+            if let Err(e) = served.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "connection failed before a request"),
+        Err(_) => tracing::debug!("no request head within the header read timeout"),
+    }
 }

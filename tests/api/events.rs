@@ -276,3 +276,94 @@ async fn idle_streams_get_heartbeat_comments_and_end_at_shutdown() {
     assert!(ended.is_ok(), "the stream ends at shutdown");
     stopping.await.unwrap();
 }
+
+/// Reads from a raw connection until `needle` has arrived (or EOF).
+async fn read_until(socket: &mut tokio::net::TcpStream, seen: &mut String, needle: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    while !seen.contains(needle) {
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{needle:?} within 5 s; got {seen}"))
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[tokio::test]
+async fn streams_on_fresh_and_on_reused_connections_carry_the_same_events() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let (_, joined) = app.room_with(&["Ann", "Bob", "Cid"]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let get = |session: &str| {
+        format!(
+            "GET /api/v1/signaling HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\nX-Session-Id: {session}\r\n\r\n"
+        )
+    };
+    // Ann's stream is the first request of its connection.
+    let mut fresh = tokio::net::TcpStream::connect(&address).await.unwrap();
+    fresh
+        .write_all(get(&joined[0].session_id).as_bytes())
+        .await
+        .unwrap();
+    let mut fresh_seen = String::new();
+    read_until(&mut fresh, &mut fresh_seen, "room-state").await;
+    // Bob's follows a finished request on the same keep-alive connection.
+    let mut reused = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let health = format!("GET /health HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    reused.write_all(health.as_bytes()).await.unwrap();
+    let mut reused_seen = String::new();
+    read_until(&mut reused, &mut reused_seen, "\"service\":\"chats3\"}").await;
+    reused
+        .write_all(get(&joined[1].session_id).as_bytes())
+        .await
+        .unwrap();
+    read_until(&mut reused, &mut reused_seen, "room-state").await;
+
+    for seen in [&fresh_seen, &reused_seen] {
+        let stream_head = &seen[seen.rfind("HTTP/1.1 ").unwrap()..];
+        assert!(stream_head.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+        assert!(stream_head.contains("content-type: text/event-stream\r\n"));
+        assert!(stream_head.contains("transfer-encoding: chunked\r\n"));
+        assert!(stream_head.contains("x-content-type-options: nosniff\r\n"));
+        assert!(stream_head.contains("retry: 3000\n\n"));
+    }
+    let sent = app.send(&joined[2].session_id, "to both").await;
+    let text = format!("\"messageId\":\"{}\"", sent["messageId"].as_str().unwrap());
+    read_until(&mut fresh, &mut fresh_seen, &text).await;
+    read_until(&mut reused, &mut reused_seen, &text).await;
+
+    // Leaving ends Ann's stream with the last chunk, then the connection.
+    let left = app
+        .post_as(&joined[0].session_id, "/api/v1/leave", &json!({}))
+        .await;
+    assert_eq!(left.status(), 200);
+    read_until(&mut fresh, &mut fresh_seen, "\r\n0\r\n\r\n").await;
+    read_until(&mut fresh, &mut fresh_seen, "never sent").await;
+    assert!(fresh_seen.ends_with("\r\n0\r\n\r\n"), "{fresh_seen}");
+}
+
+#[tokio::test]
+async fn a_fresh_stream_request_without_a_session_gets_the_error_envelope() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let get = format!("GET /api/v1/signaling HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    socket.write_all(get.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, "never sent").await;
+    assert!(seen.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{seen}");
+    let (head, body) = seen.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())),
+        "{seen}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(body["message"], "No session found");
+}
