@@ -35,6 +35,8 @@ struct Shared {
     router: Router,
     http: hyper::server::conn::http1::Builder,
     shutdown: CancellationToken,
+    /// Every connection's task, awaited at shutdown.
+    connections: TaskTracker,
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and
@@ -50,6 +52,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
         router,
         http,
         shutdown: shutdown.clone(),
+        connections: connections.clone(),
     });
     loop {
         let (socket, peer) = tokio::select! {
@@ -90,7 +93,12 @@ async fn connection(
     match first {
         Ok(Ok(FirstRequest::EventStream(mut request))) => {
             request.extensions_mut().insert(ConnectInfo(peer));
-            stream_writer::respond(socket, *request, shared.router.clone()).await;
+            // A task of its own: the stream's life costs only its state,
+            // not this task's (sized for hyper's connection).
+            let router = shared.router.clone();
+            shared
+                .connections
+                .spawn(stream_writer::respond(socket, request, router));
         }
         Ok(Ok(FirstRequest::Other(read))) => {
             let router = shared.router.clone();

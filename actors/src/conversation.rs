@@ -716,6 +716,8 @@ impl ConversationState {
             return Ok(existing.clone());
         }
         self.check_capacity()?;
+        // Only a client-chosen id can come back in a retry.
+        let retryable = new.message_id.is_some();
         let seq = self.next_seq(now);
         let message = Message {
             message_id: new
@@ -754,7 +756,9 @@ impl ConversationState {
                 "write-behind flusher is gone".into(),
             ));
         }
-        self.idempotency.insert(now, &message);
+        if retryable {
+            self.idempotency.insert(now, &message);
+        }
         let frame = Arc::new(message_frame(&sequenced));
         self.tail.push(sequenced);
         self.tail

@@ -175,6 +175,10 @@ impl FlusherState {
             .len()
             .min(self.args.settings.flush_max_batch.max(1));
         let batch: Vec<SequencedMessage> = self.pending.drain(..take).collect();
+        if self.pending.is_empty() {
+            // An idle conversation keeps no batch-sized buffer.
+            self.pending = Vec::new();
+        }
         let args = FlusherArgs {
             id: self.args.id.clone(),
             store: self.args.store.clone(),

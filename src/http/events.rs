@@ -180,6 +180,10 @@ impl EventStream {
     /// then reconnects with `Last-Event-ID` and replays what it missed).
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some(frame) = self.pending.pop_front() {
+            if self.pending.is_empty() {
+                // The opening frames are out: keep no queue for the stream's life.
+                self.pending = VecDeque::new();
+            }
             return Some(frame);
         }
         loop {

@@ -3,7 +3,7 @@
 //! per chunk, chunked transfer coding) and closes the connection when the
 //! body ends. Between events the connection costs its task, the socket and
 //! the body's own state; no read or write buffers are kept. The peer going
-//! away is noticed by a read readiness wait, without a buffer.
+//! away is noticed by waiting for read readiness, without a buffer.
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
@@ -18,28 +18,38 @@ use tower::ServiceExt;
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Runs `request` through `router` and writes the answer to `socket`.
-pub async fn respond(mut socket: TcpStream, request: Request<Body>, router: Router) {
-    // Boxed so the router's future is freed once the response is ready.
-    let response = match Box::pin(router.oneshot(request)).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let (parts, body) = response.into_parts();
-    let length = body.size_hint().exact();
-    let written = async {
-        write_all(&socket, &mut [IoSlice::new(&head(&parts, length))]).await?;
-        drop(parts);
-        match length {
-            Some(_) => write_sized(&socket, body).await,
-            None => write_chunked(&socket, body).await,
-        }
-    };
-    if let Err(e) = written.await {
+/// (Arguments stay in an async fn's state for its whole life, hence the
+/// boxed request.)
+pub async fn respond(mut socket: TcpStream, request: Box<Request<Body>>, router: Router) {
+    if let Err(e) = write_response(&socket, request, router).await {
         tracing::debug!(error = %e, "event stream ended by the connection");
         return;
     }
     // Closes the write side, so the client reads the end of the body.
     let _ = socket.shutdown().await;
+}
+
+async fn write_response(
+    socket: &TcpStream,
+    request: Box<Request<Body>>,
+    router: Router,
+) -> io::Result<()> {
+    // Boxed so the router's future is freed once the response is ready.
+    let response = match Box::pin(router.oneshot(*request)).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (parts, body) = response.into_parts();
+    let length = body.size_hint().exact();
+    let head = head(&parts, length);
+    drop(parts);
+    // Boxed so the head is freed once written.
+    Box::pin(write_all(socket, &mut [IoSlice::new(&head)])).await?;
+    drop(head);
+    match length {
+        Some(_) => write_sized(socket, body).await,
+        None => write_chunked(socket, body).await,
+    }
 }
 
 /// The status line and headers, with this writer's framing.
@@ -90,7 +100,11 @@ async fn write_chunked(socket: &TcpStream, body: Body) -> io::Result<()> {
     loop {
         let next = tokio::select! {
             next = data.next() => next,
-            gone = peer_gone(socket) => return gone,
+            ready = socket.readable() => {
+                ready?;
+                discard_input(socket)?;
+                continue;
+            }
         };
         match next {
             Some(Ok(chunk)) if chunk.is_empty() => {}
@@ -114,17 +128,16 @@ async fn write_chunked(socket: &TcpStream, body: Body) -> io::Result<()> {
     }
 }
 
-/// Resolves when the peer closes its side or the connection fails. Bytes
-/// a client sends after its request are read and dropped (the response
-/// says `connection: close`), a few at a time.
-async fn peer_gone(socket: &TcpStream) -> io::Result<()> {
-    let mut scratch = [0u8; 64];
+/// Reads and drops what a client sent after its request (the response
+/// says `connection: close`); fails once the peer has closed its side or
+/// the connection broke, which ends the stream.
+fn discard_input(socket: &TcpStream) -> io::Result<()> {
+    let mut scratch = [0u8; 256];
     loop {
-        socket.readable().await?;
         match socket.try_read(&mut scratch) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
         }
     }
