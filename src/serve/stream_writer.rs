@@ -1,39 +1,28 @@
-//! Answers an event-stream request on a raw socket: runs the router, writes
-//! the response head, then each body chunk as it comes (one vectored write
-//! per chunk, chunked transfer coding) and closes the connection when the
-//! body ends. Between events the connection costs its task, the socket and
-//! the body's own state; no read or write buffers are kept. The peer going
-//! away is noticed by waiting for read readiness, without a buffer.
+//! Answers an event-stream request on a raw socket: runs the router, then
+//! writes the response head and each body chunk as it comes (one vectored
+//! write per chunk, chunked transfer coding) and closes the connection when
+//! the body ends. The writer is one small poll-driven future: between events
+//! a stream costs its task, the socket and the body's own state, with no
+//! read or write buffers and no per-event futures. The peer going away is
+//! noticed through read readiness.
 
 use axum::Router;
-use axum::body::{Body, HttpBody};
+use axum::body::{Body, BodyDataStream, HttpBody};
 use axum::http::{Request, header, response::Parts};
+use bytes::Bytes;
 use futures::StreamExt;
+use std::future::Future;
 use std::io::{self, IoSlice, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tower::ServiceExt;
-
-/// Ends a chunked body.
-const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Runs `request` through `router` and writes the answer to `socket`.
 /// (Arguments stay in an async fn's state for its whole life, hence the
 /// boxed request.)
 pub async fn respond(mut socket: TcpStream, request: Box<Request<Body>>, router: Router) {
-    if let Err(e) = write_response(&socket, request, router).await {
-        tracing::debug!(error = %e, "event stream ended by the connection");
-        return;
-    }
-    // Closes the write side, so the client reads the end of the body.
-    let _ = socket.shutdown().await;
-}
-
-async fn write_response(
-    socket: &TcpStream,
-    request: Box<Request<Body>>,
-    router: Router,
-) -> io::Result<()> {
     // Boxed so the router's future is freed once the response is ready.
     let response = match Box::pin(router.oneshot(*request)).await {
         Ok(response) => response,
@@ -41,15 +30,21 @@ async fn write_response(
     };
     let (parts, body) = response.into_parts();
     let length = body.size_hint().exact();
-    let head = head(&parts, length);
+    let head = Bytes::from(head(&parts, length));
     drop(parts);
-    // Boxed so the head is freed once written.
-    Box::pin(write_all(socket, &mut [IoSlice::new(&head)])).await?;
-    drop(head);
-    match length {
-        Some(_) => write_sized(socket, body).await,
-        None => write_chunked(socket, body).await,
+    let writer = BodyWriter {
+        socket: &socket,
+        body: body.into_data_stream(),
+        chunked: length.is_none(),
+        out: Some(Outgoing::raw(head)),
+        ended: false,
+    };
+    if let Err(e) = writer.await {
+        tracing::debug!(error = %e, "event stream ended by the connection");
+        return;
     }
+    // Closes the write side, so the client reads the end of the body.
+    let _ = socket.shutdown().await;
 }
 
 /// The status line and headers, with this writer's framing.
@@ -83,47 +78,116 @@ fn head(parts: &Parts, length: Option<u64>) -> Vec<u8> {
     head
 }
 
-/// A body of known length, as it is.
-async fn write_sized(socket: &TcpStream, body: Body) -> io::Result<()> {
-    let mut data = body.into_data_stream();
-    while let Some(chunk) = data.next().await {
-        let chunk = chunk.map_err(io::Error::other)?;
-        write_all(socket, &mut [IoSlice::new(&chunk)]).await?;
-    }
-    Ok(())
+/// Bytes on their way to the socket: a chunk with its framing, or raw.
+struct Outgoing {
+    /// Chunk size line (`{hex}\r\n`); empty for raw bytes.
+    size: [u8; 18],
+    size_len: u8,
+    data: Bytes,
+    /// Whether `\r\n` follows the data (chunk framing).
+    crlf: bool,
+    /// Bytes of the whole (size line, data, CRLF) already written.
+    written: usize,
 }
 
-/// A body of unknown length (the event stream), chunk by chunk until it
-/// ends or the peer goes away.
-async fn write_chunked(socket: &TcpStream, body: Body) -> io::Result<()> {
-    let mut data = body.into_data_stream();
-    loop {
-        let next = tokio::select! {
-            next = data.next() => next,
-            ready = socket.readable() => {
-                ready?;
-                discard_input(socket)?;
+impl Outgoing {
+    fn raw(data: Bytes) -> Outgoing {
+        Outgoing {
+            size: [0; 18],
+            size_len: 0,
+            data,
+            crlf: false,
+            written: 0,
+        }
+    }
+
+    fn chunk(data: Bytes) -> Outgoing {
+        let mut out = Outgoing::raw(data);
+        let mut cursor = &mut out.size[..];
+        // 16 hex digits and CRLF always fit.
+        let _ = write!(cursor, "{:x}\r\n", out.data.len());
+        out.size_len = (18 - cursor.len()) as u8;
+        out.crlf = true;
+        out
+    }
+
+    /// The last chunk of a chunked body.
+    fn last() -> Outgoing {
+        Outgoing::raw(Bytes::from_static(b"0\r\n\r\n"))
+    }
+
+    fn parts(&self) -> [&[u8]; 3] {
+        let crlf: &[u8] = if self.crlf { b"\r\n" } else { b"" };
+        [&self.size[..self.size_len as usize], &self.data, crlf]
+    }
+
+    fn len(&self) -> usize {
+        self.parts().iter().map(|p| p.len()).sum()
+    }
+
+    /// What is left to write, as slices.
+    fn remaining(&self) -> [IoSlice<'_>; 3] {
+        let mut skip = self.written;
+        self.parts().map(|part| {
+            let from = skip.min(part.len());
+            skip -= from;
+            IoSlice::new(&part[from..])
+        })
+    }
+}
+
+/// Writes the head, then the body, until the body ends (`Ok`) or the
+/// connection fails or the peer leaves (`Err`).
+struct BodyWriter<'a> {
+    socket: &'a TcpStream,
+    body: BodyDataStream,
+    chunked: bool,
+    out: Option<Outgoing>,
+    /// The body has ended; what is in `out` is the last write.
+    ended: bool,
+}
+
+impl Future for BodyWriter<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(out) = &mut this.out {
+                ready!(this.socket.poll_write_ready(cx))?;
+                match this.socket.try_write_vectored(&out.remaining()) {
+                    Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Ok(n) => {
+                        out.written += n;
+                        if out.written == out.len() {
+                            this.out = None;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
                 continue;
             }
-        };
-        match next {
-            Some(Ok(chunk)) if chunk.is_empty() => {}
-            Some(Ok(chunk)) => {
-                let mut size = [0u8; 18];
-                let used = {
-                    let mut cursor = &mut size[..];
-                    write!(cursor, "{:x}\r\n", chunk.len())?;
-                    18 - cursor.len()
-                };
-                let mut slices = [
-                    IoSlice::new(&size[..used]),
-                    IoSlice::new(&chunk),
-                    IoSlice::new(b"\r\n"),
-                ];
-                write_all(socket, &mut slices).await?;
+            if this.ended {
+                return Poll::Ready(Ok(()));
             }
-            Some(Err(e)) => return Err(io::Error::other(e)),
-            None => return write_all(socket, &mut [IoSlice::new(LAST_CHUNK)]).await,
+            match this.body.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(data))) if data.is_empty() => {}
+                Poll::Ready(Some(Ok(data))) if this.chunked => {
+                    this.out = Some(Outgoing::chunk(data))
+                }
+                Poll::Ready(Some(Ok(data))) => this.out = Some(Outgoing::raw(data)),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e))),
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    this.out = this.chunked.then(Outgoing::last);
+                }
+                Poll::Pending => {
+                    // Waiting for the next event: notice the peer leaving.
+                    ready!(this.socket.poll_read_ready(cx))?;
+                    discard_input(this.socket)?;
+                }
+            }
         }
     }
 }
@@ -141,18 +205,4 @@ fn discard_input(socket: &TcpStream) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Writes every byte of `slices`, waiting for the socket as needed.
-async fn write_all(socket: &TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        socket.writable().await?;
-        match socket.try_write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -367,3 +367,28 @@ async fn a_fresh_stream_request_without_a_session_gets_the_error_envelope() {
     assert_eq!(body["success"], false);
     assert_eq!(body["message"], "No session found");
 }
+
+#[tokio::test]
+async fn a_fresh_stream_whose_client_goes_away_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let (_, joined) = app.room_with(&["Ann"]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let get = format!(
+        "GET /api/v1/signaling HTTP/1.1\r\nHost: {address}\r\nX-Session-Id: {}\r\n\r\n",
+        joined[0].session_id
+    );
+    socket.write_all(get.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, "room-state").await;
+    assert_eq!(app.metric("chats3_streams_open").await, 1);
+    drop(socket);
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while app.metric("chats3_streams_open").await != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the stream ends when its client leaves");
+}
