@@ -68,6 +68,9 @@ pub struct StreamOpen {
     pub session_id: String,
     /// `Last-Event-ID` or `?cursor=`, unparsed.
     pub resume_from: Option<String>,
+    /// Cancelling this ends the stream too (the server's shutdown): the
+    /// stream's own token is its child, so a stream waits on one token.
+    pub ends_with: CancellationToken,
 }
 
 /// An open event stream: opening frames, replay, then live events.
@@ -838,9 +841,12 @@ impl ConversationState {
                 "Too many open streams for this session".into(),
             ));
         }
-        let (stream_id, ended) =
-            self.members
-                .open_stream(&open.user_id, &open.display_name, &open.session_id);
+        let (stream_id, ended) = self.members.open_stream(
+            &open.user_id,
+            &open.display_name,
+            &open.session_id,
+            &open.ends_with,
+        );
         let release = StreamRelease {
             conversation: myself.clone(),
             stream_id,

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Signaling types a client may send.
 pub const SIGNAL_TYPES: &[&str] = &[
@@ -99,6 +99,7 @@ pub async fn stream(
             display_name: session.display_name.clone(),
             session_id: session.session_id.clone(),
             resume_from,
+            ends_with: state.shutdown.clone(),
         })
         .await?;
     let mut pending: VecDeque<Bytes> = VecDeque::new();
@@ -114,18 +115,13 @@ pub async fn stream(
     let mut heartbeat = tokio::time::interval(state.config.server.heartbeat_interval);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.reset();
-    let (ended, shutdown) = (subscription.ended.clone(), state.shutdown.clone());
+    let ended = subscription.ended.clone();
     let events = EventStream {
         pending,
         live: subscription.live,
         user_id: subscription.user_id,
         ended: subscription.ended,
-        stop: Box::pin(async move {
-            tokio::select! {
-                _ = ended.cancelled() => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }),
+        stop: Box::pin(ended.cancelled_owned()),
         heartbeat,
         _release: subscription.release,
     };
@@ -167,9 +163,10 @@ struct EventStream {
     live: broadcast::Receiver<Arc<EventFrame>>,
     user_id: String,
     ended: CancellationToken,
-    /// Resolves on leave or shutdown; made once, so no cancellation waiter
-    /// is registered and dropped per event.
-    stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// Resolves on leave or shutdown (the stream's token is a child of the
+    /// shutdown token, so no shared lock is taken per event); made once, so
+    /// no cancellation waiter is registered and dropped per event.
+    stop: std::pin::Pin<Box<WaitForCancellationFutureOwned>>,
     heartbeat: tokio::time::Interval,
     _release: StreamRelease,
 }

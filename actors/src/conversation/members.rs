@@ -93,12 +93,14 @@ impl Members {
             .count()
     }
 
-    /// Counts a new stream; returns its id and its cancellation token.
+    /// Counts a new stream; returns its id and its cancellation token, a
+    /// child of `parent`.
     pub fn open_stream(
         &mut self,
         user_id: &str,
         display_name: &str,
         session_id: &str,
+        parent: &CancellationToken,
     ) -> (u64, CancellationToken) {
         let member = self.entry(user_id, display_name);
         member.connections += 1;
@@ -107,7 +109,7 @@ impl Members {
         member.generation += 1;
         let id = self.next_stream;
         self.next_stream += 1;
-        let cancel = CancellationToken::new();
+        let cancel = parent.child_token();
         self.streams.insert(
             id,
             Stream {
@@ -210,7 +212,7 @@ mod tests {
     fn limit_counts_streams_and_recent_joins() {
         let mut m = Members::default();
         m.joined("a", "Ann", 0);
-        m.open_stream("b", "Bob", "s-b");
+        m.open_stream("b", "Bob", "s-b", &CancellationToken::new());
         assert_eq!(m.counted(1_000, 60_000), 2);
         assert_eq!(m.counted(61_000, 60_000), 1);
         assert!(m.name_taken(" bob "));
@@ -220,12 +222,12 @@ mod tests {
     #[test]
     fn last_stream_close_starts_grace_and_reconnect_cancels_it() {
         let mut m = Members::default();
-        let (s1, _) = m.open_stream("a", "Ann", "s");
-        let (s2, _) = m.open_stream("a", "Ann", "s");
+        let (s1, _) = m.open_stream("a", "Ann", "s", &CancellationToken::new());
+        let (s2, _) = m.open_stream("a", "Ann", "s", &CancellationToken::new());
         assert_eq!(m.close_stream(s1), None);
         let (user, generation) = m.close_stream(s2).unwrap();
         assert_eq!(user, "a");
-        let (s3, _) = m.open_stream("a", "Ann", "s");
+        let (s3, _) = m.open_stream("a", "Ann", "s", &CancellationToken::new());
         assert!(!m.grace_expired("a", generation));
         let (_, g2) = m.close_stream(s3).unwrap();
         assert!(m.grace_expired("a", g2));
@@ -235,8 +237,8 @@ mod tests {
     #[test]
     fn leave_ends_the_sessions_streams() {
         let mut m = Members::default();
-        let (_, token) = m.open_stream("a", "Ann", "s1");
-        let (_, other) = m.open_stream("a", "Ann", "s2");
+        let (_, token) = m.open_stream("a", "Ann", "s1", &CancellationToken::new());
+        let (_, other) = m.open_stream("a", "Ann", "s2", &CancellationToken::new());
         m.leave("a", Some("s1"));
         assert!(token.is_cancelled());
         assert!(!other.is_cancelled());
