@@ -23,8 +23,9 @@ use tower::ServiceExt;
 /// (Arguments stay in an async fn's state for its whole life, hence the
 /// boxed request.)
 pub async fn respond(mut socket: TcpStream, request: Box<Request<Body>>, router: Router) {
-    // Boxed so the router's future is freed once the response is ready.
-    let response = match Box::pin(router.oneshot(*request)).await {
+    // Boxed so the router's future is freed once the response is ready;
+    // the request's box is freed as it is opened.
+    let response = match Box::pin(router.oneshot(unbox(request))).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -45,6 +46,16 @@ pub async fn respond(mut socket: TcpStream, request: Box<Request<Body>>, router:
     }
     // Closes the write side, so the client reads the end of the body.
     let _ = socket.shutdown().await;
+}
+
+/// The boxed value, its box freed now (moving out of a box in place frees
+/// it only when the binding goes out of scope).
+#[expect(
+    clippy::boxed_local,
+    reason = "taking the box is the point: it is freed here"
+)]
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
 }
 
 /// The status line and headers, with this writer's framing.
