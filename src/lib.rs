@@ -6,7 +6,8 @@
 //! - `telemetry`: tracing setup (text or JSON).
 //! - `storage`: the fs and S3 implementations of the actors' store trait.
 //! - `http`: the axum router, one module per API area.
-//! - `serve`: the accept loop (hyper HTTP/1.1 per connection, graceful stop).
+//! - `serve`: the accept loop (hyper HTTP/1.1 per connection, graceful stop),
+//!   and the writer that answers an event stream opened on a fresh connection.
 //! - `startup`: [`startup::Application`]: build → port → run until stopped.
 //!
 //! The actor system itself (conversations, flushers, sessions, nonces) is

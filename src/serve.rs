@@ -27,7 +27,9 @@ use tower::ServiceExt;
 /// A client must finish sending request headers within this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The event stream's path: the one request written without hyper.
+/// The event stream's path: the one request written without hyper. It
+/// is the router's `/api/v1` + `/signaling` route; were they to differ,
+/// streams would simply all be served by hyper.
 pub const EVENT_STREAM_PATH: &str = "/api/v1/signaling";
 
 /// What every connection task shares.
