@@ -141,7 +141,7 @@ impl SseLines {
     pub fn feed(&mut self, chunk: &[u8], mut on_data: impl FnMut(&[u8])) {
         self.pending.extend_from_slice(chunk);
         let mut start = 0;
-        while let Some(offset) = self.pending[start..].iter().position(|b| *b == b'\n') {
+        while let Some(offset) = memchr::memchr(b'\n', &self.pending[start..]) {
             let line = &self.pending[start..start + offset];
             if let Some(data) = line.strip_prefix(b"data: ") {
                 on_data(data);
