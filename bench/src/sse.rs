@@ -13,6 +13,12 @@ const MAX_HEAD: usize = 16 * 1024;
 /// An open event stream.
 pub struct SseStream {
     socket: TcpStream,
+    body: BodyDecoder,
+}
+
+/// Turns the bytes of a response body, as read, into its data (chunked
+/// transfer coding undone).
+pub struct BodyDecoder {
     raw: Vec<u8>,
     chunked: bool,
     /// Data bytes left in the current chunk.
@@ -53,31 +59,52 @@ impl SseStream {
         raw.drain(..head_end);
         Ok(SseStream {
             socket,
-            raw,
-            chunked,
-            data_left: 0,
-            crlf_due: false,
-            done: false,
+            body: BodyDecoder {
+                raw,
+                chunked,
+                data_left: 0,
+                crlf_due: false,
+                done: false,
+            },
         })
     }
 
     /// Appends the next body bytes to `out`; `false` once the stream ended.
     pub async fn read(&mut self, out: &mut Vec<u8>) -> anyhow::Result<bool> {
         loop {
-            self.decode(out)?;
-            if self.done {
+            self.body.decode(out)?;
+            if self.body.done {
                 return Ok(false);
             }
             if !out.is_empty() {
                 return Ok(true);
             }
-            if self.socket.read_buf(&mut self.raw).await? == 0 {
+            if self.socket.read_buf(&mut self.body.raw).await? == 0 {
                 return Ok(false);
             }
         }
     }
 
-    fn decode(&mut self, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    /// The socket, out of the async runtime (non-blocking), and the body
+    /// decoder holding what was read past the head.
+    pub fn into_parts(self) -> anyhow::Result<(std::net::TcpStream, BodyDecoder)> {
+        Ok((self.socket.into_std()?, self.body))
+    }
+}
+
+impl BodyDecoder {
+    /// Takes bytes read from the socket.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.raw.extend_from_slice(bytes);
+    }
+
+    /// The body has ended (the last chunk was read).
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    /// Appends the data decoded so far to `out`.
+    pub fn decode(&mut self, out: &mut Vec<u8>) -> anyhow::Result<()> {
         if !self.chunked {
             out.append(&mut self.raw);
             return Ok(());

@@ -1,0 +1,290 @@
+//! The fan-out readers: every stream is read on a few plain threads, each
+//! with one epoll set (mio), instead of a task per stream. Per event that
+//! costs a `recv` and a parse, with no task wake-ups or scheduler work, so
+//! the generator takes as little CPU as it can from the server it
+//! measures on the same cores.
+
+use crate::client::SseLines;
+use crate::sse::BodyDecoder;
+use anyhow::Context;
+use memchr::memmem;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{ErrorKind, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often a reader thread looks at the stop flag when nothing arrives.
+const STOP_CHECK: Duration = Duration::from_millis(20);
+
+/// What one reader saw: raw latencies in µs (put into one histogram when
+/// the run is over: a histogram per reader costs cache misses per event)
+/// and which sequence numbers arrived.
+struct ReaderLog {
+    latencies: Vec<u32>,
+    /// One bit per sequence number.
+    seen: Vec<u64>,
+    received: u64,
+    duplicated: u64,
+}
+
+impl ReaderLog {
+    fn new(messages: u64) -> Self {
+        ReaderLog {
+            latencies: Vec::new(),
+            seen: vec![0; messages.div_ceil(64) as usize],
+            received: 0,
+            duplicated: 0,
+        }
+    }
+
+    fn record(&mut self, seq: u64, micros: u64) {
+        self.latencies
+            .push(micros.clamp(1, u64::from(u32::MAX)) as u32);
+        let Some(word) = self.seen.get_mut((seq / 64) as usize) else {
+            return;
+        };
+        let bit = 1 << (seq % 64);
+        if *word & bit == 0 {
+            *word |= bit;
+            self.received += 1;
+        } else {
+            self.duplicated += 1;
+        }
+    }
+}
+
+/// The sequence number and send time of a bench message's event, from its
+/// JSON (`"body":"bench:<seq>:<micros since start>"`).
+fn parse_body(marker: &memmem::Finder<'_>, data: &[u8]) -> Option<(u64, u64)> {
+    let rest = &data[marker.find(data)? + marker.needle().len()..];
+    let rest = &rest[..memchr::memchr(b'"', rest)?];
+    let colon = memchr::memchr(b':', rest)?;
+    Some((decimal(&rest[..colon])?, decimal(&rest[colon + 1..])?))
+}
+
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?
+    })
+}
+
+/// A reader thread's buffers and constants.
+struct Scratch {
+    buffer: Vec<u8>,
+    data: Vec<u8>,
+    marker: memmem::Finder<'static>,
+    started: Instant,
+}
+
+/// One stream as a reader thread holds it.
+struct Reader {
+    socket: TcpStream,
+    body: BodyDecoder,
+    lines: SseLines,
+    log: ReaderLog,
+    open: bool,
+}
+
+/// Reader threads running until [`Readers::finish`].
+pub struct Readers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<anyhow::Result<Vec<ReaderLog>>>>,
+}
+
+/// What all readers saw, merged.
+pub struct Seen {
+    pub latencies: Vec<u32>,
+    pub received: u64,
+    pub duplicated: u64,
+}
+
+impl Readers {
+    /// Starts `threads` threads sharing `streams` out between them; each
+    /// stream is expected to carry `messages` bench messages at most,
+    /// their send times measured from `started`.
+    pub fn start(
+        streams: Vec<(std::net::TcpStream, BodyDecoder)>,
+        threads: usize,
+        messages: u64,
+        started: Instant,
+    ) -> anyhow::Result<Readers> {
+        let threads = threads.clamp(1, streams.len().max(1));
+        let mut shares: Vec<Vec<Reader>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, (socket, body)) in streams.into_iter().enumerate() {
+            socket.set_nonblocking(true)?;
+            shares[i % threads].push(Reader {
+                socket: TcpStream::from_std(socket),
+                body,
+                lines: SseLines::new(),
+                log: ReaderLog::new(messages),
+                open: true,
+            });
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = shares
+            .into_iter()
+            .map(|share| {
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name("fanout-reader".into())
+                    .spawn(move || read_until_stopped(share, &stop, started))
+                    .context("starting a reader thread")
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Readers { stop, threads })
+    }
+
+    /// Stops the threads and merges what they saw.
+    pub async fn finish(self) -> anyhow::Result<Seen> {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = self.threads;
+        tokio::task::spawn_blocking(move || {
+            let mut seen = Seen {
+                latencies: Vec::new(),
+                received: 0,
+                duplicated: 0,
+            };
+            for thread in threads {
+                let logs = thread
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a reader thread panicked"))??;
+                for log in logs {
+                    seen.latencies.extend_from_slice(&log.latencies);
+                    seen.received += log.received;
+                    seen.duplicated += log.duplicated;
+                }
+            }
+            Ok(seen)
+        })
+        .await?
+    }
+}
+
+/// One thread's loop: wait for readable streams, read each dry, record
+/// the bench messages in what arrived.
+fn read_until_stopped(
+    mut readers: Vec<Reader>,
+    stop: &AtomicBool,
+    started: Instant,
+) -> anyhow::Result<Vec<ReaderLog>> {
+    let mut poll = Poll::new()?;
+    for (i, reader) in readers.iter_mut().enumerate() {
+        poll.registry()
+            .register(&mut reader.socket, Token(i), Interest::READABLE)?;
+    }
+    let mut scratch = Scratch {
+        buffer: vec![0u8; 64 * 1024],
+        data: Vec::with_capacity(64 * 1024),
+        marker: memmem::Finder::new(b"\"body\":\"bench:"),
+        started,
+    };
+    let mut events = Events::with_capacity(1024);
+    // Bytes may have come with the head, before the thread took the
+    // stream over, and epoll reports only what arrives after registering.
+    for i in 0..readers.len() {
+        read_ready(&mut readers, i, &poll, &mut scratch)?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = poll.poll(&mut events, Some(STOP_CHECK)) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.into());
+        }
+        for event in &events {
+            let i = event.token().0;
+            read_ready(&mut readers, i, &poll, &mut scratch)?;
+        }
+    }
+    Ok(readers.into_iter().map(|r| r.log).collect())
+}
+
+/// Reads stream `i` if it is still open, and stops watching it once it
+/// has ended.
+fn read_ready(
+    readers: &mut [Reader],
+    i: usize,
+    poll: &Poll,
+    scratch: &mut Scratch,
+) -> anyhow::Result<()> {
+    let reader = &mut readers[i];
+    if reader.open {
+        reader.open = read_dry(reader, scratch)?;
+        if !reader.open {
+            poll.registry().deregister(&mut reader.socket)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads until the socket would block and records what arrived; `false`
+/// once the stream has ended.
+fn read_dry(reader: &mut Reader, scratch: &mut Scratch) -> anyhow::Result<bool> {
+    let mut open = true;
+    loop {
+        match reader.socket.read(&mut scratch.buffer) {
+            Ok(0) => {
+                open = false;
+                break;
+            }
+            Ok(n) => {
+                reader.body.push(&scratch.buffer[..n]);
+                // A short read emptied the socket: what arrives next is a
+                // new edge for epoll, so no read is spent to see EAGAIN.
+                if n < scratch.buffer.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => {
+                open = false;
+                break;
+            }
+        }
+    }
+    let now = scratch.started.elapsed().as_micros() as u64;
+    scratch.data.clear();
+    reader.body.decode(&mut scratch.data)?;
+    let log = &mut reader.log;
+    let marker = &scratch.marker;
+    reader.lines.feed(&scratch.data, |line| {
+        if let Some((seq, sent)) = parse_body(marker, line) {
+            log.record(seq, now.saturating_sub(sent));
+        }
+    });
+    Ok(open && !reader.body.done())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bench_event_gives_its_sequence_and_send_time() {
+        let marker = memmem::Finder::new(b"\"body\":\"bench:");
+        let event = br#"{"id":"m1","body":"bench:42:1234567","userId":"u"}"#;
+        assert_eq!(parse_body(&marker, event), Some((42, 1_234_567)));
+        assert_eq!(parse_body(&marker, br#"{"body":"bench:4x:1"}"#), None);
+        assert_eq!(parse_body(&marker, br#"{"body":"hello"}"#), None);
+        assert_eq!(parse_body(&marker, br#"{"body":"bench::1"}"#), None);
+    }
+
+    #[test]
+    fn a_reader_log_counts_each_sequence_once_and_repeats_as_duplicates() {
+        let mut log = ReaderLog::new(100);
+        log.record(7, 500);
+        log.record(99, 0);
+        log.record(7, 800);
+        log.record(1000, 10);
+        assert_eq!((log.received, log.duplicated), (2, 1));
+        assert_eq!(log.latencies, vec![500, 1, 800, 10]);
+    }
+}
