@@ -13,6 +13,7 @@ pub mod headers;
 pub mod messages;
 pub mod metrics;
 pub mod participation;
+pub mod poll_on_wake;
 pub mod rate_limit;
 pub mod sanitize;
 pub mod signing;

@@ -4,6 +4,7 @@
 use super::AppState;
 use super::error::{ApiResult, AppError, ok};
 use super::extract::{CurrentSession, JsonBody};
+use super::poll_on_wake::PollOnWake;
 use super::validate::{Fields, Text};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -15,8 +16,13 @@ use chats3_actors::events::EventFrame;
 use serde_json::json;
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Signaling types a client may send.
@@ -112,17 +118,18 @@ pub async fn stream(
             .filter(|f| f.visible_to(&subscription.user_id))
             .map(|f| f.sse()),
     );
-    let mut heartbeat = tokio::time::interval(state.config.server.heartbeat_interval);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    heartbeat.reset();
+    let heartbeat_every = state.config.server.heartbeat_interval;
     let ended = subscription.ended.clone();
     let events = EventStream {
         pending,
         live: subscription.live,
         user_id: subscription.user_id,
         ended: subscription.ended,
-        stop: Box::pin(ended.cancelled_owned()),
-        heartbeat,
+        interruptions: PollOnWake::new(Box::pin(Interruptions {
+            stop: ended.cancelled_owned(),
+            heartbeat: tokio::time::sleep(heartbeat_every),
+            heartbeat_every,
+        })),
         _release: subscription.release,
     };
     state.metrics.stream_opened();
@@ -156,6 +163,46 @@ impl Drop for StreamGauge {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// What a stream waits on besides events: its end (leave, shutdown)
+    /// and its next heartbeat.
+    struct Interruptions {
+        #[pin]
+        stop: WaitForCancellationFutureOwned,
+        #[pin]
+        heartbeat: Sleep,
+        heartbeat_every: Duration,
+    }
+}
+
+/// Which of a stream's [`Interruptions`] came.
+enum Interruption {
+    Stop,
+    Heartbeat,
+}
+
+/// Ready with `Stop` once the stream is to end, and with `Heartbeat` each
+/// time a heartbeat is due (the timer is then set for the next one, so it
+/// may be polled again).
+impl Future for Interruptions {
+    type Output = Interruption;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Interruption> {
+        let mut this = self.project();
+        if this.stop.poll(cx).is_ready() {
+            return Poll::Ready(Interruption::Stop);
+        }
+        if this.heartbeat.as_mut().poll(cx).is_ready() {
+            let next = Instant::now() + *this.heartbeat_every;
+            this.heartbeat.as_mut().reset(next);
+            // Registers for the next deadline.
+            let _ = this.heartbeat.poll(cx);
+            return Poll::Ready(Interruption::Heartbeat);
+        }
+        Poll::Pending
+    }
+}
+
 /// One subscriber's stream: queued frames first, then live events
 /// filtered for this user, heartbeats in between.
 struct EventStream {
@@ -163,11 +210,10 @@ struct EventStream {
     live: broadcast::Receiver<Arc<EventFrame>>,
     user_id: String,
     ended: CancellationToken,
-    /// Resolves on leave or shutdown (the stream's token is a child of the
-    /// shutdown token, so no shared lock is taken per event); made once, so
-    /// no cancellation waiter is registered and dropped per event.
-    stop: std::pin::Pin<Box<WaitForCancellationFutureOwned>>,
-    heartbeat: tokio::time::Interval,
+    /// The end token and the heartbeat timer: made once, so no waiter is
+    /// registered and dropped per event, and polled only when one of them
+    /// woke, so an event takes none of the token's locks.
+    interruptions: PollOnWake<Pin<Box<Interruptions>>>,
     _release: StreamRelease,
 }
 
@@ -188,7 +234,12 @@ impl EventStream {
             // the events broadcast after it (its own "left" message).
             tokio::select! {
                 biased;
-                _ = &mut self.stop => return None,
+                interruption = &mut self.interruptions => match interruption {
+                    Interruption::Stop => return None,
+                    Interruption::Heartbeat => {
+                        return Some(Bytes::from_static(b": heartbeat\n\n"));
+                    }
+                },
                 received = self.live.recv() => match received {
                     Ok(frame) => {
                         if let Some(chunk) = self.batch(frame) {
@@ -197,7 +248,6 @@ impl EventStream {
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
                 },
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
             }
         }
     }
