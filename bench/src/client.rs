@@ -139,15 +139,53 @@ impl SseLines {
     }
 
     pub fn feed(&mut self, chunk: &[u8], mut on_data: impl FnMut(&[u8])) {
-        self.pending.extend_from_slice(chunk);
-        let mut start = 0;
-        while let Some(offset) = memchr::memchr(b'\n', &self.pending[start..]) {
-            let line = &self.pending[start..start + offset];
-            if let Some(data) = line.strip_prefix(b"data: ") {
+        let mut rest = chunk;
+        if !self.pending.is_empty() {
+            // Finish the line a previous chunk left open.
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                self.pending.extend_from_slice(rest);
+                return;
+            };
+            self.pending.extend_from_slice(&rest[..end]);
+            if let Some(data) = self.pending.strip_prefix(b"data: ") {
                 on_data(data);
             }
-            start += offset + 1;
+            self.pending.clear();
+            rest = &rest[end + 1..];
         }
-        self.pending.drain(..start);
+        // Whole lines straight from the chunk; only a partial last line is
+        // copied.
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            if let Some(data) = rest[..end].strip_prefix(b"data: ") {
+                on_data(data);
+            }
+            rest = &rest[end + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SseLines;
+
+    #[test]
+    fn data_lines_are_found_whole_across_chunk_boundaries() {
+        let stream =
+            b"retry: 3000\n\nid: 1\ndata: {\"a\":1}\n\n: heartbeat\n\nid: 2\ndata: {\"b\":2}\n\n";
+        for split in 0..stream.len() {
+            for second in split..stream.len() {
+                let mut lines = SseLines::new();
+                let mut seen = Vec::new();
+                for chunk in [&stream[..split], &stream[split..second], &stream[second..]] {
+                    lines.feed(chunk, |d| seen.push(d.to_vec()));
+                }
+                assert_eq!(
+                    seen,
+                    [b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()],
+                    "split at {split}, {second}"
+                );
+            }
+        }
     }
 }
