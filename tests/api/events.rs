@@ -333,6 +333,11 @@ async fn streams_on_fresh_and_on_reused_connections_carry_the_same_events() {
         assert!(stream_head.contains("x-content-type-options: nosniff\r\n"));
         assert!(stream_head.contains("retry: 3000\n\n"));
     }
+    // Each went the way it should: the stream writer closes its
+    // connection after the stream, hyper keeps its connection alive.
+    let head_of = |seen: &str| seen[seen.rfind("HTTP/1.1 ").unwrap()..].to_owned();
+    assert!(head_of(&fresh_seen).contains("connection: close\r\n"));
+    assert!(!head_of(&reused_seen).contains("connection: close\r\n"));
     let sent = app.send(&joined[2].session_id, "to both").await;
     let text = format!("\"messageId\":\"{}\"", sent["messageId"].as_str().unwrap());
     read_until(&mut fresh, &mut fresh_seen, &text).await;
