@@ -186,8 +186,9 @@ fn read_until_stopped(
         started,
     };
     let mut events = Events::with_capacity(1024);
-    // Bytes may have come with the head, before the thread took the
-    // stream over, and epoll reports only what arrives after registering.
+    // Bytes read together with the response head are already in the
+    // decoder, where no epoll event points: take each stream's first
+    // events now.
     for i in 0..readers.len() {
         read_ready(&mut readers, i, &poll, &mut scratch)?;
     }
