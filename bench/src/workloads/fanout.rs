@@ -4,7 +4,7 @@
 
 mod readers;
 
-use super::{Room, rooms};
+use super::{MAX_REQUESTS, Room, rooms};
 use crate::Args;
 use crate::client::Api;
 use crate::report::{Run, histogram, latency};
@@ -40,7 +40,7 @@ impl Cpu {
 
 pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let rooms: Vec<Room> = rooms(api, args.rooms, args.users.max(2)).await?;
-    let total = (args.rate as f64 * args.duration.as_secs_f64()) as u64;
+    let total = ((args.rate as f64 * args.duration.as_secs_f64()) as u64).min(MAX_REQUESTS);
     let started = Instant::now();
     let mut streams = Vec::new();
     for room in &rooms {

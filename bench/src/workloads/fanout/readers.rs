@@ -24,8 +24,12 @@ const STOP_CHECK: Duration = Duration::from_millis(20);
 /// and which sequence numbers arrived.
 struct ReaderLog {
     latencies: Vec<u32>,
-    /// One bit per sequence number.
+    /// One bit per sequence number, grown as numbers arrive, so memory
+    /// follows what was delivered rather than what a run could send.
     seen: Vec<u64>,
+    /// Sequence numbers at or above this were never sent and are not
+    /// counted.
+    messages: u64,
     received: u64,
     duplicated: u64,
 }
@@ -34,7 +38,8 @@ impl ReaderLog {
     fn new(messages: u64) -> Self {
         ReaderLog {
             latencies: Vec::new(),
-            seen: vec![0; messages.div_ceil(64) as usize],
+            seen: Vec::new(),
+            messages,
             received: 0,
             duplicated: 0,
         }
@@ -43,9 +48,14 @@ impl ReaderLog {
     fn record(&mut self, seq: u64, micros: u64) {
         self.latencies
             .push(micros.clamp(1, u64::from(u32::MAX)) as u32);
-        let Some(word) = self.seen.get_mut((seq / 64) as usize) else {
+        if seq >= self.messages {
             return;
-        };
+        }
+        let index = (seq / 64) as usize;
+        if index >= self.seen.len() {
+            self.seen.resize(index + 1, 0);
+        }
+        let word = &mut self.seen[index];
         let bit = 1 << (seq % 64);
         if *word & bit == 0 {
             *word |= bit;
