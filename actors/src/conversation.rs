@@ -315,6 +315,7 @@ impl Actor for ConversationActor {
             .call(FlusherMsg::Drain, Some(Duration::from_secs(60)))
             .await;
         for kind in [DocumentKind::Reactions, DocumentKind::Revisions] {
+            state.document(kind).settle().await;
             if state.document(kind).dirty() {
                 let (key, body) = state.document_body(kind);
                 if let Err(e) = state.args.store.put(&key, body, "application/json").await {
@@ -1017,7 +1018,7 @@ impl ConversationState {
         let (key, body) = self.document_body(kind);
         let store = self.args.store.clone();
         let me = myself.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let ok = match store.put(&key, body, "application/json").await {
                 Ok(()) => true,
                 Err(e) => {
@@ -1026,7 +1027,9 @@ impl ConversationState {
                 }
             };
             let _ = me.cast(ConversationMsg::DocumentSaved { kind, version, ok });
+            ok
         });
+        self.document(kind).writing(version, task);
     }
 
     /// Edits or soft-deletes a message: its author only, within five minutes.

@@ -1,6 +1,10 @@
 //! Small JSON objects a conversation rewrites whole (`reactions.json`,
 //! `revisions.json`): the latest state wins, one write is in flight at a
-//! time, and a failed write is retried.
+//! time, and a failed write is retried. At stop the write in flight is
+//! awaited before the final state is written, so an older write can never
+//! land over a newer one.
+
+use tokio::task::JoinHandle;
 
 /// Which document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +19,8 @@ pub struct Document {
     version: u64,
     saved: u64,
     saving: bool,
+    /// The write in flight: its version and its task (which yields success).
+    in_flight: Option<(u64, JoinHandle<bool>)>,
 }
 
 impl Document {
@@ -33,14 +39,35 @@ impl Document {
         Some(self.version)
     }
 
+    /// Keeps the task writing the version `begin` returned.
+    pub fn writing(&mut self, version: u64, task: JoinHandle<bool>) {
+        self.in_flight = Some((version, task));
+    }
+
+    /// Waits for the write in flight, if any, and books its outcome.
+    pub async fn settle(&mut self) {
+        if let Some((version, task)) = self.in_flight.take() {
+            let ok = task.await.unwrap_or(false);
+            self.finished(version, ok);
+        }
+    }
+
     /// A write of `version` finished.
     pub fn finished(&mut self, version: u64, ok: bool) {
         self.saving = false;
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|(writing, _)| *writing == version)
+        {
+            self.in_flight = None;
+        }
         if ok {
             self.saved = self.saved.max(version);
         }
     }
 
+    /// Whether the stored copy is behind the state in memory.
     pub fn dirty(&self) -> bool {
         self.saved != self.version
     }
@@ -65,5 +92,16 @@ mod tests {
         assert_eq!(d.begin(), Some(2), "failed writes are retried");
         d.finished(2, true);
         assert!(!d.dirty());
+    }
+
+    #[tokio::test]
+    async fn settling_books_the_write_in_flight() {
+        let mut d = Document::default();
+        d.touch();
+        let version = d.begin().unwrap();
+        d.writing(version, tokio::spawn(async { true }));
+        d.touch();
+        d.settle().await;
+        assert_eq!(d.begin(), Some(2), "the newer version is still to write");
     }
 }
