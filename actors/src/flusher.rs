@@ -237,7 +237,7 @@ fn mark_stored(progress: &FlushProgress, batch: &[SequencedMessage]) {
 }
 
 /// Writes a batch as one NDJSON object named after its first message's
-/// `seq / 1000` (so key order is history order), retrying with exponential backoff (100 ms doubling to
+/// `seq` (so key order is history order), retrying with exponential backoff (100 ms doubling to
 /// 10 s) plus jitter until storage accepts it.
 async fn write_with_retry(
     args: &FlusherArgs,
@@ -245,7 +245,7 @@ async fn write_with_retry(
     compactor: &mut Compactor,
 ) {
     let Some(first) = batch.first() else { return };
-    let key = keys::batch(&args.id, (first.seq / 1000) as i64, &uuid::Uuid::new_v4());
+    let key = keys::batch_for_seq(&args.id, first.seq);
     let body = encode_lines(batch);
     let mut delay = Duration::from_millis(100);
     loop {

@@ -12,8 +12,9 @@
 //!
 //! `history.json` lists the segments in order with their sequence ranges,
 //! and `coveredThrough`, the last batch key they absorbed. A reader GETs the
-//! index, lists only the keys after `coveredThrough` (the loose batches)
-//! and GETs the objects a page needs; it never lists the whole conversation.
+//! index, lists only the keys after `coveredThrough` (the loose batches;
+//! keys sort in history order, see [`keys::batch_for_seq`], and a segment
+//! whose key sorts after it is still not loose) and GETs the objects a page needs; it never lists the whole conversation.
 //! Replaced objects are deleted after the index is written, so a crash
 //! between the two leaves copies that readers skip (pages dedupe by `seq`).
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
@@ -102,6 +103,11 @@ pub async fn history_objects(
         .unwrap_or_default()
         .into_iter()
         .map(|s| (s.first_seq, s.key))
+        .collect();
+    let indexed = objects.len();
+    let loose: Vec<String> = loose
+        .into_iter()
+        .filter(|k| !objects[..indexed].iter().any(|(_, key)| key == k))
         .collect();
     objects.extend(loose.into_iter().filter_map(|k| {
         keys::batch_epoch_ms(&k)
@@ -193,7 +199,11 @@ impl Compactor {
             .list_after(&keys::messages_prefix(id), index.covered_through.as_deref())
             .await?
             .into_iter()
-            .filter(|k| keys::batch_epoch_ms(k).is_some() && !self.garbage.contains(k))
+            .filter(|k| {
+                keys::batch_epoch_ms(k).is_some()
+                    && !self.garbage.contains(k)
+                    && !index.segments.iter().any(|s| s.key == *k)
+            })
             .collect();
         loose.truncate(MAX_LOOSE_PER_ROUND);
         let Some(last_loose) = loose.last().cloned() else {
@@ -238,7 +248,7 @@ impl Compactor {
         let mut written = Vec::new();
         for chunk in split_segments(&messages) {
             let first = chunk.first().map_or(0, |m| m.seq);
-            let key = keys::batch(id, (first / 1000) as i64, &uuid::Uuid::new_v4());
+            let key = keys::batch_for_seq(id, first);
             let body = encode_lines(chunk);
             store
                 .put(&key, body.clone(), "application/x-ndjson")
@@ -309,7 +319,7 @@ impl Compactor {
             body.extend_from_slice(&part.body);
         }
         segment.bytes = body.len();
-        segment.key = keys::batch(id, (segment.first_seq / 1000) as i64, &uuid::Uuid::new_v4());
+        segment.key = keys::batch_for_seq(id, segment.first_seq);
         store
             .put(&segment.key, Bytes::from(body), "application/x-ndjson")
             .await?;

@@ -84,6 +84,23 @@ pub mod keys {
         )
     }
 
+    /// The key of a batch or segment whose first message has `first_seq`:
+    /// named after that message's millisecond, with a UUID whose first 16
+    /// bits are the sequence number within the millisecond. Keys written
+    /// later therefore sort later even when they share a millisecond, which
+    /// readers listing "after the last compacted key" rely on.
+    pub fn batch_for_seq(id: &ConversationId, first_seq: u64) -> String {
+        let mut bytes = *uuid::Uuid::new_v4().as_bytes();
+        let within_ms = u16::try_from(first_seq % 1000).unwrap_or(u16::MAX);
+        bytes[..2].copy_from_slice(&within_ms.to_be_bytes());
+        let batch_id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+        batch(
+            id,
+            i64::try_from(first_seq / 1000).unwrap_or(i64::MAX),
+            &batch_id,
+        )
+    }
+
     /// The epoch milliseconds a batch key is named after.
     pub fn batch_epoch_ms(key: &str) -> Option<i64> {
         let name = key.rsplit('/').next()?;
@@ -118,5 +135,26 @@ mod tests {
         );
         assert_eq!(keys::batch_epoch_ms(&key), Some(1_735_380_000_000));
         assert_eq!(keys::batch_epoch_ms("conversations/c1/meta.json"), None);
+    }
+
+    #[test]
+    fn keys_of_later_batches_sort_later_within_a_millisecond() {
+        let id = ConversationId::parse("c1").unwrap();
+        let ms = 1_735_380_000_000u64;
+        let keys: Vec<String> = [0, 1, 9, 10, 255, 256, 999, 1000]
+            .iter()
+            .map(|n| keys::batch_for_seq(&id, ms * 1000 + n))
+            .collect();
+        assert!(keys.windows(2).all(|k| k[0] < k[1]), "{keys:#?}");
+        assert_eq!(keys::batch_epoch_ms(&keys[0]), Some(ms as i64));
+        assert_eq!(keys::batch_epoch_ms(&keys[7]), Some(ms as i64 + 1));
+        let name = keys[2].rsplit('/').next().unwrap();
+        let uuid = name
+            .strip_suffix(".ndjson")
+            .unwrap()
+            .split_once('-')
+            .unwrap()
+            .1;
+        assert!(uuid::Uuid::parse_str(uuid).is_ok());
     }
 }

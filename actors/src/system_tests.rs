@@ -1,6 +1,7 @@
 //! Tests of the actor system as a whole: write-behind batching, flush on
 //! shutdown, restart after a panic without losing unstored messages, and
-//! idle unloading. Storage here is an in-memory map that can be switched
+//! idle unloading, no older document write landing over a newer one.
+//! Storage here is an in-memory map that can be switched
 //! off; the real stores are tested against real servers in the service.
 
 use crate::System;
@@ -11,7 +12,7 @@ use crate::store::{Store, StoreError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ struct MemoryStore {
     down: AtomicBool,
     puts: AtomicUsize,
     reads: AtomicUsize,
+    /// Milliseconds each put waits before it lands.
+    put_delay_ms: AtomicU64,
 }
 
 impl MemoryStore {
@@ -43,6 +46,10 @@ impl Store for MemoryStore {
 
     async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
         self.check()?;
+        let delay = self.put_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.objects.lock().unwrap().insert(key.to_owned(), body);
         Ok(())
@@ -328,4 +335,85 @@ async fn chats3_one_message_files_are_compacted_in_their_order() {
         .chain((0..20).map(|i| format!("new {i}")))
         .collect();
     assert_eq!(stored_bodies(&store, &id).await, expected);
+}
+
+#[tokio::test]
+async fn a_slow_document_write_never_lands_over_the_state_saved_at_stop() {
+    let store = Arc::new(MemoryStore::default());
+    let system = batching_system(&store, 10).await;
+    let id = ConversationId::parse("revised").unwrap();
+    let conversation = system.conversation(id.clone());
+    conversation.create().await.unwrap();
+    let message = conversation.post(&ann(), text("typo")).await.unwrap();
+    store.put_delay_ms.store(300, Ordering::SeqCst);
+    conversation
+        .revise("u-ann", &message.message_id, Some("fixed".into()))
+        .await
+        .unwrap();
+    store.put_delay_ms.store(0, Ordering::SeqCst);
+    conversation
+        .revise("u-ann", &message.message_id, None)
+        .await
+        .unwrap();
+    assert!(system.shutdown(Duration::from_secs(10)).await);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stored = store
+        .get(&crate::store::keys::revisions(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    let revisions: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    assert!(
+        revisions[&message.message_id]["deletedAt"].is_string(),
+        "the delete is what stays stored: {revisions}"
+    );
+}
+
+#[tokio::test]
+async fn batches_written_within_one_millisecond_all_stay_readable_after_compaction() {
+    let store = Arc::new(MemoryStore::default());
+    let system = batching_system(&store, 1).await;
+    let id = ConversationId::parse("dense").unwrap();
+    let conversation = system.conversation(id.clone());
+    conversation.create().await.unwrap();
+    for i in 0..400 {
+        conversation
+            .post(&ann(), text(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    assert!(system.shutdown(Duration::from_secs(10)).await);
+    let expected: Vec<String> = (0..400).map(|i| format!("m{i}")).collect();
+    assert_eq!(stored_bodies(&store, &id).await, expected);
+}
+
+#[tokio::test]
+async fn a_segment_sorting_after_the_covered_key_is_not_read_as_loose() {
+    let store = MemoryStore::default();
+    let id = ConversationId::parse("indexed").unwrap();
+    let covered = "conversations/indexed/messages/2025-01-01/1735689600000-0001.ndjson";
+    let segment = "conversations/indexed/messages/2025-01-01/1735689600000-0002.ndjson";
+    let loose = "conversations/indexed/messages/2025-01-01/1735689600001-0000.ndjson";
+    let index = crate::segments::HistoryIndex {
+        version: 1,
+        covered_through: Some(covered.into()),
+        segments: vec![crate::segments::Segment {
+            key: segment.into(),
+            first_seq: 1_735_689_600_000_005,
+            last_seq: 1_735_689_600_000_006,
+            count: 2,
+            bytes: 10,
+        }],
+    };
+    let body = Bytes::from(serde_json::to_vec(&index).unwrap());
+    for (key, body) in [
+        (crate::store::keys::history_index(&id), body),
+        (segment.to_owned(), Bytes::new()),
+        (loose.to_owned(), Bytes::new()),
+    ] {
+        store.put(&key, body, "application/json").await.unwrap();
+    }
+    let objects = crate::segments::history_objects(&store, &id).await.unwrap();
+    let keys: Vec<&str> = objects.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(keys, [segment, loose]);
 }
