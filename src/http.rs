@@ -120,20 +120,12 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            headers::deadline,
+            headers::admission,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             headers::panic_response,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::global,
-        ))
         .layer(headers::cors(&state.config))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            headers::security,
-        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             headers::request_context,

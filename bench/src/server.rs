@@ -138,3 +138,34 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     let stime: f64 = fields.next()?.parse().ok()?;
     Some((utime + stime) / 100.0)
 }
+
+/// CPU seconds used by the server (when its pid is known) and this tool.
+pub struct Cpu {
+    pub server: Option<f64>,
+    pub generator: Option<f64>,
+}
+
+impl Cpu {
+    /// The CPU time used so far.
+    pub fn now(server: Option<u32>) -> Cpu {
+        Cpu {
+            server: server.and_then(|pid| cpu_seconds(&pid.to_string())),
+            generator: cpu_seconds("self"),
+        }
+    }
+
+    /// The CPU time used between `before` and this reading.
+    pub fn since(&self, before: &Cpu) -> Cpu {
+        let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        Cpu {
+            server: diff(self.server, before.server),
+            generator: diff(self.generator, before.generator),
+        }
+    }
+}
+
+/// CPU microseconds per operation, to two decimals.
+pub fn micros_per(seconds: Option<f64>, operations: u64) -> Option<f64> {
+    let seconds = seconds?;
+    (operations > 0).then(|| (seconds * 1e8 / operations as f64).round() / 100.0)
+}

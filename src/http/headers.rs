@@ -1,8 +1,10 @@
-//! Cross-cutting response headers: request ids and tracing spans, security
-//! headers on every answer, and CORS for integrator origins.
+//! Cross-cutting layers: request ids and tracing spans, security headers on
+//! every answer, admission (rate limit and deadline), and CORS for
+//! integrator origins.
 
 use super::AppState;
 use super::error::{AppError, REQUEST_ID};
+use super::rate_limit;
 use crate::config::Config;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -14,7 +16,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
 /// Gives each request an id (echoed as `x-request-id` and used as the
-/// envelope's `meta.requestId`) and a tracing span.
+/// envelope's `meta.requestId`) and a tracing span, and adds the security
+/// headers to every answer. One layer for both, since each `from_fn` layer
+/// costs a boxed service and a boxed future per request.
 pub async fn request_context(
     State(state): State<AppState>,
     request: Request,
@@ -34,16 +38,24 @@ pub async fn request_context(
             "answered"
         );
     });
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
+        headers.insert("x-request-id", value);
+    }
+    for (name, value) in &state.security_headers {
+        headers.insert(name.clone(), value.clone());
     }
     response
 }
 
-/// Answers 503 in the envelope when a request takes longer than
-/// `server.request_timeout` to produce its response head (event streams
-/// answer at once, so only their opening counts).
-pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Admits a request: checks the per-address budget over all routes (a 429
+/// when it is spent), then answers 503 in the envelope when the request
+/// takes longer than `server.request_timeout` to produce its response head
+/// (event streams answer at once, so only their opening counts).
+pub async fn admission(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(refused) = rate_limit::check_global(&state, &request) {
+        return refused;
+    }
     match tokio::time::timeout(state.config.server.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => AppError::unavailable("request timed out", 1).into_response(),
@@ -101,16 +113,6 @@ pub fn security_headers(config: &Config) -> Vec<(HeaderName, HeaderValue)> {
         ));
     }
     headers
-}
-
-/// Adds the security headers to every answer.
-pub async fn security(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    for (name, value) in &state.security_headers {
-        headers.insert(name.clone(), value.clone());
-    }
-    response
 }
 
 /// Whether `origin` matches an allowed pattern: exact, or

@@ -73,15 +73,17 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/metrics") || path.starts_with("/static/")
 }
 
-/// The budget over all routes.
-pub async fn global(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let (Some(limiter), Some(ip)) = (&state.limiter.global, client_ip(&request))
-        && !exempt(request.uri().path())
-        && let Err(not_until) = limiter.check_key(&ip)
-    {
-        return too_many(wait_secs(&not_until));
+/// The budget over all routes: the 429 answer when the request's address
+/// has spent it.
+pub fn check_global(state: &AppState, request: &Request) -> Option<Response> {
+    let (Some(limiter), Some(ip)) = (&state.limiter.global, client_ip(request)) else {
+        return None;
+    };
+    if exempt(request.uri().path()) {
+        return None;
     }
-    next.run(request).await
+    let not_until = limiter.check_key(&ip).err()?;
+    Some(too_many(wait_secs(&not_until)))
 }
 
 /// The budget of each admin route.

@@ -8,35 +8,12 @@ use super::{MAX_REQUESTS, Room, rooms};
 use crate::Args;
 use crate::client::Api;
 use crate::report::{Run, histogram, latency};
-use crate::server::cpu_seconds;
+use crate::server::{Cpu, micros_per};
 use readers::Readers;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// CPU seconds used by the server (when its pid is known) and this tool.
-struct Cpu {
-    server: Option<f64>,
-    generator: Option<f64>,
-}
-
-impl Cpu {
-    fn now(server: Option<u32>) -> Cpu {
-        Cpu {
-            server: server.and_then(|pid| cpu_seconds(&pid.to_string())),
-            generator: cpu_seconds("self"),
-        }
-    }
-
-    fn since(&self, before: &Cpu) -> Cpu {
-        let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
-        Cpu {
-            server: diff(self.server, before.server),
-            generator: diff(self.generator, before.generator),
-        }
-    }
-}
 
 pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let rooms: Vec<Room> = rooms(api, args.rooms, args.users.max(2)).await?;
@@ -92,16 +69,13 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     run.set("latency", latency(&hist));
     // CPU per delivery: steadier from run to run than tail latency, which
     // moves with whatever else the two cores are doing.
-    let per_delivery = |seconds: Option<f64>| {
-        seconds.map(|s| (s * 1e6 / got.max(1) as f64 * 100.0).round() / 100.0)
-    };
     run.set(
         "server_cpu_us_per_delivery",
-        json!(per_delivery(cpu.server)),
+        json!(micros_per(cpu.server, got)),
     );
     run.set(
         "generator_cpu_us_per_delivery",
-        json!(per_delivery(cpu.generator)),
+        json!(micros_per(cpu.generator, got)),
     );
     run.set("sent", json!(total));
     run.set("accepted", json!(accepted.load(Ordering::Relaxed)));

@@ -1,10 +1,12 @@
 //! `send`: a closed loop of message posts at a fixed concurrency, then the
-//! same loop on `GET /health` for the bare HTTP limit.
+//! same loop on `GET /health` for the bare HTTP limit, each with the
+//! server's CPU per request.
 
 use super::{MAX_REQUESTS, rooms};
 use crate::Args;
 use crate::client::{Api, User};
 use crate::report::{Run, histogram, latency};
+use crate::server::{Cpu, micros_per};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -74,7 +76,10 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
             }
         }
     };
+    let cpu_before = Cpu::now(args.pid);
     let (msgs_per_s, hist, statuses) = closed_loop(args.concurrency, args.duration, posting).await;
+    let posts_cpu = Cpu::now(args.pid).since(&cpu_before);
+    let posts: u64 = statuses.values().sum();
     let health = {
         let api = api.clone();
         move |_| {
@@ -82,7 +87,11 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
             async move { api.get_status(None, "/health").await }
         }
     };
-    let (health_per_s, _, _) = closed_loop(args.concurrency, args.duration, health).await;
+    let cpu_before = Cpu::now(args.pid);
+    let (health_per_s, _, health_statuses) =
+        closed_loop(args.concurrency, args.duration, health).await;
+    let health_cpu = Cpu::now(args.pid).since(&cpu_before);
+    let health_requests: u64 = health_statuses.values().sum();
     let mut run = Run::new("send", &api.base);
     run.set("msgs_per_s", json!(msgs_per_s.round()));
     run.set("latency", latency(&hist));
@@ -96,6 +105,15 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     run.set(
         "ratio_to_health",
         json!(((msgs_per_s / health_per_s.max(1.0)) * 1000.0).round() / 1000.0),
+    );
+    // CPU per request: steadier than throughput on a shared host.
+    run.set(
+        "server_cpu_us_per_msg",
+        json!(micros_per(posts_cpu.server, posts)),
+    );
+    run.set(
+        "server_cpu_us_per_health",
+        json!(micros_per(health_cpu.server, health_requests)),
     );
     run.set(
         "setup",
