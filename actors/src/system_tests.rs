@@ -6,6 +6,7 @@
 
 use crate::System;
 use crate::domain::{ConversationId, MessageType, NewMessage, Sender};
+use crate::handle::ConversationHandle;
 use crate::history;
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
@@ -126,20 +127,36 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-#[tokio::test]
-async fn messages_are_batched_and_flushed_at_shutdown() {
-    let store = Arc::new(MemoryStore::default());
-    let system = batching_system(&store, 10).await;
-    let id = ConversationId::parse("batched").unwrap();
+/// A created conversation of `system`, with its id.
+async fn created(system: &System, name: &str) -> (ConversationId, ConversationHandle) {
+    let id = ConversationId::parse(name).unwrap();
     let conversation = system.conversation(id.clone());
     conversation.create().await.unwrap();
-    let puts_after_create = store.puts.load(Ordering::SeqCst);
-    for i in 0..25 {
+    (id, conversation)
+}
+
+/// Posts `m0` .. `m{count-1}` as Ann, one at a time.
+async fn post_numbered(conversation: &ConversationHandle, count: usize) {
+    for i in 0..count {
         conversation
             .post(&ann(), text(&format!("m{i}")))
             .await
             .unwrap();
     }
+}
+
+/// The bodies `post_numbered` posts.
+fn numbered(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("m{i}")).collect()
+}
+
+#[tokio::test]
+async fn messages_are_batched_and_flushed_at_shutdown() {
+    let store = Arc::new(MemoryStore::default());
+    let system = batching_system(&store, 10).await;
+    let (id, conversation) = created(&system, "batched").await;
+    let puts_after_create = store.puts.load(Ordering::SeqCst);
+    post_numbered(&conversation, 25).await;
     eventually("two full batches", async || {
         stored_bodies(&store, &id).await.len() == 20
     })
@@ -151,7 +168,7 @@ async fn messages_are_batched_and_flushed_at_shutdown() {
     );
     assert!(system.shutdown(Duration::from_secs(10)).await);
     let bodies = stored_bodies(&store, &id).await;
-    assert_eq!(bodies, (0..25).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(bodies, numbered(25));
 }
 
 #[tokio::test]
@@ -162,9 +179,7 @@ async fn a_panicking_conversation_restarts_without_losing_unstored_messages() {
         ..Settings::default()
     };
     let system = System::start(store.clone(), settings).await.unwrap();
-    let id = ConversationId::parse("crashy").unwrap();
-    let conversation = system.conversation(id.clone());
-    conversation.create().await.unwrap();
+    let (id, conversation) = created(&system, "crashy").await;
     store.down.store(true, Ordering::SeqCst);
     conversation
         .post(&ann(), text("before the crash"))
@@ -210,9 +225,7 @@ async fn idle_conversations_unload_after_flushing_and_reload_on_demand() {
         ..Settings::default()
     };
     let system = System::start(store.clone(), settings).await.unwrap();
-    let id = ConversationId::parse("sleepy").unwrap();
-    let conversation = system.conversation(id.clone());
-    conversation.create().await.unwrap();
+    let (id, conversation) = created(&system, "sleepy").await;
     conversation.post(&ann(), text("kept")).await.unwrap();
     eventually("unloaded", async || {
         system.stats().await.unwrap().conversations == 0
@@ -242,15 +255,8 @@ async fn unknown_conversations_answer_not_found() {
 async fn batches_compact_into_segments_that_read_back_cold_from_few_objects() {
     let store = Arc::new(MemoryStore::default());
     let system = batching_system(&store, 10).await;
-    let id = ConversationId::parse("long").unwrap();
-    let conversation = system.conversation(id.clone());
-    conversation.create().await.unwrap();
-    for i in 0..2_405 {
-        conversation
-            .post(&ann(), text(&format!("m{i}")))
-            .await
-            .unwrap();
-    }
+    let (id, conversation) = created(&system, "long").await;
+    post_numbered(&conversation, 2_405).await;
     eventually("compaction while writing", async || {
         store
             .objects
@@ -269,8 +275,7 @@ async fn batches_compact_into_segments_that_read_back_cold_from_few_objects() {
         2,
         "2,405 messages in two segments: {objects:?}"
     );
-    let expected: Vec<String> = (0..2_405).map(|i| format!("m{i}")).collect();
-    assert_eq!(stored_bodies(&store, &id).await, expected);
+    assert_eq!(stored_bodies(&store, &id).await, numbered(2_405));
 
     let reads_before = store.reads.load(Ordering::SeqCst);
     let (page, more) = history::read_page(&*store, &id, history::Side::Before(u64::MAX), 50)
@@ -341,9 +346,7 @@ async fn chats3_one_message_files_are_compacted_in_their_order() {
 async fn a_slow_document_write_never_lands_over_the_state_saved_at_stop() {
     let store = Arc::new(MemoryStore::default());
     let system = batching_system(&store, 10).await;
-    let id = ConversationId::parse("revised").unwrap();
-    let conversation = system.conversation(id.clone());
-    conversation.create().await.unwrap();
+    let (id, conversation) = created(&system, "revised").await;
     let message = conversation.post(&ann(), text("typo")).await.unwrap();
     store.put_delay_ms.store(300, Ordering::SeqCst);
     conversation
@@ -373,18 +376,10 @@ async fn a_slow_document_write_never_lands_over_the_state_saved_at_stop() {
 async fn batches_written_within_one_millisecond_all_stay_readable_after_compaction() {
     let store = Arc::new(MemoryStore::default());
     let system = batching_system(&store, 1).await;
-    let id = ConversationId::parse("dense").unwrap();
-    let conversation = system.conversation(id.clone());
-    conversation.create().await.unwrap();
-    for i in 0..400 {
-        conversation
-            .post(&ann(), text(&format!("m{i}")))
-            .await
-            .unwrap();
-    }
+    let (id, conversation) = created(&system, "dense").await;
+    post_numbered(&conversation, 400).await;
     assert!(system.shutdown(Duration::from_secs(10)).await);
-    let expected: Vec<String> = (0..400).map(|i| format!("m{i}")).collect();
-    assert_eq!(stored_bodies(&store, &id).await, expected);
+    assert_eq!(stored_bodies(&store, &id).await, numbered(400));
 }
 
 #[tokio::test]
