@@ -126,6 +126,9 @@ impl Api {
     }
 }
 
+/// Longest SSE line accepted (an event's data is at most a few KiB).
+const MAX_LINE: usize = 1024 * 1024;
+
 /// Counts complete SSE `data:` lines in chunks, handing each to `on_data`.
 pub struct SseLines {
     pending: Vec<u8>,
@@ -138,13 +141,14 @@ impl SseLines {
         }
     }
 
-    pub fn feed(&mut self, chunk: &[u8], mut on_data: impl FnMut(&[u8])) {
+    /// Hands each line `chunk` completes to `on_data`; fails once an
+    /// unfinished line is longer than [`MAX_LINE`].
+    pub fn feed(&mut self, chunk: &[u8], mut on_data: impl FnMut(&[u8])) -> anyhow::Result<()> {
         let mut rest = chunk;
         if !self.pending.is_empty() {
             // Finish the line a previous chunk left open.
             let Some(end) = memchr::memchr(b'\n', rest) else {
-                self.pending.extend_from_slice(rest);
-                return;
+                return self.keep(rest);
             };
             self.pending.extend_from_slice(&rest[..end]);
             if let Some(data) = self.pending.strip_prefix(b"data: ") {
@@ -161,13 +165,23 @@ impl SseLines {
             }
             rest = &rest[end + 1..];
         }
-        self.pending.extend_from_slice(rest);
+        self.keep(rest)
+    }
+
+    /// Keeps the start of an unfinished line.
+    fn keep(&mut self, part: &[u8]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.pending.len() + part.len() <= MAX_LINE,
+            "an SSE line longer than {MAX_LINE} bytes"
+        );
+        self.pending.extend_from_slice(part);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::SseLines;
+    use super::{MAX_LINE, SseLines};
 
     #[test]
     fn data_lines_are_found_whole_across_chunk_boundaries() {
@@ -178,7 +192,7 @@ mod tests {
                 let mut lines = SseLines::new();
                 let mut seen = Vec::new();
                 for chunk in [&stream[..split], &stream[split..second], &stream[second..]] {
-                    lines.feed(chunk, |d| seen.push(d.to_vec()));
+                    lines.feed(chunk, |d| seen.push(d.to_vec())).unwrap();
                 }
                 assert_eq!(
                     seen,
@@ -187,5 +201,14 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_endless_line_is_refused() {
+        let mut lines = SseLines::new();
+        let half = vec![b'x'; MAX_LINE / 2 + 1];
+        lines.feed(b"data: ", |_| {}).unwrap();
+        lines.feed(&half, |_| {}).unwrap();
+        assert!(lines.feed(&half, |_| {}).is_err());
     }
 }

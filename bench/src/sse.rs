@@ -9,6 +9,8 @@ use tokio::net::TcpStream;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
+/// Longest chunk size line accepted (hex size, extensions, CRLF).
+const MAX_SIZE_LINE: usize = 256;
 
 /// An open event stream.
 pub struct SseStream {
@@ -59,13 +61,7 @@ impl SseStream {
         raw.drain(..head_end);
         Ok(SseStream {
             socket,
-            body: BodyDecoder {
-                raw,
-                chunked,
-                data_left: 0,
-                crlf_due: false,
-                done: false,
-            },
+            body: BodyDecoder::new(raw, chunked),
         })
     }
 
@@ -93,6 +89,17 @@ impl SseStream {
 }
 
 impl BodyDecoder {
+    /// A decoder holding `raw`, the body bytes read so far.
+    pub fn new(raw: Vec<u8>, chunked: bool) -> BodyDecoder {
+        BodyDecoder {
+            raw,
+            chunked,
+            data_left: 0,
+            crlf_due: false,
+            done: false,
+        }
+    }
+
     /// Takes bytes read from the socket.
     pub fn push(&mut self, bytes: &[u8]) {
         self.raw.extend_from_slice(bytes);
@@ -103,8 +110,14 @@ impl BodyDecoder {
         self.done
     }
 
-    /// Appends the data decoded so far to `out`.
+    /// Appends the data decoded so far to `out`; fails on a malformed or
+    /// overlong chunk size line.
     pub fn decode(&mut self, out: &mut Vec<u8>) -> anyhow::Result<()> {
+        if self.done {
+            // The last chunk's trailer, or anything after it, is not data.
+            self.raw.clear();
+            return Ok(());
+        }
         if !self.chunked {
             out.append(&mut self.raw);
             return Ok(());
@@ -144,6 +157,42 @@ impl BodyDecoder {
             self.crlf_due = true;
         }
         self.raw.drain(..at);
+        // What is left is an unfinished size line or chunk CRLF.
+        anyhow::ensure!(
+            self.raw.len() <= MAX_SIZE_LINE,
+            "a chunk size line longer than {MAX_SIZE_LINE} bytes"
+        );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BodyDecoder;
+
+    #[test]
+    fn a_chunked_body_decodes_whole_however_it_is_split() {
+        let body = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
+        for split in 0..body.len() {
+            let mut decoder = BodyDecoder::new(Vec::new(), true);
+            let mut out = Vec::new();
+            for part in [&body[..split], &body[split..]] {
+                decoder.push(part);
+                decoder.decode(&mut out).unwrap();
+            }
+            assert_eq!(out, b"hello, world", "split at {split}");
+            assert!(decoder.done());
+        }
+    }
+
+    #[test]
+    fn an_endless_chunk_size_line_is_refused() {
+        let mut decoder = BodyDecoder::new(Vec::new(), true);
+        let mut out = Vec::new();
+        decoder.push(&[b'f'; 200]);
+        decoder.decode(&mut out).unwrap();
+        decoder.push(&[b'f'; 200]);
+        assert!(decoder.decode(&mut out).is_err());
+        assert!(out.is_empty());
     }
 }

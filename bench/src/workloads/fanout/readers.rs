@@ -235,33 +235,38 @@ fn read_ready(
     Ok(())
 }
 
-/// Reads until the socket would block and records what arrived; `false`
-/// once the stream has ended.
+/// Reads until the socket would block, recording what each read brought;
+/// `false` once the stream has ended. Each read is decoded and parsed
+/// before the next, so no buffer holds more than one read.
 fn read_dry(reader: &mut Reader, scratch: &mut Scratch) -> anyhow::Result<bool> {
-    let mut open = true;
+    // What came with the response head, or was left of a chunk size line.
+    record(reader, scratch, 0)?;
     loop {
         match reader.socket.read(&mut scratch.buffer) {
-            Ok(0) => {
-                open = false;
-                break;
-            }
+            Ok(0) => return Ok(false),
             Ok(n) => {
-                reader.body.push(&scratch.buffer[..n]);
+                record(reader, scratch, n)?;
+                if reader.body.done() {
+                    return Ok(false);
+                }
                 // A short read emptied the socket: what arrives next is a
                 // new edge for epoll, so no read is spent to see EAGAIN.
                 if n < scratch.buffer.len() {
-                    break;
+                    return Ok(true);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => {
-                open = false;
-                break;
-            }
+            Err(_) => return Ok(false),
         }
     }
+}
+
+/// Decodes the first `read` bytes of the scratch buffer (and whatever the
+/// decoder kept) and records the bench messages among them.
+fn record(reader: &mut Reader, scratch: &mut Scratch, read: usize) -> anyhow::Result<()> {
     let now = scratch.started.elapsed().as_micros() as u64;
+    reader.body.push(&scratch.buffer[..read]);
     scratch.data.clear();
     reader.body.decode(&mut scratch.data)?;
     let log = &mut reader.log;
@@ -270,8 +275,7 @@ fn read_dry(reader: &mut Reader, scratch: &mut Scratch) -> anyhow::Result<bool> 
         if let Some((seq, sent)) = parse_body(marker, line) {
             log.record(seq, now.saturating_sub(sent));
         }
-    });
-    Ok(open && !reader.body.done())
+    })
 }
 
 #[cfg(test)]
