@@ -7,7 +7,7 @@
 # With S3_ENDPOINT=http://127.0.0.1:PORT (bucket S3_BUCKET, default
 # chats3-bench, already created; keys in AWS_ACCESS_KEY_ID and
 # AWS_SECRET_ACCESS_KEY) the storage workload also runs against that
-# S3-compatible server. Loopback only. Takes about 15 minutes.
+# S3-compatible server. Loopback only. Takes about 18 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/benchmarks}"
