@@ -50,6 +50,11 @@ pub struct Args {
     /// The chats3 binary for --spawn (default: beside this one).
     #[arg(long)]
     pub server_bin: Option<String>,
+    /// A config file for --spawn (`CHATS3_CONFIG`); the tool's own settings
+    /// (address, data dir, admin password, rate limits off) and
+    /// --server-env still override it.
+    #[arg(long)]
+    pub server_config: Option<std::path::PathBuf>,
     /// Extra CHATS3_* settings for --spawn, as KEY=VALUE.
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,

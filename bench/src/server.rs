@@ -40,6 +40,10 @@ impl Spawned {
             TempDir(std::env::temp_dir().join(format!("chats3-bench-{}", uuid::Uuid::new_v4())));
         std::fs::create_dir_all(&data.0)?;
         let mut command = Command::new(&bin);
+        if let Some(config) = &args.server_config {
+            anyhow::ensure!(config.exists(), "{} not found", config.display());
+            command.env("CHATS3_CONFIG", config);
+        }
         command
             .env("CHATS3_SERVER__HOST", "127.0.0.1")
             .env("CHATS3_SERVER__PORT", "0")

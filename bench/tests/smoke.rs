@@ -63,6 +63,36 @@ fn every_workload_runs_at_a_tiny_size() {
 }
 
 #[test]
+fn a_spawned_server_reads_the_given_config_file() {
+    let config =
+        std::env::temp_dir().join(format!("chats3-bench-config-{}.toml", std::process::id()));
+    // Messages of at most 5 characters: every bench message is refused.
+    std::fs::write(&config, "[limits]\nmax_message_len = 5\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+        .args(["send", "--spawn", "--duration", "1s", "--concurrency", "2"])
+        .arg("--server-bin")
+        .arg(server_binary())
+        .arg("--server-config")
+        .arg(&config)
+        .output()
+        .expect("run chats3-bench");
+    let _ = std::fs::remove_file(&config);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json_line = stdout.lines().find(|l| l.starts_with('{')).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(json_line).unwrap();
+    assert_eq!(parsed["figures"]["msgs_per_s"], 0.0, "{json_line}");
+    assert!(
+        parsed["figures"]["errors"]["400"].as_u64().unwrap_or(0) > 0,
+        "{json_line}"
+    );
+}
+
+#[test]
 fn only_loopback_targets_are_accepted() {
     let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
         .args([
