@@ -237,8 +237,8 @@ fn mark_stored(progress: &FlushProgress, batch: &[SequencedMessage]) {
 }
 
 /// Writes a batch as one NDJSON object named after its first message's
-/// `seq` (so key order is history order), retrying with exponential backoff (100 ms doubling to
-/// 10 s) plus jitter until storage accepts it.
+/// `seq` (so key order is history order), retrying with exponential backoff
+/// (100 ms doubling to 10 s) plus jitter until storage accepts it.
 async fn write_with_retry(
     args: &FlusherArgs,
     batch: &[SequencedMessage],

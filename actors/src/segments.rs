@@ -14,7 +14,8 @@
 //! and `coveredThrough`, the last batch key they absorbed. A reader GETs the
 //! index, lists only the keys after `coveredThrough` (the loose batches;
 //! keys sort in history order, see [`keys::batch_for_seq`], and a segment
-//! whose key sorts after it is still not loose) and GETs the objects a page needs; it never lists the whole conversation.
+//! whose key sorts after it is still not loose) and GETs the objects a page
+//! needs; it never lists the whole conversation.
 //! Replaced objects are deleted after the index is written, so a crash
 //! between the two leaves copies that readers skip (pages dedupe by `seq`).
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
@@ -98,22 +99,17 @@ pub async fn history_objects(
     } else {
         store.list(&prefix).await?
     };
-    let mut objects: Vec<(u64, String)> = index
-        .map(|i| i.segments)
-        .unwrap_or_default()
+    let segments = index.map(|i| i.segments).unwrap_or_default();
+    let mut objects: Vec<(u64, String)> = loose
         .into_iter()
-        .map(|s| (s.first_seq, s.key))
+        .filter(|k| !segments.iter().any(|s| s.key == *k))
+        .filter_map(|k| {
+            keys::batch_epoch_ms(&k)
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(|ms| (ms.saturating_mul(1000), k))
+        })
         .collect();
-    let indexed = objects.len();
-    let loose: Vec<String> = loose
-        .into_iter()
-        .filter(|k| !objects[..indexed].iter().any(|(_, key)| key == k))
-        .collect();
-    objects.extend(loose.into_iter().filter_map(|k| {
-        keys::batch_epoch_ms(&k)
-            .and_then(|ms| u64::try_from(ms).ok())
-            .map(|ms| (ms.saturating_mul(1000), k))
-    }));
+    objects.extend(segments.into_iter().map(|s| (s.first_seq, s.key)));
     objects.sort();
     objects.dedup();
     Ok(objects)

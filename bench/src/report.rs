@@ -42,6 +42,15 @@ impl Run {
         self.figures.insert(key.to_owned(), value);
     }
 
+    /// Sets `key` to the CPU microseconds per operation, to two decimals
+    /// (`null` when the CPU time is unknown or nothing was done).
+    pub fn set_micros_per(&mut self, key: &str, cpu_seconds: Option<f64>, operations: u64) {
+        let micros = cpu_seconds
+            .filter(|_| operations > 0)
+            .map(|s| (s * 1e8 / operations as f64).round() / 100.0);
+        self.set(key, json!(micros));
+    }
+
     /// The table, then the JSON line.
     pub fn print(&self) {
         println!("\n== {} against {}", self.workload, self.target);

@@ -167,9 +167,3 @@ impl Cpu {
         }
     }
 }
-
-/// CPU microseconds per operation, to two decimals.
-pub fn micros_per(seconds: Option<f64>, operations: u64) -> Option<f64> {
-    let seconds = seconds?;
-    (operations > 0).then(|| (seconds * 1e8 / operations as f64).round() / 100.0)
-}

@@ -8,7 +8,7 @@ use super::{MAX_REQUESTS, Room, rooms};
 use crate::Args;
 use crate::client::Api;
 use crate::report::{Run, histogram, latency};
-use crate::server::{Cpu, micros_per};
+use crate::server::Cpu;
 use readers::Readers;
 use serde_json::json;
 use std::sync::Arc;
@@ -69,14 +69,8 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     run.set("latency", latency(&hist));
     // CPU per delivery: steadier from run to run than tail latency, which
     // moves with whatever else the two cores are doing.
-    run.set(
-        "server_cpu_us_per_delivery",
-        json!(micros_per(cpu.server, got)),
-    );
-    run.set(
-        "generator_cpu_us_per_delivery",
-        json!(micros_per(cpu.generator, got)),
-    );
+    run.set_micros_per("server_cpu_us_per_delivery", cpu.server, got);
+    run.set_micros_per("generator_cpu_us_per_delivery", cpu.generator, got);
     run.set("sent", json!(total));
     run.set("accepted", json!(accepted.load(Ordering::Relaxed)));
     run.set("send_failures", json!(failed.load(Ordering::Relaxed)));

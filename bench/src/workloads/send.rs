@@ -6,7 +6,7 @@ use super::{MAX_REQUESTS, rooms};
 use crate::Args;
 use crate::client::{Api, User};
 use crate::report::{Run, histogram, latency};
-use crate::server::{Cpu, micros_per};
+use crate::server::Cpu;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -107,13 +107,11 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
         json!(((msgs_per_s / health_per_s.max(1.0)) * 1000.0).round() / 1000.0),
     );
     // CPU per request: steadier than throughput on a shared host.
-    run.set(
-        "server_cpu_us_per_msg",
-        json!(micros_per(posts_cpu.server, posts)),
-    );
-    run.set(
+    run.set_micros_per("server_cpu_us_per_msg", posts_cpu.server, posts);
+    run.set_micros_per(
         "server_cpu_us_per_health",
-        json!(micros_per(health_cpu.server, health_requests)),
+        health_cpu.server,
+        health_requests,
     );
     run.set(
         "setup",
