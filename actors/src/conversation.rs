@@ -1,7 +1,12 @@
 //! The conversation actor: one per live conversation. It owns metadata,
-//! participants, the hot tail of history, the idempotency cache, the
+//! participants, the hot tail of history, the message ids it remembers, the
 //! signaling replay buffer, reactions and the subscriber fan-out, and hands
 //! each accepted message to its write-behind [`crate::flusher`].
+//!
+//! A message id names one message of one sender: an id that names another
+//! sender's message in the tail, the idempotency window or a page read
+//! lately is refused (409), and the same sender's repeat answers the stored
+//! message. Reactions name only such known messages.
 //!
 //! Storage I/O that a caller waits on for long (history pages, reaction
 //! saves) runs in spawned tasks; only the rare metadata writes (create,
@@ -16,7 +21,7 @@ mod tail;
 
 use crate::domain::{
     AttachmentMeta, Conversation, ConversationId, ConversationStatus, Message, MessageType,
-    NewMessage, Sender, SequencedMessage, generate_join_code,
+    NewMessage, Role, Sender, SequencedMessage, generate_join_code,
 };
 use crate::error::ChatError;
 use crate::events::{EventFrame, Fanout, LocalFanout, ReplayBuffer, control_frame};
@@ -27,7 +32,7 @@ use crate::store::{SharedStore, keys};
 use crate::time::{iso_from_ms, now_ms};
 use bytes::Bytes;
 use documents::{Document, DocumentKind};
-use idempotency::IdempotencyCache;
+use idempotency::{KnownId, RecentIds};
 use members::Members;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 pub use reactions::ReactionMap;
@@ -144,6 +149,8 @@ pub enum ConversationMsg {
     StreamClosed(u64),
     /// A page of history.
     History(PageQuery, Reply<Page>),
+    /// Ids of messages a history page read from storage.
+    PageRead(Vec<(String, KnownId)>),
     /// The reaction map.
     Reactions(Reply<ReactionMap>),
     /// Adds or removes one reaction.
@@ -212,9 +219,21 @@ pub struct PresenceEntry {
     pub last_seen: i64,
 }
 
-/// Messages with reactions per conversation at most (reactions may name
-/// any message id, so the map needs its own bound).
+/// Messages with reactions per conversation at most (a map loaded from
+/// storage may name any id, so the map keeps its own bound).
 const MAX_REACTED_MESSAGES: usize = 100_000;
+
+/// Ids of messages read from storage remembered per conversation, so they
+/// can be reacted to and their ids are not reused.
+const MAX_READ_IDS: usize = 10_000;
+
+/// How long the service's own messages with an id (signed system messages)
+/// are remembered at least: a signed request is accepted within ±60 s of
+/// its timestamp, so a replay can come up to 120 s after the first.
+const SIGNED_REPLAY_WINDOW_MS: i64 = 120_000;
+
+/// How long a failed document write waits before it is tried again.
+const DOCUMENT_RETRY: Duration = Duration::from_secs(1);
 
 /// Presence entries kept per conversation at most.
 const MAX_PRESENCE: usize = 1_000;
@@ -238,7 +257,10 @@ pub struct ConversationState {
     load_error: Option<String>,
     members: Members,
     tail: Tail,
-    idempotency: IdempotencyCache,
+    /// Client-chosen ids within their idempotency window.
+    idempotency: RecentIds,
+    /// Ids of messages older than the tail that pages read lately.
+    read_ids: RecentIds,
     buffer: ReplayBuffer,
     /// Behind the [`Fanout`] seam so a cross-instance backplane can replace it.
     fanout: Box<dyn Fanout>,
@@ -278,7 +300,8 @@ impl Actor for ConversationActor {
             load_error: None,
             members: Members::default(),
             tail: Tail::new(settings.history_tail, Vec::new(), true),
-            idempotency: IdempotencyCache::new(settings.idempotency_ttl, settings.idempotency_max),
+            idempotency: RecentIds::new(settings.idempotency_max),
+            read_ids: RecentIds::new(MAX_READ_IDS),
             buffer: ReplayBuffer::new(settings.signaling_buffer_len, settings.signaling_buffer_ttl),
             fanout: Box::new(LocalFanout::new(settings.subscriber_queue)),
             reactions: ReactionMap::new(),
@@ -373,9 +396,7 @@ impl Actor for ConversationActor {
                 sender,
                 message,
                 reply,
-            } => {
-                let _ = reply.send(state.post(&sender, message, now));
-            }
+            } => state.post_or_repeat(&sender, message, now, reply),
             ConversationMsg::Leave {
                 user,
                 session_id,
@@ -414,7 +435,14 @@ impl Actor for ConversationActor {
                     state.publish("peer-leave", &user_id, None, &serde_json::json!({}), now);
                 }
             }
-            ConversationMsg::History(query, reply) => state.history(query, reply),
+            ConversationMsg::History(query, reply) => state.history(&myself, query, reply),
+            ConversationMsg::PageRead(ids) => {
+                for (message_id, known) in ids {
+                    if state.tail.get(&message_id).is_none() {
+                        state.read_ids.insert(i64::MAX, &message_id, known);
+                    }
+                }
+            }
             ConversationMsg::Reactions(reply) => {
                 let _ = reply.send(state.meta().map(|_| state.reactions.clone()));
             }
@@ -431,14 +459,16 @@ impl Actor for ConversationActor {
             ConversationMsg::DocumentSaved { kind, version, ok } => {
                 state.document(kind).finished(version, ok);
                 if ok {
-                    state.save_document(&myself, kind);
+                    let delay = state.args.settings.flush_interval;
+                    state.schedule_save(&myself, kind, delay);
                 } else {
-                    myself.send_after(Duration::from_secs(1), move || {
-                        ConversationMsg::SaveDocument(kind)
-                    });
+                    state.schedule_save(&myself, kind, DOCUMENT_RETRY);
                 }
             }
-            ConversationMsg::SaveDocument(kind) => state.save_document(&myself, kind),
+            ConversationMsg::SaveDocument(kind) => {
+                state.document(kind).due();
+                state.save_document(&myself, kind);
+            }
             ConversationMsg::Revise {
                 user_id,
                 message_id,
@@ -517,6 +547,7 @@ fn reply_unavailable(message: ConversationMsg, error: &str) {
         | ConversationMsg::AttachmentInfo(_, reply) => drop(reply.send(Err(e()))),
         ConversationMsg::AttachmentData(_, reply) => drop(reply.send(Err(e()))),
         ConversationMsg::StreamClosed(_)
+        | ConversationMsg::PageRead(_)
         | ConversationMsg::DocumentSaved { .. }
         | ConversationMsg::SaveDocument(_)
         | ConversationMsg::GraceExpired { .. }
@@ -537,6 +568,8 @@ impl ConversationState {
             Ok(()) => {
                 self.load_error = None;
                 self.load_failures = 0;
+                let delay = self.args.settings.flush_interval;
+                self.schedule_save(myself, DocumentKind::Revisions, delay);
             }
             Err(e) => {
                 tracing::warn!(conversation = %self.args.id, error = %e, "loading conversation failed; retrying");
@@ -560,9 +593,10 @@ impl ConversationState {
         if let Some(body) = store.get(&keys::reactions(id)).await? {
             self.reactions = serde_json::from_slice(&body).unwrap_or_default();
         }
-        if let Some(body) = store.get(&keys::revisions(id)).await? {
-            self.revisions = Arc::new(serde_json::from_slice(&body).unwrap_or_default());
-        }
+        let mut revisions: revisions::Revisions = match store.get(&keys::revisions(id)).await? {
+            Some(body) => serde_json::from_slice(&body).unwrap_or_default(),
+            None => Default::default(),
+        };
         let (mut loaded, more) =
             crate::history::read_tail(store, id, self.args.settings.history_tail).await?;
         let unstored = self
@@ -578,12 +612,13 @@ impl ConversationState {
             .unwrap_or_default();
         let stored_max = loaded.last().map_or(0, |m| m.seq);
         loaded.extend(unstored.into_iter().filter(|m| m.seq > stored_max));
+        if revisions::attribute_legacy(&mut revisions, &loaded) {
+            self.revisions_doc.touch();
+        }
         for m in &mut loaded {
-            revisions::overlay(&self.revisions, &mut m.message);
+            revisions::overlay(&revisions, m);
         }
-        for m in &loaded {
-            self.idempotency.insert(now_ms(), &m.message);
-        }
+        self.revisions = Arc::new(revisions);
         self.last_seq = loaded.last().map_or(0, |m| m.seq);
         self.floor_seq = self.last_seq;
         self.tail = Tail::new(self.args.settings.history_tail, loaded, !more);
@@ -710,18 +745,85 @@ impl ConversationState {
         self.post(&Sender::system(), message, now)
     }
 
+    /// Where a message id was used, as far as the conversation remembers.
+    fn known_id(&self, message_id: &str) -> Option<KnownId> {
+        match self.tail.get(message_id) {
+            Some(m) => Some(KnownId::of(m.seq, &m.message)),
+            None => self
+                .idempotency
+                .get(message_id)
+                .or_else(|| self.read_ids.get(message_id))
+                .cloned(),
+        }
+    }
+
+    /// Accepts a new message; a known `messageId` answers the stored
+    /// message to its sender (nothing stored or broadcast) and 409 to anyone else.
+    fn post_or_repeat(
+        &mut self,
+        sender: &Sender,
+        new: NewMessage,
+        now: i64,
+        reply: Reply<Message>,
+    ) {
+        if let Err(e) = self.meta() {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let known = new.message_id.as_deref().and_then(|id| self.known_id(id));
+        match known {
+            None => {
+                let _ = reply.send(self.post(sender, new, now));
+            }
+            Some(known) if !known.posted_by(sender) => {
+                let _ = reply.send(Err(ChatError::Conflict(
+                    "Message ID already used by another sender".into(),
+                )));
+            }
+            Some(known) => self.answer_stored(known.seq, reply),
+        }
+    }
+
+    /// Answers the stored message with this sequence, from the tail or, in
+    /// a task, from storage.
+    fn answer_stored(&self, seq: u64, reply: Reply<Message>) {
+        if let Some(m) = self.tail.at(seq) {
+            let _ = reply.send(Ok(m.message.clone()));
+            return;
+        }
+        let store = self.args.store.clone();
+        let id = self.args.id.clone();
+        let revisions = self.revisions.clone();
+        tokio::spawn(async move {
+            let side = Side::After(seq.saturating_sub(1));
+            let result = match crate::history::read_page(store.as_ref(), &id, side, 1).await {
+                Ok((page, _)) => match page.into_iter().find(|m| m.seq == seq) {
+                    Some(mut m) => {
+                        revisions::overlay(&revisions, &mut m);
+                        Ok(m.message)
+                    }
+                    None => Err(ChatError::Conflict(
+                        "Message ID already used by another message".into(),
+                    )),
+                },
+                Err(e) => Err(e.into()),
+            };
+            let _ = reply.send(result);
+        });
+    }
+
     fn post(&mut self, sender: &Sender, new: NewMessage, now: i64) -> Result<Message, ChatError> {
         self.meta()?;
-        if let Some(existing) = new
-            .message_id
-            .as_deref()
-            .and_then(|id| self.idempotency.get(id))
-        {
-            return Ok(existing.clone());
-        }
         self.check_capacity()?;
-        // Only a client-chosen id can come back in a retry.
-        let retryable = new.message_id.is_some();
+        // Only a chosen id can come back in a retry; the service's signed
+        // messages must be remembered for their whole replay window.
+        let remember_until = new.message_id.is_some().then(|| {
+            let ttl = self.args.settings.idempotency_ttl.as_millis() as i64;
+            match sender.role {
+                Role::System => now + ttl.max(SIGNED_REPLAY_WINDOW_MS),
+                _ => now + ttl,
+            }
+        });
         let seq = self.next_seq(now);
         let message = Message {
             message_id: new
@@ -760,8 +862,9 @@ impl ConversationState {
                 "write-behind flusher is gone".into(),
             ));
         }
-        if retryable {
-            self.idempotency.insert(now, &message);
+        if let Some(until) = remember_until {
+            self.idempotency
+                .insert(until, &message.message_id, KnownId::of(seq, &message));
         }
         let frame = Arc::new(message_frame(&sequenced));
         self.tail.push(sequenced);
@@ -911,7 +1014,7 @@ impl ConversationState {
         (replay, complete)
     }
 
-    fn history(&self, query: PageQuery, reply: Reply<Page>) {
+    fn history(&self, myself: &ActorRef<ConversationMsg>, query: PageQuery, reply: Reply<Page>) {
         if let Err(e) = self.meta() {
             let _ = reply.send(Err(e));
             return;
@@ -926,7 +1029,7 @@ impl ConversationState {
         let revisions = self.revisions.clone();
         let to_page = move |(mut messages, more): (Vec<SequencedMessage>, bool)| {
             for m in &mut messages {
-                revisions::overlay(&revisions, &mut m.message);
+                revisions::overlay(&revisions, m);
             }
             let next_cursor = match side {
                 Side::Before(_) => messages.first().filter(|_| more).map(|m| m.seq),
@@ -945,12 +1048,19 @@ impl ConversationState {
             plan => {
                 let store = self.args.store.clone();
                 let id = self.args.id.clone();
+                let me = myself.clone();
                 tokio::spawn(async move {
-                    let result = finish_page(store.as_ref(), &id, plan)
-                        .await
-                        .map(to_page)
-                        .map_err(ChatError::from);
-                    let _ = reply.send(result);
+                    let result = finish_page(store.as_ref(), &id, plan).await;
+                    if let Ok((messages, _)) = &result {
+                        // Told before the answer, so a reaction to what the
+                        // page shows finds these ids.
+                        let ids = messages
+                            .iter()
+                            .map(|m| (m.message.message_id.clone(), KnownId::of(m.seq, &m.message)))
+                            .collect();
+                        let _ = me.cast(ConversationMsg::PageRead(ids));
+                    }
+                    let _ = reply.send(result.map(to_page).map_err(ChatError::from));
                 });
             }
         }
@@ -966,17 +1076,19 @@ impl ConversationState {
         now: i64,
     ) -> Result<(), ChatError> {
         self.meta()?;
-        if added
-            && !self.reactions.contains_key(message_id)
-            && self.reactions.len() >= MAX_REACTED_MESSAGES
-        {
+        let reacted = self.reactions.contains_key(message_id);
+        if !reacted && self.known_id(message_id).is_none() {
+            return Err(ChatError::NotFound("Message not found"));
+        }
+        if added && !reacted && self.reactions.len() >= MAX_REACTED_MESSAGES {
             return Err(ChatError::TooMany(
                 "Too many reacted messages in this conversation".into(),
             ));
         }
         if reactions::apply(&mut self.reactions, message_id, user_id, emoji, added) {
             self.reactions_doc.touch();
-            self.save_document(myself, DocumentKind::Reactions);
+            let delay = self.args.settings.flush_interval;
+            self.schedule_save(myself, DocumentKind::Reactions, delay);
             let kind = if added {
                 "reaction-added"
             } else {
@@ -1008,6 +1120,19 @@ impl ConversationState {
             ),
         };
         (key, Bytes::from(body.unwrap_or_else(|_| b"{}".to_vec())))
+    }
+
+    /// Writes a changed document after `delay`, unless a write is already
+    /// scheduled: changes until then join it.
+    fn schedule_save(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        kind: DocumentKind,
+        delay: Duration,
+    ) {
+        if self.document(kind).dirty() && self.document(kind).schedule() {
+            myself.send_after(delay, move || ConversationMsg::SaveDocument(kind));
+        }
     }
 
     /// Writes a document in a task, one write at a time, latest state wins.
@@ -1051,9 +1176,15 @@ impl ConversationState {
                 ChatError::Forbidden("Edit time limit exceeded".into())
             });
         };
+        let seq = entry.seq;
         let message = &mut entry.message;
+        let verb = if deleting { "delete" } else { "edit" };
+        if message.sender_role == Role::System {
+            return Err(ChatError::Forbidden(format!(
+                "Cannot {verb} system messages"
+            )));
+        }
         if message.sender_user_id != user_id {
-            let verb = if deleting { "delete" } else { "edit" };
             return Err(ChatError::Forbidden(format!(
                 "Cannot {verb} others' messages"
             )));
@@ -1070,19 +1201,21 @@ impl ConversationState {
                 body,
                 edited_at: Some(iso_from_ms(now)),
                 deleted_at: None,
+                seq: Some(seq),
             },
             None => Revision {
                 body: String::new(),
                 edited_at: message.edited_at.clone(),
                 deleted_at: Some(iso_from_ms(now)),
+                seq: Some(seq),
             },
         };
         revisions::apply(&revision, message);
         let updated = message.clone();
         Arc::make_mut(&mut self.revisions).insert(message_id.to_owned(), revision);
-        self.idempotency.insert(now, &updated);
         self.revisions_doc.touch();
-        self.save_document(myself, DocumentKind::Revisions);
+        let delay = self.args.settings.flush_interval;
+        self.schedule_save(myself, DocumentKind::Revisions, delay);
         if deleting {
             let data = serde_json::json!({ "messageId": message_id });
             self.publish("message-deleted", user_id, None, &data, now);

@@ -14,3 +14,4 @@ mod messages;
 mod s3_server;
 mod storage;
 mod system_message;
+mod tampering;

@@ -1,6 +1,8 @@
 //! Small JSON objects a conversation rewrites whole (`reactions.json`,
 //! `revisions.json`): the latest state wins, one write is in flight at a
-//! time, and a failed write is retried. At stop the write in flight is
+//! time, changes wait for one scheduled write (so a burst of reactions
+//! costs one serialization of the map, not one per reaction), and a failed
+//! write is retried. At stop the write in flight is
 //! awaited before the final state is written, so an older write can never
 //! land over a newer one.
 
@@ -19,6 +21,8 @@ pub struct Document {
     version: u64,
     saved: u64,
     saving: bool,
+    /// A write is scheduled; changes until then join it.
+    scheduled: bool,
     /// The write in flight: its version and its task (which yields success).
     in_flight: Option<(u64, JoinHandle<bool>)>,
 }
@@ -27,6 +31,16 @@ impl Document {
     /// The document changed in memory.
     pub fn touch(&mut self) {
         self.version += 1;
+    }
+
+    /// Whether a write must be scheduled for a change (none is yet).
+    pub fn schedule(&mut self) -> bool {
+        !std::mem::replace(&mut self.scheduled, true)
+    }
+
+    /// The scheduled write is due.
+    pub fn due(&mut self) {
+        self.scheduled = false;
     }
 
     /// Whether a write should start now; if so, marks it in flight and
@@ -92,6 +106,21 @@ mod tests {
         assert_eq!(d.begin(), Some(2), "failed writes are retried");
         d.finished(2, true);
         assert!(!d.dirty());
+    }
+
+    #[test]
+    fn changes_until_the_scheduled_write_share_it() {
+        let mut d = Document::default();
+        d.touch();
+        assert!(d.schedule());
+        d.touch();
+        assert!(!d.schedule(), "already scheduled");
+        d.due();
+        assert_eq!(d.begin(), Some(2));
+        assert!(
+            d.schedule(),
+            "a change after the write began schedules another"
+        );
     }
 
     #[tokio::test]

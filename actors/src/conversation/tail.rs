@@ -1,16 +1,21 @@
 //! The hot tail of history: the newest messages in memory, never dropping
 //! one that is not yet stored, so that anything older than the tail is
-//! in storage and a page is served from memory, storage, or both.
+//! in storage and a page is served from memory, storage, or both. Messages
+//! are indexed by id, so finding one costs no scan.
 
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::history::{self, Side};
 use crate::store::{Store, StoreError};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// Newest messages of a conversation.
 #[derive(Debug)]
 pub struct Tail {
+    /// In `seq` order.
     items: VecDeque<SequencedMessage>,
+    /// `messageId` → `seq`; where history written before ids were unique
+    /// holds one id twice, the oldest message keeps it.
+    by_id: HashMap<String, u64>,
     /// True while the tail holds the whole history.
     complete: bool,
     keep: usize,
@@ -32,14 +37,22 @@ pub enum PagePlan {
 
 impl Tail {
     pub fn new(keep: usize, loaded: Vec<SequencedMessage>, complete: bool) -> Self {
-        Tail {
-            items: loaded.into(),
+        let mut tail = Tail {
+            items: VecDeque::with_capacity(loaded.len()),
+            by_id: HashMap::with_capacity(loaded.len()),
             complete,
             keep: keep.max(1),
+        };
+        for message in loaded {
+            tail.push(message);
         }
+        tail
     }
 
     pub fn push(&mut self, message: SequencedMessage) {
+        self.by_id
+            .entry(message.message.message_id.clone())
+            .or_insert(message.seq);
         self.items.push_back(message);
     }
 
@@ -48,8 +61,15 @@ impl Tail {
         while self.items.len() > self.keep
             && self.items.front().is_some_and(|m| m.seq <= stored_seq)
         {
-            self.items.pop_front();
+            if let Some(old) = self.items.pop_front()
+                && self.by_id.get(&old.message.message_id) == Some(&old.seq)
+            {
+                self.by_id.remove(&old.message.message_id);
+            }
             self.complete = false;
+        }
+        if self.by_id.capacity() > 2 * self.by_id.len().max(self.keep) {
+            self.by_id.shrink_to_fit();
         }
     }
 
@@ -57,11 +77,28 @@ impl Tail {
         self.complete
     }
 
+    /// The message with this id, if the tail holds it.
+    pub fn get(&self, message_id: &str) -> Option<&SequencedMessage> {
+        let index = self.position(*self.by_id.get(message_id)?)?;
+        self.items.get(index)
+    }
+
     pub fn find_mut(&mut self, message_id: &str) -> Option<&mut SequencedMessage> {
+        let index = self.position(*self.by_id.get(message_id)?)?;
+        self.items.get_mut(index)
+    }
+
+    /// The message with this sequence, if the tail holds it.
+    pub fn at(&self, seq: u64) -> Option<&SequencedMessage> {
+        self.items.get(self.position(seq)?)
+    }
+
+    fn position(&self, seq: u64) -> Option<usize> {
+        let index = self.items.partition_point(|m| m.seq < seq);
         self.items
-            .iter_mut()
-            .rev()
-            .find(|m| m.message.message_id == message_id)
+            .get(index)
+            .is_some_and(|m| m.seq == seq)
+            .then_some(index)
     }
 
     /// Messages after `seq`, when the tail holds all of them.
@@ -211,6 +248,25 @@ mod tests {
         assert_eq!(seqs(tail.plan(Side::Before(4), 3)), (vec![1, 2, 3], false));
         assert_eq!(seqs(tail.plan(Side::After(3), 2)), (vec![4, 5], false));
         assert_eq!(seqs(tail.plan(Side::After(1), 2)), (vec![2, 3], true));
+    }
+
+    #[test]
+    fn messages_are_found_by_id_until_trimmed() {
+        let mut tail = Tail::new(2, (1..=3).map(msg).collect(), true);
+        let mut dup = msg(4);
+        dup.message.message_id = "m1".into();
+        tail.push(dup);
+        assert_eq!(
+            tail.get("m1").map(|m| m.seq),
+            Some(1),
+            "the oldest keeps it"
+        );
+        assert_eq!(tail.find_mut("m3").map(|m| m.seq), Some(3));
+        assert_eq!(tail.at(2).map(|m| m.seq), Some(2));
+        tail.trim(4);
+        assert!(tail.get("m1").is_none() && tail.get("m2").is_none());
+        assert!(tail.at(2).is_none());
+        assert_eq!(tail.get("m3").map(|m| m.seq), Some(3));
     }
 
     #[test]
