@@ -1,11 +1,13 @@
 //! `POST /api/v1/system-message`: integrators post system messages, signed
-//! with HMAC over the compact JSON of the four fields.
+//! with HMAC over the compact JSON of the four fields. The message id is
+//! derived from the signed text, so a replayed or retried request is the
+//! same message: stored and broadcast once, answered with the first.
 
 use super::AppState;
 use super::error::{ApiResult, AppError, ok};
 use super::extract::JsonBody;
 use super::sanitize::strip_html;
-use super::signing::verify;
+use super::signing::{derived_id, verify};
 use super::validate::{Fields, Text, is_datetime};
 use axum::extract::State;
 use chats3_actors::domain::{ConversationId, ConversationStatus, MessageType, NewMessage, Sender};
@@ -72,7 +74,7 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
         return Err(AppError::forbidden("Conversation is closed"));
     }
     let message = NewMessage {
-        message_id: None,
+        message_id: Some(derived_id(integrator.secret.as_bytes(), signed.as_bytes()).to_string()),
         kind: MessageType::System,
         body: strip_html(&text),
         client_timestamp: timestamp,

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use chats3_actors::time::{iso_from_ms, now_ms};
 use serde_json::{Value, json};
 
-fn signed(conversation: &str, body: &str, timestamp: &str, secret: &str) -> Value {
+pub fn signed(conversation: &str, body: &str, timestamp: &str, secret: &str) -> Value {
     let text = serde_json::to_string(&json!({
         "integratorId": INTEGRATOR_ID,
         "conversationId": conversation,

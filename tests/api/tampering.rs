@@ -3,6 +3,7 @@
 //! messages are immutable and replays of signed ones are stored once.
 
 use crate::helpers::*;
+use crate::system_message::signed;
 use chats3_actors::domain::ConversationId;
 use chats3_actors::store::keys;
 use chats3_actors::time::{iso_from_ms, now_ms};
@@ -240,6 +241,38 @@ async fn a_revisions_file_from_before_cannot_rewrite_a_notice_or_another_senders
         copy["body"], "EDITED BY MALLORY",
         "the edit stays on its author's copy"
     );
+}
+
+#[tokio::test]
+async fn a_signed_system_message_posted_twice_is_stored_and_broadcast_once() {
+    let app = spawn_app().await;
+    let (id, joined) = app.room_with(&["Ann"]).await;
+    let ann = &joined[0];
+    let mut stream = app.stream(&ann.session_id, None).await;
+    stream.opening().await;
+    let request = signed(
+        &id,
+        "Order #42 shipped",
+        &iso_from_ms(now_ms()),
+        INTEGRATOR_SECRET,
+    );
+    let first = envelope(app.post_json("/api/v1/system-message", &request).await).await;
+    let second = app.post_json("/api/v1/system-message", &request).await;
+    assert_eq!(second.status(), 200);
+    let second = envelope(second).await;
+    assert_eq!(second["message"], "System message sent");
+    assert_eq!(first["details"], second["details"]);
+    assert_eq!(
+        stream.next_of("new-message").await.data["data"],
+        first["details"]
+    );
+    stream.expect_quiet(QUIET).await;
+    let history = app.history(&ann.session_id).await;
+    let stored = history
+        .iter()
+        .filter(|m| m["body"] == "Order #42 shipped")
+        .count();
+    assert_eq!(stored, 1);
 }
 
 #[tokio::test]
