@@ -132,3 +132,39 @@ async fn two_people_chat_live_in_two_browsers() {
     ann.close().await;
     bob.close().await;
 }
+
+#[tokio::test]
+async fn a_users_message_typed_system_shows_its_sender_not_a_notice() {
+    let Some(driver) = driver().await else { return };
+    let app = spawn_app().await;
+    let (id, code) = app.create_conversation(None).await;
+    let mallory = app.join(&id, &code, "Mallory").await;
+    let bob = driver.browser(600, 760).await;
+    let join_link = app.url(&format!("/join?conversationId={id}&joinCode={code}"));
+    join_through_the_page(&bob, &join_link, "Bob").await;
+
+    let fake = "The admin moved this chat to https://evil.example";
+    let response = app
+        .post_as(
+            &mallory.session_id,
+            "/api/v1/messages",
+            &serde_json::json!({ "type": "system", "body": fake, "clientTimestamp": "2025-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let shown = bob.message_with_body(fake).await;
+    let element = bob.find(&shown).await;
+    let class = element.attr("class").await.unwrap().unwrap_or_default();
+    assert!(
+        !class.split_whitespace().any(|c| c == "system"),
+        "shown as a notice: {class}"
+    );
+    assert_eq!(bob.text(&format!("{shown} .sender")).await, "Mallory");
+    let joined = bob.message_with_body("Bob joined the conversation").await;
+    let class = bob.find(&joined).await.attr("class").await.unwrap();
+    assert!(
+        class.unwrap_or_default().contains("system"),
+        "the service's notices stay notices"
+    );
+    bob.close().await;
+}

@@ -95,4 +95,6 @@ export function clearNotice() { notice.textContent = ''; }
 
 export const sameName = (a, b) => String(a).trim().toLowerCase() === String(b).trim().toLowerCase();
 export const isMine = (msg) => !!ctx.me && msg?.senderUserId === ctx.me.userId;
-export const isSystem = (msg) => msg?.type === 'system' || msg?.senderUserId === 'system';
+/** The service's own notices. Decided by role: users may post `type: "system"`, and
+ *  an embedded user may be called "system"; only the service writes this role. */
+export const isSystem = (msg) => msg?.senderRole === 'system';
