@@ -4,8 +4,8 @@
 //! each accepted message to its write-behind [`crate::flusher`].
 //!
 //! A message id names one message of one sender: an id that names another
-//! sender's message in the tail, the idempotency window or a page read
-//! lately is refused (409), and the same sender's repeat answers the stored
+//! sender's message in the tail, the idempotency window, or among the
+//! latest ids trimmed from the tail or read by a page is refused (409), and the same sender's repeat answers the stored
 //! message. Reactions name only such known messages.
 //!
 //! Storage I/O that a caller waits on for long (history pages, reaction
@@ -223,9 +223,10 @@ pub struct PresenceEntry {
 /// storage may name any id, so the map keeps its own bound).
 const MAX_REACTED_MESSAGES: usize = 100_000;
 
-/// Ids of messages read from storage remembered per conversation, so they
-/// can be reacted to and their ids are not reused.
-const MAX_READ_IDS: usize = 10_000;
+/// Ids of messages older than the tail remembered per conversation (the
+/// latest trimmed from it or read by a page), so they can be reacted to and
+/// their ids are not reused.
+const MAX_OLDER_IDS: usize = 10_000;
 
 /// How long the service's own messages with an id (signed system messages)
 /// are remembered at least: a signed request is accepted within ±60 s of
@@ -259,8 +260,8 @@ pub struct ConversationState {
     tail: Tail,
     /// Client-chosen ids within their idempotency window.
     idempotency: RecentIds,
-    /// Ids of messages older than the tail that pages read lately.
-    read_ids: RecentIds,
+    /// Ids of messages older than the tail: trimmed from it or read by a page.
+    older_ids: RecentIds,
     buffer: ReplayBuffer,
     /// Behind the [`Fanout`] seam so a cross-instance backplane can replace it.
     fanout: Box<dyn Fanout>,
@@ -301,7 +302,7 @@ impl Actor for ConversationActor {
             members: Members::default(),
             tail: Tail::new(settings.history_tail, Vec::new(), true),
             idempotency: RecentIds::new(settings.idempotency_max),
-            read_ids: RecentIds::new(MAX_READ_IDS),
+            older_ids: RecentIds::new(MAX_OLDER_IDS),
             buffer: ReplayBuffer::new(settings.signaling_buffer_len, settings.signaling_buffer_ttl),
             fanout: Box::new(LocalFanout::new(settings.subscriber_queue)),
             reactions: ReactionMap::new(),
@@ -439,7 +440,7 @@ impl Actor for ConversationActor {
             ConversationMsg::PageRead(ids) => {
                 for (message_id, known) in ids {
                     if state.tail.get(&message_id).is_none() {
-                        state.read_ids.insert(i64::MAX, &message_id, known);
+                        state.older_ids.insert(i64::MAX, &message_id, known);
                     }
                 }
             }
@@ -745,6 +746,18 @@ impl ConversationState {
         self.post(&Sender::system(), message, now)
     }
 
+    /// Drops stored messages beyond the tail's size, remembering their ids.
+    fn trim_tail(&mut self) {
+        let stored_seq = self.args.progress.stored_seq.load(Ordering::Acquire);
+        for m in self.tail.trim(stored_seq) {
+            self.older_ids.insert(
+                i64::MAX,
+                &m.message.message_id,
+                KnownId::of(m.seq, &m.message),
+            );
+        }
+    }
+
     /// Where a message id was used, as far as the conversation remembers.
     fn known_id(&self, message_id: &str) -> Option<KnownId> {
         match self.tail.get(message_id) {
@@ -752,7 +765,7 @@ impl ConversationState {
             None => self
                 .idempotency
                 .get(message_id)
-                .or_else(|| self.read_ids.get(message_id))
+                .or_else(|| self.older_ids.get(message_id))
                 .cloned(),
         }
     }
@@ -868,8 +881,7 @@ impl ConversationState {
         }
         let frame = Arc::new(message_frame(&sequenced));
         self.tail.push(sequenced);
-        self.tail
-            .trim(self.args.progress.stored_seq.load(Ordering::Acquire));
+        self.trim_tail();
         self.buffer.push(frame.clone());
         self.fanout.publish(frame);
         Ok(message)
@@ -1327,13 +1339,12 @@ impl ConversationState {
     }
 
     fn housekeep(&mut self, myself: &ActorRef<ConversationMsg>, now: i64) {
-        let settings = &self.args.settings;
+        let settings = self.args.settings.clone();
         self.buffer.expire(now);
         self.idempotency.expire(now);
         self.members
             .expire_holds(now, settings.join_hold.as_millis() as i64);
-        self.tail
-            .trim(self.args.progress.stored_seq.load(Ordering::Acquire));
+        self.trim_tail();
         let idle_for = now - self.last_activity_ms;
         let idle_limit = if self.meta.is_some() {
             settings.idle_timeout

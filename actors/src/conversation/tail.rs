@@ -56,21 +56,24 @@ impl Tail {
         self.items.push_back(message);
     }
 
-    /// Drops the oldest messages beyond `keep`, but only stored ones.
-    pub fn trim(&mut self, stored_seq: u64) {
+    /// Drops the oldest messages beyond `keep`, but only stored ones, and
+    /// returns them.
+    pub fn trim(&mut self, stored_seq: u64) -> Vec<SequencedMessage> {
+        let mut dropped = Vec::new();
         while self.items.len() > self.keep
             && self.items.front().is_some_and(|m| m.seq <= stored_seq)
+            && let Some(old) = self.items.pop_front()
         {
-            if let Some(old) = self.items.pop_front()
-                && self.by_id.get(&old.message.message_id) == Some(&old.seq)
-            {
+            if self.by_id.get(&old.message.message_id) == Some(&old.seq) {
                 self.by_id.remove(&old.message.message_id);
             }
             self.complete = false;
+            dropped.push(old);
         }
         if self.by_id.capacity() > 2 * self.by_id.len().max(self.keep) {
             self.by_id.shrink_to_fit();
         }
+        dropped
     }
 
     pub fn is_complete(&self) -> bool {
@@ -263,7 +266,10 @@ mod tests {
         );
         assert_eq!(tail.find_mut("m3").map(|m| m.seq), Some(3));
         assert_eq!(tail.at(2).map(|m| m.seq), Some(2));
-        tail.trim(4);
+        assert_eq!(
+            tail.trim(4).iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert!(tail.get("m1").is_none() && tail.get("m2").is_none());
         assert!(tail.at(2).is_none());
         assert_eq!(tail.get("m3").map(|m| m.seq), Some(3));
