@@ -86,6 +86,9 @@ pub enum Backend {
 pub struct StorageConfig {
     pub backend: Backend,
     pub fs_root: String,
+    /// Longest one storage call may take; past it the call fails.
+    #[serde(with = "humantime_serde")]
+    pub operation_timeout: Duration,
     pub s3: S3Config,
 }
 
@@ -151,6 +154,8 @@ pub struct LimitsConfig {
     pub max_message_len: usize,
     pub max_json_body: usize,
     pub max_upload: usize,
+    /// Bytes of attachments per conversation; 0 = no bound.
+    pub max_upload_bytes_per_conversation: u64,
 }
 
 /// `[rate_limit]`
@@ -215,6 +220,9 @@ impl Config {
                 "actors.flush_max_batch, max_pending and history_tail must be at least 1".into(),
             );
         }
+        if self.storage.operation_timeout.is_zero() {
+            return Err("storage.operation_timeout must be more than 0".into());
+        }
         if self.limits.max_participants == 0 {
             return Err("limits.max_participants must be at least 1".into());
         }
@@ -243,6 +251,7 @@ impl Config {
             subscriber_queue: a.subscriber_queue,
             leave_grace: a.leave_grace,
             max_conversations: a.max_conversations,
+            max_upload_bytes_per_conversation: self.limits.max_upload_bytes_per_conversation,
             ..chats3_actors::Settings::default()
         }
     }

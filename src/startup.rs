@@ -106,8 +106,10 @@ impl Application {
     }
 
     /// Serves until the shutdown token is cancelled, then stops accepting,
-    /// ends event streams, waits for requests in flight and flushes every
-    /// conversation, all within `server.shutdown_timeout`.
+    /// ends event streams, waits for requests in flight (at most half of
+    /// `server.shutdown_timeout`) and flushes every conversation, all
+    /// within `server.shutdown_timeout` counted from the cancellation. An
+    /// error when anything acknowledged is left unstored: it names what.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application { listener, state } = self;
         let shutdown = state.shutdown.clone();
@@ -124,21 +126,27 @@ impl Application {
         };
         tracing::info!(url = %state.public_url, "chats3 listening");
         let server = crate::serve::serve(listener, router(state.clone()), shutdown.clone());
-        let started = tokio::time::Instant::now();
         let served = tokio::spawn(server);
         shutdown.cancelled().await;
+        let deadline = tokio::time::Instant::now() + limit;
         tracing::info!("shutting down: draining connections");
-        match tokio::time::timeout(limit, served).await {
+        match tokio::time::timeout(limit / 2, served).await {
             Ok(result) => result.context("server task")?,
-            Err(_) => tracing::warn!("connections still open at the shutdown limit; closing them"),
+            Err(_) => {
+                tracing::warn!("connections still open at half the shutdown limit; closing them")
+            }
         }
         sweeper.abort();
-        let left = limit
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_secs(1));
-        tracing::info!("flushing conversations");
-        if !state.system.shutdown(left).await {
-            tracing::error!("flushing did not finish within the shutdown limit");
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tracing::info!(?left, "flushing conversations");
+        if let Err(unstored) = state.system.shutdown(left).await {
+            tracing::error!(
+                messages = unstored.messages(),
+                documents = unstored.documents(),
+                conversations = unstored.conversations.len(),
+                "shutdown: {unstored}"
+            );
+            anyhow::bail!("shutdown: {unstored}");
         }
         tracing::info!("shutdown complete");
         Ok(())

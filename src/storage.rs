@@ -1,7 +1,9 @@
 //! The two implementations of the actors' [`Store`] trait (a local
-//! directory and S3) and the request counters `/metrics` shows.
+//! directory and S3), the timeout and health guard around both, and the
+//! request counters `/metrics` shows.
 
 pub mod fs;
+pub mod guard;
 pub mod s3;
 
 use chats3_actors::store::{SharedStore, Store};
@@ -17,7 +19,10 @@ pub struct StorageCounters {
     pub puts: AtomicU64,
     pub lists: AtomicU64,
     pub deletes: AtomicU64,
+    /// Failed requests, timeouts included.
     pub errors: AtomicU64,
+    /// Requests cut by `operation_timeout`.
+    pub timeouts: AtomicU64,
 }
 
 impl StorageCounters {
@@ -32,8 +37,10 @@ impl StorageCounters {
 /// The configured store, plus what only the HTTP layer needs of it.
 #[derive(Clone)]
 pub struct Storage {
+    /// The backend behind [`guard::Guarded`]: every call has a timeout.
     pub store: SharedStore,
     pub counters: Arc<StorageCounters>,
+    pub health: Arc<guard::StorageHealth>,
     /// Present on S3: presigns download URLs.
     pub s3: Option<Arc<s3::S3Store>>,
 }
@@ -42,23 +49,31 @@ impl Storage {
     /// Opens the configured backend.
     pub async fn open(config: &StorageConfig) -> anyhow::Result<Storage> {
         let counters = Arc::new(StorageCounters::default());
-        match config.backend {
-            Backend::Fs => {
-                let store = fs::FsStore::open(&config.fs_root, counters.clone())?;
-                Ok(Storage {
-                    store: Arc::new(store),
-                    counters,
-                    s3: None,
-                })
-            }
+        let (backend, s3): (SharedStore, _) = match config.backend {
+            Backend::Fs => (
+                Arc::new(fs::FsStore::open(&config.fs_root, counters.clone())?),
+                None,
+            ),
             Backend::S3 => {
-                let store = Arc::new(s3::S3Store::new(&config.s3, counters.clone()).await?);
-                Ok(Storage {
-                    store: store.clone() as Arc<dyn Store>,
-                    counters,
-                    s3: Some(store),
-                })
+                let store = Arc::new(
+                    s3::S3Store::new(&config.s3, config.operation_timeout, counters.clone())
+                        .await?,
+                );
+                (store.clone() as Arc<dyn Store>, Some(store))
             }
-        }
+        };
+        let health = Arc::new(guard::StorageHealth::default());
+        let store = Arc::new(guard::Guarded::new(
+            backend,
+            config.operation_timeout,
+            counters.clone(),
+            health.clone(),
+        ));
+        Ok(Storage {
+            store,
+            counters,
+            health,
+            s3,
+        })
     }
 }

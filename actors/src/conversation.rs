@@ -205,6 +205,9 @@ pub enum ConversationMsg {
         data: Bytes,
         reply: Reply<AttachmentMeta>,
     },
+    /// An upload was not stored (or its caller gave up): its bytes no
+    /// longer count toward the quota.
+    UploadFailed(u64),
     /// An attachment's metadata.
     AttachmentInfo(String, Reply<AttachmentMeta>),
     /// An attachment's metadata and bytes.
@@ -277,6 +280,12 @@ pub struct ConversationState {
     last_activity_ms: i64,
     /// Failed loads in a row, for the retry backoff.
     load_failures: u32,
+    /// Bytes of attachments stored or being stored, for the upload quota
+    /// (from a listing at load when the quota is on).
+    upload_bytes: u64,
+    /// Deleting the `meta.json` of a create that was answered with an
+    /// error; another create waits for it.
+    meta_undo: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Actor for ConversationActor {
@@ -314,6 +323,8 @@ impl Actor for ConversationActor {
             floor_seq: 0,
             last_activity_ms: now_ms(),
             load_failures: 0,
+            upload_bytes: 0,
+            meta_undo: None,
         })
     }
 
@@ -342,11 +353,15 @@ impl Actor for ConversationActor {
             state.document(kind).settle().await;
             if state.document(kind).dirty() {
                 let (key, body) = state.document_body(kind);
-                if let Err(e) = state.args.store.put(&key, body, "application/json").await {
-                    tracing::error!(conversation = %state.args.id, %key, error = %e, "document not saved at stop");
+                match state.args.store.put(&key, body, "application/json").await {
+                    Ok(()) => state.document(kind).saved_now(),
+                    Err(e) => {
+                        tracing::error!(conversation = %state.args.id, %key, error = %e, "document not saved at stop")
+                    }
                 }
             }
         }
+        state.note_documents();
         Ok(())
     }
 
@@ -375,7 +390,13 @@ impl Actor for ConversationActor {
         }
         match message {
             ConversationMsg::Create(reply) => {
-                let _ = reply.send(state.create().await);
+                let result = state.create().await;
+                let created = result.is_ok();
+                if reply.send(result).is_err() && created {
+                    // The caller gave up (timed out): it was told the create
+                    // failed, so the conversation must not exist.
+                    state.undo_create();
+                }
             }
             ConversationMsg::Get(reply) => {
                 let _ = reply.send(state.meta().cloned());
@@ -459,6 +480,7 @@ impl Actor for ConversationActor {
             }
             ConversationMsg::DocumentSaved { kind, version, ok } => {
                 state.document(kind).finished(version, ok);
+                state.note_documents();
                 if ok {
                     let delay = state.args.settings.flush_interval;
                     state.schedule_save(&myself, kind, delay);
@@ -503,7 +525,10 @@ impl Actor for ConversationActor {
             #[cfg(test)]
             ConversationMsg::Crash => return Err("crash requested by a test".into()),
             ConversationMsg::PutAttachment { meta, data, reply } => {
-                state.put_attachment(meta, data, reply)
+                state.put_attachment(&myself, meta, data, reply)
+            }
+            ConversationMsg::UploadFailed(bytes) => {
+                state.upload_bytes = state.upload_bytes.saturating_sub(bytes);
             }
             ConversationMsg::AttachmentInfo(id, reply) => {
                 state.read_attachment(id, false, move |r| {
@@ -553,6 +578,7 @@ fn reply_unavailable(message: ConversationMsg, error: &str) {
         | ConversationMsg::SaveDocument(_)
         | ConversationMsg::GraceExpired { .. }
         | ConversationMsg::Housekeep
+        | ConversationMsg::UploadFailed(_)
         | ConversationMsg::Reload => {}
         #[cfg(test)]
         ConversationMsg::Crash => {}
@@ -560,6 +586,12 @@ fn reply_unavailable(message: ConversationMsg, error: &str) {
 }
 
 const NOT_FOUND: ChatError = ChatError::NotFound("Conversation not found");
+
+/// The answer to a join with a wrong code or an unknown conversation: the
+/// same for both, so ids cannot be probed.
+pub fn invalid_join() -> ChatError {
+    ChatError::Forbidden("Invalid conversation or join code".into())
+}
 
 impl ConversationState {
     /// Loads from storage; on failure answers 503 meanwhile and retries
@@ -598,6 +630,10 @@ impl ConversationState {
             Some(body) => serde_json::from_slice(&body).unwrap_or_default(),
             None => Default::default(),
         };
+        let quota = self.args.settings.max_upload_bytes_per_conversation;
+        if quota > 0 && self.meta.is_some() {
+            self.upload_bytes = store.usage(&keys::attachments_prefix(id)).await?;
+        }
         let (mut loaded, more) =
             crate::history::read_tail(store, id, self.args.settings.history_tail).await?;
         let unstored = self
@@ -655,6 +691,15 @@ impl ConversationState {
         if self.meta.is_some() {
             return Err(ChatError::Conflict("Conversation already exists".into()));
         }
+        if self
+            .meta_undo
+            .as_ref()
+            .is_some_and(|undo| !undo.is_finished())
+        {
+            return Err(ChatError::Storage(
+                "an earlier failed create of this id is still being undone".into(),
+            ));
+        }
         let meta = Conversation {
             conversation_id: self.args.id.clone(),
             join_code: generate_join_code(),
@@ -662,9 +707,22 @@ impl ConversationState {
             created_at: iso_from_ms(now_ms()),
             closed_at: None,
         };
-        self.write_meta(&meta).await?;
+        if let Err(e) = self.write_meta(&meta).await {
+            self.undo_create();
+            return Err(e);
+        }
         self.meta = Some(meta.clone());
         Ok(meta)
+    }
+
+    /// Forgets a create answered with an error, in memory and in storage
+    /// (a write that timed out may still land).
+    fn undo_create(&mut self) {
+        self.meta = None;
+        self.meta_undo = Some(crate::store::undo_writes(
+            self.args.store.clone(),
+            vec![keys::meta(&self.args.id)],
+        ));
     }
 
     async fn close(&mut self) -> Result<Conversation, ChatError> {
@@ -691,10 +749,9 @@ impl ConversationState {
     }
 
     fn join(&mut self, join_code: &str, display_name: &str, now: i64) -> Result<String, ChatError> {
-        let invalid = || ChatError::Forbidden("Invalid conversation or join code".into());
-        let meta = self.meta.as_ref().ok_or_else(invalid)?;
+        let meta = self.meta.as_ref().ok_or_else(invalid_join)?;
         if meta.join_code != join_code {
-            return Err(invalid());
+            return Err(invalid_join());
         }
         if meta.status == ConversationStatus::Closed {
             return Err(ChatError::Forbidden("Conversation is closed".into()));
@@ -1142,13 +1199,25 @@ impl ConversationState {
         kind: DocumentKind,
         delay: Duration,
     ) {
+        self.note_documents();
         if self.document(kind).dirty() && self.document(kind).schedule() {
             myself.send_after(delay, move || ConversationMsg::SaveDocument(kind));
         }
     }
 
+    /// Tells the shutdown report how many documents are behind in storage.
+    fn note_documents(&self) {
+        let unsaved =
+            usize::from(self.reactions_doc.dirty()) + usize::from(self.revisions_doc.dirty());
+        self.args
+            .progress
+            .unsaved_documents
+            .store(unsaved, Ordering::Release);
+    }
+
     /// Writes a document in a task, one write at a time, latest state wins.
     fn save_document(&mut self, myself: &ActorRef<ConversationMsg>, kind: DocumentKind) {
+        self.note_documents();
         let Some(version) = self.document(kind).begin() else {
             return;
         };
@@ -1268,36 +1337,55 @@ impl ConversationState {
         Ok(())
     }
 
-    /// Writes the file, then its metadata, in a task; answers when both are stored.
-    fn put_attachment(&self, meta: AttachmentMeta, data: Bytes, reply: Reply<AttachmentMeta>) {
+    /// Writes the file, then its metadata, in a task; answers when both are
+    /// stored. Within the conversation's upload quota, counting uploads
+    /// under way; an upload answered with an error (its caller gone
+    /// included) is deleted again, so nothing the client was told failed
+    /// stays stored.
+    fn put_attachment(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        meta: AttachmentMeta,
+        data: Bytes,
+        reply: Reply<AttachmentMeta>,
+    ) {
         if let Err(e) = self.meta() {
             let _ = reply.send(Err(e));
             return;
         }
+        let quota = self.args.settings.max_upload_bytes_per_conversation;
+        let size = data.len() as u64;
+        if quota > 0 && self.upload_bytes + size > quota {
+            let _ = reply.send(Err(ChatError::TooLarge(format!(
+                "Upload quota of this conversation exceeded ({} of {quota} bytes used)",
+                self.upload_bytes
+            ))));
+            return;
+        }
+        self.upload_bytes += size;
         let store = self.args.store.clone();
         let id = self.args.id.clone();
+        let me = myself.clone();
         tokio::spawn(async move {
+            let written = [
+                keys::attachment(&id, &meta.attachment_id),
+                keys::attachment_meta(&id, &meta.attachment_id),
+            ];
             let result = async {
-                store
-                    .put(
-                        &keys::attachment(&id, &meta.attachment_id),
-                        data,
-                        &meta.mime_type,
-                    )
-                    .await?;
+                store.put(&written[0], data, &meta.mime_type).await?;
                 let body = serde_json::to_vec_pretty(&meta)
                     .map_err(|e| ChatError::Storage(e.to_string()))?;
                 store
-                    .put(
-                        &keys::attachment_meta(&id, &meta.attachment_id),
-                        Bytes::from(body),
-                        "application/json",
-                    )
+                    .put(&written[1], Bytes::from(body), "application/json")
                     .await?;
                 Ok(meta)
             }
             .await;
-            let _ = reply.send(result);
+            let failed = result.is_err();
+            if reply.send(result).is_err() || failed {
+                crate::store::undo_writes(store, written.to_vec());
+                let _ = me.cast(ConversationMsg::UploadFailed(size));
+            }
         });
     }
 

@@ -17,6 +17,9 @@ pub enum ChatError {
     #[error("{0}")]
     /// 400.
     Invalid(String),
+    /// 413: a size bound was reached (e.g. a conversation's upload quota).
+    #[error("{0}")]
+    TooLarge(String),
     /// A per-client bound was reached (e.g. streams per session).
     #[error("{0}")]
     TooMany(String),

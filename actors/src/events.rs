@@ -176,27 +176,36 @@ pub trait Fanout: Send + Sync + 'static {
 }
 
 /// In-process fan-out over a bounded broadcast channel: a subscriber that
-/// falls `capacity` events behind sees `Lagged` and must resync.
+/// falls `capacity` events behind sees `Lagged` and must resync. The
+/// channel allocates all its slots at once (about 56 KiB for 1,024), so it
+/// is made by the first subscriber: a loaded room nobody streams costs
+/// nothing here.
 pub struct LocalFanout {
-    sender: broadcast::Sender<Arc<EventFrame>>,
+    capacity: usize,
+    sender: std::sync::OnceLock<broadcast::Sender<Arc<EventFrame>>>,
 }
 
 impl LocalFanout {
     /// A fan-out whose subscribers may fall `capacity` events behind.
     pub fn new(capacity: usize) -> Self {
         LocalFanout {
-            sender: broadcast::channel(capacity.max(1)).0,
+            capacity: capacity.max(1),
+            sender: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl Fanout for LocalFanout {
     fn publish(&self, frame: Arc<EventFrame>) {
-        let _ = self.sender.send(frame);
+        if let Some(sender) = self.sender.get() {
+            let _ = sender.send(frame);
+        }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<EventFrame>> {
-        self.sender.subscribe()
+        self.sender
+            .get_or_init(|| broadcast::channel(self.capacity).0)
+            .subscribe()
     }
 }
 

@@ -20,6 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 /// Progress the conversation reads without a round trip.
@@ -31,7 +32,15 @@ pub struct FlushProgress {
     pub stored_seq: AtomicU64,
     /// Store failures seen since the last success (for `/ready` and logs).
     pub failures: AtomicU64,
+    /// The conversation's documents (reactions, revisions) whose stored
+    /// copy is behind memory; set by the conversation, read at shutdown.
+    pub unsaved_documents: AtomicUsize,
 }
+
+/// How many flushers write to storage at once. A shutdown stops every
+/// conversation together; this keeps thousands of final flushes from
+/// opening thousands of requests at once while still overlapping them.
+pub const CONCURRENT_WRITES: usize = 64;
 
 /// Messages of the flusher.
 pub enum FlusherMsg {
@@ -56,6 +65,8 @@ pub struct FlusherArgs {
     pub store: SharedStore,
     pub settings: Arc<Settings>,
     pub progress: Arc<FlushProgress>,
+    /// Shared by every flusher: bounds concurrent storage writes.
+    pub permits: Arc<Semaphore>,
 }
 
 /// State of the flusher actor.
@@ -142,9 +153,7 @@ impl Actor for Flusher {
             mark_stored(&state.args.progress, &batch);
         }
         if compactor.has_loose()
-            && let Err(e) = compactor
-                .compact(state.args.store.as_ref(), &state.args.id)
-                .await
+            && let Err(e) = compact(&state.args, &mut compactor).await
         {
             tracing::warn!(conversation = %state.args.id, error = %e, "compaction at stop failed; batches stay loose");
         }
@@ -184,6 +193,7 @@ impl FlusherState {
             store: self.args.store.clone(),
             settings: self.args.settings.clone(),
             progress: self.args.progress.clone(),
+            permits: self.args.permits.clone(),
         };
         let to_write = batch.clone();
         let me = myself.clone();
@@ -192,7 +202,7 @@ impl FlusherState {
             write_with_retry(&args, &to_write, &mut compactor).await;
             mark_stored(&args.progress, &to_write);
             if compactor.due()
-                && let Err(e) = compactor.compact(args.store.as_ref(), &args.id).await
+                && let Err(e) = compact(&args, &mut compactor).await
             {
                 tracing::warn!(conversation = %args.id, error = %e, "compaction failed; batches stay loose until the next one");
             }
@@ -236,9 +246,20 @@ fn mark_stored(progress: &FlushProgress, batch: &[SequencedMessage]) {
     }
 }
 
+/// Compacts loose batches while holding a write permit.
+async fn compact(
+    args: &FlusherArgs,
+    compactor: &mut Compactor,
+) -> Result<(), crate::store::StoreError> {
+    let _permit = args.permits.acquire().await;
+    compactor.compact(args.store.as_ref(), &args.id).await
+}
+
 /// Writes a batch as one NDJSON object named after its first message's
 /// `seq` (so key order is history order), retrying with exponential backoff
-/// (100 ms doubling to 10 s) plus jitter until storage accepts it.
+/// (100 ms doubling to 10 s) plus jitter until storage accepts it. The key
+/// is chosen once: a write that timed out but landed is overwritten by the
+/// retry, never stored twice.
 async fn write_with_retry(
     args: &FlusherArgs,
     batch: &[SequencedMessage],
@@ -249,11 +270,13 @@ async fn write_with_retry(
     let body = encode_lines(batch);
     let mut delay = Duration::from_millis(100);
     loop {
-        match args
-            .store
-            .put(&key, body.clone(), "application/x-ndjson")
-            .await
-        {
+        let written = {
+            let _permit = args.permits.acquire().await;
+            args.store
+                .put(&key, body.clone(), "application/x-ndjson")
+                .await
+        };
+        match written {
             Ok(()) => {
                 args.progress.failures.store(0, Ordering::Release);
                 compactor.note_batch(&key, &body, batch);

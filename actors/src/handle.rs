@@ -12,13 +12,17 @@ use crate::nonces::{ActorNonces, NonceActor, NonceRegistry};
 use crate::sessions::{ActorSessions, SessionActor, SessionRegistry};
 use crate::settings::Settings;
 use crate::store::SharedStore;
-use crate::supervisor::{ConversationSupervisor, SupervisorArgs, SupervisorMsg, SupervisorStats};
+use crate::supervisor::{
+    ConversationSupervisor, LookupError, ProgressBoard, SupervisorArgs, SupervisorMsg,
+    SupervisorStats,
+};
 use bytes::Bytes;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Sends a request and waits for the reply, at most `timeout`.
@@ -50,12 +54,72 @@ pub struct System {
     session_actor: ActorRef<crate::sessions::SessionMsg>,
     nonce_actor: ActorRef<crate::nonces::NonceMsg>,
     settings: Arc<Settings>,
+    board: Arc<ProgressBoard>,
+}
+
+/// One conversation's share of what a shutdown left unstored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnstoredConversation {
+    pub id: ConversationId,
+    /// Acknowledged messages not in storage.
+    pub messages: usize,
+    /// Documents (reactions, revisions) whose stored copy is behind.
+    pub documents: usize,
+}
+
+/// What a shutdown could not store in time, by conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+pub struct Unstored {
+    pub conversations: Vec<UnstoredConversation>,
+}
+
+/// Conversations a report names one by one; the rest are counted.
+const NAMED_IN_REPORT: usize = 50;
+
+impl Unstored {
+    /// Acknowledged messages not stored.
+    pub fn messages(&self) -> usize {
+        self.conversations.iter().map(|c| c.messages).sum()
+    }
+
+    /// Documents not stored.
+    pub fn documents(&self) -> usize {
+        self.conversations.iter().map(|c| c.documents).sum()
+    }
+}
+
+impl std::fmt::Display for Unstored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} acknowledged messages and {} documents of {} conversations are unstored:",
+            self.messages(),
+            self.documents(),
+            self.conversations.len()
+        )?;
+        for c in self.conversations.iter().take(NAMED_IN_REPORT) {
+            write!(
+                f,
+                " {} ({} messages, {} documents)",
+                c.id, c.messages, c.documents
+            )?;
+        }
+        if self.conversations.len() > NAMED_IN_REPORT {
+            write!(
+                f,
+                " and {} more",
+                self.conversations.len() - NAMED_IN_REPORT
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl System {
     /// Starts the supervisor and the registries.
     pub async fn start(store: SharedStore, settings: Settings) -> Result<Self, ChatError> {
         let settings = Arc::new(settings);
+        let board = Arc::new(ProgressBoard::default());
         let spawn_err = |e: ractor::SpawnErr| ChatError::Unavailable(e.to_string());
         let (supervisor, _) = Actor::spawn(
             None,
@@ -63,6 +127,7 @@ impl System {
             SupervisorArgs {
                 store,
                 settings: settings.clone(),
+                board: board.clone(),
             },
         )
         .await
@@ -86,6 +151,7 @@ impl System {
             session_actor,
             nonce_actor,
             settings,
+            board,
         })
     }
 
@@ -100,6 +166,18 @@ impl System {
             id,
             supervisor: self.supervisor.clone(),
             timeout: self.settings.call_timeout,
+            must_exist: false,
+        }
+    }
+
+    /// A handle to a conversation that must already exist: for a stored
+    /// one it is loaded as usual, an unknown id answers 404 without
+    /// loading anything. For requests anyone can send with any id
+    /// (embeds, system messages, admin lookups).
+    pub fn existing_conversation(&self, id: ConversationId) -> ConversationHandle {
+        ConversationHandle {
+            must_exist: true,
+            ..self.conversation(id)
         }
     }
 
@@ -124,14 +202,42 @@ impl System {
     }
 
     /// Stops every conversation, waiting at most `limit` while they flush.
-    /// Returns false when the limit ran out first.
-    pub async fn shutdown(&self, limit: Duration) -> bool {
+    /// Whatever acknowledged is not stored then (the limit ran out, or a
+    /// final write failed) is the error, by conversation.
+    pub async fn shutdown(&self, limit: Duration) -> Result<(), Unstored> {
         self.session_actor.stop(None);
         self.nonce_actor.stop(None);
-        self.supervisor
+        let stopped = self
+            .supervisor
             .stop_and_wait(Some("shutdown".into()), Some(limit))
-            .await
-            .is_ok()
+            .await;
+        if stopped.is_err() {
+            tracing::warn!(?limit, "conversations still flushing at the shutdown limit");
+        }
+        let unstored = self.unstored();
+        if unstored.conversations.is_empty() {
+            Ok(())
+        } else {
+            Err(unstored)
+        }
+    }
+
+    /// What is acknowledged but not stored, now.
+    fn unstored(&self) -> Unstored {
+        let Ok(board) = self.board.lock() else {
+            return Unstored::default();
+        };
+        let mut conversations: Vec<UnstoredConversation> = board
+            .iter()
+            .map(|(id, progress)| UnstoredConversation {
+                id: id.clone(),
+                messages: progress.pending.load(Ordering::Acquire),
+                documents: progress.unsaved_documents.load(Ordering::Acquire),
+            })
+            .filter(|c| c.messages > 0 || c.documents > 0)
+            .collect();
+        conversations.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        Unstored { conversations }
     }
 }
 
@@ -141,7 +247,11 @@ pub struct ConversationHandle {
     id: ConversationId,
     supervisor: ActorRef<SupervisorMsg>,
     timeout: Duration,
+    /// An unknown id answers 404 instead of loading a conversation.
+    must_exist: bool,
 }
+
+const UNKNOWN: ChatError = ChatError::NotFound("Conversation not found");
 
 impl ConversationHandle {
     /// The conversation's id.
@@ -151,11 +261,17 @@ impl ConversationHandle {
 
     async fn actor(&self) -> Result<ActorRef<ConversationMsg>, ChatError> {
         let id = self.id.clone();
-        ask(&self.supervisor, self.timeout, |r| {
-            SupervisorMsg::Get(id, r)
+        let must_exist = self.must_exist;
+        ask(&self.supervisor, self.timeout, |reply| SupervisorMsg::Get {
+            id,
+            must_exist,
+            reply,
         })
         .await?
-        .map_err(ChatError::Unavailable)
+        .map_err(|e| match e {
+            LookupError::Unknown => UNKNOWN,
+            LookupError::Unavailable(reason) => ChatError::Unavailable(reason),
+        })
     }
 
     /// Asks the conversation; if its actor stopped in between (idle stop,
@@ -195,14 +311,27 @@ impl ConversationHandle {
         self.ask(ConversationMsg::Close).await
     }
 
-    /// Joins with a code; returns the new user id.
+    /// Joins with a code; returns the new user id. An unknown id answers
+    /// like a wrong code, without loading a conversation.
     pub async fn join(&self, join_code: &str, display_name: &str) -> Result<String, ChatError> {
-        self.ask(|reply| ConversationMsg::Join {
-            join_code: join_code.to_owned(),
-            display_name: display_name.to_owned(),
-            reply,
-        })
-        .await
+        let existing = ConversationHandle {
+            must_exist: true,
+            ..self.clone()
+        };
+        existing
+            .ask(|reply| ConversationMsg::Join {
+                join_code: join_code.to_owned(),
+                display_name: display_name.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|e| {
+                if e == UNKNOWN {
+                    crate::conversation::invalid_join()
+                } else {
+                    e
+                }
+            })
     }
 
     /// Admits a user with a verified ticket.

@@ -10,7 +10,8 @@
 //! - `conversation`: one actor per live conversation (participants, tail,
 //!   idempotency, signaling buffer, reactions, fan-out).
 //! - `flusher`: the write-behind actor that batches messages into storage.
-//! - `supervisor`: spawns, restarts and idles out conversations.
+//! - `supervisor`: spawns, restarts and idles out conversations; `absent`:
+//!   its negative cache of ids that do not exist.
 //! - `sessions`, `nonces`: TTL registries.
 //! - `handle`: the async API with timeouts that HTTP handlers call.
 //!
@@ -23,6 +24,7 @@
 //! SessionRegistry      NonceRegistry
 //! ```
 
+pub mod absent;
 pub mod conversation;
 pub mod domain;
 pub mod error;
@@ -42,5 +44,5 @@ pub mod time;
 mod system_tests;
 
 pub use error::ChatError;
-pub use handle::{ConversationHandle, System};
+pub use handle::{ConversationHandle, System, Unstored, UnstoredConversation};
 pub use settings::Settings;

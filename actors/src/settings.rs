@@ -46,6 +46,8 @@ pub struct Settings {
     pub max_conversations: usize,
     /// Timeout of a handle's call into an actor.
     pub call_timeout: Duration,
+    /// Bytes of attachments one conversation may hold; 0 = no bound.
+    pub max_upload_bytes_per_conversation: u64,
 }
 
 impl Default for Settings {
@@ -71,6 +73,7 @@ impl Default for Settings {
             max_nonces: 1_000_000,
             max_conversations: 100_000,
             call_timeout: Duration::from_secs(10),
+            max_upload_bytes_per_conversation: 1 << 30,
         }
     }
 }

@@ -41,6 +41,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the objects; keys that do not exist are not an error.
     async fn delete(&self, keys: &[String]) -> Result<(), StoreError>;
+
+    /// Bytes of every object whose key starts with `prefix`. The real
+    /// stores answer from a listing; this default reads each object.
+    async fn usage(&self, prefix: &str) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for key in self.list(prefix).await? {
+            total += self.get(&key).await?.map_or(0, |b| b.len() as u64);
+        }
+        Ok(total)
+    }
+}
+
+/// Removes what a write answered with an error may still have stored (a
+/// write that timed out can land later, when a stalled server resumes):
+/// deletes in a task, retried with backoff until storage accepts, then once
+/// more after a pause for a write that was still under way. Bounded: it
+/// gives up (and logs the keys) after about ten minutes.
+pub fn undo_writes(store: SharedStore, keys: Vec<String>) -> tokio::task::JoinHandle<()> {
+    const ATTEMPTS: u32 = 40;
+    const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(250);
+        let mut confirmed = false;
+        for _ in 0..ATTEMPTS {
+            match store.delete(&keys).await {
+                Ok(()) if confirmed => return,
+                Ok(()) => {
+                    confirmed = true;
+                    tokio::time::sleep(CONFIRM_AFTER).await;
+                }
+                Err(e) => {
+                    tracing::warn!(?keys, error = %e, "undoing a failed write; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(15));
+                }
+            }
+        }
+        tracing::error!(
+            ?keys,
+            "could not undo a failed write; the objects may remain"
+        );
+    })
 }
 
 /// A shared store.
@@ -106,6 +148,11 @@ pub mod keys {
         let name = key.rsplit('/').next()?;
         let stem = name.strip_suffix(".ndjson")?;
         stem.split('-').next()?.parse().ok()
+    }
+
+    /// The prefix of every attachment of a conversation.
+    pub fn attachments_prefix(id: &ConversationId) -> String {
+        format!("conversations/{id}/attachments/")
     }
 
     /// `conversations/{id}/attachments/{attachmentId}/original`

@@ -1,30 +1,62 @@
 //! The conversation supervisor: spawns a conversation (and its flusher) on
 //! first use, restarts a conversation that panicked from storage plus its
 //! flusher's unstored messages, forgets conversations that stopped when idle,
-//! and on stop waits while every child flushes.
+//! and on stop drains every conversation, then every flusher, all at once.
+//!
+//! Requests that must not create a room (joins, embeds, system messages,
+//! admin lookups) name an id that is not loaded: one GET of its
+//! `meta.json` in a task decides, and ids found absent are remembered in a
+//! bounded negative cache ([`crate::absent`]), so random ids never load a
+//! conversation.
 //!
 //! Lookup lives in this actor's own map, not ractor's global registry, so
 //! two servers in one process never collide.
 
+use crate::absent::AbsentIds;
 use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg};
 use crate::domain::ConversationId;
-use crate::flusher::{FlushProgress, Flusher, FlusherArgs, FlusherMsg};
+use crate::flusher::{CONCURRENT_WRITES, FlushProgress, Flusher, FlusherArgs, FlusherMsg};
 use crate::settings::Settings;
-use crate::store::SharedStore;
+use crate::store::{SharedStore, StoreError, keys};
+use crate::time::now_ms;
 use ractor::{
     Actor, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent,
 };
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Why no conversation actor was handed out.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LookupError {
+    /// The conversation does not exist (asked with `must_exist`).
+    #[error("no such conversation")]
+    Unknown,
+    /// It could not be loaded now (limit reached, storage failing).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The answer of [`SupervisorMsg::Get`].
+pub type Lookup = Result<ActorRef<ConversationMsg>, LookupError>;
 
 /// Messages of the supervisor.
 pub enum SupervisorMsg {
-    /// The live actor of a conversation, spawned if needed.
-    Get(
-        ConversationId,
-        RpcReplyPort<Result<ActorRef<ConversationMsg>, String>>,
-    ),
+    /// The live actor of a conversation, spawned if needed; with
+    /// `must_exist`, an id absent from storage is answered `Unknown`
+    /// without spawning anything.
+    Get {
+        id: ConversationId,
+        must_exist: bool,
+        reply: RpcReplyPort<Lookup>,
+    },
+    /// Whether a conversation's `meta.json` exists, found by a task.
+    Checked {
+        id: ConversationId,
+        exists: Result<bool, StoreError>,
+        reply: RpcReplyPort<Lookup>,
+    },
     /// Live conversations and messages waiting to be stored, for metrics.
     Stats(RpcReplyPort<SupervisorStats>),
 }
@@ -35,7 +67,17 @@ pub struct SupervisorStats {
     pub conversations: usize,
     pub pending_messages: usize,
     pub failing_flushers: usize,
+    /// Ids in the negative cache.
+    pub known_absent: usize,
 }
+
+/// The write-behind progress of every conversation with a flusher, shared
+/// with [`crate::System`] so that what is unstored can be told after a
+/// shutdown ran out of time (when the supervisor no longer answers).
+pub type ProgressBoard = Mutex<HashMap<ConversationId, Arc<FlushProgress>>>;
+
+/// Existence checks of ids that are not loaded, at most this many at once.
+const CONCURRENT_CHECKS: usize = 64;
 
 /// Behaviour of the supervisor.
 pub struct ConversationSupervisor;
@@ -44,6 +86,7 @@ pub struct ConversationSupervisor;
 pub struct SupervisorArgs {
     pub store: SharedStore,
     pub settings: Arc<Settings>,
+    pub board: Arc<ProgressBoard>,
 }
 
 struct FlusherEntry {
@@ -57,6 +100,10 @@ pub struct SupervisorState {
     conversations: HashMap<ConversationId, ActorRef<ConversationMsg>>,
     flushers: HashMap<ConversationId, FlusherEntry>,
     owners: HashMap<ActorId, ConversationId>,
+    absent: AbsentIds,
+    /// Shared by every flusher: bounds concurrent batch writes.
+    write_permits: Arc<Semaphore>,
+    check_permits: Arc<Semaphore>,
 }
 
 impl Actor for ConversationSupervisor {
@@ -74,6 +121,9 @@ impl Actor for ConversationSupervisor {
             conversations: HashMap::new(),
             flushers: HashMap::new(),
             owners: HashMap::new(),
+            absent: AbsentIds::default(),
+            write_permits: Arc::new(Semaphore::new(CONCURRENT_WRITES)),
+            check_permits: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
         })
     }
 
@@ -84,8 +134,23 @@ impl Actor for ConversationSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMsg::Get(id, reply) => {
-                let result = state.get(&myself, id).await;
+            SupervisorMsg::Get {
+                id,
+                must_exist,
+                reply,
+            } => state.lookup(&myself, id, must_exist, reply).await,
+            SupervisorMsg::Checked { id, exists, reply } => {
+                let result = match exists {
+                    _ if state.is_live(&id) => state.get(&myself, id).await,
+                    Ok(true) => state.get(&myself, id).await,
+                    Ok(false) => {
+                        state.absent.insert(id, now_ms());
+                        Err(LookupError::Unknown)
+                    }
+                    Err(e) => Err(LookupError::Unavailable(format!(
+                        "storage unavailable: {e}"
+                    ))),
+                };
                 let _ = reply.send(result);
             }
             SupervisorMsg::Stats(reply) => {
@@ -101,6 +166,7 @@ impl Actor for ConversationSupervisor {
                         .values()
                         .filter(|f| f.progress.failures.load(Ordering::Acquire) > 0)
                         .count(),
+                    known_absent: state.absent.len(),
                 };
                 let _ = reply.send(stats);
             }
@@ -127,13 +193,15 @@ impl Actor for ConversationSupervisor {
                         if let Some(flusher) = state.flushers.remove(&id) {
                             state.owners.remove(&flusher.actor.get_id());
                             flusher.actor.stop(Some("conversation stopped".into()));
+                            state.forget_progress(&id, &flusher.progress);
                         }
                     } else if state
                         .flushers
                         .get(&id)
                         .is_some_and(|f| f.actor.get_id() == cell.get_id())
+                        && let Some(flusher) = state.flushers.remove(&id)
                     {
-                        state.flushers.remove(&id);
+                        state.forget_progress(&id, &flusher.progress);
                     }
                 }
             }
@@ -160,39 +228,84 @@ impl Actor for ConversationSupervisor {
         Ok(())
     }
 
-    /// Stops every conversation and flusher and waits while they store
-    /// what is pending.
+    /// Drains every conversation at once (each answers what is in its
+    /// mailbox, hands its flusher the rest and saves its documents), then
+    /// drains the flushers, and waits while they store what is pending.
+    /// Conversations go first so that no accepted message reaches a flusher
+    /// that already stopped.
     async fn post_stop(
         &self,
         myself: ActorRef<Self::Msg>,
-        _state: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        myself
-            .get_cell()
-            .stop_children_and_wait(Some("shutdown".into()), None)
-            .await;
+        let conversations: Vec<_> = state.conversations.values().cloned().collect();
+        futures::future::join_all(conversations.iter().map(|c| c.drain_and_wait(None))).await;
+        myself.get_cell().drain_children_and_wait(None).await;
         Ok(())
     }
 }
 
 impl SupervisorState {
-    async fn get(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        id: ConversationId,
-    ) -> Result<ActorRef<ConversationMsg>, String> {
-        if let Some(actor) = self.conversations.get(&id)
-            && matches!(
+    fn is_live(&self, id: &ConversationId) -> bool {
+        self.conversations.get(id).is_some_and(|actor| {
+            matches!(
                 actor.get_status(),
                 ActorStatus::Running | ActorStatus::Starting | ActorStatus::Upgrading
             )
-        {
-            return Ok(actor.clone());
+        })
+    }
+
+    /// Answers a `Get`: the live actor, a fresh one, `Unknown` from the
+    /// negative cache, or (for an id not loaded that must exist) a check
+    /// of storage in a task that answers through [`SupervisorMsg::Checked`].
+    async fn lookup(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ConversationId,
+        must_exist: bool,
+        reply: RpcReplyPort<Lookup>,
+    ) {
+        if self.is_live(&id) || !must_exist {
+            self.absent.remove(&id);
+            let _ = reply.send(self.get(myself, id).await);
+            return;
+        }
+        if self.absent.contains(&id, now_ms()) {
+            let _ = reply.send(Err(LookupError::Unknown));
+            return;
+        }
+        let store = self.args.store.clone();
+        let permits = self.check_permits.clone();
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let exists = {
+                let _permit = permits.acquire().await;
+                store.get(&keys::meta(&id)).await.map(|meta| meta.is_some())
+            };
+            let _ = me.cast(SupervisorMsg::Checked { id, exists, reply });
+        });
+    }
+
+    /// Leaves a stopped conversation off the board unless it left
+    /// something unstored (which a shutdown report must still name).
+    fn forget_progress(&self, id: &ConversationId, progress: &FlushProgress) {
+        let settled = progress.pending.load(Ordering::Acquire) == 0
+            && progress.unsaved_documents.load(Ordering::Acquire) == 0;
+        if settled && let Ok(mut board) = self.args.board.lock() {
+            board.remove(id);
+        }
+    }
+
+    async fn get(&mut self, myself: &ActorRef<SupervisorMsg>, id: ConversationId) -> Lookup {
+        if self.is_live(&id) {
+            return Ok(self.conversations[&id].clone());
         }
         if self.conversations.len() >= self.args.settings.max_conversations
             && !self.conversations.contains_key(&id)
         {
-            return Err("too many conversations loaded".into());
+            return Err(LookupError::Unavailable(
+                "too many conversations loaded".into(),
+            ));
         }
         let flusher = match self.flushers.get(&id) {
             Some(entry)
@@ -210,10 +323,14 @@ impl SupervisorState {
                     store: self.args.store.clone(),
                     settings: self.args.settings.clone(),
                     progress: progress.clone(),
+                    permits: self.write_permits.clone(),
                 };
                 let (actor, _) = Actor::spawn_linked(None, Flusher, args, myself.get_cell())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| LookupError::Unavailable(e.to_string()))?;
+                if let Ok(mut board) = self.args.board.lock() {
+                    board.insert(id.clone(), progress.clone());
+                }
                 self.owners.insert(actor.get_id(), id.clone());
                 self.flushers.insert(
                     id.clone(),
@@ -234,7 +351,7 @@ impl SupervisorState {
         };
         let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, myself.get_cell())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LookupError::Unavailable(e.to_string()))?;
         self.owners.insert(actor.get_id(), id.clone());
         self.conversations.insert(id, actor.clone());
         Ok(actor)

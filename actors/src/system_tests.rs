@@ -166,7 +166,7 @@ async fn messages_are_batched_and_flushed_at_shutdown() {
         2,
         "one object per batch"
     );
-    assert!(system.shutdown(Duration::from_secs(10)).await);
+    assert_eq!(system.shutdown(Duration::from_secs(10)).await, Ok(()));
     let bodies = stored_bodies(&store, &id).await;
     assert_eq!(bodies, numbered(25));
 }
@@ -265,7 +265,7 @@ async fn batches_compact_into_segments_that_read_back_cold_from_few_objects() {
             .contains_key(&crate::store::keys::history_index(&id))
     })
     .await;
-    assert!(system.shutdown(Duration::from_secs(10)).await);
+    assert_eq!(system.shutdown(Duration::from_secs(10)).await, Ok(()));
     let objects = store
         .list(&crate::store::keys::messages_prefix(&id))
         .await
@@ -329,7 +329,7 @@ async fn chats3_one_message_files_are_compacted_in_their_order() {
             .await
             .unwrap();
     }
-    assert!(system.shutdown(Duration::from_secs(10)).await);
+    assert_eq!(system.shutdown(Duration::from_secs(10)).await, Ok(()));
     let objects = store
         .list(&crate::store::keys::messages_prefix(&id))
         .await
@@ -358,7 +358,7 @@ async fn a_slow_document_write_never_lands_over_the_state_saved_at_stop() {
         .revise("u-ann", &message.message_id, None)
         .await
         .unwrap();
-    assert!(system.shutdown(Duration::from_secs(10)).await);
+    assert_eq!(system.shutdown(Duration::from_secs(10)).await, Ok(()));
     tokio::time::sleep(Duration::from_millis(400)).await;
     let stored = store
         .get(&crate::store::keys::revisions(&id))
@@ -378,7 +378,7 @@ async fn batches_written_within_one_millisecond_all_stay_readable_after_compacti
     let system = batching_system(&store, 1).await;
     let (id, conversation) = created(&system, "dense").await;
     post_numbered(&conversation, 400).await;
-    assert!(system.shutdown(Duration::from_secs(10)).await);
+    assert_eq!(system.shutdown(Duration::from_secs(10)).await, Ok(()));
     assert_eq!(stored_bodies(&store, &id).await, numbered(400));
 }
 

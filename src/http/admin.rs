@@ -56,7 +56,7 @@ fn authorised_target(
     let mut fields = Fields::of(body)?;
     let password = fields.text("adminPassword", Text::len(1, 1000));
     authorise(state, fields, password)?;
-    Ok(state.system.conversation(path_id(id)?))
+    Ok(state.system.existing_conversation(path_id(id)?))
 }
 
 /// `POST /api/v1/admin/conversations/:id`

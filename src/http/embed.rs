@@ -114,7 +114,7 @@ async fn embed_session(
     let (conversation_id, user) = verify_ticket(state, ticket, signature).await?;
     state
         .system
-        .conversation(conversation_id.clone())
+        .existing_conversation(conversation_id.clone())
         .admit(&user)
         .await?;
     open_session(

@@ -146,6 +146,7 @@ impl From<ChatError> for AppError {
             ChatError::Forbidden(message) => AppError::forbidden(message),
             ChatError::Conflict(message) => AppError::new(StatusCode::CONFLICT, message),
             ChatError::Invalid(message) => AppError::new(StatusCode::BAD_REQUEST, message),
+            ChatError::TooLarge(message) => AppError::too_large(message),
             ChatError::TooMany(message) => AppError {
                 retry_after: Some(5),
                 ..AppError::new(StatusCode::TOO_MANY_REQUESTS, message)

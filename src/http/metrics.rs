@@ -83,6 +83,12 @@ pub async fn render(State(state): State<AppState>) -> Response {
         stats.conversations as u64,
     );
     line(
+        "chats3_conversations_known_absent",
+        "gauge",
+        "Unknown conversation ids remembered, answered without loading a room.",
+        stats.known_absent as u64,
+    );
+    line(
         "chats3_messages_pending",
         "gauge",
         "Accepted messages not yet stored.",
@@ -115,8 +121,20 @@ pub async fn render(State(state): State<AppState>) -> Response {
     line(
         "chats3_storage_errors_total",
         "counter",
-        "Failed storage requests.",
+        "Failed storage requests, timeouts included.",
         s.errors.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_storage_timeouts_total",
+        "counter",
+        "Storage requests cut by storage.operation_timeout.",
+        s.timeouts.load(Ordering::Relaxed),
+    );
+    line(
+        "chats3_storage_failing",
+        "gauge",
+        "1 while the latest storage request failed or timed out.",
+        u64::from(state.storage.health.is_failing()),
     );
     let mut response = out.into_response();
     response.headers_mut().insert(

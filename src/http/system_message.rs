@@ -69,7 +69,7 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
     }
     let id = ConversationId::parse(&conversation_id)
         .ok_or_else(|| AppError::not_found("Conversation not found"))?;
-    let conversation = state.system.conversation(id);
+    let conversation = state.system.existing_conversation(id);
     if conversation.get().await?.status == ConversationStatus::Closed {
         return Err(AppError::forbidden("Conversation is closed"));
     }

@@ -14,14 +14,16 @@ pub async fn health() -> Response {
     axum::Json(json!({"status": "ok", "service": "chats3"})).into_response()
 }
 
-/// `GET /ready`: 200 while storage accepts writes, 503 while a flusher is
-/// retrying.
+/// `GET /ready`: 200 while storage answers, 503 while storage calls fail
+/// or time out or a flusher is retrying. Never waits on storage itself:
+/// a probe runs in the background when needed (see `storage::guard`).
 pub async fn ready(State(state): State<AppState>) -> Response {
+    let storage_ok = state.storage.health.check(&state.storage.store);
     match state.system.stats().await {
-        Ok(stats) if stats.failing_flushers == 0 => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(stats) if stats.failing_flushers == 0 && storage_ok => axum::Json(json!({"status": "ready"})).into_response(),
         Ok(stats) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "degraded", "failingConversations": stats.failing_flushers, "pendingMessages": stats.pending_messages})),
+            axum::Json(json!({"status": "degraded", "storageFailing": !storage_ok, "failingConversations": stats.failing_flushers, "pendingMessages": stats.pending_messages})),
         )
             .into_response(),
         Err(e) => AppError::from(e).into_response(),

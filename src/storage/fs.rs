@@ -124,6 +124,18 @@ impl Store for FsStore {
         result
     }
 
+    async fn usage(&self, prefix: &str) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for key in self.list(prefix).await? {
+            match tokio::fs::metadata(self.path(&key)?).await {
+                Ok(meta) => total += meta.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        Ok(total)
+    }
+
     async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
         let result = async {
             for key in keys {

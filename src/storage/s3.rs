@@ -5,6 +5,7 @@ use super::StorageCounters;
 use crate::config::S3Config;
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
@@ -29,9 +30,35 @@ fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, 
 }
 
 impl S3Store {
+    /// The error of a request, counting the client's own timeouts
+    /// (connect, read, operation) as timeouts.
+    fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
+        &self,
+        e: SdkError<E, R>,
+    ) -> StoreError {
+        let timed_out = match &e {
+            SdkError::TimeoutError(_) => true,
+            SdkError::DispatchFailure(failure) => failure.is_timeout(),
+            _ => false,
+        };
+        if timed_out {
+            self.counters
+                .timeouts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        sdk_error(e)
+    }
+}
+
+impl S3Store {
     /// Builds the client from the configuration (static credentials when
-    /// given, otherwise the standard AWS chain).
-    pub async fn new(config: &S3Config, counters: Arc<StorageCounters>) -> anyhow::Result<Self> {
+    /// given, otherwise the standard AWS chain). Connecting, each read and
+    /// each whole operation (retries included) are bounded by `timeout`.
+    pub async fn new(
+        config: &S3Config,
+        timeout: Duration,
+        counters: Arc<StorageCounters>,
+    ) -> anyhow::Result<Self> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()));
         if !config.access_key.is_empty() {
@@ -47,8 +74,15 @@ impl S3Store {
             loader = loader.endpoint_url(config.endpoint.clone());
         }
         let shared = loader.load().await;
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .operation_attempt_timeout(timeout)
+            .operation_timeout(timeout)
+            .build();
         let s3_config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.force_path_style)
+            .timeout_config(timeouts)
             .build();
         Ok(S3Store {
             client: Client::from_conf(s3_config),
@@ -103,7 +137,7 @@ impl Store for S3Store {
                 {
                     Ok(None)
                 }
-                Err(e) => Err(sdk_error(e)),
+                Err(e) => Err(self.failed(e)),
             }
         }
         .await;
@@ -122,7 +156,7 @@ impl Store for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(sdk_error);
+            .map_err(|e| self.failed(e));
         self.counters.count(&self.counters.puts, &result);
         result
     }
@@ -146,7 +180,7 @@ impl Store for S3Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let result = page.map_err(sdk_error);
+            let result = page.map_err(|e| self.failed(e));
             self.counters.count(&self.counters.lists, &result);
             for object in result?.contents() {
                 if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
@@ -156,6 +190,25 @@ impl Store for S3Store {
         }
         keys.sort_unstable();
         Ok(keys)
+    }
+
+    async fn usage(&self, prefix: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full_key(prefix))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let result = page.map_err(|e| self.failed(e));
+            self.counters.count(&self.counters.lists, &result);
+            for object in result?.contents() {
+                total += u64::try_from(object.size().unwrap_or(0)).unwrap_or(0);
+            }
+        }
+        Ok(total)
     }
 
     async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
@@ -177,7 +230,7 @@ impl Store for S3Store {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(sdk_error)
+                .map_err(|e| self.failed(e))
                 .and_then(|output| match output.errors().first() {
                     Some(e) => Err(StoreError(format!(
                         "deleting {}: {}",

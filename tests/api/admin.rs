@@ -114,7 +114,12 @@ async fn loaded_conversations_are_bounded() {
     let app = spawn_app_with(|c| c.actors.max_conversations = 2).await;
     app.create_conversation(Some("one")).await;
     app.create_conversation(Some("two")).await;
-    let response = app.try_join("three", "ABCDEF", "Ann").await;
+    let response = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD, "conversationId": "three" }),
+        )
+        .await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
 }

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn use_s3(config: &mut Config, server: &S3Details, prefix: &str) {
+pub fn use_s3(config: &mut Config, server: &S3Details, prefix: &str) {
     config.storage.backend = Backend::S3;
     config.storage.s3.bucket = server.bucket.clone();
     config.storage.s3.endpoint = server.endpoint.clone();
@@ -368,7 +368,7 @@ async fn sigterm_flushes_a_long_write_behind_interval() {
     assert_eq!(bodies, expected);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

@@ -81,6 +81,11 @@ impl Document {
         }
     }
 
+    /// The current version was written outside a task (at stop).
+    pub fn saved_now(&mut self) {
+        self.saved = self.version;
+    }
+
     /// Whether the stored copy is behind the state in memory.
     pub fn dirty(&self) -> bool {
         self.saved != self.version
