@@ -1,0 +1,62 @@
+//! Loaded rooms: joins naming ids that do not exist load nothing (a
+//! bounded negative cache answers them), so they cannot fill the loaded
+//! rooms' cap and lock real rooms out; a create makes a cached id real.
+
+use crate::helpers::*;
+use futures::StreamExt;
+use serde_json::json;
+
+#[tokio::test]
+async fn joins_to_unknown_rooms_load_nothing_and_real_rooms_stay_joinable() {
+    let app = spawn_app_with(|c| c.actors.max_conversations = 3).await;
+    let (real, code) = app.create_conversation(Some("real")).await;
+    assert_eq!(app.metric("chats3_conversations_live").await, 1);
+    let statuses: Vec<u16> = futures::stream::iter(0..200)
+        .map(|n| {
+            let app = &app;
+            async move {
+                let response = app
+                    .try_join(&format!("random-{n}"), "ABCDEF", "Mallory")
+                    .await;
+                let (status, message, _) = failure(response).await;
+                assert_eq!(message, "Invalid conversation or join code");
+                status
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 403), "{statuses:?}");
+    assert_eq!(
+        app.metric("chats3_conversations_live").await,
+        1,
+        "no room was loaded for an unknown id"
+    );
+    assert_eq!(app.metric("chats3_conversations_known_absent").await, 200);
+    let gets = app.metric("chats3_storage_gets_total").await;
+    for n in 0..20 {
+        let response = app
+            .try_join(&format!("random-{n}"), "ABCDEF", "Mallory")
+            .await;
+        assert_eq!(response.status(), 403);
+    }
+    assert_eq!(
+        app.metric("chats3_storage_gets_total").await,
+        gets,
+        "known unknown ids cost no storage call"
+    );
+    let admin_get = app
+        .post_json(
+            "/api/v1/admin/conversations/random-1",
+            &json!({ "adminPassword": ADMIN_PASSWORD }),
+        )
+        .await;
+    assert_eq!(failure(admin_get).await.0, 404);
+
+    app.join(&real, &code, "Ann").await;
+    let (created, created_code) = app.create_conversation(Some("random-7")).await;
+    app.join(&created, &created_code, "Bob").await;
+    let (other, other_code) = app.create_conversation(None).await;
+    app.join(&other, &other_code, "Cy").await;
+    assert_eq!(app.metric("chats3_conversations_live").await, 3);
+}
