@@ -5,7 +5,7 @@
 //! chats3 process with a temporary data directory), `report` (latency
 //! summaries, the human table and one JSON line per run), `sse` (a lean
 //! event-stream reader on raw TCP), `workloads/`
-//! (send, fanout, idle, history, storage). Every loop is bounded in time
+//! (send, fanout, idle, history, storage, rooms). Every loop is bounded in time
 //! and count, and only loopback addresses are accepted.
 
 mod chart;
@@ -26,6 +26,8 @@ pub enum Workload {
     Idle,
     History,
     Storage,
+    /// Idle loaded conversations: RSS per room.
+    Rooms,
 }
 
 /// Command line.

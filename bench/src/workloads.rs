@@ -4,6 +4,7 @@
 mod fanout;
 mod history;
 mod idle;
+mod rooms;
 mod send;
 mod storage;
 
@@ -24,6 +25,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Run> {
         Workload::Idle => idle::run(&api, args).await,
         Workload::History => history::run(&api, args).await,
         Workload::Storage => storage::run(&api, args).await,
+        Workload::Rooms => rooms::run(&api, args).await,
     }
 }
 

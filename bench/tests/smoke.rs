@@ -27,6 +27,7 @@ fn every_workload_runs_at_a_tiny_size() {
         ("idle", &["--streams", "10"][..]),
         ("history", &["--messages", "20"][..]),
         ("storage", &["--rate", "50"][..]),
+        ("rooms", &[][..]),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
             .arg(workload)
