@@ -68,6 +68,10 @@ pub struct ServerConfig {
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
     pub static_dir: String,
+    /// Peers whose `X-Forwarded-For` names the client (reverse proxies).
+    pub trusted_proxies: Vec<crate::http::client_addr::ProxyNet>,
+    /// Bearer token `GET /metrics` requires; empty leaves it open.
+    pub metrics_token: String,
 }
 
 /// Which storage backend.
@@ -229,6 +233,16 @@ impl Config {
         for integrator in &self.integrators {
             if integrator.id.is_empty() || integrator.secret.is_empty() {
                 return Err("every [[integrators]] entry needs an id and a secret".into());
+            }
+            if let Some(bad) = integrator
+                .allowed_origins
+                .iter()
+                .find(|o| crate::http::origin::Pattern::parse(o).is_none())
+            {
+                return Err(format!(
+                    "integrator {}: allowed origin {bad:?} is not scheme://host[:port] or scheme://*.domain[:port]",
+                    integrator.id
+                ));
             }
         }
         Ok(())

@@ -3,15 +3,19 @@
 //! own beyond [`AppState`].
 
 pub mod admin;
+pub mod admission;
 pub mod attachments;
+pub mod client_addr;
 pub mod cookies;
 pub mod embed;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod headers;
+pub mod log_throttle;
 pub mod messages;
 pub mod metrics;
+pub mod origin;
 pub mod participation;
 pub mod poll_on_wake;
 pub mod rate_limit;
@@ -102,7 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/attachments", post(attachments::upload))
         .route("/attachments/{id}", get(attachments::get_one))
         .route("/files/{conversation}/{id}", get(attachments::download));
-    let upload_limit = state.config.limits.max_upload + 64 * 1024;
+    let upload_limit = state.config.limits.max_upload + admission::MULTIPART_OVERHEAD;
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(views::health))
@@ -120,7 +124,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            headers::admission,
+            admission::admission,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             headers::panic_response,

@@ -3,10 +3,10 @@
 
 use super::AppState;
 use super::error::{ApiResult, AppError, ok};
-use super::extract::JsonBody;
+use super::extract::{AppPath, JsonBody};
 use super::signing::same_secret;
 use super::validate::{Fields, Text, is_conversation_id};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chats3_actors::ConversationHandle;
 use chats3_actors::domain::ConversationId;
 
@@ -62,7 +62,7 @@ fn authorised_target(
 /// `POST /api/v1/admin/conversations/:id`
 pub async fn get_one(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let conversation = authorised_target(&state, &id, &body)?.get().await?;
@@ -72,7 +72,7 @@ pub async fn get_one(
 /// `POST /api/v1/admin/conversations/:id/close`
 pub async fn close(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let conversation = authorised_target(&state, &id, &body)?.close().await?;

@@ -5,9 +5,9 @@
 
 use super::AppState;
 use super::error::{ApiResult, AppError, ok};
-use super::extract::CurrentSession;
+use super::extract::{AppPath, AppQuery, CurrentSession};
 use super::signing::{sign, verify};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chats3_actors::domain::{AttachmentMeta, ConversationId, is_key_safe_id};
@@ -159,8 +159,8 @@ fn download_text(conversation: &str, id: &str, expires: i64) -> String {
 pub async fn get_one(
     State(state): State<AppState>,
     session: CurrentSession,
-    Path(id): Path<String>,
-    Query(query): Query<AttachmentQuery>,
+    AppPath(id): AppPath<String>,
+    AppQuery(query): AppQuery<AttachmentQuery>,
 ) -> ApiResult {
     if !is_key_safe_id(&id, 100) {
         return Err(AppError::not_found("Attachment not found"));
@@ -204,8 +204,8 @@ pub struct DownloadQuery {
 /// signed, expiring link; no session needed.
 pub async fn download(
     State(state): State<AppState>,
-    Path((conversation, id)): Path<(String, String)>,
-    Query(query): Query<DownloadQuery>,
+    AppPath((conversation, id)): AppPath<(String, String)>,
+    AppQuery(query): AppQuery<DownloadQuery>,
 ) -> ApiResult {
     let text = download_text(&conversation, &id, query.expires);
     if !verify(&state.download_key, text.as_bytes(), &query.sig) {

@@ -5,10 +5,11 @@ use super::AppState;
 use super::cookies::session_cookie;
 use super::error::{ApiResult, AppError, ok};
 use super::extract::JsonBody;
-use super::headers::origin_allowed;
+use super::origin::origin_allowed;
 use super::participation::open_session;
 use super::signing::verify;
-use super::validate::{Fields, Text};
+use super::validate::{Fields, Text, is_url};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +18,9 @@ use chats3_actors::time::{now_ms, parse_iso_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// How old `issuedAt` may be.
-const TICKET_MAX_AGE_MS: i64 = 60_000;
+/// How far `issuedAt` may be from the server's clock, either way: a
+/// ticket is then usable for at most twice this, within the nonces' memory.
+const TICKET_MAX_SKEW_MS: i64 = 60_000;
 
 /// Checks a ticket in the documented order; the error says which check
 /// failed (always 403 here).
@@ -67,8 +69,12 @@ pub async fn verify_ticket(
     if parse_iso_ms(text("expiresAt")).is_none_or(|t| now > t) {
         return Err(AppError::forbidden("Ticket expired"));
     }
-    if parse_iso_ms(text("issuedAt")).is_none_or(|t| now - t > TICKET_MAX_AGE_MS) {
+    let issued_at = parse_iso_ms(text("issuedAt"));
+    if issued_at.is_none_or(|t| now - t > TICKET_MAX_SKEW_MS) {
         return Err(AppError::forbidden("Ticket too old"));
+    }
+    if issued_at.is_some_and(|t| t - now > TICKET_MAX_SKEW_MS) {
+        return Err(AppError::forbidden("Ticket issued in the future"));
     }
     if !origin_allowed(&integrator.allowed_origins, text("origin")) {
         return Err(AppError::forbidden("Origin not allowed"));
@@ -81,13 +87,16 @@ pub async fn verify_ticket(
     let conversation_id = ConversationId::parse(text("conversationId"))
         .ok_or_else(|| AppError::not_found("Conversation not found"))?;
     let (user_id, display_name) = (text("userId"), text("displayName").trim());
-    if user_id.chars().count() > 100 || display_name.is_empty() || display_name.chars().count() > 50
+    // The same rule as join's avatarUrl: an http(s) URL of at most 500.
+    let avatar_url = field("avatarUrl");
+    if user_id.chars().count() > 100
+        || display_name.is_empty()
+        || display_name.chars().count() > 50
+        || avatar_url.is_some_and(|u| u.chars().count() > 500 || !is_url(u))
     {
         return Err(AppError::forbidden("Invalid user in ticket"));
     }
-    let avatar_url = field("avatarUrl")
-        .filter(|u| u.len() <= 500)
-        .map(str::to_owned);
+    let avatar_url = avatar_url.map(str::to_owned);
     if !state
         .system
         .nonces()
@@ -167,7 +176,15 @@ fn plain(status: StatusCode, text: String) -> Response {
 
 /// `GET /embed?ticket=&signature=`: cookie and 302 into the room, or a
 /// plain-text 400/403.
-pub async fn landing(State(state): State<AppState>, Query(query): Query<LandingQuery>) -> Response {
+pub async fn landing(
+    State(state): State<AppState>,
+    query: Result<Query<LandingQuery>, QueryRejection>,
+) -> Response {
+    // This page answers its failures in plain text, as Chats3 did.
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => return plain(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
     let (Some(ticket), Some(signature)) = (
         query.ticket.filter(|t| !t.is_empty() && t.len() <= 8192),
         query.signature.filter(|s| !s.is_empty() && s.len() <= 200),

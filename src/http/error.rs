@@ -169,8 +169,14 @@ impl From<ChatError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = %self.status, cause = self.cause.as_deref().unwrap_or(""), "{}", self.message);
+        let cause = self.cause.as_deref().unwrap_or("");
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Back-pressure and outages are expected and come in bursts.
+            if let Some(suppressed) = super::log_throttle::admit(&self.message) {
+                tracing::warn!(status = %self.status, cause, suppressed, "{}", self.message);
+            }
+        } else if self.status.is_server_error() {
+            tracing::error!(status = %self.status, cause, "{}", self.message);
         }
         let mut response = (
             self.status,

@@ -1,12 +1,14 @@
-//! Extractors: the caller's session (401 before the body is read) and a
-//! bounded JSON body whose failures answer in the envelope.
+//! Extractors: the caller's session (401 before the body is read), a
+//! bounded JSON body that must say it is JSON, and path and query
+//! extractors; every rejection answers in the envelope.
 
 use super::AppState;
 use super::error::AppError;
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use chats3_actors::ConversationHandle;
 use chats3_actors::domain::Session;
 use futures::StreamExt;
@@ -73,8 +75,60 @@ impl FromRequestParts<AppState> for CurrentSession {
     }
 }
 
-/// A JSON body of at most `limits.max_json_body` bytes.
+/// Path parameters; a rejection (e.g. `%ff` in an id) is a 400 envelope.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct AppPath<T>(pub T);
+
+/// Query parameters; a rejection (e.g. a non-numeric `expires`) is a 400
+/// envelope.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct AppQuery<T>(pub T);
+
+fn rejected(code: &str, status: axum::http::StatusCode, text: String) -> AppError {
+    if status.is_server_error() {
+        return AppError::internal(text);
+    }
+    AppError::validation(vec![serde_json::json!({
+        "path": [],
+        "code": code,
+        "message": text,
+    })])
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        rejected("invalid_path", rejection.status(), rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        rejected("invalid_query", rejection.status(), rejection.body_text())
+    }
+}
+
+/// A JSON body of at most `limits.max_json_body` bytes, sent as
+/// `application/json` or `*/*+json`: a body a cross-site form could send
+/// (`text/plain` and the like) is refused.
 pub struct JsonBody(pub Value);
+
+/// Whether the request's `Content-Type` says JSON.
+fn declares_json(headers: &HeaderMap) -> bool {
+    let Some(essence) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+    else {
+        return false;
+    };
+    let essence = essence.trim().to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .split_once('/')
+            .is_some_and(|(kind, subtype)| !kind.is_empty() && subtype.ends_with("+json"))
+}
 
 /// Bytes read past the limit so the client can read the 413 instead of a
 /// connection reset mid-upload; beyond this the connection is dropped.
@@ -127,7 +181,17 @@ impl FromRequest<AppState> for JsonBody {
                 "Request body is larger than {limit} bytes"
             )));
         }
+        let json = declares_json(request.headers());
+        // Read (bounded) before refusing, so a 413 comes before any other
+        // check and the client reads the answer.
         let bytes = read_limited(request.into_body(), limit).await?;
+        if !json {
+            return Err(AppError::validation(vec![serde_json::json!({
+                "path": [],
+                "code": "invalid_content_type",
+                "message": "Content-Type must be application/json",
+            })]));
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Null));
         }

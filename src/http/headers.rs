@@ -1,10 +1,9 @@
 //! Cross-cutting layers: request ids and tracing spans, security headers on
-//! every answer, admission (rate limit and deadline), and CORS for
-//! integrator origins.
+//! every answer, and CORS for integrator origins.
 
 use super::AppState;
 use super::error::{AppError, REQUEST_ID};
-use super::rate_limit;
+use super::origin::origin_allowed;
 use crate::config::Config;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -46,20 +45,6 @@ pub async fn request_context(
         headers.insert(name.clone(), value.clone());
     }
     response
-}
-
-/// Admits a request: checks the per-address budget over all routes (a 429
-/// when it is spent), then answers 503 in the envelope when the request
-/// takes longer than `server.request_timeout` to produce its response head
-/// (event streams answer at once, so only their opening counts).
-pub async fn admission(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(refused) = rate_limit::check_global(&state, &request) {
-        return refused;
-    }
-    match tokio::time::timeout(state.config.server.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => AppError::unavailable("request timed out", 1).into_response(),
-    }
 }
 
 /// A handler panic becomes a plain 500 in the envelope; the cause is logged.
@@ -115,29 +100,6 @@ pub fn security_headers(config: &Config) -> Vec<(HeaderName, HeaderValue)> {
     headers
 }
 
-/// Whether `origin` matches an allowed pattern: exact, or
-/// `scheme://*.domain` for any subdomain of `domain` with that scheme.
-pub fn origin_allowed(patterns: &[String], origin: &str) -> bool {
-    patterns.iter().any(|pattern| {
-        if pattern == origin {
-            return true;
-        }
-        let Some((scheme, rest)) = pattern.split_once("://*.") else {
-            return false;
-        };
-        let Some(host) = origin
-            .strip_prefix(scheme)
-            .and_then(|o| o.strip_prefix("://"))
-        else {
-            return false;
-        };
-        let host = host.split(':').next().unwrap_or(host);
-        host.len() > rest.len() + 1
-            && host.ends_with(rest)
-            && host[..host.len() - rest.len()].ends_with('.')
-    })
-}
-
 /// CORS: integrator origins are echoed with credentials; others get no
 /// allow-origin header.
 pub fn cors(config: &Config) -> CorsLayer {
@@ -160,24 +122,4 @@ pub fn cors(config: &Config) -> CorsLayer {
             HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::origin_allowed;
-
-    #[test]
-    fn wildcard_origins_match_subdomains_only() {
-        let patterns = vec![
-            "https://*.example.com".to_owned(),
-            "http://localhost:4000".to_owned(),
-        ];
-        assert!(origin_allowed(&patterns, "https://a.example.com"));
-        assert!(origin_allowed(&patterns, "https://a.b.example.com:8443"));
-        assert!(origin_allowed(&patterns, "http://localhost:4000"));
-        assert!(!origin_allowed(&patterns, "https://example.com.evil.net"));
-        assert!(!origin_allowed(&patterns, "https://badexample.com"));
-        assert!(!origin_allowed(&patterns, "http://a.example.com"));
-        assert!(!origin_allowed(&patterns, "http://localhost:4001"));
-    }
 }

@@ -2,10 +2,10 @@
 
 use super::AppState;
 use super::error::{ApiResult, AppError, ok, ok_empty};
-use super::extract::{CurrentSession, JsonBody};
+use super::extract::{AppPath, CurrentSession, JsonBody};
 use super::sanitize::strip_html;
 use super::validate::{Fields, Text, is_datetime, is_uuid};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use chats3_actors::conversation::PageQuery;
 use chats3_actors::domain::{MessageType, NewMessage};
 use serde_json::json;
@@ -185,7 +185,7 @@ fn path_message_id(id: &str) -> Result<&str, AppError> {
 pub async fn edit(
     State(state): State<AppState>,
     session: CurrentSession,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let mut fields = Fields::of(&body)?;
@@ -204,7 +204,7 @@ pub async fn edit(
 pub async fn remove(
     State(state): State<AppState>,
     session: CurrentSession,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> ApiResult {
     let id = path_message_id(&id)?;
     let updated = session
@@ -218,7 +218,7 @@ pub async fn remove(
 pub async fn read(
     State(state): State<AppState>,
     session: CurrentSession,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> ApiResult {
     let id = path_message_id(&id)?;
     session
@@ -232,7 +232,7 @@ pub async fn read(
 pub async fn add_reaction(
     State(state): State<AppState>,
     session: CurrentSession,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let mut fields = Fields::of(&body)?;
@@ -254,7 +254,7 @@ pub async fn add_reaction(
 pub async fn remove_reaction(
     State(state): State<AppState>,
     session: CurrentSession,
-    Path((id, emoji)): Path<(String, String)>,
+    AppPath((id, emoji)): AppPath<(String, String)>,
 ) -> ApiResult {
     let id = path_message_id(&id)?;
     if emoji.is_empty() || emoji.chars().count() > 10 {

@@ -1,9 +1,11 @@
 //! `GET /metrics`: Prometheus text with request, message, stream and
-//! storage counters.
+//! storage counters, behind a bearer token when `metrics_token` is set.
 
 use super::AppState;
+use super::error::AppError;
+use super::signing::same_secret;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +42,27 @@ impl Metrics {
     }
 }
 
+/// Whether the request may read the metrics: always when no
+/// `metrics_token` is set, else with `Authorization: Bearer <token>`.
+fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
+    let token = &state.config.server.metrics_token;
+    token.is_empty()
+        || headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| same_secret(given.trim(), token))
+}
+
 /// `GET /metrics`
-pub async fn render(State(state): State<AppState>) -> Response {
+pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !authorised(&state, &headers) {
+        let mut refused = AppError::unauthorized("Invalid metrics token").into_response();
+        refused
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return refused;
+    }
     let m = &state.metrics;
     let s = &state.storage.counters;
     let stats = state.system.stats().await.unwrap_or_default();

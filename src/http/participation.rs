@@ -3,9 +3,9 @@
 use super::AppState;
 use super::cookies::{cleared_cookie, session_cookie};
 use super::error::{ApiResult, AppError, ok, ok_empty};
-use super::extract::{CurrentSession, JsonBody};
+use super::extract::{AppQuery, CurrentSession, JsonBody};
 use super::validate::{Fields, Text, is_conversation_id, is_join_code, is_url};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use chats3_actors::domain::{ConversationId, Role, Session};
@@ -94,7 +94,7 @@ pub struct LeaveQuery {
 pub async fn leave(
     State(state): State<AppState>,
     session: CurrentSession,
-    Query(query): Query<LeaveQuery>,
+    AppQuery(query): AppQuery<LeaveQuery>,
 ) -> ApiResult {
     let keep = query.keep_session.as_deref() == Some("true");
     let conversation = session.conversation(&state);

@@ -1,15 +1,16 @@
-//! Per-address rate limits (governor): one budget over all routes and one
+//! Per-client-address rate limits (governor; the address as
+//! [`super::client_addr`] resolves it): one budget over all routes and one
 //! per admin route. A 429 carries `Retry-After` in seconds.
 
 use super::AppState;
 use super::error::AppError;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 /// The limiters; `None` where the configuration disables one.
@@ -62,11 +63,8 @@ fn wait_secs(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -
         .ceil() as u64
 }
 
-fn client_ip(request: &Request) -> Option<IpAddr> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+fn client_ip(state: &AppState, request: &Request) -> Option<IpAddr> {
+    super::client_addr::client_ip(&state.config.server.trusted_proxies, request)
 }
 
 fn exempt(path: &str) -> bool {
@@ -76,7 +74,7 @@ fn exempt(path: &str) -> bool {
 /// The budget over all routes: the 429 answer when the request's address
 /// has spent it.
 pub fn check_global(state: &AppState, request: &Request) -> Option<Response> {
-    let (Some(limiter), Some(ip)) = (&state.limiter.global, client_ip(request)) else {
+    let (Some(limiter), Some(ip)) = (&state.limiter.global, client_ip(state, request)) else {
         return None;
     };
     if exempt(request.uri().path()) {
@@ -88,7 +86,7 @@ pub fn check_global(state: &AppState, request: &Request) -> Option<Response> {
 
 /// The budget of each admin route.
 pub async fn admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let (Some(limiter), Some(ip)) = (&state.limiter.admin, client_ip(&request)) {
+    if let (Some(limiter), Some(ip)) = (&state.limiter.admin, client_ip(&state, &request)) {
         let route = request.extensions().get::<MatchedPath>().map_or_else(
             || request.uri().path().to_owned(),
             |p| p.as_str().to_owned(),

@@ -2,7 +2,8 @@
 
 use super::AppState;
 use super::error::AppError;
-use axum::extract::{Path, State};
+use super::extract::AppPath;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
@@ -94,7 +95,7 @@ pub async fn admin(State(state): State<AppState>) -> Result<Response, AppError> 
 /// `GET /room/:id`: any id, HTML-escaped into the page.
 pub async fn room(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Response, AppError> {
     let escaped = html_escape::encode_double_quoted_attribute(&id);
     let escaped = escaped.replace('\'', "&#x27;");

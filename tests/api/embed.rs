@@ -138,8 +138,20 @@ async fn every_ticket_failure_says_which_check_failed() {
             "Ticket too old",
         ),
         (
+            Box::new(move |t| t["issuedAt"] = json!(iso_from_ms(now + 600_000))),
+            "Ticket issued in the future",
+        ),
+        (
             Box::new(|t| t["origin"] = json!("https://evil.test")),
             "Origin not allowed",
+        ),
+        (
+            Box::new(|t| t["origin"] = json!("https://evil.net/.example.com")),
+            "Origin not allowed",
+        ),
+        (
+            Box::new(|t| t["avatarUrl"] = json!("javascript:alert(1)")),
+            "Invalid user in ticket",
         ),
         (
             Box::new(|t| t["origin"] = json!("https://shop.example.com")),
@@ -223,4 +235,31 @@ async fn tickets_for_closed_or_missing_conversations_are_refused() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_ticket_issued_in_the_future_is_refused_on_the_embed_page_too() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_conversation(None).await;
+    let now = chats3_actors::time::now_ms();
+    let (text, signature) = ticket(&id, |t| t["issuedAt"] = json!(iso_from_ms(now + 600_000)));
+    let response = app
+        .client
+        .get(app.url("/embed"))
+        .query(&[("ticket", &text), ("signature", &signature)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Ticket issued in the future"
+    );
+    let (text, signature) = ticket(&id, |t| t["issuedAt"] = json!(iso_from_ms(now + 30_000)));
+    let body = json!({ "ticket": text, "signature": signature });
+    assert_eq!(
+        app.post_json("/api/v1/embed", &body).await.status(),
+        200,
+        "a clock 30 s ahead is within the allowed skew"
+    );
 }

@@ -4,6 +4,8 @@
 mod admin;
 mod attachments;
 mod binary;
+mod csrf;
+mod edge;
 mod embed;
 mod events;
 mod extras;
