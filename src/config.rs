@@ -72,6 +72,12 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<crate::http::client_addr::ProxyNet>,
     /// Bearer token `GET /metrics` requires; empty leaves it open.
     pub metrics_token: String,
+    /// An event stream (or any answer) whose client reads nothing for this
+    /// long is ended.
+    #[serde(with = "humantime_serde")]
+    pub stream_write_timeout: Duration,
+    /// Connections open at once; past it new ones are closed at once.
+    pub max_connections: usize,
 }
 
 /// Which storage backend.

@@ -5,10 +5,16 @@
 //! with the bytes already read replayed in front of the socket. Both paths
 //! run the same router. The peer address reaches handlers as axum's
 //! `ConnectInfo`, as `into_make_service_with_connect_info` would.
+//!
+//! Bounds: at most [`Limits::max_connections`] connections are open (past
+//! it a new connection is accepted and closed at once), a request head is
+//! at most 64 KiB, and a write the client does not take within
+//! [`Limits::stream_write_timeout`] ends its connection.
 
 mod first_request;
 mod prefixed;
 mod stream_writer;
+mod write_deadline;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -20,9 +26,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+use write_deadline::{Deadlined, WriteDeadline};
 
 /// A client must finish sending request headers within this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,6 +40,20 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// streams would simply all be served by hyper.
 pub const EVENT_STREAM_PATH: &str = "/api/v1/signaling";
 
+/// The serve layer's bounds, from `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; past it new ones are closed at once.
+    pub max_connections: usize,
+    /// Longest a write may wait for the client to read.
+    pub stream_write_timeout: Duration,
+}
+
+/// Marks the stand-in request of a connection whose head was too long:
+/// the router answers it with the 431 envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadTooLarge;
+
 /// What every connection task shares.
 struct Shared {
     router: Router,
@@ -39,23 +61,38 @@ struct Shared {
     shutdown: CancellationToken,
     /// Every connection's task, awaited at shutdown.
     connections: TaskTracker,
+    stream_write_timeout: Duration,
+}
+
+impl Shared {
+    fn write_deadline(&self) -> WriteDeadline {
+        WriteDeadline::new(self.stream_write_timeout, self.shutdown.clone())
+    }
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and
 /// waits for open connections to finish their current request (event
 /// streams end on the same token).
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    limits: Limits,
+) {
     let graceful = GracefulShutdown::new();
     let connections = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(first_request::MAX_HEAD);
     let shared = Arc::new(Shared {
         router,
         http,
         shutdown: shutdown.clone(),
         connections: connections.clone(),
+        stream_write_timeout: limits.stream_write_timeout,
     });
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -69,8 +106,23 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
             },
             _ = shutdown.cancelled() => break,
         };
+        // Accepted and closed rather than left in the backlog: the client
+        // learns at once, and the backlog keeps moving, so a client that
+        // comes once slots free up (a health check) is not queued behind
+        // connections that were refused.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection refused: max_connections reached");
+            drop(socket);
+            continue;
+        };
         let _ = socket.set_nodelay(true);
-        connections.spawn(connection(socket, peer, shared.clone(), graceful.watcher()));
+        connections.spawn(connection(
+            socket,
+            peer,
+            shared.clone(),
+            graceful.watcher(),
+            slot,
+        ));
     }
     drop(listener);
     graceful.shutdown().await;
@@ -79,11 +131,13 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
 }
 
 /// One connection: its first request head decides who writes the answers.
+/// It holds its `slot` until it closes.
 async fn connection(
     mut socket: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     watcher: Watcher,
+    slot: OwnedSemaphorePermit,
 ) {
     let first = tokio::select! {
         first = tokio::time::timeout(
@@ -98,9 +152,21 @@ async fn connection(
             // A task of its own: the stream's life costs only its state,
             // not this task's (sized for hyper's connection).
             let router = shared.router.clone();
-            shared
-                .connections
-                .spawn(stream_writer::respond(socket, request, router));
+            let deadline = shared.write_deadline();
+            shared.connections.spawn(async move {
+                stream_writer::respond(socket, request, router, deadline).await;
+                drop(slot);
+            });
+        }
+        Ok(Ok(FirstRequest::TooLarge)) => {
+            // The router answers a stand-in, so the 431 carries the
+            // envelope and every header other answers carry.
+            let mut request = hyper::Request::new(axum::body::Body::empty());
+            request.extensions_mut().insert(HeadTooLarge);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let deadline = shared.write_deadline();
+            stream_writer::respond(socket, Box::new(request), shared.router.clone(), deadline)
+                .await;
         }
         Ok(Ok(FirstRequest::Other(read))) => {
             let router = shared.router.clone();
@@ -109,7 +175,10 @@ async fn connection(
                     request.extensions_mut().insert(ConnectInfo(peer));
                     router.clone().oneshot(request)
                 });
-            let io = TokioIo::new(prefixed::Prefixed::new(read, socket));
+            let io = TokioIo::new(Deadlined::new(
+                prefixed::Prefixed::new(read, socket),
+                shared.write_deadline(),
+            ));
             // Boxed so an event stream's task does not carry its size.
             let served = Box::pin(watcher.watch(shared.http.serve_connection(io, service)));
             if let Err(e) = served.await {

@@ -125,7 +125,11 @@ impl Application {
             })
         };
         tracing::info!(url = %state.public_url, "chats3 listening");
-        let server = crate::serve::serve(listener, router(state.clone()), shutdown.clone());
+        let limits = crate::serve::Limits {
+            max_connections: state.config.server.max_connections,
+            stream_write_timeout: state.config.server.stream_write_timeout,
+        };
+        let server = crate::serve::serve(listener, router(state.clone()), shutdown.clone(), limits);
         let served = tokio::spawn(server);
         shutdown.cancelled().await;
         let deadline = tokio::time::Instant::now() + limit;

@@ -1,4 +1,4 @@
-//! Admission of a request: the per-address budget, the CSRF origin rule, a
+//! Admission of a request: a too-long head (431), the per-address budget, the CSRF origin rule, a
 //! declared body the route cannot take (refused before `100 Continue`),
 //! then the deadline: `request_timeout` for the whole request (408 while
 //! its body is still arriving, 503 when the answer is slow); an upload has
@@ -29,6 +29,17 @@ fn is_upload(request: &Request) -> bool {
 
 /// Admits a request; see the module doc for the order.
 pub async fn admission(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request
+        .extensions()
+        .get::<crate::serve::HeadTooLarge>()
+        .is_some()
+    {
+        return AppError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request header fields too large",
+        )
+        .into_response();
+    }
     if let Some(refused) = rate_limit::check_global(&state, &request) {
         return refused;
     }

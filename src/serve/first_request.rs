@@ -2,17 +2,19 @@
 //! event stream the stream writer can answer on its own: a plain
 //! `GET` of the stream's path over HTTP/1.1, with no body, no upgrade and
 //! nothing sent after it. Anything else (and anything odd) goes to hyper
-//! with the bytes read so far, so hyper's parsing and errors apply.
+//! with the bytes read so far, so hyper's parsing and errors apply. A head
+//! longer than [`MAX_HEAD`] is refused here, so the 431 is an envelope.
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, Version, header};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use std::io;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-/// Heads longer than this are left to hyper (which allows more).
-const MAX_HEAD: usize = 8 * 1024;
+/// The longest request head the service reads (hyper's read buffer is
+/// held to it too, for later requests on a connection).
+pub const MAX_HEAD: usize = 64 * 1024;
 /// Requests with more headers than this are left to hyper.
 const MAX_HEADERS: usize = 32;
 /// First read size: a browser's event-stream request fits.
@@ -24,21 +26,31 @@ pub enum FirstRequest {
     EventStream(Box<Request<Body>>),
     /// Anything else: the bytes read so far, for hyper.
     Other(Bytes),
+    /// The head did not end within [`MAX_HEAD`] bytes.
+    TooLarge,
 }
 
 impl FirstRequest {
-    /// Reads until the head is complete, the head is too long to examine,
-    /// or the peer stops sending.
+    /// Reads until the head is complete, the head is too long, or the
+    /// peer stops sending.
     pub async fn read(socket: &mut TcpStream, stream_path: &str) -> io::Result<FirstRequest> {
         let mut read = BytesMut::with_capacity(FIRST_READ);
         loop {
-            if socket.read_buf(&mut read).await? == 0 {
+            // One byte past the bound tells a head that is too long.
+            let room = MAX_HEAD + 1 - read.len();
+            if socket.read_buf(&mut (&mut read).limit(room)).await? == 0 {
                 return Ok(FirstRequest::Other(read.freeze()));
             }
             match parse(&read, stream_path) {
-                Parsed::Partial if read.len() < MAX_HEAD => continue,
+                Parsed::Partial if read.len() <= MAX_HEAD => continue,
+                Parsed::Partial => return Ok(FirstRequest::TooLarge),
+                Parsed::Complete(length) if length > MAX_HEAD => {
+                    return Ok(FirstRequest::TooLarge);
+                }
                 Parsed::EventStream(request) => return Ok(FirstRequest::EventStream(request)),
-                Parsed::Partial | Parsed::Other => return Ok(FirstRequest::Other(read.freeze())),
+                Parsed::Complete(_) | Parsed::Other => {
+                    return Ok(FirstRequest::Other(read.freeze()));
+                }
             }
         }
     }
@@ -47,6 +59,9 @@ impl FirstRequest {
 enum Parsed {
     Partial,
     EventStream(Box<Request<Body>>),
+    /// A complete head of this length that is not an event stream.
+    Complete(usize),
+    /// Not parseable here: hyper answers it.
     Other,
 }
 
@@ -64,6 +79,11 @@ fn parse(read: &[u8], stream_path: &str) -> Parsed {
     let length = match head.parse(read) {
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Ok(httparse::Status::Complete(length)) => length,
+        // Keep reading to the head's end, so a head both long and with
+        // many fields is measured too.
+        Err(httparse::Error::TooManyHeaders) if !read.windows(4).any(|w| w == b"\r\n\r\n") => {
+            return Parsed::Partial;
+        }
         Err(_) => return Parsed::Other,
     };
     let target = head.path.unwrap_or("");
@@ -72,7 +92,7 @@ fn parse(read: &[u8], stream_path: &str) -> Parsed {
         && head.version == Some(1)
         && target.split('?').next() == Some(stream_path);
     if !plain {
-        return Parsed::Other;
+        return Parsed::Complete(length);
     }
     let Ok(uri) = target.parse::<Uri>() else {
         return Parsed::Other;
@@ -107,7 +127,7 @@ mod tests {
         match parse(read.as_bytes(), PATH) {
             Parsed::Partial => "partial",
             Parsed::EventStream(_) => "stream",
-            Parsed::Other => "other",
+            Parsed::Complete(_) | Parsed::Other => "other",
         }
     }
 

@@ -4,8 +4,10 @@
 //! the body ends. The writer is one small poll-driven future: between events
 //! a stream costs its task, the socket and the body's own state, with no
 //! read or write buffers and no per-event futures. The peer going away is
-//! noticed through read readiness.
+//! noticed through read readiness; a peer that stops reading, through the
+//! [`WriteDeadline`].
 
+use super::write_deadline::WriteDeadline;
 use axum::Router;
 use axum::body::{Body, BodyDataStream, HttpBody};
 use axum::http::{Request, header, response::Parts};
@@ -19,10 +21,15 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-/// Runs `request` through `router` and writes the answer to `socket`.
-/// (Arguments stay in an async fn's state for its whole life, hence the
-/// boxed request.)
-pub async fn respond(mut socket: TcpStream, request: Box<Request<Body>>, router: Router) {
+/// Runs `request` through `router` and writes the answer to `socket`,
+/// giving up when a write stalls past `deadline`. (Arguments stay in an
+/// async fn's state for its whole life, hence the boxed request.)
+pub async fn respond(
+    mut socket: TcpStream,
+    request: Box<Request<Body>>,
+    router: Router,
+    deadline: WriteDeadline,
+) {
     // Boxed so the router's future is freed once the response is ready;
     // the request's box is freed as it is opened.
     let response = match Box::pin(router.oneshot(unbox(request))).await {
@@ -39,6 +46,7 @@ pub async fn respond(mut socket: TcpStream, request: Box<Request<Body>>, router:
         chunked: length.is_none(),
         out: Some(Outgoing::raw(head)),
         ended: false,
+        deadline,
     };
     if let Err(e) = writer.await {
         tracing::debug!(error = %e, "event stream ended by the connection");
@@ -156,6 +164,7 @@ struct BodyWriter<'a> {
     out: Option<Outgoing>,
     /// The body has ended; what is in `out` is the last write.
     ended: bool,
+    deadline: WriteDeadline,
 }
 
 impl Future for BodyWriter<'_> {
@@ -165,10 +174,13 @@ impl Future for BodyWriter<'_> {
         let this = self.get_mut();
         loop {
             if let Some(out) = &mut this.out {
-                ready!(this.socket.poll_write_ready(cx))?;
+                if this.socket.poll_write_ready(cx)?.is_pending() {
+                    return this.deadline.poll_stalled(cx).map(Err);
+                }
                 match this.socket.try_write_vectored(&out.remaining()) {
                     Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                     Ok(n) => {
+                        this.deadline.progressed();
                         out.written += n;
                         if out.written == out.len() {
                             this.out = None;

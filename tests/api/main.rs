@@ -4,6 +4,7 @@
 mod admin;
 mod attachments;
 mod binary;
+mod connections;
 mod csrf;
 mod edge;
 mod embed;
@@ -18,6 +19,7 @@ mod rooms;
 mod s3_server;
 mod shutdown;
 mod storage;
+mod stuck_streams;
 mod system_message;
 mod tampering;
 mod upload_quota;
