@@ -161,6 +161,10 @@ pub struct ActorsConfig {
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     pub max_participants: usize,
+    /// When a join finds the room full, holds of users who joined this
+    /// long ago without opening a stream stop counting.
+    #[serde(with = "humantime_serde")]
+    pub join_hold_when_full: Duration,
     pub max_message_len: usize,
     pub max_json_body: usize,
     pub max_upload: usize,
@@ -267,6 +271,7 @@ impl Config {
             signaling_buffer_len: a.signaling_buffer_len,
             history_tail: a.history_tail,
             max_participants: self.limits.max_participants,
+            join_hold_when_full: self.limits.join_hold_when_full,
             max_streams_per_session: a.max_streams_per_session,
             subscriber_queue: a.subscriber_queue,
             leave_grace: a.leave_grace,

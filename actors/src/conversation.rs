@@ -736,13 +736,20 @@ impl ConversationState {
         Ok(meta)
     }
 
-    fn check_room(&self, now: i64) -> Result<(), ChatError> {
-        let max = self.args.settings.max_participants;
-        if self
-            .members
-            .counted(now, self.args.settings.join_hold.as_millis() as i64)
-            >= max
-        {
+    /// Refuses a join at the participant limit. Holds of joins without a
+    /// stream count for `join_hold`, but a full room first drops those
+    /// older than `join_hold_when_full`: a real user opens a stream within
+    /// seconds of joining, so only joins that never do lose their hold.
+    fn check_room(&mut self, now: i64) -> Result<(), ChatError> {
+        let settings = &self.args.settings;
+        let max = settings.max_participants;
+        let hold = settings.join_hold.as_millis() as i64;
+        if self.members.counted(now, hold) < max {
+            return Ok(());
+        }
+        let hold_when_full = settings.join_hold_when_full.as_millis() as i64;
+        self.members.expire_holds(now, hold.min(hold_when_full));
+        if self.members.counted(now, hold) >= max {
             return Err(ChatError::Forbidden("Conversation is full".into()));
         }
         Ok(())

@@ -34,6 +34,8 @@ pub struct Settings {
     pub leave_grace: Duration,
     /// How long a joined user without a stream still counts toward the limit.
     pub join_hold: Duration,
+    /// When the room is full, a join hold older than this is dropped.
+    pub join_hold_when_full: Duration,
     /// Session sliding TTL.
     pub session_ttl: Duration,
     /// Maximum live sessions.
@@ -67,6 +69,7 @@ impl Default for Settings {
             subscriber_queue: 1_024,
             leave_grace: Duration::from_secs(3),
             join_hold: Duration::from_secs(60),
+            join_hold_when_full: Duration::from_secs(10),
             session_ttl: Duration::from_secs(86_400),
             max_sessions: 1_000_000,
             nonce_ttl: Duration::from_secs(120),

@@ -14,6 +14,7 @@ mod hanging_storage;
 mod headers;
 mod helpers;
 mod join;
+mod join_holds;
 mod messages;
 mod rooms;
 mod s3_server;
