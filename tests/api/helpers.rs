@@ -365,3 +365,27 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// Sends SIGTERM to a spawned server and waits for its exit, failing the
+/// test unless it exits within `limit` of the signal.
+pub async fn terminate(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            signalled.elapsed() < limit,
+            "exits within {limit:?} of the signal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -89,22 +89,7 @@ impl Binary {
         while self.started.elapsed() < uptime {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let signalled = Instant::now();
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                signalled.elapsed() < limit,
-                "exits within {limit:?} of the signal"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let status = crate::helpers::terminate(&mut self.child, limit).await;
         (status, self.stderr.join().unwrap())
     }
 }

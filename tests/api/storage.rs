@@ -334,22 +334,7 @@ async fn sigterm_flushes_a_long_write_behind_interval() {
         "nothing is written before the interval or a shutdown"
     );
 
-    let started = std::time::Instant::now();
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(server.child.id().to_string())
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "exits within the shutdown bound"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = crate::helpers::terminate(&mut server.child, Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}");
     drop(stream);
 
