@@ -288,6 +288,9 @@ pub struct ConversationState {
     meta_undo: Option<tokio::task::JoinHandle<()>>,
 }
 
+// Each hook boxes its body: the actor's tokio task holds the future it
+// awaits inline for the actor's whole life, so without the box every idle
+// room would pay for the largest handler's state.
 impl Actor for ConversationActor {
     type Msg = ConversationMsg;
     type State = ConversationState;
@@ -298,6 +301,41 @@ impl Actor for ConversationActor {
         myself: ActorRef<Self::Msg>,
         args: ConversationArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        Box::pin(self.start(myself, args)).await
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        Box::pin(self.started(myself, state)).await
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        Box::pin(self.stopped(myself, state)).await
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        Box::pin(self.handled(myself, message, state)).await
+    }
+}
+
+impl ConversationActor {
+    async fn start(
+        &self,
+        myself: ActorRef<ConversationMsg>,
+        args: ConversationArgs,
+    ) -> Result<ConversationState, ActorProcessingErr> {
         let settings = args.settings.clone();
         let housekeeping = settings
             .idle_timeout
@@ -329,19 +367,19 @@ impl Actor for ConversationActor {
     }
 
     /// Loads the conversation from storage; messages wait in the mailbox meanwhile.
-    async fn post_start(
+    async fn started(
         &self,
-        myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
+        myself: ActorRef<ConversationMsg>,
+        state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
         state.try_load(&myself).await;
         Ok(())
     }
 
-    async fn post_stop(
+    async fn stopped(
         &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
+        _myself: ActorRef<ConversationMsg>,
+        state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
         state.members.cancel_all();
         let _ = state
@@ -365,11 +403,11 @@ impl Actor for ConversationActor {
         Ok(())
     }
 
-    async fn handle(
+    async fn handled(
         &self,
-        myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
+        myself: ActorRef<ConversationMsg>,
+        message: ConversationMsg,
+        state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
         let now = now_ms();
         if !matches!(

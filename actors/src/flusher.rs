@@ -80,6 +80,8 @@ pub struct FlusherState {
     drain_waiters: Vec<RpcReplyPort<()>>,
 }
 
+// As in the conversation actor, the hooks that await box their bodies so
+// the task of an idle flusher does not hold the largest one's state.
 impl Actor for Flusher {
     type Msg = FlusherMsg;
     type State = FlusherState;
@@ -105,6 +107,25 @@ impl Actor for Flusher {
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        Box::pin(self.handled(myself, message, state)).await
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        Box::pin(self.stopped(myself, state)).await
+    }
+}
+
+impl Flusher {
+    async fn handled(
+        &self,
+        myself: ActorRef<FlusherMsg>,
+        message: FlusherMsg,
+        state: &mut FlusherState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             FlusherMsg::Append(m) => state.append(&myself, *m),
@@ -132,10 +153,10 @@ impl Actor for Flusher {
     }
 
     /// Stop stores everything still pending, in order, before the actor ends.
-    async fn post_stop(
+    async fn stopped(
         &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
+        _myself: ActorRef<FlusherMsg>,
+        state: &mut FlusherState,
     ) -> Result<(), ActorProcessingErr> {
         if let Some((_, task)) = state.in_flight.take()
             && let Ok(compactor) = task.await
