@@ -389,3 +389,36 @@ pub async fn terminate(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Starts the real `chats3` binary on port 0 with rate limits off, JSON
+/// logs and `envs` on top; returns the process (stdout drained, stderr as
+/// asked) and the URL it logged as listening on.
+pub fn spawn_binary(
+    envs: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chats3"))
+        .env("CHATS3_SERVER__PORT", "0")
+        .env("CHATS3_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CHATS3_RATE_LIMIT__PER_IP_PER_MINUTE", "0")
+        .env("CHATS3_RATE_LIMIT__ADMIN_PER_MINUTE", "0")
+        .env("CHATS3_LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .envs(envs.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start chats3");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if line.contains("chats3 listening") {
+            let log: Value = serde_json::from_str(&line).unwrap();
+            break log["fields"]["url"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, address)
+}

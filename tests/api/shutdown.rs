@@ -9,8 +9,8 @@ use crate::storage::walk;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::Read;
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The binary, started on an S3 server with a long write-behind interval.
@@ -23,37 +23,21 @@ struct Binary {
 
 impl Binary {
     fn start(s3: &S3Server, shutdown_timeout: &str) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chats3"))
-            .env("CHATS3_SERVER__PORT", "0")
-            .env("CHATS3_SERVER__SHUTDOWN_TIMEOUT", shutdown_timeout)
-            .env("CHATS3_STORAGE__BACKEND", "s3")
-            .env("CHATS3_STORAGE__OPERATION_TIMEOUT", "2s")
-            .env("CHATS3_STORAGE__S3__BUCKET", &s3.bucket)
-            .env("CHATS3_STORAGE__S3__ENDPOINT", &s3.endpoint)
-            .env("CHATS3_STORAGE__S3__FORCE_PATH_STYLE", "true")
-            .env("CHATS3_STORAGE__S3__ACCESS_KEY", ACCESS_KEY)
-            .env("CHATS3_STORAGE__S3__SECRET_KEY", SECRET_KEY)
-            .env("CHATS3_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("CHATS3_ACTORS__FLUSH_INTERVAL", "60s")
-            .env("CHATS3_RATE_LIMIT__PER_IP_PER_MINUTE", "0")
-            .env("CHATS3_RATE_LIMIT__ADMIN_PER_MINUTE", "0")
-            .env("CHATS3_LOG__FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chats3");
+        let (mut child, address) = crate::helpers::spawn_binary(
+            &[
+                ("CHATS3_SERVER__SHUTDOWN_TIMEOUT", shutdown_timeout),
+                ("CHATS3_STORAGE__BACKEND", "s3"),
+                ("CHATS3_STORAGE__OPERATION_TIMEOUT", "2s"),
+                ("CHATS3_STORAGE__S3__BUCKET", &s3.bucket),
+                ("CHATS3_STORAGE__S3__ENDPOINT", &s3.endpoint),
+                ("CHATS3_STORAGE__S3__FORCE_PATH_STYLE", "true"),
+                ("CHATS3_STORAGE__S3__ACCESS_KEY", ACCESS_KEY),
+                ("CHATS3_STORAGE__S3__SECRET_KEY", SECRET_KEY),
+                ("CHATS3_ACTORS__FLUSH_INTERVAL", "60s"),
+            ],
+            Stdio::piped(),
+        );
         let started = Instant::now();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let address = loop {
-            let line = lines.next().expect("server output").unwrap();
-            if line.contains("chats3 listening") {
-                let log: Value = serde_json::from_str(&line).unwrap();
-                break log["fields"]["url"].as_str().unwrap().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
         let mut stderr = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();

@@ -6,8 +6,7 @@ use crate::helpers::*;
 use crate::s3_server::{ACCESS_KEY, S3Details, S3Server, SECRET_KEY};
 use chats3::config::{Backend, Config};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 pub fn use_s3(config: &mut Config, server: &S3Details, prefix: &str) {
@@ -258,30 +257,13 @@ struct ChildServer {
 }
 
 fn start_binary(data_dir: &std::path::Path) -> ChildServer {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chats3"))
-        .env("CHATS3_SERVER__PORT", "0")
-        .env("CHATS3_STORAGE__FS_ROOT", data_dir)
-        .env("CHATS3_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("CHATS3_ACTORS__FLUSH_INTERVAL", "1h")
-        .env("CHATS3_RATE_LIMIT__PER_IP_PER_MINUTE", "0")
-        .env("CHATS3_RATE_LIMIT__ADMIN_PER_MINUTE", "0")
-        .env("CHATS3_LOG__FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start chats3");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if line.contains("chats3 listening") {
-            let log: Value = serde_json::from_str(&line).unwrap();
-            break log["fields"]["url"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (child, address) = crate::helpers::spawn_binary(
+        &[
+            ("CHATS3_STORAGE__FS_ROOT", &data_dir.to_string_lossy()),
+            ("CHATS3_ACTORS__FLUSH_INTERVAL", "1h"),
+        ],
+        Stdio::inherit(),
+    );
     ChildServer { child, address }
 }
 
