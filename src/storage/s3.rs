@@ -112,6 +112,32 @@ impl S3Store {
     }
 }
 
+impl S3Store {
+    /// Visits every object under `prefix` (after `start_after`), page by
+    /// page, counting each listing call.
+    async fn each_object(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        mut visit: impl FnMut(&aws_sdk_s3::types::Object),
+    ) -> Result<(), StoreError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full_key(prefix))
+            .set_start_after(start_after.map(|k| self.full_key(k)))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let result = page.map_err(|e| self.failed(e));
+            self.counters.count(&self.counters.lists, &result);
+            result?.contents().iter().for_each(&mut visit);
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Store for S3Store {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
@@ -171,43 +197,22 @@ impl Store for S3Store {
         start_after: Option<&str>,
     ) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(self.full_key(prefix))
-            .set_start_after(start_after.map(|k| self.full_key(k)))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let result = page.map_err(|e| self.failed(e));
-            self.counters.count(&self.counters.lists, &result);
-            for object in result?.contents() {
-                if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
-                    keys.push(key.to_owned());
-                }
+        self.each_object(prefix, start_after, |object| {
+            if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                keys.push(key.to_owned());
             }
-        }
+        })
+        .await?;
         keys.sort_unstable();
         Ok(keys)
     }
 
     async fn usage(&self, prefix: &str) -> Result<u64, StoreError> {
         let mut total = 0u64;
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(self.full_key(prefix))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let result = page.map_err(|e| self.failed(e));
-            self.counters.count(&self.counters.lists, &result);
-            for object in result?.contents() {
-                total += u64::try_from(object.size().unwrap_or(0)).unwrap_or(0);
-            }
-        }
+        self.each_object(prefix, None, |object| {
+            total += u64::try_from(object.size().unwrap_or(0)).unwrap_or(0);
+        })
+        .await?;
         Ok(total)
     }
 
