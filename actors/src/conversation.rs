@@ -83,13 +83,88 @@ pub struct Subscription {
     pub user_id: String,
     /// `connected`, `room-state` and, when needed, `resync`.
     pub opening: Vec<Bytes>,
-    /// Missed events to send before live ones (not yet filtered by user).
-    pub replay: Vec<Arc<EventFrame>>,
+    /// Missed events to send before live ones, fetched a chunk at a time;
+    /// `None` when nothing was missed.
+    pub replay: Option<ReplayCursor>,
     pub live: broadcast::Receiver<Arc<EventFrame>>,
     /// Cancelled when the session leaves or the conversation stops.
     pub ended: CancellationToken,
     /// Uncounts the stream when dropped.
     pub release: StreamRelease,
+}
+
+/// Events a replay fetches from the conversation at once: a resumed stream
+/// holds at most this many missed events (not yet written) in memory.
+pub const REPLAY_CHUNK: usize = 64;
+
+/// Where a resumed stream's replay stands: the missed events after `after`
+/// up to `until` (the last sequence when the stream opened; later events
+/// come live) are fetched from the conversation a chunk at a time, so an
+/// old cursor never makes the stream hold the whole backlog.
+pub struct ReplayCursor {
+    conversation: ActorRef<ConversationMsg>,
+    after: u64,
+    until: u64,
+    timeout: Duration,
+    /// A `resync` frame was already sent on this stream.
+    resynced: bool,
+}
+
+/// What the conversation answers a replay request with.
+pub struct ReplayPart {
+    /// Events in sequence order.
+    frames: Vec<Arc<EventFrame>>,
+    /// Events before the first frame are no longer held.
+    missing: bool,
+    /// The last sequence this part covers.
+    reached: u64,
+}
+
+/// One chunk of a replay, ready for the stream.
+pub struct ReplayChunk {
+    /// A `resync` frame to send first: events before these are no longer
+    /// held (sent once per stream, counting the opening's).
+    pub resync: Option<Bytes>,
+    /// Events in sequence order (not yet filtered by user).
+    pub frames: Vec<Arc<EventFrame>>,
+}
+
+impl ReplayCursor {
+    /// The next chunk of missed events, or `None` once the replay is done.
+    pub async fn next_chunk(&mut self) -> Option<Result<ReplayChunk, ChatError>> {
+        if self.after >= self.until {
+            return None;
+        }
+        let (after, until) = (self.after, self.until);
+        let part = crate::ask::ask(&self.conversation, self.timeout, |reply| {
+            ConversationMsg::Replay {
+                after,
+                until,
+                reply,
+            }
+        })
+        .await
+        .and_then(|part| part);
+        let part = match part {
+            Ok(part) => part,
+            Err(e) => {
+                self.after = self.until;
+                return Some(Err(e));
+            }
+        };
+        self.after = part.reached.max(after + 1);
+        let resync = (part.missing && !std::mem::replace(&mut self.resynced, true)).then(|| {
+            control_frame(
+                after,
+                "resync",
+                &serde_json::json!({ "lastEventId": after.to_string() }),
+            )
+        });
+        Some(Ok(ReplayChunk {
+            resync,
+            frames: part.frames,
+        }))
+    }
 }
 
 /// Drop guard that tells the conversation a stream closed.
@@ -145,6 +220,12 @@ pub enum ConversationMsg {
     },
     /// Opens an event stream.
     Subscribe(StreamOpen, Reply<Subscription>),
+    /// The next chunk of a resumed stream's replay (see [`ReplayCursor`]).
+    Replay {
+        after: u64,
+        until: u64,
+        reply: Reply<ReplayPart>,
+    },
     /// A stream closed (sent by its [`StreamRelease`]).
     StreamClosed(u64),
     /// A page of history.
@@ -477,6 +558,13 @@ impl ConversationActor {
             ConversationMsg::Subscribe(open, reply) => {
                 let _ = reply.send(state.subscribe(&myself, open));
             }
+            ConversationMsg::Replay {
+                after,
+                until,
+                reply,
+            } => {
+                let _ = reply.send(Ok(state.replay_chunk(after, until)));
+            }
             ConversationMsg::StreamClosed(stream_id) => {
                 if let Some((user_id, generation)) = state.members.close_stream(stream_id) {
                     myself.send_after(state.args.settings.leave_grace, move || {
@@ -605,6 +693,7 @@ fn reply_unavailable(message: ConversationMsg, error: &str) {
         }
         ConversationMsg::Presence(reply) => drop(reply.send(Err(e()))),
         ConversationMsg::Subscribe(_, reply) => drop(reply.send(Err(e()))),
+        ConversationMsg::Replay { reply, .. } => drop(reply.send(Err(e()))),
         ConversationMsg::History(_, reply) => drop(reply.send(Err(e()))),
         ConversationMsg::Reactions(reply) => drop(reply.send(Err(e()))),
         ConversationMsg::PutAttachment { reply, .. }
@@ -1075,12 +1164,19 @@ impl ConversationState {
             .as_deref()
             .map(|text| text.trim().parse::<u64>().ok());
         let (position, replay, resync) = match resume {
-            None => (self.last_seq, Vec::new(), false),
+            None => (self.last_seq, None, false),
             Some(Some(from)) if from <= self.last_seq => {
-                let (replay, complete) = self.replay_after(from);
-                (from, replay, !complete)
+                let complete = self.replay_complete(from);
+                let cursor = (from < self.last_seq).then(|| ReplayCursor {
+                    conversation: myself.clone(),
+                    after: from,
+                    until: self.last_seq,
+                    timeout: self.args.settings.call_timeout,
+                    resynced: !complete,
+                });
+                (from, cursor, !complete)
             }
-            Some(_) => (self.last_seq, Vec::new(), true),
+            Some(_) => (self.last_seq, None, true),
         };
         let mut opening = vec![
             control_frame(position, "system", &"connected"),
@@ -1107,25 +1203,48 @@ impl ConversationState {
         })
     }
 
-    /// Events after `from`: buffered ones, and messages from the tail for
-    /// what the buffer no longer holds. The flag is false when something may
-    /// be missing (state lost since `from`, or beyond tail and buffer).
-    fn replay_after(&self, from: u64) -> (Vec<Arc<EventFrame>>, bool) {
+    /// Whether every event after `from` is still held: nothing was lost
+    /// since `from` and the tail or the buffer reaches back to it.
+    fn replay_complete(&self, from: u64) -> bool {
         let buffered_from = self.buffer.oldest_seq().unwrap_or(self.last_seq + 1);
-        let mut replay = Vec::new();
-        let mut complete = from >= self.floor_seq;
-        if from + 1 < buffered_from {
-            match self.tail.after(from) {
-                Some(messages) => replay.extend(
+        from >= self.floor_seq && (from + 1 >= buffered_from || self.tail.after(from).is_some())
+    }
+
+    /// Up to [`REPLAY_CHUNK`] events after `after` and at most `until`:
+    /// messages from the tail for what the buffer no longer holds, then
+    /// buffered events.
+    fn replay_chunk(&self, after: u64, until: u64) -> ReplayPart {
+        let buffered_from = self.buffer.oldest_seq().unwrap_or(self.last_seq + 1);
+        let mut frames = Vec::new();
+        let mut missing = false;
+        if after + 1 < buffered_from {
+            match self.tail.after(after) {
+                Some(messages) => frames.extend(
                     messages
-                        .take_while(|m| m.seq < buffered_from)
+                        .take_while(|m| m.seq < buffered_from && m.seq <= until)
+                        .take(REPLAY_CHUNK)
                         .map(|m| Arc::new(message_frame(m))),
                 ),
-                None => complete = false,
+                None => missing = true,
             }
         }
-        replay.extend(self.buffer.after(from).cloned());
-        (replay, complete)
+        let room = REPLAY_CHUNK - frames.len();
+        frames.extend(
+            self.buffer
+                .after(after)
+                .take_while(|f| f.seq <= until)
+                .take(room)
+                .cloned(),
+        );
+        let reached = match frames.last() {
+            Some(last) if frames.len() == REPLAY_CHUNK => last.seq,
+            _ => until,
+        };
+        ReplayPart {
+            frames,
+            missing,
+            reached,
+        }
     }
 
     fn history(&self, myself: &ActorRef<ConversationMsg>, query: PageQuery, reply: Reply<Page>) {

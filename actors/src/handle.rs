@@ -2,6 +2,7 @@
 //! and maps ractor's failures to [`ChatError`]; handlers never build reply
 //! ports themselves.
 
+use crate::ask::ask;
 use crate::conversation::PresenceEntry;
 use crate::conversation::{
     ConversationMsg, Page, PageQuery, ReactionMap, StreamOpen, Subscription,
@@ -17,33 +18,12 @@ use crate::supervisor::{
     SupervisorStats,
 };
 use bytes::Bytes;
-use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// Sends a request and waits for the reply, at most `timeout`.
-pub async fn ask<M, T>(
-    actor: &ActorRef<M>,
-    timeout: Duration,
-    build: impl FnOnce(RpcReplyPort<T>) -> M,
-) -> Result<T, ChatError>
-where
-    M: ractor::Message,
-    T: Send + 'static,
-{
-    match actor.call(build, Some(timeout)).await {
-        Ok(CallResult::Success(value)) => Ok(value),
-        Ok(CallResult::Timeout) => Err(ChatError::Unavailable("timed out".into())),
-        Ok(CallResult::SenderError) => Err(ChatError::Unavailable(
-            "actor stopped before answering".into(),
-        )),
-        Err(e) => Err(ChatError::Unavailable(e.to_string())),
-    }
-}
 
 /// The running actor system.
 #[derive(Clone)]

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod absent;
+pub mod ask;
 pub mod conversation;
 pub mod domain;
 pub mod error;

@@ -97,7 +97,7 @@ pub struct ActorNonces {
 impl NonceRegistry for ActorNonces {
     async fn check_and_store(&self, nonce: &str) -> Result<bool, ChatError> {
         let nonce = nonce.to_owned();
-        crate::handle::ask(&self.actor, self.timeout, |r| {
+        crate::ask::ask(&self.actor, self.timeout, |r| {
             NonceMsg::CheckAndStore(nonce, r)
         })
         .await?

@@ -126,7 +126,7 @@ pub struct ActorSessions {
 #[async_trait]
 impl SessionRegistry for ActorSessions {
     async fn create(&self, session: Session) -> Result<(), ChatError> {
-        crate::handle::ask(&self.actor, self.timeout, |r| {
+        crate::ask::ask(&self.actor, self.timeout, |r| {
             SessionMsg::Create(session, r)
         })
         .await?
@@ -134,7 +134,7 @@ impl SessionRegistry for ActorSessions {
 
     async fn get(&self, session_id: &str) -> Result<Option<Session>, ChatError> {
         let id = session_id.to_owned();
-        crate::handle::ask(&self.actor, self.timeout, |r| SessionMsg::Get(id, r)).await
+        crate::ask::ask(&self.actor, self.timeout, |r| SessionMsg::Get(id, r)).await
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), ChatError> {

@@ -11,7 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use chats3_actors::conversation::{StreamOpen, StreamRelease};
+use chats3_actors::conversation::{ReplayCursor, StreamOpen, StreamRelease};
 use chats3_actors::events::EventFrame;
 use serde_json::json;
 use std::collections::VecDeque;
@@ -111,17 +111,11 @@ pub async fn stream(
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(Bytes::from_static(b"retry: 3000\n\n"));
     pending.extend(subscription.opening);
-    pending.extend(
-        subscription
-            .replay
-            .iter()
-            .filter(|f| f.visible_to(&subscription.user_id))
-            .map(|f| f.sse()),
-    );
     let heartbeat_every = state.config.server.heartbeat_interval;
     let ended = subscription.ended.clone();
     let events = EventStream {
         pending,
+        replay: subscription.replay,
         live: subscription.live,
         user_id: subscription.user_id,
         ended: subscription.ended,
@@ -203,10 +197,12 @@ impl Future for Interruptions {
     }
 }
 
-/// One subscriber's stream: queued frames first, then live events
-/// filtered for this user, heartbeats in between.
+/// One subscriber's stream: queued frames first, then the replay of missed
+/// events a chunk at a time, then live events filtered for this user,
+/// heartbeats in between.
 struct EventStream {
     pending: VecDeque<Bytes>,
+    replay: Option<ReplayCursor>,
     live: broadcast::Receiver<Arc<EventFrame>>,
     user_id: String,
     ended: CancellationToken,
@@ -228,6 +224,27 @@ impl EventStream {
                 self.pending = VecDeque::new();
             }
             return Some(frame);
+        }
+        while let Some(replay) = &mut self.replay {
+            if self.ended.is_cancelled() {
+                return None;
+            }
+            match replay.next_chunk().await {
+                None => self.replay = None,
+                Some(Err(_)) => return None,
+                Some(Ok(chunk)) => {
+                    let mut out = BytesMut::new();
+                    if let Some(resync) = chunk.resync {
+                        out.extend_from_slice(&resync);
+                    }
+                    for frame in chunk.frames.iter().filter(|f| f.visible_to(&self.user_id)) {
+                        out.extend_from_slice(&frame.sse());
+                    }
+                    if !out.is_empty() {
+                        return Some(out.freeze());
+                    }
+                }
+            }
         }
         loop {
             // Stop first: after a leave the stream ends at once, without

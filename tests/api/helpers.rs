@@ -80,18 +80,28 @@ pub async fn spawn_app_in(data_dir: TempDir, adjust: impl FnOnce(&mut Config)) -
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
-        address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        data_dir,
-        shutdown,
         server: Some(server),
+        shutdown,
+        ..TestApp::of_process(address, data_dir)
     }
 }
 
 impl TestApp {
+    /// The helpers of a test app, for a server running as its own process
+    /// (see [`spawn_binary`]); stopping it is the caller's.
+    pub fn of_process(address: String, data_dir: TempDir) -> TestApp {
+        TestApp {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            data_dir,
+            shutdown: CancellationToken::new(),
+            server: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -15,6 +15,7 @@ mod headers;
 mod helpers;
 mod join;
 mod join_holds;
+mod lazy_replay;
 mod messages;
 mod rooms;
 mod s3_server;
