@@ -25,11 +25,12 @@ use crate::domain::{
 };
 use crate::error::ChatError;
 use crate::events::{EventFrame, Fanout, LocalFanout, ReplayBuffer, control_frame};
-use crate::flusher::{FlushProgress, FlusherMsg};
+use crate::flusher::FlusherMsg;
 use crate::history::Side;
 use crate::settings::Settings;
 use crate::store::{SharedStore, keys};
 use crate::time::{iso_from_ms, now_ms};
+use crate::write_behind::WriteBehind;
 use bytes::Bytes;
 use documents::{Document, DocumentKind};
 use idempotency::{KnownId, RecentIds};
@@ -331,8 +332,8 @@ pub struct ConversationArgs {
     pub id: ConversationId,
     pub store: SharedStore,
     pub settings: Arc<Settings>,
-    pub flusher: ActorRef<FlusherMsg>,
-    pub progress: Arc<FlushProgress>,
+    /// Kept by the supervisor across restarts of this conversation.
+    pub write_behind: Arc<WriteBehind>,
 }
 
 /// State of the conversation actor.
@@ -414,15 +415,10 @@ impl Actor for ConversationActor {
 impl ConversationActor {
     async fn start(
         &self,
-        myself: ActorRef<ConversationMsg>,
+        _myself: ActorRef<ConversationMsg>,
         args: ConversationArgs,
     ) -> Result<ConversationState, ActorProcessingErr> {
         let settings = args.settings.clone();
-        let housekeeping = settings
-            .idle_timeout
-            .min(Duration::from_secs(5))
-            .max(Duration::from_millis(50));
-        myself.send_interval(housekeeping, || ConversationMsg::Housekeep);
         Ok(ConversationState {
             args,
             meta: None,
@@ -463,11 +459,11 @@ impl ConversationActor {
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
         state.members.cancel_all();
-        let _ = state
-            .args
-            .flusher
-            .call(FlusherMsg::Drain, Some(Duration::from_secs(60)))
-            .await;
+        if let Some(flusher) = state.args.write_behind.flusher() {
+            let _ = flusher
+                .call(FlusherMsg::Drain, Some(Duration::from_secs(60)))
+                .await;
+        }
         for kind in [DocumentKind::Reactions, DocumentKind::Revisions] {
             state.document(kind).settle().await;
             if state.document(kind).dirty() {
@@ -496,6 +492,12 @@ impl ConversationActor {
             ConversationMsg::Housekeep | ConversationMsg::DocumentSaved { .. }
         ) {
             state.last_activity_ms = now;
+        }
+        if message.stores_message()
+            && let Err(e) = state.args.write_behind.started().await
+        {
+            reply_unavailable(message, &e.to_string());
+            return Ok(());
         }
         if let Some(error) = &state.load_error {
             match message {
@@ -671,6 +673,19 @@ impl ConversationActor {
     }
 }
 
+impl ConversationMsg {
+    /// Whether handling this may store a message (and so needs the flusher).
+    fn stores_message(&self) -> bool {
+        matches!(
+            self,
+            ConversationMsg::Post { .. }
+                | ConversationMsg::Join { .. }
+                | ConversationMsg::Admit { .. }
+                | ConversationMsg::Leave { .. }
+        )
+    }
+}
+
 /// Answers any request with the load failure (503) instead of serving a
 /// conversation whose state is unknown.
 fn reply_unavailable(message: ConversationMsg, error: &str) {
@@ -763,17 +778,18 @@ impl ConversationState {
         }
         let (mut loaded, more) =
             crate::history::read_tail(store, id, self.args.settings.history_tail).await?;
-        let unstored = self
-            .args
-            .flusher
-            .call(FlusherMsg::Unstored, Some(self.args.settings.call_timeout))
-            .await
-            .ok()
-            .and_then(|r| match r {
-                ractor::rpc::CallResult::Success(v) => Some(v),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let unstored = match self.args.write_behind.flusher() {
+            Some(flusher) => flusher
+                .call(FlusherMsg::Unstored, Some(self.args.settings.call_timeout))
+                .await
+                .ok()
+                .and_then(|r| match r {
+                    ractor::rpc::CallResult::Success(v) => Some(v),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         let stored_max = loaded.last().map_or(0, |m| m.seq);
         loaded.extend(unstored.into_iter().filter(|m| m.seq > stored_max));
         if revisions::attribute_legacy(&mut revisions, &loaded) {
@@ -914,7 +930,14 @@ impl ConversationState {
     }
 
     fn check_capacity(&self) -> Result<(), ChatError> {
-        if self.args.progress.pending.load(Ordering::Acquire) >= self.args.settings.max_pending {
+        if self
+            .args
+            .write_behind
+            .progress
+            .pending
+            .load(Ordering::Acquire)
+            >= self.args.settings.max_pending
+        {
             return Err(ChatError::Overloaded {
                 message: "Too many messages are waiting to be stored; retry shortly",
                 retry_after: Duration::from_secs(2),
@@ -939,7 +962,12 @@ impl ConversationState {
 
     /// Drops stored messages beyond the tail's size, remembering their ids.
     fn trim_tail(&mut self) {
-        let stored_seq = self.args.progress.stored_seq.load(Ordering::Acquire);
+        let stored_seq = self
+            .args
+            .write_behind
+            .progress
+            .stored_seq
+            .load(Ordering::Acquire);
         for m in self.tail.trim(stored_seq) {
             self.older_ids.insert(
                 i64::MAX,
@@ -1054,14 +1082,16 @@ impl ConversationState {
             seq,
             message: message.clone(),
         };
-        self.args.progress.pending.fetch_add(1, Ordering::AcqRel);
-        if self
-            .args
-            .flusher
-            .cast(FlusherMsg::Append(Box::new(sequenced.clone())))
-            .is_err()
-        {
-            self.args.progress.pending.fetch_sub(1, Ordering::AcqRel);
+        // Requests that store a message start the flusher before they
+        // are handled (see `ConversationMsg::stores_message`).
+        let progress = &self.args.write_behind.progress;
+        progress.pending.fetch_add(1, Ordering::AcqRel);
+        let appended = self.args.write_behind.flusher().is_some_and(|f| {
+            f.cast(FlusherMsg::Append(Box::new(sequenced.clone())))
+                .is_ok()
+        });
+        if !appended {
+            progress.pending.fetch_sub(1, Ordering::AcqRel);
             return Err(ChatError::Unavailable(
                 "write-behind flusher is gone".into(),
             ));
@@ -1374,6 +1404,7 @@ impl ConversationState {
         let unsaved =
             usize::from(self.reactions_doc.dirty()) + usize::from(self.revisions_doc.dirty());
         self.args
+            .write_behind
             .progress
             .unsaved_documents
             .store(unsaved, Ordering::Release);

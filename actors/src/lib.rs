@@ -9,7 +9,10 @@
 //! - `events`: serialized event frames, the replay buffer and the fan-out seam.
 //! - `conversation`: one actor per live conversation (participants, tail,
 //!   idempotency, signaling buffer, reactions, fan-out).
-//! - `flusher`: the write-behind actor that batches messages into storage.
+//! - `flusher`: the write-behind actor that batches messages into storage;
+//!   `write_behind`: a conversation's progress and its flusher, started on
+//!   the first message to store.
+//! - `ask`: one bounded request to an actor.
 //! - `supervisor`: spawns, restarts and idles out conversations; `absent`:
 //!   its negative cache of ids that do not exist.
 //! - `sessions`, `nonces`: TTL registries.
@@ -20,7 +23,9 @@
 //! ```text
 //! ConversationSupervisor
 //!   ├── Conversation(id) ── casts accepted messages ──▶ Flusher(id)
-//!   └── Flusher(id)   (a sibling, so pending batches outlive a conversation panic)
+//!   └── Flusher(id)   (a sibling, so pending batches outlive a conversation
+//!                      panic; started by the conversation on its first
+//!                      message to store; one housekeeping ticker for all)
 //! SessionRegistry      NonceRegistry
 //! ```
 
@@ -40,6 +45,7 @@ pub mod settings;
 pub mod store;
 pub mod supervisor;
 pub mod time;
+pub mod write_behind;
 
 #[cfg(test)]
 mod system_tests;

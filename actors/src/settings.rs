@@ -52,6 +52,16 @@ pub struct Settings {
     pub max_upload_bytes_per_conversation: u64,
 }
 
+impl Settings {
+    /// How often every loaded conversation expires what is due and checks
+    /// whether it is idle (one ticker in the supervisor for all of them).
+    pub fn housekeeping_interval(&self) -> Duration {
+        self.idle_timeout
+            .min(Duration::from_secs(5))
+            .max(Duration::from_millis(50))
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {

@@ -1,7 +1,9 @@
-//! The conversation supervisor: spawns a conversation (and its flusher) on
-//! first use, restarts a conversation that panicked from storage plus its
-//! flusher's unstored messages, forgets conversations that stopped when idle,
-//! and on stop drains every conversation, then every flusher, all at once.
+//! The conversation supervisor: spawns a conversation on first use (its
+//! flusher, also this actor's child, starts with the first message to
+//! store, see [`crate::write_behind`]), restarts a conversation that
+//! panicked from storage plus its flusher's unstored messages, forgets
+//! conversations that stopped when idle, and on stop drains every
+//! conversation, then every flusher, all at once.
 //!
 //! Requests that must not create a room (joins, embeds, system messages,
 //! admin lookups) name an id that is not loaded: one GET of its
@@ -15,10 +17,11 @@
 use crate::absent::AbsentIds;
 use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg};
 use crate::domain::ConversationId;
-use crate::flusher::{CONCURRENT_WRITES, FlushProgress, Flusher, FlusherArgs, FlusherMsg};
+use crate::flusher::{CONCURRENT_WRITES, FlushProgress};
 use crate::settings::Settings;
 use crate::store::{SharedStore, StoreError, keys};
 use crate::time::now_ms;
+use crate::write_behind::{FlusherStarter, WriteBehind};
 use ractor::{
     Actor, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent,
 };
@@ -59,6 +62,9 @@ pub enum SupervisorMsg {
     },
     /// Live conversations and messages waiting to be stored, for metrics.
     Stats(RpcReplyPort<SupervisorStats>),
+    /// Timer: tells every loaded conversation to do its housekeeping (one
+    /// ticker for all, so an idle room keeps no timer task of its own).
+    Housekeep,
 }
 
 /// Figures for `/metrics` and `/ready`.
@@ -89,20 +95,16 @@ pub struct SupervisorArgs {
     pub board: Arc<ProgressBoard>,
 }
 
-struct FlusherEntry {
-    actor: ActorRef<FlusherMsg>,
-    progress: Arc<FlushProgress>,
-}
-
 /// State of the supervisor.
 pub struct SupervisorState {
     args: SupervisorArgs,
     conversations: HashMap<ConversationId, ActorRef<ConversationMsg>>,
-    flushers: HashMap<ConversationId, FlusherEntry>,
+    /// One per loaded conversation, kept across its restarts.
+    write_behind: HashMap<ConversationId, Arc<WriteBehind>>,
+    /// Conversation actors' ids (flushers' are the starter's).
     owners: HashMap<ActorId, ConversationId>,
     absent: AbsentIds,
-    /// Shared by every flusher: bounds concurrent batch writes.
-    write_permits: Arc<Semaphore>,
+    flushers: Arc<FlusherStarter>,
     check_permits: Arc<Semaphore>,
 }
 
@@ -113,16 +115,25 @@ impl Actor for ConversationSupervisor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let flushers = Arc::new(FlusherStarter::new(
+            myself.get_cell(),
+            args.store.clone(),
+            args.settings.clone(),
+            CONCURRENT_WRITES,
+        ));
+        myself.send_interval(args.settings.housekeeping_interval(), || {
+            SupervisorMsg::Housekeep
+        });
         Ok(SupervisorState {
             args,
             conversations: HashMap::new(),
-            flushers: HashMap::new(),
+            write_behind: HashMap::new(),
             owners: HashMap::new(),
             absent: AbsentIds::default(),
-            write_permits: Arc::new(Semaphore::new(CONCURRENT_WRITES)),
+            flushers,
             check_permits: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
         })
     }
@@ -153,16 +164,21 @@ impl Actor for ConversationSupervisor {
                 };
                 let _ = reply.send(result);
             }
+            SupervisorMsg::Housekeep => {
+                for conversation in state.conversations.values() {
+                    let _ = conversation.cast(ConversationMsg::Housekeep);
+                }
+            }
             SupervisorMsg::Stats(reply) => {
                 let stats = SupervisorStats {
                     conversations: state.conversations.len(),
                     pending_messages: state
-                        .flushers
+                        .write_behind
                         .values()
                         .map(|f| f.progress.pending.load(Ordering::Acquire))
                         .sum(),
                     failing_flushers: state
-                        .flushers
+                        .write_behind
                         .values()
                         .filter(|f| f.progress.failures.load(Ordering::Acquire) > 0)
                         .count(),
@@ -190,36 +206,30 @@ impl Actor for ConversationSupervisor {
                     if is_current {
                         tracing::debug!(conversation = %id, ?reason, "conversation stopped");
                         state.conversations.remove(&id);
-                        if let Some(flusher) = state.flushers.remove(&id) {
-                            state.owners.remove(&flusher.actor.get_id());
-                            flusher.actor.stop(Some("conversation stopped".into()));
-                            state.forget_progress(&id, &flusher.progress);
+                        if let Some(write_behind) = state.write_behind.remove(&id) {
+                            write_behind.stop("conversation stopped");
+                            state.forget_progress(&id, &write_behind.progress);
                         }
-                    } else if state
-                        .flushers
-                        .get(&id)
-                        .is_some_and(|f| f.actor.get_id() == cell.get_id())
-                        && let Some(flusher) = state.flushers.remove(&id)
-                    {
-                        state.forget_progress(&id, &flusher.progress);
                     }
+                } else if let Some(id) = state.flushers.take_owner(cell.get_id())
+                    && let Some(write_behind) = state.write_behind.get(&id)
+                {
+                    write_behind.forget(cell.get_id());
                 }
             }
             SupervisionEvent::ActorFailed(cell, error) => {
                 if let Some(id) = state.owners.remove(&cell.get_id()) {
-                    if state
-                        .flushers
-                        .get(&id)
-                        .is_some_and(|f| f.actor.get_id() == cell.get_id())
+                    tracing::error!(conversation = %id, %error, "conversation failed; restarting from storage");
+                    state.conversations.remove(&id);
+                    if let Err(e) = state.get(&myself, id.clone()).await {
+                        tracing::error!(conversation = %id, error = %e, "restart failed");
+                    }
+                } else if let Some(id) = state.flushers.take_owner(cell.get_id()) {
+                    tracing::error!(conversation = %id, %error, "flusher failed; its unstored messages are lost");
+                    if let Some(write_behind) = state.write_behind.get(&id)
+                        && write_behind.forget(cell.get_id())
                     {
-                        tracing::error!(conversation = %id, %error, "flusher failed; its unstored messages are lost");
-                        state.flushers.remove(&id);
-                    } else {
-                        tracing::error!(conversation = %id, %error, "conversation failed; restarting from storage");
-                        state.conversations.remove(&id);
-                        if let Err(e) = state.get(&myself, id.clone()).await {
-                            tracing::error!(conversation = %id, error = %e, "restart failed");
-                        }
+                        write_behind.progress.pending.store(0, Ordering::Release);
                     }
                 }
             }
@@ -307,47 +317,22 @@ impl SupervisorState {
                 "too many conversations loaded".into(),
             ));
         }
-        let flusher = match self.flushers.get(&id) {
-            Some(entry)
-                if matches!(
-                    entry.actor.get_status(),
-                    ActorStatus::Running | ActorStatus::Starting
-                ) =>
-            {
-                (entry.actor.clone(), entry.progress.clone())
-            }
-            _ => {
-                let progress = Arc::new(FlushProgress::default());
-                let args = FlusherArgs {
-                    id: id.clone(),
-                    store: self.args.store.clone(),
-                    settings: self.args.settings.clone(),
-                    progress: progress.clone(),
-                    permits: self.write_permits.clone(),
-                };
-                let (actor, _) = Actor::spawn_linked(None, Flusher, args, myself.get_cell())
-                    .await
-                    .map_err(|e| LookupError::Unavailable(e.to_string()))?;
+        let write_behind = match self.write_behind.get(&id) {
+            Some(existing) => existing.clone(),
+            None => {
+                let created = Arc::new(WriteBehind::new(id.clone(), self.flushers.clone()));
                 if let Ok(mut board) = self.args.board.lock() {
-                    board.insert(id.clone(), progress.clone());
+                    board.insert(id.clone(), created.progress.clone());
                 }
-                self.owners.insert(actor.get_id(), id.clone());
-                self.flushers.insert(
-                    id.clone(),
-                    FlusherEntry {
-                        actor: actor.clone(),
-                        progress: progress.clone(),
-                    },
-                );
-                (actor, progress)
+                self.write_behind.insert(id.clone(), created.clone());
+                created
             }
         };
         let args = ConversationArgs {
             id: id.clone(),
             store: self.args.store.clone(),
             settings: self.args.settings.clone(),
-            flusher: flusher.0,
-            progress: flusher.1,
+            write_behind,
         };
         let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, myself.get_cell())
             .await
