@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admission;
 pub mod attachments;
 pub mod client_addr;
+pub mod client_config;
 pub mod cookies;
 pub mod embed;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod origin;
 pub mod participation;
 pub mod poll_on_wake;
 pub mod rate_limit;
+pub mod rules;
 pub mod sanitize;
 pub mod signing;
 pub mod system_message;
@@ -99,7 +101,7 @@ pub fn router(state: AppState) -> Router {
             "/presence",
             get(participation::presence).post(participation::set_presence),
         )
-        .route("/client-config", get(views::client_config))
+        .route("/client-config", get(client_config::client_config))
         .route("/reactions", get(messages::reactions).post(messages::react))
         .route("/system-message", post(system_message::create))
         .route("/signaling", get(events::stream).post(events::signal))

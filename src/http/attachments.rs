@@ -6,6 +6,7 @@
 use super::AppState;
 use super::error::{ApiResult, AppError, ok};
 use super::extract::{AppPath, AppQuery, CurrentSession};
+use super::rules::ALLOWED_TYPES;
 use super::signing::{sign, verify};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,18 +17,6 @@ use chats3_actors::time::{now_iso, now_ms};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
-
-/// Declared types that may be uploaded.
-pub const ALLOWED_TYPES: &[&str] = &[
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "image/webp",
-    "application/pdf",
-    "text/plain",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-];
 
 /// How long a signed URL works.
 const URL_TTL: Duration = Duration::from_secs(15 * 60);

@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::{ApiResult, AppError, ok};
 use super::extract::{CurrentSession, JsonBody};
 use super::poll_on_wake::PollOnWake;
+use super::rules::SIGNAL_TYPES;
 use super::validate::{Fields, Text};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -24,25 +25,6 @@ use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-
-/// Signaling types a client may send.
-pub const SIGNAL_TYPES: &[&str] = &[
-    "peer-join",
-    "peer-leave",
-    "offer",
-    "answer",
-    "ice-candidate",
-    "new-message",
-    "end-call",
-    "typing-start",
-    "typing-stop",
-    "message-read",
-    "presence-update",
-    "message-edited",
-    "message-deleted",
-    "reaction-added",
-    "reaction-removed",
-];
 
 /// Largest `data` of a signaling event (an SDP offer is a few KiB), which
 /// bounds the replay buffer and every subscriber queue.

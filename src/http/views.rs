@@ -31,20 +31,6 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /api/v1/client-config`: what the browser UI needs to know: ICE
-/// servers for calls, embed-mode buttons and input limits.
-pub async fn client_config(State(state): State<AppState>) -> Response {
-    let config = &state.config;
-    super::error::ok(
-        "Client configuration",
-        json!({
-            "iceServers": config.webrtc.ice_servers,
-            "embed": { "showLeave": config.embed.show_leave, "showCalls": config.embed.show_calls },
-            "limits": { "maxMessageLength": config.limits.max_message_len, "maxUpload": config.limits.max_upload },
-        }),
-    )
-}
-
 /// `GET /favicon.ico`
 pub async fn favicon() -> Redirect {
     Redirect::permanent("/static/favicon.svg")

@@ -212,36 +212,6 @@ async fn metrics_and_readiness_are_exposed() {
 }
 
 #[tokio::test]
-async fn the_client_config_exposes_ice_servers_and_embed_buttons() {
-    let app = spawn_app_with(|c| {
-        c.webrtc.ice_servers = vec![chats3::config::IceServer {
-            urls: vec!["stun:127.0.0.1:3478".into()],
-            username: None,
-            credential: None,
-        }];
-        c.embed.show_calls = true;
-    })
-    .await;
-    let body = envelope(
-        app.client
-            .get(app.url("/api/v1/client-config"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        body["details"]["iceServers"],
-        json!([{ "urls": ["stun:127.0.0.1:3478"] }])
-    );
-    assert_eq!(
-        body["details"]["embed"],
-        json!({ "showLeave": false, "showCalls": true })
-    );
-    assert_eq!(body["details"]["limits"]["maxMessageLength"], 10_000);
-}
-
-#[tokio::test]
 async fn pages_are_served_with_the_room_id_escaped() {
     let app = spawn_app().await;
     for path in ["/join", "/admin"] {

@@ -4,6 +4,7 @@
 mod admin;
 mod attachments;
 mod binary;
+mod client_config;
 mod connections;
 mod csrf;
 mod edge;
