@@ -1,3 +1,5 @@
+// The admin page: with the admin password, create a conversation (optional
+// custom id) and copy its join link, or look one up and close it.
 import { api, errorText } from './api.js';
 
 const $ = (id) => document.getElementById(id);

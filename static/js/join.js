@@ -1,4 +1,8 @@
-import { api, errorText, sessionKey, storage } from './api.js';
+// The join page: conversation id and join code (prefilled from the link)
+// and a display name; a successful join keeps the session id for this tab
+// and opens the room.
+import { api, errorText } from './api.js';
+import { sessionKey, storage } from './storage.js';
 
 const form = document.getElementById('join-form');
 const errorBox = document.getElementById('join-error');
@@ -56,9 +60,8 @@ form.addEventListener('submit', async (event) => {
       method: 'POST',
       body: { conversationId, joinCode, displayName },
     });
-    const id = details.conversationId || conversationId;
-    storage.set(sessionKey(id), details.sessionId);
-    location.assign(`/room/${encodeURIComponent(id)}?sessionId=${encodeURIComponent(details.sessionId)}`);
+    storage.set(sessionKey(details.conversationId), details.sessionId);
+    location.assign(`/room/${encodeURIComponent(details.conversationId)}?sessionId=${encodeURIComponent(details.sessionId)}`);
   } catch (err) {
     const field = err.status === 409 ? fields.displayName
       : err.status === 403 && !/full|closed/i.test(err.message) ? fields.joinCode : null;

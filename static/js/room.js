@@ -1,7 +1,8 @@
-// The room page: loads the session and configuration, then starts the
-// modules under ./room/ (each owns one feature and talks through ctx.js).
-import { api } from './api.js';
-import { ctx, call, showNotice } from './room/ctx.js';
+// The room page: loads the session and the client configuration, then
+// starts the modules under ./room/, each owning one feature. They share
+// state through room/ctx.js and talk through the event bus (room/bus.js).
+import { ctx, loadPage } from './room/ctx.js';
+import { showNotice } from './room/notice.js';
 import { connect, setConn } from './room/stream.js';
 import { loadLatest } from './room/history.js';
 import { enableComposer, restoreOutbox } from './room/composer.js';
@@ -14,19 +15,10 @@ import './room/edit.js';
 import './room/upload.js';
 import './room/search.js';
 
-/** Server settings for the page; an older server without the route gets the defaults. */
-async function loadConfig() {
+/** True once the session and configuration are in; otherwise ends or retries. */
+async function load() {
   try {
-    const { details } = await api('/api/v1/client-config');
-    if (Array.isArray(details?.iceServers)) ctx.config.iceServers = details.iceServers;
-    if (details?.embed) Object.assign(ctx.config.embed, details.embed);
-    if (details?.limits) Object.assign(ctx.config.limits, details.limits);
-  } catch { /* defaults: no ICE servers, no leave/call buttons in an iframe */ }
-}
-
-async function loadSession() {
-  try {
-    ctx.me = (await call('/api/v1/session')).details;
+    await loadPage();
     return true;
   } catch (err) {
     if (err.status === 401) { endSession('No session for this conversation.'); return false; }
@@ -44,9 +36,8 @@ async function init() {
   if (ctx.conversationId) document.title = `${ctx.conversationId} · chats3`;
   document.body.classList.toggle('embed', ctx.embed);
   setConn('connecting');
-  const [, ok] = await Promise.all([loadConfig(), loadSession()]);
-  if (!ok) return;
-  if (ctx.me.conversationId && ctx.conversationId && ctx.me.conversationId !== ctx.conversationId) {
+  if (!(await load())) return;
+  if (ctx.me.conversationId !== ctx.conversationId) {
     return endSession('Your session belongs to another conversation.');
   }
   setupLeave(!ctx.embed || ctx.config.embed.showLeave);

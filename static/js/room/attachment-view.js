@@ -1,7 +1,8 @@
 // How a file message shows its attachment: an inline preview for images and a
 // download link for everything else. Downloads need the session, so we ask
 // the API for a signed URL (sent with x-session-id) and use that.
-import { call, el } from './ctx.js';
+import { call } from './ctx.js';
+import { el } from './dom.js';
 
 const SIGNED_TTL_MS = 12 * 60 * 1000; // signed URLs live 15 min; refresh a bit before
 const IMAGE_TYPES = /^image\/(jpeg|png|gif|webp)$/i;
@@ -30,25 +31,14 @@ function safeHref(url) {
   } catch { return null; }
 }
 
-/** {url, thumb} for an attachment, cached while the signed URL is fresh. */
+/** The signed URL of an attachment (null when unusable), cached while it is fresh. */
 function resolve(id, { fresh = false } = {}) {
   const hit = signed.get(id);
   if (hit && !fresh && Date.now() - hit.at < SIGNED_TTL_MS) return hit.promise;
-  const promise = call(`/api/v1/attachments/${encodeURIComponent(id)}`).then(({ details }) => ({
-    url: safeHref(details?.signedUrl),
-    thumb: thumbnailOf(details?.metadata?.variants),
-  }));
+  const promise = call(`/api/v1/attachments/${encodeURIComponent(id)}`).then(({ details }) => safeHref(details.signedUrl));
   signed.set(id, { at: Date.now(), promise });
   promise.catch(() => signed.delete(id));
   return promise;
-}
-
-/** A thumbnail URL when the server lists one (variants is null today). */
-function thumbnailOf(variants) {
-  if (!variants || typeof variants !== 'object') return null;
-  const t = variants.thumbnail || variants.thumb || variants.small;
-  if (typeof t === 'string') return safeHref(t);
-  return safeHref(t?.signedUrl || t?.url);
 }
 
 const isImage = (msg) => IMAGE_TYPES.test(msg.mimetype || '') || (!msg.mimetype && IMAGE_EXT.test(msg.filename || ''));
@@ -58,7 +48,7 @@ function openFresh(event, id, link) {
   const hit = signed.get(id);
   if (hit && Date.now() - hit.at < SIGNED_TTL_MS && link.dataset.signed === '1') return; // href is fresh
   event.preventDefault();
-  resolve(id, { fresh: true }).then(({ url }) => {
+  resolve(id, { fresh: true }).then((url) => {
     if (!url) throw new Error('no url');
     link.href = url;
     link.dataset.signed = '1';
@@ -97,9 +87,9 @@ function imagePreview(msg, id, label) {
   const local = localFiles.get(id);
   if (local) img.src = local;
   else if (id) {
-    resolve(id).then(({ url, thumb }) => {
+    resolve(id).then((url) => {
       if (!url) throw new Error('no url');
-      img.src = thumb || url;
+      img.src = url;
       link.href = url;
       link.dataset.signed = '1';
     }).catch(() => figure.classList.add('broken'));

@@ -4,8 +4,11 @@
 // members already in the call answer that by connecting to the newcomer.
 // Glare is handled with the "perfect negotiation" pattern. Nothing here may
 // throw into the page: without WebRTC or a camera the room works as before.
-import { $, ctx, el, on, signal, showNotice } from './ctx.js';
-import { learnName, nameOf } from './people.js';
+import { on } from './bus.js';
+import { ctx, signal, signalQuietly } from './ctx.js';
+import { $, el } from './dom.js';
+import { showNotice } from './notice.js';
+import { nameOf } from './people.js';
 
 const callBtn = $('call');
 const shareBtn = $('screen-share');
@@ -82,7 +85,7 @@ function addLocalTracks(pc) {
 }
 
 function createPeer(userId, { initiator }) {
-  const pc = new RTCPeerConnection({ iceServers: ctx.config.iceServers || [] });
+  const pc = new RTCPeerConnection({ iceServers: ctx.config.iceServers });
   // Both ends must agree on who yields in a glare: compare the user ids.
   const peer = {
     pc, polite: ctx.me.userId < userId, makingOffer: false, ignoreOffer: false, tracksAdded: initiator,
@@ -93,7 +96,7 @@ function createPeer(userId, { initiator }) {
     try {
       peer.makingOffer = true;
       await pc.setLocalDescription();
-      await signal('offer', { description: pc.localDescription.toJSON() }, userId);
+      await signal('offer', { description: pc.localDescription.toJSON() }, { to: userId });
     } catch (err) {
       console.warn('offer failed', err);
     } finally {
@@ -101,7 +104,7 @@ function createPeer(userId, { initiator }) {
     }
   };
   pc.onicecandidate = ({ candidate }) => {
-    if (candidate) signal('ice-candidate', { candidate: candidate.toJSON() }, userId).catch(() => {});
+    if (candidate) signalQuietly('ice-candidate', { candidate: candidate.toJSON() }, { to: userId });
   };
   pc.ontrack = ({ streams, track: t }) => {
     const video = peer.tile.querySelector('video');
@@ -152,7 +155,7 @@ async function onDescription(peer, fromUserId, description) {
   if (description.type !== 'offer') return;
   if (!peer.tracksAdded) { peer.tracksAdded = true; addLocalTracks(pc); }
   await pc.setLocalDescription();
-  await signal('answer', { description: pc.localDescription.toJSON() }, fromUserId);
+  await signal('answer', { description: pc.localDescription.toJSON() }, { to: fromUserId });
 }
 
 // ---- screen sharing --------------------------------------------------------------------------------
@@ -247,7 +250,7 @@ export function hangUp({ quiet = false } = {}) {
   callBtn.classList.remove('danger');
   shareBtn.disabled = true;
   statusEl.textContent = '';
-  if (!quiet) signal('end-call', { kind: 'call' }).catch(() => {});
+  if (!quiet) signalQuietly('end-call', { kind: 'call' });
   showInvite();
 }
 
@@ -277,8 +280,7 @@ function guard(fn) {
 }
 
 on('sse:peer-join', guard((ev) => {
-  if (ev.data?.kind !== 'call') return;
-  learnName(ev.fromUserId, ev.data.displayName);
+  if (ev.data?.kind !== 'call') return; // people.js has already learnt their name from it
   members.add(ev.fromUserId);
   if (inCall) {
     closePeer(ev.fromUserId); // they (re)joined: start afresh
@@ -315,9 +317,6 @@ for (const type of ['end-call', 'peer-leave']) {
 
 // Tell the others we are gone when the page goes away (best effort).
 window.addEventListener('pagehide', () => {
-  if (!inCall) return;
-  const headers = { 'Content-Type': 'application/json' };
-  if (ctx.sessionId) headers['x-session-id'] = ctx.sessionId;
-  fetch('/api/v1/signaling', { method: 'POST', keepalive: true, headers, body: JSON.stringify({ type: 'end-call', data: { kind: 'call' } }) }).catch(() => {});
+  if (inCall) signalQuietly('end-call', { kind: 'call' }, { keepalive: true });
 });
 on('stopped', () => hangUp({ quiet: true }));

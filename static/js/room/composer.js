@@ -2,7 +2,11 @@
 // display and the outbox. Every message gets its messageId up front, so a
 // retry can never store it twice; the outbox survives a reload in
 // sessionStorage and is sent, in order, whenever the connection is back.
-import { $, ctx, call, emit, on, storage, errorText, signalQuietly } from './ctx.js';
+import { errorText } from '../api.js';
+import { storage } from '../storage.js';
+import { emit, on } from './bus.js';
+import { ctx, call, signalQuietly } from './ctx.js';
+import { $ } from './dom.js';
 import { has, upsert, remove } from './messages.js';
 
 const form = $('composer');
@@ -163,6 +167,6 @@ input.addEventListener('input', () => { autosize(); noteTyping(); });
 export function enableComposer(on) {
   input.disabled = sendBtn.disabled = !on;
   $('attach').disabled = !on;
-  if (on) input.maxLength = ctx.config.limits.maxMessageLength || 10000;
+  if (on) input.maxLength = ctx.config.limits.maxMessageLength;
 }
 on('leaving', stopTyping);

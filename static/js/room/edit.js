@@ -1,5 +1,8 @@
-// Editing and deleting your own messages (the server allows 5 minutes).
-import { $, call, el, button, on, showNotice } from './ctx.js';
+// Editing and deleting your own messages, within the server's edit window.
+import { on } from './bus.js';
+import { ctx, call } from './ctx.js';
+import { $, el, button } from './dom.js';
+import { showNotice } from './notice.js';
 import { canModify, entries, get, has, patch, upsert } from './messages.js';
 
 const composerInput = $('message-input');
@@ -30,7 +33,7 @@ function startEdit(entry) {
   label.htmlFor = area.id;
   area.value = entry.msg.body || '';
   area.rows = Math.min(8, Math.max(2, area.value.split('\n').length));
-  area.maxLength = composerInput.maxLength > 0 ? composerInput.maxLength : 10000;
+  area.maxLength = ctx.config.limits.maxMessageLength;
   const saveBtn = Object.assign(el('button', 'small primary', 'Save'), { type: 'submit' });
   const cancel = button('small', 'Cancel');
   const row = el('div', 'actions');
@@ -51,7 +54,7 @@ function startEdit(entry) {
 async function confirmDelete(entry) {
   try {
     const { details } = await call(`/api/v1/messages/${encodeURIComponent(entry.msg.messageId)}`, { method: 'DELETE' });
-    upsert(details && details.messageId ? details : { ...entry.msg, deleted: true, body: '' });
+    upsert(details);
     composerInput.focus();
   } catch (err) {
     showNotice(err, { transient: true });
@@ -83,5 +86,5 @@ on('sse:message-edited', ({ data }) => {
   if (entry && !entry.el.querySelector('.editor')) upsert({ ...entry.msg, ...data }, entry.status);
 });
 on('sse:message-deleted', ({ data }) => {
-  if (data?.messageId && has(data.messageId)) patch(data.messageId, { deleted: true, body: '', ...(data.deletedAt ? { deletedAt: data.deletedAt } : {}) });
+  if (data?.messageId && has(data.messageId)) patch(data.messageId, { deleted: true, body: '' });
 });

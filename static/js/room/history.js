@@ -1,6 +1,9 @@
 // History: the newest page on load (and on resync), older pages when the
 // reader scrolls to the top or presses "Load older messages".
-import { $, call, emit, on, showNotice } from './ctx.js';
+import { emit, on } from './bus.js';
+import { call } from './ctx.js';
+import { $ } from './dom.js';
+import { showNotice } from './notice.js';
 import { prependOlder, reset, scroller } from './messages.js';
 
 const PAGE = 50;
@@ -16,26 +19,15 @@ function updateOlder() {
   statusEl.textContent = loading ? 'Loading older messages…' : hasMore ? '' : 'Start of the conversation';
 }
 
-/** Reads a page answer; an array means a server without pagination (no older pages). */
-function takePage(details) {
-  if (Array.isArray(details)) {
-    cursor = null;
-    hasMore = false;
-    return details;
-  }
-  cursor = details?.nextCursor ?? null;
-  hasMore = !!details?.hasMore && cursor !== null;
-  return Array.isArray(details?.messages) ? details.messages : [];
+/** Reads a page answer {messages, nextCursor, hasMore}. */
+function takePage({ messages, nextCursor, hasMore: more }) {
+  cursor = nextCursor ?? null;
+  hasMore = !!more && cursor !== null;
+  return messages;
 }
 
 export async function loadLatest() {
-  let details;
-  try {
-    ({ details } = await call(`/api/v1/messages?limit=${PAGE}`));
-  } catch (err) {
-    if (err.status !== 400) throw err;
-    ({ details } = await call('/api/v1/messages')); // a server that knows no paging parameters
-  }
+  const { details } = await call(`/api/v1/messages?limit=${PAGE}`);
   reset(takePage(details));
   updateOlder();
   emit('history-loaded');

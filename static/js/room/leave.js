@@ -1,6 +1,10 @@
 // Leaving (button or, in an iframe, a {type:"leave"} message from the parent
 // page) and the end of a session.
-import { $, ctx, call, el, emit, on, storage, showNotice } from './ctx.js';
+import { storage } from '../storage.js';
+import { emit, on } from './bus.js';
+import { ctx, call } from './ctx.js';
+import { $, el } from './dom.js';
+import { showNotice } from './notice.js';
 import { connect, setConn, stopStream } from './stream.js';
 import { enableComposer } from './composer.js';
 

@@ -1,14 +1,15 @@
 // The message list: one store keyed by messageId and its rendering. Other
 // modules decorate a rendered message through the `message-rendered` event
 // and react to its buttons through `action:<name>` events.
-import { $, el, button, emit, on, isMine, isSystem } from './ctx.js';
+import { emit, on } from './bus.js';
+import { ctx, isMine, isSystem } from './ctx.js';
+import { $, el, button } from './dom.js';
 import { renderAttachment } from './attachment-view.js';
 
 export const list = $('messages');
 export const scroller = list.closest('.log');
 const jumpBtn = $('jump-latest');
 
-export const EDIT_WINDOW_MS = 5 * 60 * 1000;
 const store = new Map(); // messageId -> {msg, el, status, error}; status '' = stored
 
 const STATUS_TEXT = { pending: 'sending…', queued: 'queued, sends when back online' };
@@ -34,11 +35,11 @@ function fmtTime(iso) {
     : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
 }
 
-/** Own, stored, not deleted and younger than the server's 5-minute window. */
+/** Own, stored, not deleted and inside the server's edit window (with a little slack). */
 export function canModify(msg, status = '') {
   if (!isMine(msg) || status || msg.deleted || isSystem(msg)) return false;
   const at = Date.parse(msg.serverReceivedAt || '');
-  return Number.isFinite(at) && Date.now() - at < EDIT_WINDOW_MS - 3000;
+  return Number.isFinite(at) && Date.now() - at < ctx.config.editWindowMs - 3000;
 }
 
 function actionButton(action, text, label) {

@@ -1,23 +1,17 @@
-// Who is here (room-state, joins, leaves, presence) and who is typing.
-import { $, ctx, call, el, on, sameName, isSystem } from './ctx.js';
+// Who is here and who is typing. The list starts from the stream's
+// room-state; a `peer-join` adds someone (each page announces itself that way
+// when its stream opens), a `peer-leave` removes them; presence marks them.
+import { on } from './bus.js';
+import { ctx, call, isSystem, signalQuietly } from './ctx.js';
+import { $, el } from './dom.js';
 
 const peopleList = $('participants');
 const countEl = $('participant-count');
 const typingEl = $('typing');
 
-// userId (or "name:<lower>" while only the join message's name is known) -> {userId, displayName, isMe}
-const people = new Map();
+const people = new Map();   // userId -> {userId, displayName, isMe}
 const presence = new Map(); // userId -> online|away|offline
 
-/** Records a name seen on an event (typing, call join) so lists and tiles can show it. */
-export function learnName(userId, displayName) {
-  if (!userId || !displayName || userId === ctx.me?.userId || people.get(userId)?.displayName === displayName) return;
-  setPerson(userId, String(displayName).slice(0, 50));
-  render();
-}
-
-/** Everyone else in the room, for calls. */
-export const others = () => [...people.values()].filter((p) => !p.isMe && p.userId);
 export const nameOf = (userId) => people.get(userId)?.displayName || 'Someone';
 
 function render() {
@@ -25,7 +19,7 @@ function render() {
   peopleList.replaceChildren(...sorted.map((p) => {
     const status = presence.get(p.userId) || 'online';
     const li = el('li', `${p.isMe ? 'me' : ''} presence-${status}`.trim());
-    if (p.userId) li.dataset.userId = p.userId;
+    li.dataset.userId = p.userId;
     li.append(el('span', 'name', p.isMe ? `${p.displayName} (you)` : p.displayName));
     if (status !== 'online') li.append(el('span', 'presence', ` (${status})`));
     return li;
@@ -33,20 +27,13 @@ function render() {
   countEl.textContent = `(${sorted.length})`;
 }
 
+/** Records a person; false when nothing changed. */
 function setPerson(userId, displayName, isMe = false) {
-  if (!userId || userId === 'system' || !displayName) return;
-  for (const [k, p] of people) if (k.startsWith('name:') && sameName(p.displayName, displayName)) people.delete(k);
-  people.set(userId, { userId, displayName, isMe: isMe || userId === ctx.me?.userId });
-}
-
-/** Live join/leave system messages name the person (their id comes with their first event). */
-function applySystemMessage(body) {
-  const joined = /^(.+) joined the conversation$/.exec(body || '');
-  const left = /^(.+) left the conversation$/.exec(body || '');
-  if (joined && ![...people.values()].some((p) => sameName(p.displayName, joined[1]))) {
-    people.set(`name:${joined[1].toLowerCase()}`, { userId: '', displayName: joined[1], isMe: false });
-  }
-  if (left) for (const [k, p] of people) if (!p.isMe && sameName(p.displayName, left[1])) people.delete(k);
+  if (!userId || !displayName) return false;
+  const name = String(displayName).slice(0, 50);
+  if (people.get(userId)?.displayName === name) return false;
+  people.set(userId, { userId, displayName: name, isMe: isMe || userId === ctx.me?.userId });
+  return true;
 }
 
 // ---- typing ----------------------------------------------------------------------------
@@ -65,10 +52,9 @@ function setTyping(userId, name, typing) {
 }
 
 // ---- presence ------------------------------------------------------------------------------
+/** GET /api/v1/presence answers {userId: {status, lastSeen}}. */
 function readPresence(details) {
-  if (!details || typeof details !== 'object') return;
-  const rows = Array.isArray(details) ? details : Object.entries(details).map(([userId, v]) => ({ userId, ...(typeof v === 'string' ? { status: v } : v) }));
-  for (const r of rows) if (r?.userId && r.status) presence.set(r.userId, r.status);
+  for (const [userId, entry] of Object.entries(details)) presence.set(userId, entry.status);
 }
 
 function postPresence(status) {
@@ -83,10 +69,13 @@ on('sse:room-state', (ev) => {
   render();
 });
 on('sse:new-message', ({ data: m }) => {
-  if (!m) return;
-  if (isSystem(m)) applySystemMessage(m.body);
-  else { setPerson(m.senderUserId, m.senderDisplayName); setTyping(m.senderUserId, '', false); }
+  if (!m || isSystem(m)) return; // the service's join and leave notices come with peer-join/peer-leave
+  setPerson(m.senderUserId, m.senderDisplayName);
+  setTyping(m.senderUserId, '', false);
   render();
+});
+on('sse:peer-join', (ev) => {
+  if (setPerson(ev.fromUserId, ev.data?.displayName)) render();
 });
 on('sse:peer-leave', (ev) => {
   people.delete(ev.fromUserId);
@@ -97,7 +86,7 @@ on('sse:peer-leave', (ev) => {
 for (const type of ['typing-start', 'typing-stop']) {
   on(`sse:${type}`, (ev) => {
     if (!ev.fromUserId || ev.fromUserId === ctx.me?.userId) return;
-    if (!people.has(ev.fromUserId) && ev.data?.displayName) learnName(ev.fromUserId, ev.data.displayName);
+    if (!people.has(ev.fromUserId) && setPerson(ev.fromUserId, ev.data?.displayName)) render();
     const name = people.get(ev.fromUserId)?.displayName || 'Someone';
     setTyping(ev.fromUserId, name, type === 'typing-start');
   });
@@ -109,6 +98,7 @@ on('sse:presence-update', (ev) => {
   render();
 });
 on('live', () => {
+  signalQuietly('peer-join', { kind: 'room', displayName: ctx.me.displayName });
   call('/api/v1/presence').then(({ details }) => { readPresence(details); render(); }).catch(() => {});
   if (!document.hidden) postPresence('online');
 });

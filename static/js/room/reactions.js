@@ -1,7 +1,10 @@
 // Reactions: counts under each message, a small picker, click to toggle.
 // The server keeps one emoji per user per message; we mirror that locally so
 // an optimistic change looks exactly like the answer will.
-import { ctx, call, el, button, on, showNotice } from './ctx.js';
+import { on } from './bus.js';
+import { ctx, call } from './ctx.js';
+import { el, button } from './dom.js';
+import { showNotice } from './notice.js';
 import { get } from './messages.js';
 import { nameOf } from './people.js';
 

@@ -1,6 +1,7 @@
 // Read receipts: we report the newest message from others that is on screen
 // while the page is visible; our own last message shows "Seen by N".
-import { ctx, call, on, isMine, isSystem } from './ctx.js';
+import { on } from './bus.js';
+import { ctx, call, isMine, isSystem } from './ctx.js';
 import { entries, list, scroller } from './messages.js';
 import { nameOf } from './people.js';
 

@@ -1,6 +1,7 @@
 // Search within the loaded messages, with next/previous and highlighting.
 // Highlights are built from text nodes and <mark> elements, never from HTML.
-import { $, el, on } from './ctx.js';
+import { on } from './bus.js';
+import { $, el } from './dom.js';
 import { entries, get } from './messages.js';
 
 const form = $('search');

@@ -1,12 +1,11 @@
 // The live event stream (EventSource): reconnect, resume and connection state.
 // Events are re-emitted on the bus as `sse:<type>`; `live` fires each time a
 // (re)connection is established so queued work can go out.
-import { $, ctx, emit, call } from './ctx.js';
+import { emit } from './bus.js';
+import { ctx, call } from './ctx.js';
+import { $ } from './dom.js';
 
 const connEl = $('connection-state');
-const NAMED = ['new-message', 'peer-leave', 'peer-join', 'typing-start', 'typing-stop', 'room-state', 'resync',
-  'message-read', 'presence-update', 'message-edited', 'message-deleted', 'reaction-added', 'reaction-removed',
-  'offer', 'answer', 'ice-candidate', 'end-call'];
 
 let es = null;
 let lastEventId = '';   // the SSE id: the browser sends it as Last-Event-ID; we send it as ?cursor=
@@ -51,8 +50,7 @@ export function connect() {
   if (lastEventId) q.set('cursor', lastEventId); // a manual reconnect resumes too
   const qs = q.toString();
   es = new EventSource(`/api/v1/signaling${qs ? `?${qs}` : ''}`);
-  es.onmessage = dispatch;
-  for (const t of NAMED) es.addEventListener(t, dispatch); // in case a server names its events
+  es.onmessage = dispatch; // the server names no events: each is a `message` with its type in the JSON
   es.onerror = onError;
 }
 

@@ -1,6 +1,9 @@
 // File sending: the attach button, drag-and-drop onto the log and paste.
-// XMLHttpRequest (not fetch) because only it reports upload progress.
-import { $, ctx, showNotice, clearNotice } from './ctx.js';
+// Files are checked against the server's limit and upload types first, so
+// the user hears at once what the server would refuse anyway.
+import { ctx, uploadFile } from './ctx.js';
+import { $ } from './dom.js';
+import { showNotice, clearNotice } from './notice.js';
 import { enqueue } from './composer.js';
 import { rememberLocalFile } from './attachment-view.js';
 import { scroller } from './messages.js';
@@ -12,41 +15,16 @@ const bar = $('upload-progress');
 const label = $('upload-label');
 const cancelBtn = $('upload-cancel');
 
-const ALLOWED = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'application/pdf', 'text/plain',
-  'application/msword', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document']);
-const BY_EXT = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', pdf: 'application/pdf',
-  txt: 'text/plain', doc: 'application/msword', docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document' };
-
 const queue = [];
-let current = null; // the XMLHttpRequest in flight
+let cancel = null; // AbortController of the upload in flight
 let draining = false;
 
-const typeOf = (file) => file.type || BY_EXT[(file.name.split('.').pop() || '').toLowerCase()] || '';
 const mib = (n) => `${(n / 1048576).toFixed(n < 1048576 ? 2 : 1)} MiB`;
 
-// The server checks content against the declared type; checking the first
-// bytes here too saves a doomed upload.
-const MAGIC = {
-  'image/jpeg': [[0xff, 0xd8, 0xff]], 'image/png': [[0x89, 0x50, 0x4e, 0x47]], 'image/gif': [[0x47, 0x49, 0x46, 0x38]],
-  'image/webp': [[0x52, 0x49, 0x46, 0x46]], 'application/pdf': [[0x25, 0x50, 0x44, 0x46]],
-  'application/msword': [[0xd0, 0xcf, 0x11, 0xe0]],
-  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': [[0x50, 0x4b, 0x03, 0x04]],
-};
-async function contentMatches(file) {
-  const signatures = MAGIC[typeOf(file)];
-  if (!signatures) return true;
-  try {
-    const head = new Uint8Array(await file.slice(0, 8).arrayBuffer());
-    return signatures.some((sig) => sig.every((byte, i) => head[i] === byte));
-  } catch { return true; } // can't read it here: let the server decide
-}
-
-/** Checks what the server would refuse anyway, so the user hears it at once. */
-async function problem(file) {
-  const max = ctx.config.limits.maxUpload || 10485760;
+function problem(file) {
+  const max = ctx.config.limits.maxUpload;
   if (file.size > max) return `${file.name} is ${mib(file.size)}; the limit is ${mib(max)}.`;
-  if (!ALLOWED.has(typeOf(file))) return `${file.name}: only images (JPEG, PNG, GIF, WebP), PDF, text and Word files can be sent.`;
-  if (!(await contentMatches(file))) return `${file.name} does not look like a ${typeOf(file)} file.`;
+  if (!ctx.config.uploadTypes.includes(file.type)) return `${file.name}: files of this type cannot be sent.`;
   return '';
 }
 
@@ -61,50 +39,30 @@ function hideProgress(delay = 0) {
   setTimeout(() => { if (!draining) box.hidden = true; }, delay);
 }
 
-function send(file) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    current = xhr;
-    xhr.open('POST', '/api/v1/attachments');
-    xhr.setRequestHeader('Accept', 'application/json');
-    if (ctx.sessionId) xhr.setRequestHeader('x-session-id', ctx.sessionId);
-    xhr.upload.addEventListener('progress', (e) => {
-      if (e.lengthComputable) showProgress(file, Math.min(100, Math.round((e.loaded / e.total) * 100)));
-    });
-    xhr.addEventListener('load', () => {
-      let env = null;
-      try { env = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-      if (xhr.status === 200 && env?.success) resolve(env.details);
-      else reject(Object.assign(new Error(env?.message || `Upload failed (${xhr.status})`), { status: xhr.status }));
-    });
-    xhr.addEventListener('error', () => reject(Object.assign(new Error('Upload failed: network error.'), { status: 0 })));
-    xhr.addEventListener('abort', () => reject(Object.assign(new Error('Upload cancelled.'), { status: -1 })));
-    const data = new FormData();
-    data.append('file', file, file.name);
-    xhr.send(data);
-  });
-}
-
 async function uploadOne(file) {
-  const why = await problem(file);
+  const why = problem(file);
   if (why) { showNotice(why, { transient: true }); return false; }
   showProgress(file, 0);
+  cancel = new AbortController();
   try {
-    const att = await send(file);
+    const { details: att } = await uploadFile(file, {
+      signal: cancel.signal,
+      onProgress: (sent) => showProgress(file, Math.min(100, Math.round(sent * 100))),
+    });
     showProgress(file, 100);
     const id = att.attachmentId;
     rememberLocalFile(id, file);
     enqueue({
-      type: 'file', body: '', attachmentId: id, filename: att.originalFilename || file.name,
-      mimetype: att.mimeType || typeOf(file), url: `/api/v1/attachments/${encodeURIComponent(id)}?download=true`,
+      type: 'file', body: '', attachmentId: id, filename: att.originalFilename,
+      mimetype: att.mimeType, url: `/api/v1/attachments/${encodeURIComponent(id)}?download=true`,
     });
     label.textContent = `Sent ${file.name}`;
     return true;
   } catch (err) {
-    if (err.status !== -1) showNotice(`${file.name}: ${err.message}`, { transient: true });
+    if (err.name !== 'AbortError') showNotice(`${file.name}: ${err.message}`, { transient: true });
     return false;
   } finally {
-    current = null;
+    cancel = null;
   }
 }
 
@@ -124,12 +82,15 @@ export function uploadFiles(files) {
   drain();
 }
 
-attachBtn.addEventListener('click', () => fileInput.click());
+attachBtn.addEventListener('click', () => {
+  fileInput.accept = ctx.config.uploadTypes.join(',');
+  fileInput.click();
+});
 fileInput.addEventListener('change', () => {
   uploadFiles([...fileInput.files]);
   fileInput.value = ''; // choosing the same file again must fire `change`
 });
-cancelBtn.addEventListener('click', () => { queue.length = 0; current?.abort(); hideProgress(); });
+cancelBtn.addEventListener('click', () => { queue.length = 0; cancel?.abort(); hideProgress(); });
 
 // Drag and drop onto the message log.
 const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
