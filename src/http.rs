@@ -1,73 +1,67 @@
 //! The HTTP layer (axum): handlers validate input, send actor messages
 //! through typed handles and shape the replies. They hold no state of their
 //! own beyond [`AppState`].
+//!
+//! Layout:
+//! - the router ([`router`]) and the paths other layers recognise;
+//! - [`state`]: [`AppState`] and the parts layers take of it;
+//! - [`layers`]: what every request passes before a handler;
+//! - handlers, one file per API area, none importing another:
+//!   [`admin`], [`participation`] (join, leave, session, presence),
+//!   [`embed`], [`messages`], [`signaling`] (event stream and relay),
+//!   [`system_message`], [`attachments`], [`metrics`], [`views`] (pages,
+//!   health, 404/405);
+//! - what handlers share: [`extract`] and [`query`] (typed requests),
+//!   [`validate`] (bodies into values), [`envelope`], [`error`] and
+//!   [`redirect`] (answers), [`event_stream`] (the SSE body),
+//!   [`sessions`] (opening one), [`cookies`], [`signing`], [`sanitize`],
+//!   [`origin`], [`client_addr`], [`counters`], [`log_throttle`].
 
 pub mod admin;
-pub mod admission;
 pub mod attachments;
 pub mod client_addr;
 pub mod client_config;
 pub mod cookies;
+pub mod counters;
 pub mod embed;
+pub mod envelope;
 pub mod error;
-pub mod events;
+pub mod event_stream;
 pub mod extract;
-pub mod headers;
+pub mod layers;
 pub mod log_throttle;
 pub mod messages;
 pub mod metrics;
 pub mod origin;
 pub mod participation;
-pub mod poll_on_wake;
-pub mod rate_limit;
+pub mod query;
+pub mod redirect;
 pub mod rules;
 pub mod sanitize;
+pub mod sessions;
+pub mod signaling;
 pub mod signing;
+pub mod state;
 pub mod system_message;
 pub mod validate;
 pub mod views;
 
-use crate::config::Config;
-use crate::storage::Storage;
+pub use state::AppState;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{delete, get, patch, post};
-use chats3_actors::System;
-use std::ops::Deref;
-use std::path::PathBuf;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
+use layers::{admission, context, cors, rate_limit};
 
-/// Everything handlers share.
-pub struct AppInner {
-    pub system: System,
-    pub config: Config,
-    pub storage: Storage,
-    /// Cancelled at shutdown: ends every event stream.
-    pub shutdown: CancellationToken,
-    pub admin_password: String,
-    /// Key of the fs backend's signed download links.
-    pub download_key: Vec<u8>,
-    /// Base URL of absolute links.
-    pub public_url: String,
-    pub static_dir: PathBuf,
-    pub metrics: metrics::Metrics,
-    pub limiter: rate_limit::Limiter,
-    /// Headers every answer carries, rendered once at startup.
-    pub security_headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
-}
+/// The event stream's path (`GET` opens a stream, `POST` relays a
+/// signal): the route here, and what the serve layer's fresh-connection
+/// writer recognises.
+pub const EVENT_STREAM_PATH: &str = "/api/v1/signaling";
 
-/// Shared state of the router.
-#[derive(Clone)]
-pub struct AppState(pub Arc<AppInner>);
-
-impl Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
+/// The upload route: the route here, and the one request whose body
+/// admission lets take longer than `request_timeout`.
+pub const UPLOAD_PATH: &str = "/api/v1/attachments";
 
 /// The whole router, used by `main` and by tests.
 pub fn router(state: AppState) -> Router {
@@ -104,13 +98,16 @@ pub fn router(state: AppState) -> Router {
         .route("/client-config", get(client_config::client_config))
         .route("/reactions", get(messages::reactions).post(messages::react))
         .route("/system-message", post(system_message::create))
-        .route("/signaling", get(events::stream).post(events::signal))
-        .route("/attachments", post(attachments::upload))
         .route("/attachments/{id}", get(attachments::get_one))
         .route("/files/{conversation}/{id}", get(attachments::download));
     let upload_limit = state.config.limits.max_upload + admission::MULTIPART_OVERHEAD;
     Router::new()
         .nest("/api/v1", api)
+        .route(
+            EVENT_STREAM_PATH,
+            get(signaling::stream).post(signaling::signal),
+        )
+        .route(UPLOAD_PATH, post(attachments::upload))
         .route("/health", get(views::health))
         .route("/favicon.ico", get(views::favicon))
         .route("/ready", get(views::ready))
@@ -129,12 +126,12 @@ pub fn router(state: AppState) -> Router {
             admission::admission,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            headers::panic_response,
+            error::panic_response,
         ))
-        .layer(headers::cors(&state.config))
+        .layer(cors::layer(&state.config))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            headers::request_context,
+            context::request_context,
         ))
         .with_state(state)
 }

@@ -5,7 +5,8 @@
 //! - `config`: typed configuration (embedded defaults, file, env overlay).
 //! - `telemetry`: tracing setup (text or JSON).
 //! - `storage`: the fs and S3 implementations of the actors' store trait.
-//! - `http`: the axum router, one module per API area.
+//! - `http`: the axum router, its state, the layers every request passes,
+//!   one handler file per API area and the event-stream body (its own map).
 //! - `serve`: the accept loop (hyper HTTP/1.1 per connection, graceful stop),
 //!   and the writer that answers an event stream opened on a fresh connection.
 //! - `startup`: [`startup::Application`]: build → port → run until stopped.

@@ -1,15 +1,16 @@
 //! The accept loop. Each connection's first request head is read here: an
-//! event stream asked for on a fresh connection is answered by
-//! [`stream_writer`] straight onto the socket, so an idle stream holds no
-//! HTTP buffers; every other connection goes to hyper's HTTP/1.1 connection
-//! with the bytes already read replayed in front of the socket. Both paths
-//! run the same router. The peer address reaches handlers as axum's
-//! `ConnectInfo`, as `into_make_service_with_connect_info` would.
+//! event stream asked for on a fresh connection (at
+//! [`Options::fresh_stream_path`]) is answered by [`stream_writer`] straight
+//! onto the socket, so an idle stream holds no HTTP buffers; every other
+//! connection goes to hyper's HTTP/1.1 connection with the bytes already
+//! read replayed in front of the socket. Both paths run the same router.
+//! The peer address reaches handlers as axum's `ConnectInfo`, as
+//! `into_make_service_with_connect_info` would.
 //!
-//! Bounds: at most [`Limits::max_connections`] connections are open (past
+//! Bounds: at most [`Options::max_connections`] connections are open (past
 //! it a new connection is accepted and closed at once), a request head is
 //! at most 64 KiB, and a write the client does not take within
-//! [`Limits::stream_write_timeout`] ends its connection.
+//! [`Options::stream_write_timeout`] ends its connection.
 
 mod first_request;
 mod prefixed;
@@ -35,18 +36,16 @@ use write_deadline::{Deadlined, WriteDeadline};
 /// A client must finish sending request headers within this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The event stream's path: the one request written without hyper. It
-/// is the router's `/api/v1` + `/signaling` route; were they to differ,
-/// streams would simply all be served by hyper.
-pub const EVENT_STREAM_PATH: &str = "/api/v1/signaling";
-
-/// The serve layer's bounds, from `[server]`.
+/// How the serve layer runs, from `[server]`.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct Options {
     /// Connections open at once; past it new ones are closed at once.
     pub max_connections: usize,
     /// Longest a write may wait for the client to read.
     pub stream_write_timeout: Duration,
+    /// The event stream's path, the one request written without hyper when
+    /// it is a connection's first; `None` leaves every request to hyper.
+    pub fresh_stream_path: Option<&'static str>,
 }
 
 /// Marks the stand-in request of a connection whose head was too long:
@@ -62,6 +61,7 @@ struct Shared {
     /// Every connection's task, awaited at shutdown.
     connections: TaskTracker,
     stream_write_timeout: Duration,
+    fresh_stream_path: Option<&'static str>,
 }
 
 impl Shared {
@@ -77,7 +77,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
-    limits: Limits,
+    options: Options,
 ) {
     let graceful = GracefulShutdown::new();
     let connections = TaskTracker::new();
@@ -90,9 +90,10 @@ pub async fn serve(
         http,
         shutdown: shutdown.clone(),
         connections: connections.clone(),
-        stream_write_timeout: limits.stream_write_timeout,
+        stream_write_timeout: options.stream_write_timeout,
+        fresh_stream_path: options.fresh_stream_path,
     });
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     loop {
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -142,7 +143,7 @@ async fn connection(
     let first = tokio::select! {
         first = tokio::time::timeout(
             HEADER_READ_TIMEOUT,
-            FirstRequest::read(&mut socket, EVENT_STREAM_PATH),
+            FirstRequest::read(&mut socket, shared.fresh_stream_path),
         ) => first,
         _ = shared.shutdown.cancelled() => return,
     };

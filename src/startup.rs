@@ -4,7 +4,11 @@
 //! ends streams, drains connections and flushes every conversation.
 
 use crate::config::Config;
-use crate::http::{AppInner, AppState, metrics::Metrics, rate_limit::Limiter, router};
+use crate::http::layers::admission::Admission;
+use crate::http::layers::rate_limit::Limiter;
+use crate::http::layers::security_headers::SecurityHeaders;
+use crate::http::state::{AppInner, AppState};
+use crate::http::{EVENT_STREAM_PATH, router};
 use crate::storage::Storage;
 use anyhow::Context;
 use chats3_actors::System;
@@ -75,11 +79,9 @@ impl Application {
         } else {
             config.server.public_url.trim_end_matches('/').to_owned()
         };
-        let limiter = Limiter::new(
-            config.rate_limit.per_ip_per_minute,
-            config.rate_limit.admin_per_minute,
-        );
-        let state = AppState(Arc::new(AppInner {
+        let limiter = Arc::new(Limiter::new(&config));
+        let admission = Arc::new(Admission::new(&config, &public_url, limiter.clone()));
+        let state = AppState::new(AppInner {
             system,
             static_dir: static_dir(&config.server.static_dir),
             storage,
@@ -87,11 +89,12 @@ impl Application {
             admin_password,
             download_key,
             public_url,
-            metrics: Metrics::default(),
+            counters: Arc::default(),
             limiter,
-            security_headers: crate::http::headers::security_headers(&config),
+            admission,
+            security_headers: SecurityHeaders::new(&config),
             config,
-        }));
+        });
         Ok(Application { listener, state })
     }
 
@@ -125,11 +128,14 @@ impl Application {
             })
         };
         tracing::info!(url = %state.public_url, "chats3 listening");
-        let limits = crate::serve::Limits {
-            max_connections: state.config.server.max_connections,
-            stream_write_timeout: state.config.server.stream_write_timeout,
+        let settings = &state.config.server;
+        let options = crate::serve::Options {
+            max_connections: settings.max_connections,
+            stream_write_timeout: settings.stream_write_timeout,
+            fresh_stream_path: Some(EVENT_STREAM_PATH),
         };
-        let server = crate::serve::serve(listener, router(state.clone()), shutdown.clone(), limits);
+        let server =
+            crate::serve::serve(listener, router(state.clone()), shutdown.clone(), options);
         let served = tokio::spawn(server);
         shutdown.cancelled().await;
         let deadline = tokio::time::Instant::now() + limit;

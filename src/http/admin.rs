@@ -1,23 +1,19 @@
 //! Admin routes: create, look up and close conversations, authorised by
 //! `adminPassword` in the body.
 
-use super::AppState;
-use super::error::{ApiResult, AppError, ok};
+use super::envelope::ok;
+use super::error::{ApiResult, AppError};
 use super::extract::{AppPath, JsonBody};
 use super::signing::same_secret;
-use super::validate::{Fields, Text, is_conversation_id};
+use super::state::AppState;
+use super::validate::{CONVERSATION_ID, Fields, Text};
 use axum::extract::State;
 use chats3_actors::ConversationHandle;
 use chats3_actors::domain::ConversationId;
 
-/// Validates the body (400 first) and then the password (403).
-fn authorise(
-    state: &AppState,
-    fields: Fields<'_>,
-    password: Option<String>,
-) -> Result<(), AppError> {
-    fields.finish()?;
-    if !same_secret(password.as_deref().unwrap_or(""), &state.admin_password) {
+/// The password check (403), once the body is valid (400 first).
+fn authorise(state: &AppState, password: &str) -> Result<(), AppError> {
+    if !same_secret(password, &state.admin_password) {
         return Err(AppError::forbidden("Invalid admin password"));
     }
     Ok(())
@@ -31,16 +27,10 @@ fn path_id(id: &str) -> Result<ConversationId, AppError> {
 pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let password = fields.text("adminPassword", Text::len(1, 1000));
-    let custom = fields.optional_matching(
-        "conversationId",
-        Text::len(1, 100),
-        "1-100 of A-Z a-z 0-9 _ -",
-        is_conversation_id,
-    );
-    authorise(&state, fields, password)?;
-    let id = custom
-        .and_then(|c| ConversationId::parse(&c))
-        .unwrap_or_else(ConversationId::generate);
+    let custom = fields.optional_parsed("conversationId", &CONVERSATION_ID);
+    let (password, custom) = fields.finish((password, custom))?;
+    authorise(&state, &password)?;
+    let id = custom.unwrap_or_else(ConversationId::generate);
     let conversation = state.system.conversation(id).create().await?;
     tracing::info!(conversation = %conversation.conversation_id, "conversation created");
     Ok(ok("Conversation created", conversation))
@@ -55,7 +45,7 @@ fn authorised_target(
 ) -> Result<ConversationHandle, AppError> {
     let mut fields = Fields::of(body)?;
     let password = fields.text("adminPassword", Text::len(1, 1000));
-    authorise(state, fields, password)?;
+    authorise(state, &fields.finish(password)?)?;
     Ok(state.system.existing_conversation(path_id(id)?))
 }
 

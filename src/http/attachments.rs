@@ -3,11 +3,13 @@
 //! (presigned on S3, HMAC-signed on the fs backend), and that URL's download
 //! route for the fs backend.
 
-use super::AppState;
-use super::error::{ApiResult, AppError, ok};
+use super::envelope::ok;
+use super::error::{ApiResult, AppError};
 use super::extract::{AppPath, AppQuery, CurrentSession};
+use super::redirect::found;
 use super::rules::ALLOWED_TYPES;
 use super::signing::{sign, verify};
+use super::state::AppState;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -174,7 +176,7 @@ pub async fn get_one(
         }
     };
     if query.download.as_deref() == Some("true") {
-        return Ok(super::views::found(&signed_url));
+        return Ok(found(&signed_url));
     }
     Ok(ok(
         "Attachment retrieved",

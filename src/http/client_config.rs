@@ -3,7 +3,7 @@
 //! signaling types), so the UI follows this server instead of copies of it.
 
 use super::AppState;
-use super::error::ok;
+use super::envelope::ok;
 use super::rules::{ALLOWED_TYPES, SIGNAL_TYPES};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};

@@ -1,13 +1,15 @@
 //! Iframe embedding with integrator-signed tickets: `POST /api/v1/embed`
 //! answers JSON, `GET /embed` sets the cookie and redirects into the room.
 
-use super::AppState;
 use super::cookies::session_cookie;
-use super::error::{ApiResult, AppError, ok};
+use super::envelope::ok;
+use super::error::{ApiResult, AppError};
 use super::extract::JsonBody;
 use super::origin::origin_allowed;
-use super::participation::open_session;
+use super::redirect::found;
+use super::sessions::open_session;
 use super::signing::verify;
+use super::state::AppState;
 use super::validate::{Fields, Text, is_url};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -142,10 +144,7 @@ pub async fn create_session(State(state): State<AppState>, JsonBody(body): JsonB
     let mut fields = Fields::of(&body)?;
     let ticket = fields.text("ticket", Text::len(1, 8192));
     let signature = fields.text("signature", Text::len(1, 200));
-    fields.finish()?;
-    let (Some(ticket), Some(signature)) = (ticket, signature) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let (ticket, signature) = fields.finish((ticket, signature))?;
     let session = embed_session(&state, &ticket, &signature).await?;
     let mut response = ok(
         "Session created",
@@ -200,7 +199,7 @@ pub async fn landing(
                 "/room/{}?sessionId={}&embed=1",
                 session.conversation_id, session.session_id
             );
-            let mut response = super::views::found(&location);
+            let mut response = found(&location);
             response.headers_mut().insert(
                 header::SET_COOKIE,
                 session_cookie(&session.session_id, state.config.server.production),

@@ -1,72 +1,23 @@
-//! The envelope every JSON answer uses, and the one error type that maps to
-//! HTTP in exactly one place.
+//! The one error type, mapped to HTTP in exactly one place: an answer in
+//! the envelope, 5xx logged with their cause.
 
+use super::envelope::Envelope;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chats3_actors::ChatError;
-use serde::Serialize;
 use serde_json::Value;
-
-tokio::task_local! {
-    /// The id of the request being served, set by the request-id middleware.
-    pub static REQUEST_ID: String;
-}
-
-/// `meta` of the envelope.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
-    request_id: String,
-    timestamp: String,
-}
-
-fn meta() -> Meta {
-    Meta {
-        request_id: REQUEST_ID
-            .try_with(Clone::clone)
-            .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string()),
-        timestamp: chats3_actors::time::now_iso(),
-    }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    success: bool,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<T>,
-    meta: Meta,
-}
-
-/// A successful answer: status 200 with `details`.
-pub fn ok<T: Serialize>(message: &str, details: T) -> Response {
-    Json(Envelope {
-        success: true,
-        message,
-        details: Some(details),
-        meta: meta(),
-    })
-    .into_response()
-}
-
-/// A successful answer without `details`.
-pub fn ok_empty(message: &str) -> Response {
-    Json(Envelope::<()> {
-        success: true,
-        message,
-        details: None,
-        meta: meta(),
-    })
-    .into_response()
-}
 
 /// An error answer in the envelope.
 #[derive(Debug)]
 pub struct AppError {
+    /// The answer's status.
     pub status: StatusCode,
+    /// The envelope's `message`.
     pub message: String,
+    /// The envelope's `details` (a 400's issues).
     pub details: Option<Box<Value>>,
+    /// Seconds of `Retry-After`.
     pub retry_after: Option<u64>,
     /// The cause, logged for 5xx and never shown.
     pub cause: Option<String>,
@@ -180,12 +131,7 @@ impl IntoResponse for AppError {
         }
         let mut response = (
             self.status,
-            Json(Envelope {
-                success: false,
-                message: &self.message,
-                details: self.details,
-                meta: meta(),
-            }),
+            Json(Envelope::new(false, &self.message, self.details)),
         )
             .into_response();
         if let Some(seconds) = self.retry_after {
@@ -199,3 +145,13 @@ impl IntoResponse for AppError {
 
 /// Result of a handler.
 pub type ApiResult = Result<Response, AppError>;
+
+/// A handler panic becomes a plain 500 in the envelope; the cause is logged.
+pub fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let text = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    AppError::internal(format!("handler panicked: {text}")).into_response()
+}

@@ -2,8 +2,10 @@
 //! bounded JSON body that must say it is JSON, and path and query
 //! extractors; every rejection answers in the envelope.
 
-use super::AppState;
 use super::error::AppError;
+use super::query::params;
+use super::state::AppState;
+use super::validate::invalid;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -13,6 +15,7 @@ use chats3_actors::ConversationHandle;
 use chats3_actors::domain::Session;
 use futures::StreamExt;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// The caller's session, from the `x-session-id` header, the `sessionId`
@@ -34,11 +37,9 @@ pub fn session_id_of(parts: &Parts) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty());
     let from_query = || {
-        parts.uri.query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, v)| k == "sessionId" && !v.is_empty())
-                .map(|(_, v)| v.into_owned())
-        })
+        params(&parts.uri, "sessionId")
+            .find(|v| !v.is_empty())
+            .map(Cow::into_owned)
     };
     let from_cookie = || {
         parts
@@ -90,11 +91,7 @@ fn rejected(code: &str, status: axum::http::StatusCode, text: String) -> AppErro
     if status.is_server_error() {
         return AppError::internal(text);
     }
-    AppError::validation(vec![serde_json::json!({
-        "path": [],
-        "code": code,
-        "message": text,
-    })])
+    invalid("", code, &text)
 }
 
 impl From<PathRejection> for AppError {
@@ -186,21 +183,17 @@ impl FromRequest<AppState> for JsonBody {
         // check and the client reads the answer.
         let bytes = read_limited(request.into_body(), limit).await?;
         if !json {
-            return Err(AppError::validation(vec![serde_json::json!({
-                "path": [],
-                "code": "invalid_content_type",
-                "message": "Content-Type must be application/json",
-            })]));
+            return Err(invalid(
+                "",
+                "invalid_content_type",
+                "Content-Type must be application/json",
+            ));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Null));
         }
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            AppError::validation(vec![serde_json::json!({
-                "path": [],
-                "code": "invalid_json",
-                "message": format!("Malformed JSON: {e}"),
-            })])
-        })
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| invalid("", "invalid_json", &format!("Malformed JSON: {e}")))
     }
 }

@@ -1,11 +1,13 @@
 //! Messages and reactions of the caller's conversation.
 
-use super::AppState;
-use super::error::{ApiResult, AppError, ok, ok_empty};
+use super::envelope::{ok, ok_empty};
+use super::error::{ApiResult, AppError};
 use super::extract::{AppPath, CurrentSession, JsonBody};
+use super::query::Paging;
 use super::sanitize::strip_html;
-use super::validate::{Fields, Text, is_datetime, is_uuid};
-use axum::extract::{RawQuery, State};
+use super::state::AppState;
+use super::validate::{DATETIME, Fields, Text, UUID, invalid};
+use axum::extract::State;
 use chats3_actors::conversation::PageQuery;
 use chats3_actors::domain::{MessageType, NewMessage};
 use serde_json::json;
@@ -13,31 +15,17 @@ use serde_json::json;
 /// Messages of the compatible `GET /messages` (no paging parameters).
 const COMPAT_PAGE: usize = 100;
 
+/// Message types a client may post.
+const MESSAGE_TYPES: &[MessageType] = &[MessageType::Text, MessageType::System, MessageType::File];
+
 /// `GET /api/v1/messages[?limit=&cursor=&direction=older|newer]`
 pub async fn list(
     State(state): State<AppState>,
     session: CurrentSession,
-    RawQuery(query): RawQuery,
+    Paging(paging): Paging,
 ) -> ApiResult {
-    let params: Vec<(String, String)> = query
-        .as_deref()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
     let conversation = session.conversation(&state);
-    let paged = ["limit", "cursor", "direction"]
-        .iter()
-        .any(|p| param(p).is_some());
-    if !paged {
+    let Some(query) = paging else {
         let page = conversation
             .history(PageQuery {
                 limit: COMPAT_PAGE,
@@ -46,46 +34,8 @@ pub async fn list(
             })
             .await?;
         return Ok(ok("Messages retrieved", page.messages));
-    }
-    let mut issues = Vec::new();
-    let limit = match param("limit") {
-        None => 50,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n @ 1..=100) => n,
-            _ => {
-                issues.push(json!({"path": ["limit"], "code": "too_big", "message": "Must be an integer from 1 to 100"}));
-                0
-            }
-        },
     };
-    let cursor = match param("cursor").filter(|c| !c.is_empty()) {
-        None => None,
-        Some(text) => match text.parse::<u64>() {
-            Ok(c) => Some(c),
-            Err(_) => {
-                issues.push(json!({"path": ["cursor"], "code": "invalid_format", "message": "Unknown cursor"}));
-                None
-            }
-        },
-    };
-    let newer = match param("direction") {
-        None | Some("older") => false,
-        Some("newer") => true,
-        Some(_) => {
-            issues.push(json!({"path": ["direction"], "code": "invalid_enum_value", "message": "Must be one of: older, newer"}));
-            false
-        }
-    };
-    if !issues.is_empty() {
-        return Err(AppError::validation(issues));
-    }
-    let page = conversation
-        .history(PageQuery {
-            limit,
-            cursor,
-            newer,
-        })
-        .await?;
+    let page = conversation.history(query).await?;
     Ok(ok(
         "Messages retrieved",
         json!({
@@ -104,33 +54,30 @@ pub async fn create(
 ) -> ApiResult {
     let max_len = state.config.limits.max_message_len;
     let mut fields = Fields::of(&body)?;
-    let message_id = fields.optional_matching("messageId", Text::len(36, 36), "a UUID", is_uuid);
-    let kind = fields.one_of("type", &["text", "system", "file"], Some("text"));
+    let message_id = fields.optional_parsed("messageId", &UUID);
+    let kind = fields.one_of("type", MESSAGE_TYPES, Some(MessageType::Text));
     let text = fields.text("body", Text::len(0, max_len));
-    let client_timestamp = fields.text_matching(
-        "clientTimestamp",
-        Text::len(1, 64),
-        "an ISO-8601 date-time",
-        is_datetime,
-    );
+    let client_timestamp = fields.parsed("clientTimestamp", &DATETIME);
     let attachment_id = fields.optional_text("attachmentId", Text::len(0, 100));
     let filename = fields.optional_text("filename", Text::len(0, 255));
     let mimetype = fields.optional_text("mimetype", Text::len(0, 100));
     let url = fields.optional_text("url", Text::len(0, 2048));
-    fields.finish()?;
-    let (Some(kind), Some(text), Some(client_timestamp)) = (kind, text, client_timestamp) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
-    let kind = match kind {
-        "system" => MessageType::System,
-        "file" => MessageType::File,
-        _ => MessageType::Text,
-    };
+    let (message_id, kind, text, client_timestamp, attachment_id, filename, mimetype, url) = fields
+        .finish((
+            message_id,
+            kind,
+            text,
+            client_timestamp,
+            attachment_id,
+            filename,
+            mimetype,
+            url,
+        ))?;
     let message = NewMessage {
         message_id,
         kind,
         body: strip_html(&text),
-        client_timestamp,
+        client_timestamp: client_timestamp.text,
         attachment_id,
         filename,
         mimetype,
@@ -140,7 +87,7 @@ pub async fn create(
         .conversation(&state)
         .post(&session.0.sender(), message)
         .await?;
-    state.metrics.message_accepted();
+    state.counters.message_accepted();
     Ok(ok("Message saved", stored))
 }
 
@@ -159,13 +106,10 @@ pub async fn react(
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let mut fields = Fields::of(&body)?;
-    let message_id = fields.text_matching("messageId", Text::len(36, 36), "a UUID", is_uuid);
+    let message_id = fields.parsed("messageId", &UUID);
     let emoji = fields.text("emoji", Text::len(1, 10));
     let added = fields.boolean("added");
-    fields.finish()?;
-    let (Some(message_id), Some(emoji), Some(added)) = (message_id, emoji, added) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let (message_id, emoji, added) = fields.finish((message_id, emoji, added))?;
     session
         .conversation(&state)
         .react(&session.0.user_id, &message_id, &emoji, added)
@@ -190,8 +134,7 @@ pub async fn edit(
 ) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let text = fields.text("body", Text::len(0, state.config.limits.max_message_len));
-    fields.finish()?;
-    let text = text.ok_or_else(|| AppError::internal("validated body missing"))?;
+    let text = fields.finish(text)?;
     let id = path_message_id(&id)?;
     let updated = session
         .conversation(&state)
@@ -237,8 +180,7 @@ pub async fn add_reaction(
 ) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let emoji = fields.text("emoji", Text::len(1, 10));
-    fields.finish()?;
-    let emoji = emoji.ok_or_else(|| AppError::internal("validated emoji missing"))?;
+    let emoji = fields.finish(emoji)?;
     let id = path_message_id(&id)?;
     session
         .conversation(&state)
@@ -258,9 +200,7 @@ pub async fn remove_reaction(
 ) -> ApiResult {
     let id = path_message_id(&id)?;
     if emoji.is_empty() || emoji.chars().count() > 10 {
-        return Err(AppError::validation(vec![
-            json!({"path": ["emoji"], "code": "too_big", "message": "Must be 1 to 10 characters"}),
-        ]));
+        return Err(invalid("emoji", "too_big", "Must be 1 to 10 characters"));
     }
     session
         .conversation(&state)

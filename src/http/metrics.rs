@@ -1,46 +1,14 @@
 //! `GET /metrics`: Prometheus text with request, message, stream and
 //! storage counters, behind a bearer token when `metrics_token` is set.
 
-use super::AppState;
 use super::error::AppError;
 use super::signing::same_secret;
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Process-wide counters.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    requests: AtomicU64,
-    messages: AtomicU64,
-    streams_opened: AtomicU64,
-    streams_open: AtomicU64,
-}
-
-impl Metrics {
-    /// Counts a request.
-    pub fn request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts an accepted message.
-    pub fn message_accepted(&self) {
-        self.messages.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a stream opening.
-    pub fn stream_opened(&self) {
-        self.streams_opened.fetch_add(1, Ordering::Relaxed);
-        self.streams_open.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a stream closing.
-    pub fn stream_closed(&self) {
-        self.streams_open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+use std::sync::atomic::Ordering;
 
 /// Whether the request may read the metrics: always when no
 /// `metrics_token` is set, else with `Authorization: Bearer <token>`.
@@ -63,7 +31,7 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return refused;
     }
-    let m = &state.metrics;
+    let m = state.counters.read();
     let s = &state.storage.counters;
     let stats = state.system.stats().await.unwrap_or_default();
     let mut out = String::new();
@@ -77,25 +45,25 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
         "chats3_http_requests_total",
         "counter",
         "HTTP requests received.",
-        m.requests.load(Ordering::Relaxed),
+        m.requests,
     );
     line(
         "chats3_messages_accepted_total",
         "counter",
         "Messages accepted.",
-        m.messages.load(Ordering::Relaxed),
+        m.messages,
     );
     line(
         "chats3_streams_opened_total",
         "counter",
         "Event streams opened.",
-        m.streams_opened.load(Ordering::Relaxed),
+        m.streams_opened,
     );
     line(
         "chats3_streams_open",
         "gauge",
         "Event streams open now.",
-        m.streams_open.load(Ordering::Relaxed),
+        m.streams_open,
     );
     line(
         "chats3_conversations_live",

@@ -1,13 +1,6 @@
-//! Origins parsed as scheme, host and port: integrator patterns (exact, or
-//! `scheme://*.domain[:port]` for subdomains only), and the CSRF rule that a
-//! state-changing request carrying an `Origin` must come from this service
-//! or an allowed integrator.
-
-use super::AppState;
-use super::error::AppError;
-use axum::extract::Request;
-use axum::http::{Method, header};
-use axum::response::{IntoResponse, Response};
+//! Origins parsed as scheme, host and port, and integrator patterns
+//! (exact, or `scheme://*.domain[:port]` for subdomains only) that allow
+//! them.
 
 /// A browser origin: `scheme://host[:port]`, nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,56 +97,31 @@ impl Pattern {
     }
 }
 
-/// Whether the origin text matches one of the pattern texts (patterns
-/// that do not parse match nothing; config loading refuses them).
+/// Parsed allowed-origin patterns (patterns that do not parse match
+/// nothing; config loading refuses them).
+#[derive(Debug, Clone, Default)]
+pub struct AllowList(Vec<Pattern>);
+
+impl AllowList {
+    /// The patterns among `texts` that parse.
+    pub fn parse<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        AllowList(texts.into_iter().filter_map(Pattern::parse).collect())
+    }
+
+    /// Whether `origin` matches one of the patterns.
+    pub fn allows(&self, origin: &Origin) -> bool {
+        self.0.iter().any(|p| p.matches(origin))
+    }
+
+    /// Whether the origin text parses and matches one of the patterns.
+    pub fn allows_text(&self, origin: &str) -> bool {
+        Origin::parse(origin).is_some_and(|origin| self.allows(&origin))
+    }
+}
+
+/// Whether the origin text matches one of the pattern texts.
 pub fn origin_allowed(patterns: &[String], origin: &str) -> bool {
-    let Some(origin) = Origin::parse(origin) else {
-        return false;
-    };
-    patterns
-        .iter()
-        .filter_map(|p| Pattern::parse(p))
-        .any(|p| p.matches(&origin))
-}
-
-/// Methods that change state, so a foreign `Origin` on them is refused.
-fn changes_state(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// The CSRF check: a state-changing request whose `Origin` names neither
-/// its own `Host`, `public_url` nor an integrator origin answers 403. A
-/// request without `Origin` (servers, old clients) passes.
-pub fn check(state: &AppState, request: &Request) -> Option<Response> {
-    if !changes_state(request.method()) {
-        return None;
-    }
-    let text = request.headers().get(header::ORIGIN)?;
-    let allowed = text
-        .to_str()
-        .ok()
-        .and_then(Origin::parse)
-        .is_some_and(|origin| {
-            let own_host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .is_some_and(|host| origin.is_authority(host));
-            own_host
-                || Origin::parse(&state.public_url).is_some_and(|public| public == origin)
-                || state
-                    .config
-                    .integrators
-                    .iter()
-                    .flat_map(|i| &i.allowed_origins)
-                    .filter_map(|p| Pattern::parse(p))
-                    .any(|p| p.matches(&origin))
-        });
-    if allowed {
-        None
-    } else {
-        Some(AppError::forbidden("Origin not allowed").into_response())
-    }
+    AllowList::parse(patterns.iter().map(String::as_str)).allows_text(origin)
 }
 
 #[cfg(test)]

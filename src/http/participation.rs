@@ -1,67 +1,28 @@
 //! Joining with a code, leaving, and reading one's session and conversation.
 
-use super::AppState;
 use super::cookies::{cleared_cookie, session_cookie};
-use super::error::{ApiResult, AppError, ok, ok_empty};
+use super::envelope::{ok, ok_empty};
+use super::error::ApiResult;
 use super::extract::{AppQuery, CurrentSession, JsonBody};
-use super::validate::{Fields, Text, is_conversation_id, is_join_code, is_url};
+use super::sessions::open_session;
+use super::state::AppState;
+use super::validate::{AVATAR_URL, CONVERSATION_ID, Fields, JOIN_CODE, Text};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use chats3_actors::domain::{ConversationId, Role, Session};
-use chats3_actors::time::{now_iso, now_ms};
+use chats3_actors::domain::Role;
 use serde::Deserialize;
 use serde_json::json;
-
-/// Creates and registers a session; used by join and embed.
-pub async fn open_session(
-    state: &AppState,
-    conversation_id: ConversationId,
-    user_id: String,
-    display_name: String,
-    avatar_url: Option<String>,
-    role: Role,
-) -> Result<Session, AppError> {
-    let session = Session {
-        session_id: uuid::Uuid::new_v4().to_string(),
-        user_id,
-        display_name,
-        avatar_url,
-        role,
-        conversation_id,
-        created_at: now_iso(),
-        last_active_at: now_ms(),
-    };
-    state.system.sessions().create(session.clone()).await?;
-    Ok(session)
-}
 
 /// `POST /api/v1/join`
 pub async fn join(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
     let mut fields = Fields::of(&body)?;
-    let conversation_id = fields.text_matching(
-        "conversationId",
-        Text::len(1, 100),
-        "1-100 of A-Z a-z 0-9 _ -",
-        is_conversation_id,
-    );
-    let join_code = fields.text_matching(
-        "joinCode",
-        Text::len(6, 6),
-        "6 characters of A-Z 0-9",
-        is_join_code,
-    );
+    let id = fields.parsed("conversationId", &CONVERSATION_ID);
+    let join_code = fields.parsed("joinCode", &JOIN_CODE);
     let display_name = fields.text("displayName", Text::trimmed(1, 50));
-    let avatar_url =
-        fields.optional_matching("avatarUrl", Text::len(1, 500), "an http(s) URL", is_url);
-    fields.finish()?;
-    let (Some(conversation_id), Some(join_code), Some(display_name)) =
-        (conversation_id, join_code, display_name)
-    else {
-        return Err(AppError::internal("validated fields missing"));
-    };
-    let id = ConversationId::parse(&conversation_id)
-        .ok_or_else(|| AppError::internal("validated id rejected"))?;
+    let avatar_url = fields.optional_parsed("avatarUrl", &AVATAR_URL);
+    let (id, join_code, display_name, avatar_url) =
+        fields.finish((id, join_code, display_name, avatar_url))?;
     let user_id = state
         .system
         .conversation(id.clone())
@@ -143,8 +104,7 @@ pub async fn set_presence(
 ) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let status = fields.one_of("status", &["online", "away", "offline"], None);
-    fields.finish()?;
-    let status = status.ok_or_else(|| AppError::internal("validated status missing"))?;
+    let status = fields.finish(status)?;
     session
         .conversation(&state)
         .set_presence(&session.0.user_id, status)

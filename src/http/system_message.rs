@@ -3,15 +3,16 @@
 //! derived from the signed text, so a replayed or retried request is the
 //! same message: stored and broadcast once, answered with the first.
 
-use super::AppState;
-use super::error::{ApiResult, AppError, ok};
+use super::envelope::ok;
+use super::error::{ApiResult, AppError};
 use super::extract::JsonBody;
 use super::sanitize::strip_html;
 use super::signing::{derived_id, verify};
-use super::validate::{Fields, Text, is_datetime};
+use super::state::AppState;
+use super::validate::{DATETIME, Fields, Text};
 use axum::extract::State;
 use chats3_actors::domain::{ConversationId, ConversationStatus, MessageType, NewMessage, Sender};
-use chats3_actors::time::{now_ms, parse_iso_ms};
+use chats3_actors::time::now_ms;
 use serde::Serialize;
 
 /// The signed text: `JSON.stringify({integratorId, conversationId, body, timestamp})`.
@@ -33,19 +34,10 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
     let integrator_id = fields.text("integratorId", Text::len(1, 100));
     let conversation_id = fields.text("conversationId", Text::len(1, 100));
     let text = fields.text("body", Text::len(1, 12_000));
-    let timestamp = fields.text_matching(
-        "timestamp",
-        Text::len(1, 64),
-        "an ISO-8601 date-time",
-        is_datetime,
-    );
+    let timestamp = fields.parsed("timestamp", &DATETIME);
     let signature = fields.text("signature", Text::len(1, 200));
-    fields.finish()?;
-    let (Some(integrator_id), Some(conversation_id), Some(text), Some(timestamp), Some(signature)) =
-        (integrator_id, conversation_id, text, timestamp, signature)
-    else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let (integrator_id, conversation_id, text, timestamp, signature) =
+        fields.finish((integrator_id, conversation_id, text, timestamp, signature))?;
     let integrator = state
         .config
         .integrators
@@ -56,13 +48,13 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
         integrator_id: &integrator_id,
         conversation_id: &conversation_id,
         body: &text,
-        timestamp: &timestamp,
+        timestamp: &timestamp.text,
     })
     .map_err(|e| AppError::internal(e.to_string()))?;
     if !verify(integrator.secret.as_bytes(), signed.as_bytes(), &signature) {
         return Err(AppError::forbidden("Invalid signature"));
     }
-    if parse_iso_ms(&timestamp).is_none_or(|t| (now_ms() - t).abs() > MAX_SKEW_MS) {
+    if (now_ms() - timestamp.ms).abs() > MAX_SKEW_MS {
         return Err(AppError::forbidden(
             "Request timestamp too old or in future",
         ));
@@ -77,13 +69,13 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
         message_id: Some(derived_id(integrator.secret.as_bytes(), signed.as_bytes()).to_string()),
         kind: MessageType::System,
         body: strip_html(&text),
-        client_timestamp: timestamp,
+        client_timestamp: timestamp.text,
         attachment_id: None,
         filename: None,
         mimetype: None,
         url: None,
     };
     let stored = conversation.post(&Sender::system(), message).await?;
-    state.metrics.message_accepted();
+    state.counters.message_accepted();
     Ok(ok("System message sent", stored))
 }

@@ -1,21 +1,109 @@
-//! Field-by-field validation of JSON bodies: every offending field is
-//! collected and answered at once as a 400 "Validation error".
+//! Validation that yields values: every offending field is collected and
+//! answered at once as a 400 "Validation error", and a request that passes
+//! hands its handler the parsed values (ids, message types, timestamps), so
+//! no handler checks again.
 
 use super::error::AppError;
+use chats3_actors::domain::{ConversationId, MessageType};
+use chats3_actors::time::parse_iso_ms;
 use serde_json::{Map, Value, json};
 
-/// Checks fields of one JSON object.
-pub struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    issues: Vec<Value>,
+/// One issue of a 400 "Validation error": `{path, code, message}`, the
+/// path empty for the request as a whole.
+pub fn issue(field: &str, code: &str, message: &str) -> Value {
+    let path: Vec<&str> = if field.is_empty() {
+        Vec::new()
+    } else {
+        vec![field]
+    };
+    json!({ "path": path, "code": code, "message": message })
 }
+
+/// A 400 "Validation error" with one issue.
+pub fn invalid(field: &str, code: &str, message: &str) -> AppError {
+    AppError::validation(vec![issue(field, code, message)])
+}
+
+/// The issues found so far in one request.
+#[derive(Default)]
+pub struct Issues(Vec<Value>);
+
+impl Issues {
+    /// Records a problem with a field; the value it stands for failed.
+    pub fn fail<T>(&mut self, field: &str, code: &str, message: &str) -> Checked<T> {
+        self.0.push(issue(field, code, message));
+        Checked(None)
+    }
+
+    /// The values, or the 400 listing every issue.
+    pub fn finish<V: Values>(self, values: V) -> Result<V::Output, AppError> {
+        match values.all() {
+            Some(values) if self.0.is_empty() => Ok(values),
+            _ => Err(AppError::validation(self.0)),
+        }
+    }
+}
+
+/// A field's value once checked, or the mark that it failed (made only
+/// where its issue is recorded). Only [`Issues::finish`]
+/// opens it, and only when nothing failed.
+#[must_use]
+pub struct Checked<T>(Option<T>);
+
+impl<T> Checked<T> {
+    /// A value that passed.
+    pub fn valid(value: T) -> Self {
+        Checked(Some(value))
+    }
+
+    /// The value made into another, when it is valid.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Checked<U> {
+        Checked(self.0.map(f))
+    }
+}
+
+/// Checked values that [`Fields::finish`] opens together: one, or a tuple.
+pub trait Values {
+    /// The values themselves.
+    type Output;
+    /// Every value, or `None` when one failed.
+    fn all(self) -> Option<Self::Output>;
+}
+
+impl<T> Values for Checked<T> {
+    type Output = T;
+    fn all(self) -> Option<T> {
+        self.0
+    }
+}
+
+macro_rules! tuple_values {
+    ($($name:ident),+) => {
+        impl<$($name),+> Values for ($(Checked<$name>,)+) {
+            type Output = ($($name,)+);
+            #[allow(non_snake_case)]
+            fn all(self) -> Option<Self::Output> {
+                let ($($name,)+) = self;
+                Some(($($name.0?,)+))
+            }
+        }
+    };
+}
+
+tuple_values!(A, B);
+tuple_values!(A, B, C);
+tuple_values!(A, B, C, D);
+tuple_values!(A, B, C, D, E);
+tuple_values!(A, B, C, D, E, F);
+tuple_values!(A, B, C, D, E, F, G);
+tuple_values!(A, B, C, D, E, F, G, H);
 
 /// Rules for a string field.
 #[derive(Clone, Copy)]
 pub struct Text {
-    pub min: usize,
-    pub max: usize,
-    pub trim: bool,
+    min: usize,
+    max: usize,
+    trim: bool,
 }
 
 impl Text {
@@ -38,25 +126,101 @@ impl Text {
     }
 }
 
+/// A string field of a known format: its length rule, what the error
+/// says it must be, and the parse into its value.
+pub struct Format<T> {
+    rule: Text,
+    what: &'static str,
+    parse: fn(&str) -> Option<T>,
+}
+
+/// A date-time as the client wrote it, and its instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timestamp {
+    /// The text as sent (signatures and stored messages keep it).
+    pub text: String,
+    /// Milliseconds since the Unix epoch.
+    pub ms: i64,
+}
+
+/// A hyphenated UUID.
+pub const UUID: Format<String> = Format {
+    rule: Text::len(36, 36),
+    what: "a UUID",
+    parse: |text| is_uuid(text).then(|| text.to_owned()),
+};
+
+/// An RFC 3339 / ISO-8601 date-time.
+pub const DATETIME: Format<Timestamp> = Format {
+    rule: Text::len(1, 64),
+    what: "an ISO-8601 date-time",
+    parse: |text| {
+        parse_iso_ms(text).map(|ms| Timestamp {
+            text: text.to_owned(),
+            ms,
+        })
+    },
+};
+
+/// `^[A-Za-z0-9_-]{1,100}$`
+pub const CONVERSATION_ID: Format<ConversationId> = Format {
+    rule: Text::len(1, 100),
+    what: "1-100 of A-Z a-z 0-9 _ -",
+    parse: ConversationId::parse,
+};
+
+/// Six characters of `A-Z0-9`.
+pub const JOIN_CODE: Format<String> = Format {
+    rule: Text::len(6, 6),
+    what: "6 characters of A-Z 0-9",
+    parse: |text| is_join_code(text).then(|| text.to_owned()),
+};
+
+/// An http(s) URL of at most 500 characters.
+pub const AVATAR_URL: Format<String> = Format {
+    rule: Text::len(1, 500),
+    what: "an http(s) URL",
+    parse: |text| is_url(text).then(|| text.to_owned()),
+};
+
+/// A value of a fixed set, each named in JSON by one string.
+pub trait Choice: Copy {
+    /// The value's name.
+    fn name(self) -> &'static str;
+}
+
+impl Choice for &'static str {
+    fn name(self) -> &'static str {
+        self
+    }
+}
+
+impl Choice for MessageType {
+    fn name(self) -> &'static str {
+        match self {
+            MessageType::Text => "text",
+            MessageType::System => "system",
+            MessageType::File => "file",
+        }
+    }
+}
+
+/// Checks fields of one JSON object.
+pub struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    issues: Issues,
+}
+
 impl<'a> Fields<'a> {
     /// Starts checking `body`, which must be a JSON object.
     pub fn of(body: &'a Value) -> Result<Self, AppError> {
         match body {
             Value::Object(object) => Ok(Fields {
                 object,
-                issues: Vec::new(),
+                issues: Issues::default(),
             }),
-            _ => Err(AppError::validation(vec![issue(
-                "",
-                "invalid_type",
-                "Expected a JSON object",
-            )])),
+            _ => Err(invalid("", "invalid_type", "Expected a JSON object")),
         }
-    }
-
-    /// Records a problem with a field.
-    pub fn fail(&mut self, field: &str, code: &str, message: impl Into<String>) {
-        self.issues.push(issue(field, code, &message.into()));
     }
 
     fn present(&self, field: &str) -> Option<&'a Value> {
@@ -64,159 +228,123 @@ impl<'a> Fields<'a> {
     }
 
     /// A required string with length rules (in Unicode characters).
-    pub fn text(&mut self, field: &str, rule: Text) -> Option<String> {
+    pub fn text(&mut self, field: &str, rule: Text) -> Checked<String> {
         match self.present(field) {
-            None => {
-                self.fail(field, "invalid_type", "Required");
-                None
-            }
-            Some(_) => self.optional_text(field, rule),
+            None => self.issues.fail(field, "invalid_type", "Required"),
+            Some(value) => self.string(field, value, rule),
         }
     }
 
     /// An optional string with length rules.
-    pub fn optional_text(&mut self, field: &str, rule: Text) -> Option<String> {
-        let value = self.present(field)?;
+    pub fn optional_text(&mut self, field: &str, rule: Text) -> Checked<Option<String>> {
+        match self.present(field) {
+            None => Checked::valid(None),
+            Some(value) => self.string(field, value, rule).map(Some),
+        }
+    }
+
+    /// A required string of a format, parsed.
+    pub fn parsed<T>(&mut self, field: &str, format: &Format<T>) -> Checked<T> {
+        match self.present(field) {
+            None => self.issues.fail(field, "invalid_type", "Required"),
+            Some(value) => self.formatted(field, value, format),
+        }
+    }
+
+    /// An optional string of a format, parsed when present.
+    pub fn optional_parsed<T>(&mut self, field: &str, format: &Format<T>) -> Checked<Option<T>> {
+        match self.present(field) {
+            None => Checked::valid(None),
+            Some(value) => self.formatted(field, value, format).map(Some),
+        }
+    }
+
+    fn string(&mut self, field: &str, value: &Value, rule: Text) -> Checked<String> {
         let Some(text) = value.as_str() else {
-            self.fail(field, "invalid_type", "Expected a string");
-            return None;
+            return self.issues.fail(field, "invalid_type", "Expected a string");
         };
         let text = if rule.trim { text.trim() } else { text };
         let length = text.chars().count();
         if length < rule.min {
-            self.fail(
-                field,
-                "too_small",
-                format!("Must be at least {} characters", rule.min),
-            );
-            None
+            let message = format!("Must be at least {} characters", rule.min);
+            self.issues.fail(field, "too_small", &message)
         } else if length > rule.max {
-            self.fail(
-                field,
-                "too_big",
-                format!("Must be at most {} characters", rule.max),
-            );
-            None
+            let message = format!("Must be at most {} characters", rule.max);
+            self.issues.fail(field, "too_big", &message)
         } else {
-            Some(text.to_owned())
+            Checked::valid(text.to_owned())
         }
     }
 
-    /// A required string that must also pass `check`.
-    pub fn text_matching(
-        &mut self,
-        field: &str,
-        rule: Text,
-        what: &str,
-        check: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        let text = self.text(field, rule)?;
-        self.checked(field, text, what, check)
-    }
-
-    /// An optional string that must also pass `check` when present.
-    pub fn optional_matching(
-        &mut self,
-        field: &str,
-        rule: Text,
-        what: &str,
-        check: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        let text = self.optional_text(field, rule)?;
-        self.checked(field, text, what, check)
-    }
-
-    fn checked(
-        &mut self,
-        field: &str,
-        text: String,
-        what: &str,
-        check: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        if check(&text) {
-            Some(text)
-        } else {
-            self.fail(field, "invalid_format", format!("Must be {what}"));
-            None
+    fn formatted<T>(&mut self, field: &str, value: &Value, format: &Format<T>) -> Checked<T> {
+        let Checked(Some(text)) = self.string(field, value, format.rule) else {
+            return Checked(None);
+        };
+        match (format.parse)(&text) {
+            Some(parsed) => Checked::valid(parsed),
+            None => {
+                let message = format!("Must be {}", format.what);
+                self.issues.fail(field, "invalid_format", &message)
+            }
         }
     }
 
     /// A required boolean.
-    pub fn boolean(&mut self, field: &str) -> Option<bool> {
+    pub fn boolean(&mut self, field: &str) -> Checked<bool> {
         match self.present(field) {
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => {
-                self.fail(field, "invalid_type", "Expected a boolean");
-                None
-            }
-            None => {
-                self.fail(field, "invalid_type", "Required");
-                None
-            }
+            Some(Value::Bool(b)) => Checked::valid(*b),
+            Some(_) => self
+                .issues
+                .fail(field, "invalid_type", "Expected a boolean"),
+            None => self.issues.fail(field, "invalid_type", "Required"),
         }
     }
 
-    /// An optional value of a fixed set of strings, with a default.
-    pub fn one_of<'v>(
+    /// One of `choices` by name; absent, the default (required without one).
+    pub fn one_of<T: Choice>(
         &mut self,
         field: &str,
-        allowed: &[&'v str],
-        default: Option<&'v str>,
-    ) -> Option<&'v str> {
-        match self.present(field) {
-            None if default.is_some() => default,
+        choices: &[T],
+        default: Option<T>,
+    ) -> Checked<T> {
+        let Some(value) = self.present(field) else {
+            return match default {
+                Some(default) => Checked::valid(default),
+                None => self.issues.fail(field, "invalid_type", "Required"),
+            };
+        };
+        let found = value
+            .as_str()
+            .and_then(|v| choices.iter().find(|c| c.name() == v).copied());
+        match found {
+            Some(choice) => Checked::valid(choice),
             None => {
-                self.fail(field, "invalid_type", "Required");
-                None
-            }
-            Some(value) => {
-                let found = value
-                    .as_str()
-                    .and_then(|v| allowed.iter().find(|a| **a == v).copied());
-                if found.is_none() {
-                    self.fail(
-                        field,
-                        "invalid_enum_value",
-                        format!("Must be one of: {}", allowed.join(", ")),
-                    );
-                }
-                found
+                let names: Vec<&str> = choices.iter().map(|c| c.name()).collect();
+                let message = format!("Must be one of: {}", names.join(", "));
+                self.issues.fail(field, "invalid_enum_value", &message)
             }
         }
     }
 
-    /// Any JSON value (absent reads as null).
-    pub fn any(&self, field: &str) -> Value {
-        self.object.get(field).cloned().unwrap_or(Value::Null)
-    }
-
-    /// Answers 400 when any field failed.
-    pub fn finish(self) -> Result<(), AppError> {
-        if self.issues.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::validation(self.issues))
+    /// Any JSON value (absent reads as null) of at most `max_bytes` as
+    /// compact JSON.
+    pub fn json(&mut self, field: &str, max_bytes: usize) -> Checked<Value> {
+        let value = self.object.get(field).cloned().unwrap_or(Value::Null);
+        if serde_json::to_vec(&value).map_or(0, |d| d.len()) > max_bytes {
+            let message = format!("Must be at most {max_bytes} bytes of JSON");
+            return self.issues.fail(field, "too_big", &message);
         }
+        Checked::valid(value)
+    }
+
+    /// The checked values, or the 400 listing every field that failed.
+    pub fn finish<V: Values>(self, values: V) -> Result<V::Output, AppError> {
+        self.issues.finish(values)
     }
 }
 
-fn issue(field: &str, code: &str, message: &str) -> Value {
-    let path: Vec<&str> = if field.is_empty() {
-        Vec::new()
-    } else {
-        vec![field]
-    };
-    json!({ "path": path, "code": code, "message": message })
-}
-
-/// A hyphenated UUID.
-pub fn is_uuid(text: &str) -> bool {
+fn is_uuid(text: &str) -> bool {
     text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
-}
-
-/// An RFC 3339 / ISO-8601 date-time.
-pub fn is_datetime(text: &str) -> bool {
-    chats3_actors::time::parse_iso_ms(text).is_some()
 }
 
 /// An absolute http(s) URL.
@@ -224,13 +352,7 @@ pub fn is_url(text: &str) -> bool {
     url::Url::parse(text).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
-/// `^[A-Za-z0-9_-]{1,100}$`
-pub fn is_conversation_id(text: &str) -> bool {
-    chats3_actors::domain::is_key_safe_id(text, 100)
-}
-
-/// Six characters of `A-Z0-9`.
-pub fn is_join_code(text: &str) -> bool {
+fn is_join_code(text: &str) -> bool {
     text.len() == 6
         && text
             .bytes()
@@ -241,27 +363,57 @@ pub fn is_join_code(text: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn value<T>(checked: Checked<T>) -> Option<T> {
+        checked.0
+    }
+
     #[test]
     fn collects_every_offending_field() {
         let body = json!({"a": 5, "b": "  x  ", "c": "toolong", "e": "maybe"});
         let mut f = Fields::of(&body).unwrap();
-        assert_eq!(f.text("a", Text::len(1, 5)), None);
-        assert_eq!(f.text("b", Text::trimmed(1, 5)).as_deref(), Some("x"));
-        assert_eq!(f.text("c", Text::len(1, 5)), None);
-        assert_eq!(f.text("d", Text::len(1, 5)), None);
-        assert_eq!(f.one_of("e", &["yes", "no"], None), None);
-        assert_eq!(f.one_of("z", &["yes", "no"], Some("no")), Some("no"));
-        let error = f.finish().unwrap_err();
+        assert_eq!(value(f.text("a", Text::len(1, 5))), None);
+        assert_eq!(
+            value(f.text("b", Text::trimmed(1, 5))).as_deref(),
+            Some("x")
+        );
+        assert_eq!(value(f.text("c", Text::len(1, 5))), None);
+        assert_eq!(value(f.text("d", Text::len(1, 5))), None);
+        assert_eq!(value(f.one_of("e", &["yes", "no"], None)), None);
+        assert_eq!(value(f.one_of("z", &["yes", "no"], Some("no"))), Some("no"));
+        let error = f.finish(Checked::valid(())).unwrap_err();
         assert_eq!(error.details.unwrap().as_array().unwrap().len(), 4);
         assert!(Fields::of(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn a_request_that_passes_yields_its_values() {
+        let body = json!({
+            "id": "room-1",
+            "at": "2025-01-01T00:00:01.000Z",
+            "type": "file",
+            "flag": true,
+        });
+        let mut f = Fields::of(&body).unwrap();
+        let id = f.parsed("id", &CONVERSATION_ID);
+        let at = f.parsed("at", &DATETIME);
+        let kind = f.one_of("type", &[MessageType::Text, MessageType::File], None);
+        let flag = f.boolean("flag");
+        let avatar = f.optional_parsed("avatar", &AVATAR_URL);
+        let (id, at, kind, flag, avatar) = f.finish((id, at, kind, flag, avatar)).unwrap();
+        assert_eq!(id.as_str(), "room-1");
+        assert_eq!(at.ms, 1_735_689_601_000);
+        assert_eq!(at.text, "2025-01-01T00:00:01.000Z");
+        assert_eq!(kind, MessageType::File);
+        assert!(flag);
+        assert_eq!(avatar, None);
     }
 
     #[test]
     fn format_checks() {
         assert!(is_uuid("123e4567-e89b-12d3-a456-426614174000"));
         assert!(!is_uuid("123e4567e89b12d3a456426614174000"));
-        assert!(is_datetime("2025-01-01T00:00:00.000Z"));
-        assert!(!is_datetime("2025-01-01"));
+        assert!((DATETIME.parse)("2025-01-01T00:00:00.000Z").is_some());
+        assert!((DATETIME.parse)("2025-01-01").is_none());
         assert!(is_url("https://a.example/x.png"));
         assert!(!is_url("javascript:alert(1)"));
         assert!(is_join_code("AB12CD"));

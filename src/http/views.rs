@@ -1,8 +1,9 @@
 //! HTML pages, static files, health and readiness, and the envelope 404/405.
 
-use super::AppState;
 use super::error::AppError;
 use super::extract::AppPath;
+use super::redirect::found;
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -53,14 +54,6 @@ fn html(body: String) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// A 302 redirect, as Chats3 answers them.
-pub fn found(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
-        Err(_) => AppError::internal("unusable redirect location").into_response(),
-    }
 }
 
 /// `GET /` → `/join`

@@ -1,7 +1,7 @@
 //! Reads a connection's first request head and decides whether it is an
 //! event stream the stream writer can answer on its own: a plain
-//! `GET` of the stream's path over HTTP/1.1, with no body, no upgrade and
-//! nothing sent after it. Anything else (and anything odd) goes to hyper
+//! `GET` of the stream's path (when one is given) over HTTP/1.1, with no
+//! body, no upgrade and nothing sent after it. Anything else (and anything odd) goes to hyper
 //! with the bytes read so far, so hyper's parsing and errors apply. A head
 //! longer than [`MAX_HEAD`] is refused here, so the 431 is an envelope.
 
@@ -32,8 +32,11 @@ pub enum FirstRequest {
 
 impl FirstRequest {
     /// Reads until the head is complete, the head is too long, or the
-    /// peer stops sending.
-    pub async fn read(socket: &mut TcpStream, stream_path: &str) -> io::Result<FirstRequest> {
+    /// peer stops sending; with no `stream_path`, nothing is an event stream.
+    pub async fn read(
+        socket: &mut TcpStream,
+        stream_path: Option<&str>,
+    ) -> io::Result<FirstRequest> {
         let mut read = BytesMut::with_capacity(FIRST_READ);
         loop {
             // One byte past the bound tells a head that is too long.
@@ -73,7 +76,7 @@ const NOT_PLAIN: [HeaderName; 4] = [
     header::UPGRADE,
 ];
 
-fn parse(read: &[u8], stream_path: &str) -> Parsed {
+fn parse(read: &[u8], stream_path: Option<&str>) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut head = httparse::Request::new(&mut headers);
     let length = match head.parse(read) {
@@ -90,7 +93,7 @@ fn parse(read: &[u8], stream_path: &str) -> Parsed {
     let plain = length == read.len()
         && head.method == Some("GET")
         && head.version == Some(1)
-        && target.split('?').next() == Some(stream_path);
+        && stream_path.is_some_and(|path| target.split('?').next() == Some(path));
     if !plain {
         return Parsed::Complete(length);
     }
@@ -121,7 +124,7 @@ fn parse(read: &[u8], stream_path: &str) -> Parsed {
 mod tests {
     use super::*;
 
-    const PATH: &str = "/api/v1/signaling";
+    const PATH: Option<&str> = Some("/api/v1/signaling");
 
     fn kind(read: &str) -> &'static str {
         match parse(read.as_bytes(), PATH) {
@@ -166,6 +169,9 @@ mod tests {
         let pipelined = format!("{get}GET /health HTTP/1.1\r\n\r\n");
         assert_eq!(kind(&pipelined), "other");
         assert_eq!(kind("NOT HTTP AT ALL\r\n\r\n"), "other");
+        let Parsed::Complete(_) = parse(get.as_bytes(), None) else {
+            panic!("taken with the writer off");
+        };
     }
 
     #[test]

@@ -1,86 +1,20 @@
-//! Admission of a request: a too-long head (431), the per-address budget, the CSRF origin rule, a
-//! declared body the route cannot take (refused before `100 Continue`),
-//! then the deadline: `request_timeout` for the whole request (408 while
-//! its body is still arriving, 503 when the answer is slow); an upload has
-//! no overall deadline but answers 408 when its body stalls that long.
+//! The deadline of a request: `request_timeout` for the whole request
+//! (408 while its body is still arriving, 503 when the answer is slow); an
+//! upload has no overall deadline but answers 408 when its body stalls
+//! that long.
 
-use super::AppState;
-use super::error::AppError;
-use super::{origin, rate_limit};
+use crate::http::error::AppError;
 use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::time::Instant;
-
-/// Room for multipart boundaries and part headers around an upload.
-pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
-
-/// The upload route, the one whose body may take longer than
-/// `request_timeout`.
-fn is_upload(request: &Request) -> bool {
-    request.method() == Method::POST && request.uri().path() == "/api/v1/attachments"
-}
-
-/// Admits a request; see the module doc for the order.
-pub async fn admission(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request
-        .extensions()
-        .get::<crate::serve::HeadTooLarge>()
-        .is_some()
-    {
-        return AppError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "Request header fields too large",
-        )
-        .into_response();
-    }
-    if let Some(refused) = rate_limit::check_global(&state, &request) {
-        return refused;
-    }
-    if let Some(refused) = origin::check(&state, &request) {
-        return refused;
-    }
-    if let Some(refused) = refuse_expected_oversize(&state, &request) {
-        return refused;
-    }
-    within_deadline(&state, request, next).await
-}
-
-/// A client that sent `Expect: 100-continue` with a `Content-Length` over
-/// the route's limit gets its 413 at once instead of an invitation to send.
-fn refuse_expected_oversize(state: &AppState, request: &Request) -> Option<Response> {
-    let headers = request.headers();
-    let expects = headers
-        .get(header::EXPECT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
-    if !expects {
-        return None;
-    }
-    let declared: u64 = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())?;
-    let limits = &state.config.limits;
-    let (limit, message) = if is_upload(request) {
-        (
-            limits.max_upload + MULTIPART_OVERHEAD,
-            format!("File too large (max {} bytes)", limits.max_upload),
-        )
-    } else {
-        (
-            limits.max_json_body,
-            format!("Request body is larger than {} bytes", limits.max_json_body),
-        )
-    };
-    (declared > limit as u64).then(|| AppError::too_large(message).into_response())
-}
 
 /// How far the handler got with the request body.
 #[derive(Default)]
@@ -146,9 +80,9 @@ fn body_too_slow() -> Response {
     response
 }
 
-async fn within_deadline(state: &AppState, request: Request, next: Next) -> Response {
-    let timeout = state.config.server.request_timeout;
-    let upload = is_upload(&request);
+/// Runs the rest of the stack within `timeout`; an `upload` has no
+/// overall deadline, only one on each stall of its body.
+pub async fn within(timeout: Duration, upload: bool, request: Request, next: Next) -> Response {
     let progress = Arc::new(Progress::default());
     let request = if request.body().is_end_stream() {
         request

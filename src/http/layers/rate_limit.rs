@@ -1,9 +1,10 @@
 //! Per-client-address rate limits (governor; the address as
-//! [`super::client_addr`] resolves it): one budget over all routes and one
-//! per admin route. A 429 carries `Retry-After` in seconds.
+//! [`crate::http::client_addr`] resolves it): one budget over all routes
+//! and one per admin route. A 429 carries `Retry-After` in seconds.
 
-use super::AppState;
-use super::error::AppError;
+use crate::config::Config;
+use crate::http::client_addr::{ProxyNet, client_ip};
+use crate::http::error::AppError;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -12,22 +13,28 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
-/// The limiters; `None` where the configuration disables one.
+/// The limiters (`None` where the configuration disables one) and the
+/// proxies whose `X-Forwarded-For` names the client.
 pub struct Limiter {
     global: Option<DefaultKeyedRateLimiter<IpAddr>>,
     admin: Option<DefaultKeyedRateLimiter<(IpAddr, String)>>,
+    trusted_proxies: Vec<ProxyNet>,
 }
 
 impl Limiter {
-    /// Limiters for the given budgets (0 disables one).
-    pub fn new(per_ip_per_minute: u32, admin_per_minute: u32) -> Self {
+    /// Limiters for the configured budgets (0 disables one).
+    pub fn new(config: &Config) -> Self {
         Limiter {
-            global: NonZeroU32::new(per_ip_per_minute)
-                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
-            admin: NonZeroU32::new(admin_per_minute)
-                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            global: keyed(config.rate_limit.per_ip_per_minute),
+            admin: keyed(config.rate_limit.admin_per_minute),
+            trusted_proxies: config.server.trusted_proxies.clone(),
         }
+    }
+
+    fn client_ip(&self, request: &Request) -> Option<IpAddr> {
+        client_ip(&self.trusted_proxies, request)
     }
 
     /// Forgets addresses whose budget is full again, bounding memory.
@@ -41,6 +48,11 @@ impl Limiter {
             l.shrink_to_fit();
         }
     }
+}
+
+/// A keyed limiter of `per_minute` (0: none).
+fn keyed<K: Clone + Eq + std::hash::Hash>(per_minute: u32) -> Option<DefaultKeyedRateLimiter<K>> {
+    NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
 }
 
 fn too_many(wait_secs: u64) -> Response {
@@ -63,35 +75,31 @@ fn wait_secs(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -
         .ceil() as u64
 }
 
-fn client_ip(state: &AppState, request: &Request) -> Option<IpAddr> {
-    super::client_addr::client_ip(&state.config.server.trusted_proxies, request)
-}
-
 fn exempt(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/metrics") || path.starts_with("/static/")
 }
 
 /// The budget over all routes: the 429 answer when the request's address
 /// has spent it.
-pub fn check_global(state: &AppState, request: &Request) -> Option<Response> {
-    let (Some(limiter), Some(ip)) = (&state.limiter.global, client_ip(state, request)) else {
+pub fn check_global(limiter: &Limiter, request: &Request) -> Option<Response> {
+    let (Some(global), Some(ip)) = (&limiter.global, limiter.client_ip(request)) else {
         return None;
     };
     if exempt(request.uri().path()) {
         return None;
     }
-    let not_until = limiter.check_key(&ip).err()?;
+    let not_until = global.check_key(&ip).err()?;
     Some(too_many(wait_secs(&not_until)))
 }
 
 /// The budget of each admin route.
-pub async fn admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let (Some(limiter), Some(ip)) = (&state.limiter.admin, client_ip(&state, &request)) {
+pub async fn admin(State(limiter): State<Arc<Limiter>>, request: Request, next: Next) -> Response {
+    if let (Some(admin), Some(ip)) = (&limiter.admin, limiter.client_ip(&request)) {
         let route = request.extensions().get::<MatchedPath>().map_or_else(
             || request.uri().path().to_owned(),
             |p| p.as_str().to_owned(),
         );
-        if let Err(not_until) = limiter.check_key(&(ip, route)) {
+        if let Err(not_until) = admin.check_key(&(ip, route)) {
             return too_many(wait_secs(&not_until));
         }
     }

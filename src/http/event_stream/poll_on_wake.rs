@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// `inner`, polled only on its first poll and after it woke.
-pub struct PollOnWake<F> {
+pub(super) struct PollOnWake<F> {
     inner: F,
     signal: Arc<Signal>,
     /// The waker `inner` is polled with (a handle on `signal`).
@@ -42,7 +42,7 @@ impl Wake for Signal {
 
 impl<F> PollOnWake<F> {
     /// Wraps `inner`; the first poll polls it.
-    pub fn new(inner: F) -> Self {
+    pub(super) fn new(inner: F) -> Self {
         let signal = Arc::new(Signal {
             woken: AtomicBool::new(true),
             task: AtomicWaker::new(),

@@ -1,99 +1,42 @@
-//! The event stream (`GET /api/v1/signaling`, Server-Sent Events) and the
-//! signaling relay (`POST /api/v1/signaling`).
+//! The event stream's body: the opening frames, then the replay of missed
+//! events a chunk at a time, then live events filtered for the subscriber,
+//! heartbeats in between, until the stream ends. [`interruptions`] is what
+//! it waits on besides events, polled through [`poll_on_wake`] so an event
+//! costs no lock.
 
-use super::AppState;
-use super::error::{ApiResult, AppError, ok};
-use super::extract::{CurrentSession, JsonBody};
-use super::poll_on_wake::PollOnWake;
-use super::rules::SIGNAL_TYPES;
-use super::validate::{Fields, Text};
+mod interruptions;
+mod poll_on_wake;
+
+use super::counters::Counters;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use chats3_actors::conversation::{ReplayCursor, StreamOpen, StreamRelease};
+use chats3_actors::conversation::{ReplayCursor, StreamRelease, Subscription};
 use chats3_actors::events::EventFrame;
-use serde_json::json;
+use interruptions::{Interruption, Interruptions};
+use poll_on_wake::PollOnWake;
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-
-/// Largest `data` of a signaling event (an SDP offer is a few KiB), which
-/// bounds the replay buffer and every subscriber queue.
-pub const MAX_SIGNAL_DATA: usize = 64 * 1024;
+use tokio_util::sync::CancellationToken;
 
 /// Events coalesced into one socket write when they arrive together.
 const WRITE_BATCH: usize = 64;
 
-/// `POST /api/v1/signaling`
-pub async fn signal(
-    State(state): State<AppState>,
-    session: CurrentSession,
-    JsonBody(body): JsonBody,
-) -> ApiResult {
-    let mut fields = Fields::of(&body)?;
-    let kind = fields.one_of("type", SIGNAL_TYPES, None);
-    let to = fields
-        .optional_text("toUserId", Text::len(0, 200))
-        .filter(|t| !t.is_empty());
-    let data = fields.any("data");
-    if serde_json::to_vec(&data).map_or(0, |d| d.len()) > MAX_SIGNAL_DATA {
-        fields.fail(
-            "data",
-            "too_big",
-            format!("Must be at most {MAX_SIGNAL_DATA} bytes of JSON"),
-        );
-    }
-    fields.finish()?;
-    let kind = kind.ok_or_else(|| AppError::internal("validated type missing"))?;
-    let event_id = session
-        .conversation(&state)
-        .signal(&session.0.user_id, kind, to.as_deref(), &data)
-        .await?;
-    Ok(ok("Signaling event added", json!({ "eventId": event_id })))
-}
-
-/// `GET /api/v1/signaling[?cursor=]` with optional `Last-Event-ID`.
-pub async fn stream(
-    State(state): State<AppState>,
-    session: CurrentSession,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult {
-    let cursor = query.as_deref().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "cursor")
-            .map(|(_, v)| v.into_owned())
-    });
-    let resume_from = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or(cursor)
-        .filter(|v| !v.is_empty() && v.len() <= 64);
-    let conversation = session.conversation(&state);
-    let CurrentSession(session) = session;
-    let subscription = conversation
-        .subscribe(StreamOpen {
-            user_id: session.user_id.clone(),
-            display_name: session.display_name.clone(),
-            session_id: session.session_id.clone(),
-            resume_from,
-            ends_with: state.shutdown.clone(),
-        })
-        .await?;
+/// The `text/event-stream` answer for `subscription`, with a heartbeat
+/// every `heartbeat_every`; `counters` count it open until its body drops.
+pub fn response(
+    subscription: Subscription,
+    heartbeat_every: Duration,
+    counters: Arc<Counters>,
+) -> Response {
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     pending.push_back(Bytes::from_static(b"retry: 3000\n\n"));
     pending.extend(subscription.opening);
-    let heartbeat_every = state.config.server.heartbeat_interval;
     let ended = subscription.ended.clone();
     let events = EventStream {
         pending,
@@ -101,17 +44,12 @@ pub async fn stream(
         live: subscription.live,
         user_id: subscription.user_id,
         ended: subscription.ended,
-        interruptions: PollOnWake::new(Box::pin(Interruptions {
-            stop: ended.cancelled_owned(),
-            heartbeat: tokio::time::sleep(heartbeat_every),
-            heartbeat_every,
-        })),
+        interruptions: PollOnWake::new(Box::pin(Interruptions::new(ended, heartbeat_every))),
         _release: subscription.release,
     };
-    state.metrics.stream_opened();
-    let metrics = state.0.clone();
+    counters.stream_opened();
     let body = futures::stream::unfold(
-        (events, StreamGauge(metrics)),
+        (events, StreamGauge(counters)),
         |(mut events, gauge)| async move {
             events
                 .next_chunk()
@@ -127,55 +65,15 @@ pub async fn stream(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// Counts the stream as closed when the body is dropped.
-struct StreamGauge(Arc<super::AppInner>);
+struct StreamGauge(Arc<Counters>);
 
 impl Drop for StreamGauge {
     fn drop(&mut self) {
-        self.0.metrics.stream_closed();
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// What a stream waits on besides events: its end (leave, shutdown)
-    /// and its next heartbeat.
-    struct Interruptions {
-        #[pin]
-        stop: WaitForCancellationFutureOwned,
-        #[pin]
-        heartbeat: Sleep,
-        heartbeat_every: Duration,
-    }
-}
-
-/// Which of a stream's [`Interruptions`] came.
-enum Interruption {
-    Stop,
-    Heartbeat,
-}
-
-/// Ready with `Stop` once the stream is to end, and with `Heartbeat` each
-/// time a heartbeat is due (the timer is then set for the next one, so it
-/// may be polled again).
-impl Future for Interruptions {
-    type Output = Interruption;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Interruption> {
-        let mut this = self.project();
-        if this.stop.poll(cx).is_ready() {
-            return Poll::Ready(Interruption::Stop);
-        }
-        if this.heartbeat.as_mut().poll(cx).is_ready() {
-            let next = Instant::now() + *this.heartbeat_every;
-            this.heartbeat.as_mut().reset(next);
-            // Registers for the next deadline.
-            let _ = this.heartbeat.poll(cx);
-            return Poll::Ready(Interruption::Heartbeat);
-        }
-        Poll::Pending
+        self.0.stream_closed();
     }
 }
 

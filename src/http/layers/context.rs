@@ -1,0 +1,47 @@
+//! The outermost layer: a request id (echoed as `x-request-id` and used as
+//! the envelope's `meta.requestId`), a tracing span, the request counter,
+//! and the security headers on every answer. One layer for all of it,
+//! since each `from_fn` layer costs a boxed service and a boxed future per
+//! request.
+
+use super::security_headers::SecurityHeaders;
+use crate::http::counters::Counters;
+use crate::http::envelope::REQUEST_ID;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Runs the request inside its id and span, and completes its answer.
+pub async fn request_context(
+    State(counters): State<Arc<Counters>>,
+    State(security_headers): State<SecurityHeaders>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let started = Instant::now();
+    counters.request();
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.run(request).instrument(span.clone()))
+        .await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
+    });
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert("x-request-id", value);
+    }
+    for (name, value) in security_headers.iter() {
+        headers.insert(name.clone(), value.clone());
+    }
+    response
+}

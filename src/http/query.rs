@@ -1,0 +1,95 @@
+//! Query strings read into typed values: the first parameter of a name
+//! wins (the session id: the first non-empty one), and what does not
+//! validate answers a 400 in the envelope, issues collected as for JSON
+//! bodies.
+
+use super::error::AppError;
+use super::validate::{Checked, Issues};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri};
+use chats3_actors::conversation::PageQuery;
+use std::borrow::Cow;
+use std::convert::Infallible;
+
+/// Every `name` parameter of the query of `uri`, decoded, in order.
+pub fn params<'a>(uri: &'a Uri, name: &str) -> impl Iterator<Item = Cow<'a, str>> {
+    let query = uri.query().unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// The first `name` parameter of the query of `uri`.
+fn param<'a>(uri: &'a Uri, name: &str) -> Option<Cow<'a, str>> {
+    params(uri, name).next()
+}
+
+/// Page size when `limit` is absent.
+const DEFAULT_LIMIT: usize = 50;
+
+/// Paging of `GET /messages`: `None` when none of `limit`, `cursor`,
+/// `direction` is given (the compatible unpaged answer).
+pub struct Paging(pub Option<PageQuery>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Paging {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let get = |name| param(&parts.uri, name);
+        let (limit, cursor, direction) = (get("limit"), get("cursor"), get("direction"));
+        if limit.is_none() && cursor.is_none() && direction.is_none() {
+            return Ok(Paging(None));
+        }
+        let mut issues = Issues::default();
+        let limit = match limit.as_deref().map(str::parse::<usize>) {
+            None => Checked::valid(DEFAULT_LIMIT),
+            Some(Ok(n @ 1..=100)) => Checked::valid(n),
+            Some(_) => issues.fail("limit", "too_big", "Must be an integer from 1 to 100"),
+        };
+        let cursor = match cursor.filter(|c| !c.is_empty()).map(|c| c.parse::<u64>()) {
+            None => Checked::valid(None),
+            Some(Ok(c)) => Checked::valid(Some(c)),
+            Some(Err(_)) => issues.fail("cursor", "invalid_format", "Unknown cursor"),
+        };
+        let newer = match direction.as_deref() {
+            None | Some("older") => Checked::valid(false),
+            Some("newer") => Checked::valid(true),
+            Some(_) => issues.fail(
+                "direction",
+                "invalid_enum_value",
+                "Must be one of: older, newer",
+            ),
+        };
+        let (limit, cursor, newer) = issues.finish((limit, cursor, newer))?;
+        Ok(Paging(Some(PageQuery {
+            limit,
+            cursor,
+            newer,
+        })))
+    }
+}
+
+/// Where an event stream resumes: the `Last-Event-ID` header when sent,
+/// else the `cursor` parameter; empty or over 64 bytes, from the start.
+pub struct ResumeFrom(pub Option<String>);
+
+impl ResumeFrom {
+    fn of(headers: &HeaderMap, uri: &Uri) -> Self {
+        let resume_from = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| param(uri, "cursor").map(Cow::into_owned))
+            .filter(|v| !v.is_empty() && v.len() <= 64);
+        ResumeFrom(resume_from)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ResumeFrom {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(ResumeFrom::of(&parts.headers, &parts.uri))
+    }
+}
