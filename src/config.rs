@@ -78,6 +78,10 @@ pub struct ServerConfig {
     pub stream_write_timeout: Duration,
     /// Connections open at once; past it new ones are closed at once.
     pub max_connections: usize,
+    /// Whether an event stream opened on a fresh connection is written
+    /// straight onto the socket (an idle stream then holds no HTTP
+    /// buffers); off, hyper serves every request.
+    pub fresh_stream_writer: bool,
 }
 
 /// Which storage backend.

@@ -8,7 +8,8 @@
 //! - `http`: the axum router, its state, the layers every request passes,
 //!   one handler file per API area and the event-stream body (its own map).
 //! - `serve`: the accept loop (hyper HTTP/1.1 per connection, graceful stop),
-//!   and the writer that answers an event stream opened on a fresh connection.
+//!   and the writer that answers an event stream opened on a fresh connection
+//!   (`[server] fresh_stream_writer`).
 //! - `startup`: [`startup::Application`]: build → port → run until stopped.
 //!
 //! The actor system itself (conversations, flushers, sessions, nonces) is

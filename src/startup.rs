@@ -132,7 +132,7 @@ impl Application {
         let options = crate::serve::Options {
             max_connections: settings.max_connections,
             stream_write_timeout: settings.stream_write_timeout,
-            fresh_stream_path: Some(EVENT_STREAM_PATH),
+            fresh_stream_path: settings.fresh_stream_writer.then_some(EVENT_STREAM_PATH),
         };
         let server =
             crate::serve::serve(listener, router(state.clone()), shutdown.clone(), options);

@@ -353,6 +353,31 @@ async fn streams_on_fresh_and_on_reused_connections_carry_the_same_events() {
     assert!(fresh_seen.ends_with("\r\n0\r\n\r\n"), "{fresh_seen}");
 }
 
+/// Opens `session`'s stream as the first request of a new connection and
+/// reads it up to the room state: the socket and what it read.
+async fn fresh_stream(app: &TestApp, session: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncWriteExt;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let get = format!(
+        "GET /api/v1/signaling HTTP/1.1\r\nHost: {address}\r\nX-Session-Id: {session}\r\n\r\n"
+    );
+    socket.write_all(get.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut socket, &mut seen, "room-state").await;
+    (socket, seen)
+}
+
+#[tokio::test]
+async fn with_the_fresh_stream_writer_off_hyper_serves_a_fresh_stream() {
+    let app = spawn_app_with(|c| c.server.fresh_stream_writer = false).await;
+    let (_, joined) = app.room_with(&["Ann"]).await;
+    let (_socket, seen) = fresh_stream(&app, &joined[0].session_id).await;
+    assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+    assert!(seen.contains("content-type: text/event-stream\r\n"));
+    assert!(!seen.contains("connection: close\r\n"), "{seen}");
+}
+
 #[tokio::test]
 async fn a_fresh_stream_request_without_a_session_gets_the_error_envelope() {
     use tokio::io::AsyncWriteExt;
@@ -376,18 +401,9 @@ async fn a_fresh_stream_request_without_a_session_gets_the_error_envelope() {
 
 #[tokio::test]
 async fn a_fresh_stream_whose_client_goes_away_is_closed() {
-    use tokio::io::AsyncWriteExt;
     let app = spawn_app().await;
     let (_, joined) = app.room_with(&["Ann"]).await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let get = format!(
-        "GET /api/v1/signaling HTTP/1.1\r\nHost: {address}\r\nX-Session-Id: {}\r\n\r\n",
-        joined[0].session_id
-    );
-    socket.write_all(get.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    read_until(&mut socket, &mut seen, "room-state").await;
+    let (socket, _) = fresh_stream(&app, &joined[0].session_id).await;
     assert_eq!(app.metric("chats3_streams_open").await, 1);
     drop(socket);
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
