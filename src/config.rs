@@ -14,16 +14,26 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[server]`
     pub server: ServerConfig,
+    /// `[storage]`
     pub storage: StorageConfig,
+    /// `[auth]`
     pub auth: AuthConfig,
+    /// `[[integrators]]`: who may embed rooms and post system messages.
     #[serde(default)]
     pub integrators: Vec<Integrator>,
+    /// `[actors]`
     pub actors: ActorsConfig,
+    /// `[limits]`
     pub limits: LimitsConfig,
+    /// `[rate_limit]`
     pub rate_limit: RateLimitConfig,
+    /// `[log]`
     pub log: LogConfig,
+    /// `[webrtc]`
     pub webrtc: WebRtcConfig,
+    /// `[embed]`
     pub embed: EmbedConfig,
 }
 
@@ -31,6 +41,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebRtcConfig {
+    /// The ICE servers the room page uses for calls.
     pub ice_servers: Vec<IceServer>,
 }
 
@@ -38,9 +49,12 @@ pub struct WebRtcConfig {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IceServer {
+    /// `stun:` or `turn:` URLs.
     pub urls: Vec<String>,
+    /// TURN user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// TURN credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
 }
@@ -49,7 +63,9 @@ pub struct IceServer {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedConfig {
+    /// Whether an embedded room shows the Leave button.
     pub show_leave: bool,
+    /// Whether an embedded room shows the call buttons.
     pub show_calls: bool,
 }
 
@@ -57,16 +73,24 @@ pub struct EmbedConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// Address to listen on.
     pub host: String,
+    /// Port to listen on (0: any free one).
     pub port: u16,
+    /// Absolute URL clients reach the service at; empty: the listener's.
     pub public_url: String,
+    /// Secure + SameSite=None cookies and HSTS.
     pub production: bool,
+    /// Longest a graceful shutdown may take.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Deadline of a request other than streams and uploads.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Interval of the `: heartbeat` comment on event streams.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
+    /// Directory of the browser UI.
     pub static_dir: String,
     /// Peers whose `X-Forwarded-For` names the client (reverse proxies).
     pub trusted_proxies: Vec<crate::http::client_addr::ProxyNet>,
@@ -98,11 +122,14 @@ pub enum Backend {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    /// Which backend stores the data.
     pub backend: Backend,
+    /// Root directory of the fs backend.
     pub fs_root: String,
     /// Longest one storage call may take; past it the call fails.
     #[serde(with = "humantime_serde")]
     pub operation_timeout: Duration,
+    /// `[storage.s3]`
     pub s3: S3Config,
 }
 
@@ -110,12 +137,19 @@ pub struct StorageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
+    /// Bucket name (required for S3).
     pub bucket: String,
+    /// Region of the bucket.
     pub region: String,
+    /// Custom endpoint (MinIO, Ceph, R2...); empty: AWS.
     pub endpoint: String,
+    /// Path-style addressing, as most S3 clones need.
     pub force_path_style: bool,
+    /// Static access key; empty: the standard AWS chain.
     pub access_key: String,
+    /// Static secret key; empty: the standard AWS chain.
     pub secret_key: String,
+    /// Put in front of every key.
     pub prefix: String,
 }
 
@@ -123,7 +157,9 @@ pub struct S3Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// Password of the admin routes; empty: generated and logged.
     pub admin_password: String,
+    /// Signs fs download links; empty: random per process.
     pub download_secret: String,
 }
 
@@ -131,8 +167,11 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Integrator {
+    /// The integrator's id in tickets and system messages.
     pub id: String,
+    /// The HMAC secret it signs with.
     pub secret: String,
+    /// Origins it embeds from: exact or `scheme://*.domain[:port]`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
 }
@@ -141,21 +180,33 @@ pub struct Integrator {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActorsConfig {
+    /// A batch goes to storage at least this often.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
+    /// ...or as soon as this many messages wait.
     pub flush_max_batch: usize,
+    /// Unstored messages per conversation past which sends answer 503.
     pub max_pending: usize,
+    /// Conversations loaded at once; past it new ones answer 503.
     pub max_conversations: usize,
+    /// A conversation idle this long is unloaded.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// How long a messageId is remembered for retries.
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
+    /// How long events stay replayable.
     #[serde(with = "humantime_serde")]
     pub signaling_buffer_ttl: Duration,
+    /// How many events stay replayable.
     pub signaling_buffer_len: usize,
+    /// Messages kept in memory per live conversation.
     pub history_tail: usize,
+    /// Events a slow stream may fall behind before it must reconnect.
     pub subscriber_queue: usize,
+    /// Open event streams allowed per session.
     pub max_streams_per_session: usize,
+    /// Delay before peer-leave after a user's last stream closes.
     #[serde(with = "humantime_serde")]
     pub leave_grace: Duration,
 }
@@ -164,13 +215,17 @@ pub struct ActorsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// Participants of one conversation.
     pub max_participants: usize,
     /// When a join finds the room full, holds of users who joined this
     /// long ago without opening a stream stop counting.
     #[serde(with = "humantime_serde")]
     pub join_hold_when_full: Duration,
+    /// Characters in a message body.
     pub max_message_len: usize,
+    /// Bytes of a JSON request body.
     pub max_json_body: usize,
+    /// Bytes of an uploaded file.
     pub max_upload: usize,
     /// Bytes of attachments per conversation; 0 = no bound.
     pub max_upload_bytes_per_conversation: u64,
@@ -180,7 +235,9 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
+    /// Requests per minute per client address over all routes; 0: off.
     pub per_ip_per_minute: u32,
+    /// Requests per minute per client address on each admin route; 0: off.
     pub admin_per_minute: u32,
 }
 
@@ -198,7 +255,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
+    /// Text or JSON lines.
     pub format: LogFormat,
+    /// Filter such as `info`; `RUST_LOG` wins.
     pub level: String,
 }
 

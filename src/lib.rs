@@ -15,6 +15,8 @@
 //! The actor system itself (conversations, flushers, sessions, nonces) is
 //! the `chats3-actors` crate in `actors/`.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod config;
 pub mod http;
 pub mod serve;

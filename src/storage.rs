@@ -15,9 +15,13 @@ use crate::config::{Backend, StorageConfig};
 /// Storage requests made, by kind.
 #[derive(Debug, Default)]
 pub struct StorageCounters {
+    /// GET requests.
     pub gets: AtomicU64,
+    /// PUT requests.
     pub puts: AtomicU64,
+    /// LIST requests.
     pub lists: AtomicU64,
+    /// DELETE requests (one per batch of keys).
     pub deletes: AtomicU64,
     /// Failed requests, timeouts included.
     pub errors: AtomicU64,
@@ -39,7 +43,9 @@ impl StorageCounters {
 pub struct Storage {
     /// The backend behind [`guard::Guarded`]: every call has a timeout.
     pub store: SharedStore,
+    /// Requests made, by kind (`/metrics`).
     pub counters: Arc<StorageCounters>,
+    /// Whether storage answers (`/ready`).
     pub health: Arc<guard::StorageHealth>,
     /// Present on S3: presigns download URLs.
     pub s3: Option<Arc<s3::S3Store>>,

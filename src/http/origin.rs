@@ -52,8 +52,11 @@ pub enum Pattern {
     Exact(Origin),
     /// A proper subdomain of `domain`, with this scheme and port.
     Subdomains {
+        /// `http` or `https`.
         scheme: String,
+        /// The domain, lowercase, whose subdomains match.
         domain: String,
+        /// The port (the scheme's default when the pattern names none).
         port: u16,
     },
 }

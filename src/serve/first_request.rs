@@ -14,14 +14,14 @@ use tokio::net::TcpStream;
 
 /// The longest request head the service reads (hyper's read buffer is
 /// held to it too, for later requests on a connection).
-pub const MAX_HEAD: usize = 64 * 1024;
+pub(super) const MAX_HEAD: usize = 64 * 1024;
 /// Requests with more headers than this are left to hyper.
 const MAX_HEADERS: usize = 32;
 /// First read size: a browser's event-stream request fits.
 const FIRST_READ: usize = 1024;
 
 /// What the first request turned out to be.
-pub enum FirstRequest {
+pub(super) enum FirstRequest {
     /// An event-stream request, parsed.
     EventStream(Box<Request<Body>>),
     /// Anything else: the bytes read so far, for hyper.
@@ -33,7 +33,7 @@ pub enum FirstRequest {
 impl FirstRequest {
     /// Reads until the head is complete, the head is too long, or the
     /// peer stops sending; with no `stream_path`, nothing is an event stream.
-    pub async fn read(
+    pub(super) async fn read(
         socket: &mut TcpStream,
         stream_path: Option<&str>,
     ) -> io::Result<FirstRequest> {

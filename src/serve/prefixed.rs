@@ -9,13 +9,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// `read` is served before anything more from `socket`.
-pub struct Prefixed {
+pub(super) struct Prefixed {
     read: Bytes,
     socket: TcpStream,
 }
 
 impl Prefixed {
-    pub fn new(read: Bytes, socket: TcpStream) -> Prefixed {
+    pub(super) fn new(read: Bytes, socket: TcpStream) -> Prefixed {
         Prefixed { read, socket }
     }
 }

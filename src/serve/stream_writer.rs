@@ -24,7 +24,7 @@ use tower::ServiceExt;
 /// Runs `request` through `router` and writes the answer to `socket`,
 /// giving up when a write stalls past `deadline`. (Arguments stay in an
 /// async fn's state for its whole life, hence the boxed request.)
-pub async fn respond(
+pub(super) async fn respond(
     mut socket: TcpStream,
     request: Box<Request<Body>>,
     router: Router,

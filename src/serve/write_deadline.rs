@@ -21,7 +21,7 @@ const STALL_AT_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// Fails a write that has made no progress for `timeout` (or for
 /// [`STALL_AT_SHUTDOWN`] once `shutdown` is cancelled).
-pub struct WriteDeadline {
+pub(super) struct WriteDeadline {
     timeout: Duration,
     shutdown: CancellationToken,
     /// Timers of the stall under way; none while writes go through, so an
@@ -37,7 +37,7 @@ struct Stall {
 
 impl WriteDeadline {
     /// A deadline of `timeout` per stall, shortened when `shutdown` is cancelled.
-    pub fn new(timeout: Duration, shutdown: CancellationToken) -> Self {
+    pub(super) fn new(timeout: Duration, shutdown: CancellationToken) -> Self {
         WriteDeadline {
             timeout,
             shutdown,
@@ -46,13 +46,13 @@ impl WriteDeadline {
     }
 
     /// A write went through: the next stall starts its own clock.
-    pub fn progressed(&mut self) {
+    pub(super) fn progressed(&mut self) {
         self.stall = None;
     }
 
     /// Called while a write cannot proceed: ready with an error once the
     /// stall has lasted too long, otherwise registers `cx` to be woken then.
-    pub fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+    pub(super) fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let timeout = self.timeout;
         let stall = self.stall.get_or_insert_with(|| {
             Box::new(Stall {
@@ -99,14 +99,14 @@ impl WriteDeadline {
 /// An I/O object whose writes fail once stalled past a [`WriteDeadline`];
 /// reads pass through untouched (an idle keep-alive connection is bounded
 /// by hyper's own timers, not by this).
-pub struct Deadlined<T> {
+pub(super) struct Deadlined<T> {
     inner: T,
     deadline: WriteDeadline,
 }
 
 impl<T> Deadlined<T> {
     /// `inner` with its writes bounded by `deadline`.
-    pub fn new(inner: T, deadline: WriteDeadline) -> Self {
+    pub(super) fn new(inner: T, deadline: WriteDeadline) -> Self {
         Deadlined { inner, deadline }
     }
 }
