@@ -3,9 +3,8 @@
 //! ports themselves.
 
 use crate::ask::ask;
-use crate::conversation::PresenceEntry;
 use crate::conversation::{
-    ConversationMsg, Page, PageQuery, ReactionMap, StreamOpen, Subscription,
+    ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, StreamOpen, Subscription,
 };
 use crate::domain::{AttachmentMeta, Conversation, ConversationId, Message, NewMessage, Sender};
 use crate::error::ChatError;
@@ -258,12 +257,13 @@ impl ConversationHandle {
     /// restart), asks the fresh one once more.
     async fn ask<T: Send + 'static>(
         &self,
-        build: impl Fn(RpcReplyPort<Result<T, ChatError>>) -> ConversationMsg,
+        build: impl Fn(RpcReplyPort<Result<T, ChatError>>) -> Request,
     ) -> Result<T, ChatError> {
-        let first = ask(&self.actor().await?, self.timeout, &build).await;
+        let message = |reply| ConversationMsg::from(build(reply));
+        let first = ask(&self.actor().await?, self.timeout, message).await;
         match first {
             Err(ChatError::Unavailable(reason)) if reason != "timed out" => {
-                ask(&self.actor().await?, self.timeout, &build).await?
+                ask(&self.actor().await?, self.timeout, message).await?
             }
             other => other?,
         }
@@ -272,23 +272,24 @@ impl ConversationHandle {
     /// Makes the conversation actor fail (supervision tests).
     #[cfg(test)]
     pub(crate) async fn crash(&self) {
+        use crate::conversation::Internal;
         let actor = self.actor().await.unwrap();
-        actor.cast(ConversationMsg::Crash).unwrap();
+        actor.cast(Internal::Crash.into()).unwrap();
     }
 
     /// Creates the conversation with a fresh join code.
     pub async fn create(&self) -> Result<Conversation, ChatError> {
-        self.ask(ConversationMsg::Create).await
+        self.ask(Request::Create).await
     }
 
     /// The conversation's metadata.
     pub async fn get(&self) -> Result<Conversation, ChatError> {
-        self.ask(ConversationMsg::Get).await
+        self.ask(Request::Get).await
     }
 
     /// Closes the conversation to new joins.
     pub async fn close(&self) -> Result<Conversation, ChatError> {
-        self.ask(ConversationMsg::Close).await
+        self.ask(Request::Close).await
     }
 
     /// Joins with a code; returns the new user id. An unknown id answers
@@ -299,7 +300,7 @@ impl ConversationHandle {
             ..self.clone()
         };
         existing
-            .ask(|reply| ConversationMsg::Join {
+            .ask(|reply| Request::Join {
                 join_code: join_code.to_owned(),
                 display_name: display_name.to_owned(),
                 reply,
@@ -316,7 +317,7 @@ impl ConversationHandle {
 
     /// Admits a user with a verified ticket.
     pub async fn admit(&self, user: &Sender) -> Result<(), ChatError> {
-        self.ask(|reply| ConversationMsg::Admit {
+        self.ask(|reply| Request::Admit {
             user: user.clone(),
             reply,
         })
@@ -325,7 +326,7 @@ impl ConversationHandle {
 
     /// Accepts a message; answers it as stored.
     pub async fn post(&self, sender: &Sender, message: NewMessage) -> Result<Message, ChatError> {
-        self.ask(|reply| ConversationMsg::Post {
+        self.ask(|reply| Request::Post {
             sender: sender.clone(),
             message: message.clone(),
             reply,
@@ -340,7 +341,7 @@ impl ConversationHandle {
         session_id: &str,
         end_session: bool,
     ) -> Result<(), ChatError> {
-        self.ask(|reply| ConversationMsg::Leave {
+        self.ask(|reply| Request::Leave {
             user: user.clone(),
             session_id: session_id.to_owned(),
             end_session,
@@ -357,7 +358,7 @@ impl ConversationHandle {
         to: Option<&str>,
         data: &Value,
     ) -> Result<String, ChatError> {
-        self.ask(|reply| ConversationMsg::Signal {
+        self.ask(|reply| Request::Signal {
             from: from.to_owned(),
             kind: kind.to_owned(),
             to: to.map(str::to_owned),
@@ -369,19 +370,18 @@ impl ConversationHandle {
 
     /// Opens an event stream, resuming after `open.resume_from` if given.
     pub async fn subscribe(&self, open: StreamOpen) -> Result<Subscription, ChatError> {
-        self.ask(|reply| ConversationMsg::Subscribe(open.clone(), reply))
+        self.ask(|reply| Request::Subscribe(open.clone(), reply))
             .await
     }
 
     /// A page of history.
     pub async fn history(&self, query: PageQuery) -> Result<Page, ChatError> {
-        self.ask(|reply| ConversationMsg::History(query, reply))
-            .await
+        self.ask(|reply| Request::History(query, reply)).await
     }
 
     /// The reaction map.
     pub async fn reactions(&self) -> Result<ReactionMap, ChatError> {
-        self.ask(ConversationMsg::Reactions).await
+        self.ask(Request::Reactions).await
     }
 
     /// Adds or removes a reaction.
@@ -392,7 +392,7 @@ impl ConversationHandle {
         emoji: &str,
         added: bool,
     ) -> Result<(), ChatError> {
-        self.ask(|reply| ConversationMsg::React {
+        self.ask(|reply| Request::React {
             user_id: user_id.to_owned(),
             message_id: message_id.to_owned(),
             emoji: emoji.to_owned(),
@@ -408,7 +408,7 @@ impl ConversationHandle {
         meta: AttachmentMeta,
         data: Bytes,
     ) -> Result<AttachmentMeta, ChatError> {
-        self.ask(|reply| ConversationMsg::PutAttachment {
+        self.ask(|reply| Request::PutAttachment {
             meta: meta.clone(),
             data: data.clone(),
             reply,
@@ -418,7 +418,7 @@ impl ConversationHandle {
 
     /// An attachment's metadata.
     pub async fn attachment(&self, attachment_id: &str) -> Result<AttachmentMeta, ChatError> {
-        self.ask(|reply| ConversationMsg::AttachmentInfo(attachment_id.to_owned(), reply))
+        self.ask(|reply| Request::AttachmentInfo(attachment_id.to_owned(), reply))
             .await
     }
 
@@ -427,7 +427,7 @@ impl ConversationHandle {
         &self,
         attachment_id: &str,
     ) -> Result<(AttachmentMeta, Bytes), ChatError> {
-        self.ask(|reply| ConversationMsg::AttachmentData(attachment_id.to_owned(), reply))
+        self.ask(|reply| Request::AttachmentData(attachment_id.to_owned(), reply))
             .await
     }
 
@@ -438,7 +438,7 @@ impl ConversationHandle {
         message_id: &str,
         body: Option<String>,
     ) -> Result<Message, ChatError> {
-        self.ask(|reply| ConversationMsg::Revise {
+        self.ask(|reply| Request::Revise {
             user_id: user_id.to_owned(),
             message_id: message_id.to_owned(),
             body: body.clone(),
@@ -449,7 +449,7 @@ impl ConversationHandle {
 
     /// Broadcasts a read receipt.
     pub async fn read(&self, user_id: &str, message_id: &str) -> Result<(), ChatError> {
-        self.ask(|reply| ConversationMsg::Read {
+        self.ask(|reply| Request::Read {
             user_id: user_id.to_owned(),
             message_id: message_id.to_owned(),
             reply,
@@ -459,12 +459,12 @@ impl ConversationHandle {
 
     /// Announced presence of users.
     pub async fn presence(&self) -> Result<HashMap<String, PresenceEntry>, ChatError> {
-        self.ask(ConversationMsg::Presence).await
+        self.ask(Request::Presence).await
     }
 
     /// Announces a user's presence.
     pub async fn set_presence(&self, user_id: &str, status: &str) -> Result<(), ChatError> {
-        self.ask(|reply| ConversationMsg::SetPresence {
+        self.ask(|reply| Request::SetPresence {
             user_id: user_id.to_owned(),
             status: status.to_owned(),
             reply,

@@ -15,7 +15,7 @@
 //! two servers in one process never collide.
 
 use crate::absent::AbsentIds;
-use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg};
+use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg, Internal};
 use crate::domain::ConversationId;
 use crate::flusher::{CONCURRENT_WRITES, FlushProgress};
 use crate::settings::Settings;
@@ -166,7 +166,7 @@ impl Actor for ConversationSupervisor {
             }
             SupervisorMsg::Housekeep => {
                 for conversation in state.conversations.values() {
-                    let _ = conversation.cast(ConversationMsg::Housekeep);
+                    let _ = conversation.cast(Internal::Housekeep.into());
                 }
             }
             SupervisorMsg::Stats(reply) => {

@@ -6,7 +6,17 @@
 //! awaited before the final state is written, so an older write can never
 //! land over a newer one.
 
+use super::protocol::Internal;
+use super::{ConversationMsg, ConversationState};
+use crate::store::keys;
+use bytes::Bytes;
+use ractor::ActorRef;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tokio::task::JoinHandle;
+
+/// How long a failed document write waits before it is tried again.
+const DOCUMENT_RETRY: Duration = Duration::from_secs(1);
 
 /// Which document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +99,118 @@ impl Document {
     /// Whether the stored copy is behind the state in memory.
     pub fn dirty(&self) -> bool {
         self.saved != self.version
+    }
+}
+
+impl ConversationState {
+    fn document(&mut self, kind: DocumentKind) -> &mut Document {
+        match kind {
+            DocumentKind::Reactions => &mut self.reactions_doc,
+            DocumentKind::Revisions => &mut self.revisions_doc,
+        }
+    }
+
+    fn document_body(&self, kind: DocumentKind) -> (String, Bytes) {
+        let (key, body) = match kind {
+            DocumentKind::Reactions => (
+                keys::reactions(&self.args.id),
+                serde_json::to_vec(&self.reactions),
+            ),
+            DocumentKind::Revisions => (
+                keys::revisions(&self.args.id),
+                serde_json::to_vec(&*self.revisions),
+            ),
+        };
+        (key, Bytes::from(body.unwrap_or_else(|_| b"{}".to_vec())))
+    }
+
+    /// Writes a changed document after `delay`, unless a write is already
+    /// scheduled: changes until then join it.
+    pub(super) fn schedule_save(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        kind: DocumentKind,
+        delay: Duration,
+    ) {
+        self.note_documents();
+        if self.document(kind).dirty() && self.document(kind).schedule() {
+            myself.send_after(delay, move || Internal::SaveDocument(kind).into());
+        }
+    }
+
+    /// Tells the shutdown report how many documents are behind in storage.
+    pub(super) fn note_documents(&self) {
+        let unsaved =
+            usize::from(self.reactions_doc.dirty()) + usize::from(self.revisions_doc.dirty());
+        self.args
+            .write_behind
+            .progress
+            .unsaved_documents
+            .store(unsaved, Ordering::Release);
+    }
+
+    /// Writes a document in a task, one write at a time, latest state wins.
+    fn save_document(&mut self, myself: &ActorRef<ConversationMsg>, kind: DocumentKind) {
+        self.note_documents();
+        let Some(version) = self.document(kind).begin() else {
+            return;
+        };
+        let (key, body) = self.document_body(kind);
+        let store = self.args.store.clone();
+        let me = myself.clone();
+        let task = tokio::spawn(async move {
+            let ok = match store.put(&key, body, "application/json").await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "saving document failed; retrying");
+                    false
+                }
+            };
+            let _ = me.cast(Internal::DocumentSaved { kind, version, ok }.into());
+            ok
+        });
+        self.document(kind).writing(version, task);
+    }
+
+    /// A scheduled write is due.
+    pub(super) fn save_due(&mut self, myself: &ActorRef<ConversationMsg>, kind: DocumentKind) {
+        self.document(kind).due();
+        self.save_document(myself, kind);
+    }
+
+    /// A write finished: the next waits a flush interval, a retry less.
+    pub(super) fn document_saved(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        kind: DocumentKind,
+        version: u64,
+        ok: bool,
+    ) {
+        self.document(kind).finished(version, ok);
+        self.note_documents();
+        let delay = if ok {
+            self.args.settings.flush_interval
+        } else {
+            DOCUMENT_RETRY
+        };
+        self.schedule_save(myself, kind, delay);
+    }
+
+    /// Writes what changed at stop, after the write in flight.
+    pub(super) async fn save_at_stop(&mut self) {
+        for kind in [DocumentKind::Reactions, DocumentKind::Revisions] {
+            self.document(kind).settle().await;
+            if self.document(kind).dirty() {
+                let (key, body) = self.document_body(kind);
+                match self.args.store.put(&key, body, "application/json").await {
+                    Ok(()) => self.document(kind).saved_now(),
+                    Err(e) => {
+                        tracing::error!(conversation = %self.args.id, %key, error = %e, "document not saved at stop")
+                    }
+                }
+            }
+        }
+        self.note_documents();
     }
 }
 

@@ -1,0 +1,134 @@
+//! Changing what was said: edits and soft deletes by their author within
+//! the edit window, reactions on known messages, and read receipts.
+
+use super::documents::DocumentKind;
+use super::revisions::{self, EDIT_WINDOW_MS, Revision};
+use super::{ConversationMsg, ConversationState, reactions};
+use crate::domain::{Message, Role};
+use crate::error::ChatError;
+use crate::time::iso_from_ms;
+use ractor::ActorRef;
+use std::sync::Arc;
+
+/// Messages with reactions per conversation at most (a map loaded from
+/// storage may name any id, so the map keeps its own bound).
+const MAX_REACTED_MESSAGES: usize = 100_000;
+
+impl ConversationState {
+    /// Edits or soft-deletes a message: its author only, within five minutes.
+    pub(super) fn revise(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        user_id: &str,
+        message_id: &str,
+        body: Option<String>,
+        now: i64,
+    ) -> Result<Message, ChatError> {
+        self.meta()?;
+        let deleting = body.is_none();
+        let complete = self.tail.is_complete();
+        let Some(entry) = self.tail.find_mut(message_id) else {
+            return Err(if complete {
+                ChatError::NotFound("Message not found")
+            } else {
+                ChatError::Forbidden("Edit time limit exceeded".into())
+            });
+        };
+        let seq = entry.seq;
+        let message = &mut entry.message;
+        let verb = if deleting { "delete" } else { "edit" };
+        if message.sender_role == Role::System {
+            return Err(ChatError::Forbidden(format!(
+                "Cannot {verb} system messages"
+            )));
+        }
+        if message.sender_user_id != user_id {
+            return Err(ChatError::Forbidden(format!(
+                "Cannot {verb} others' messages"
+            )));
+        }
+        if message.deleted == Some(true) {
+            return Err(ChatError::NotFound("Message not found"));
+        }
+        let sent = crate::time::parse_iso_ms(&message.server_received_at).unwrap_or(0);
+        if now - sent > EDIT_WINDOW_MS {
+            return Err(ChatError::Forbidden("Edit time limit exceeded".into()));
+        }
+        let revision = match body {
+            Some(body) => Revision {
+                body,
+                edited_at: Some(iso_from_ms(now)),
+                deleted_at: None,
+                seq: Some(seq),
+            },
+            None => Revision {
+                body: String::new(),
+                edited_at: message.edited_at.clone(),
+                deleted_at: Some(iso_from_ms(now)),
+                seq: Some(seq),
+            },
+        };
+        revisions::apply(&revision, message);
+        let updated = message.clone();
+        Arc::make_mut(&mut self.revisions).insert(message_id.to_owned(), revision);
+        self.revisions_doc.touch();
+        let delay = self.args.settings.flush_interval;
+        self.schedule_save(myself, DocumentKind::Revisions, delay);
+        if deleting {
+            let data = serde_json::json!({ "messageId": message_id });
+            self.publish("message-deleted", user_id, None, &data, now);
+        } else {
+            self.publish("message-edited", user_id, None, &updated, now);
+        }
+        Ok(updated)
+    }
+
+    /// Adds or removes a reaction on a known message and broadcasts it.
+    pub(super) fn react(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        user_id: &str,
+        message_id: &str,
+        emoji: &str,
+        added: bool,
+        now: i64,
+    ) -> Result<(), ChatError> {
+        self.meta()?;
+        let reacted = self.reactions.contains_key(message_id);
+        if !reacted && self.known_id(message_id).is_none() {
+            return Err(ChatError::NotFound("Message not found"));
+        }
+        if added && !reacted && self.reactions.len() >= MAX_REACTED_MESSAGES {
+            return Err(ChatError::TooMany(
+                "Too many reacted messages in this conversation".into(),
+            ));
+        }
+        if reactions::apply(&mut self.reactions, message_id, user_id, emoji, added) {
+            self.reactions_doc.touch();
+            let delay = self.args.settings.flush_interval;
+            self.schedule_save(myself, DocumentKind::Reactions, delay);
+            let kind = if added {
+                "reaction-added"
+            } else {
+                "reaction-removed"
+            };
+            let data =
+                serde_json::json!({ "messageId": message_id, "emoji": emoji, "userId": user_id });
+            self.publish(kind, user_id, None, &data, now);
+        }
+        Ok(())
+    }
+
+    /// Broadcasts a read receipt.
+    pub(super) fn read_receipt(
+        &mut self,
+        user_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<(), ChatError> {
+        self.meta()?;
+        let data = serde_json::json!({ "messageId": message_id, "userId": user_id, "readAt": iso_from_ms(now) });
+        self.publish("message-read", user_id, None, &data, now);
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Who is in a conversation: joining with a code, admitting an embedded
+//! user, the participant limit, leaving, and announced presence.
+
+use super::ConversationState;
+use super::protocol::PresenceEntry;
+use crate::domain::{ConversationStatus, Sender};
+use crate::error::ChatError;
+
+/// Presence entries kept per conversation at most.
+const MAX_PRESENCE: usize = 1_000;
+
+/// The answer to a join with a wrong code or an unknown conversation: the
+/// same for both, so ids cannot be probed.
+pub fn invalid_join() -> ChatError {
+    ChatError::Forbidden("Invalid conversation or join code".into())
+}
+
+impl ConversationState {
+    /// Refuses a join at the participant limit. Holds of joins without a
+    /// stream count for `join_hold`, but a full room first drops those
+    /// older than `join_hold_when_full`: a real user opens a stream within
+    /// seconds of joining, so only joins that never do lose their hold.
+    fn check_room(&mut self, now: i64) -> Result<(), ChatError> {
+        let settings = &self.args.settings;
+        let max = settings.max_participants;
+        let hold = settings.join_hold.as_millis() as i64;
+        if self.members.counted(now, hold) < max {
+            return Ok(());
+        }
+        let hold_when_full = settings.join_hold_when_full.as_millis() as i64;
+        self.members.expire_holds(now, hold.min(hold_when_full));
+        if self.members.counted(now, hold) >= max {
+            return Err(ChatError::Forbidden("Conversation is full".into()));
+        }
+        Ok(())
+    }
+
+    /// Joins with the conversation's code; posts the join notice.
+    pub(super) fn join(
+        &mut self,
+        join_code: &str,
+        display_name: &str,
+        now: i64,
+    ) -> Result<String, ChatError> {
+        let meta = self.meta.as_ref().ok_or_else(invalid_join)?;
+        if meta.join_code != join_code {
+            return Err(invalid_join());
+        }
+        if meta.status == ConversationStatus::Closed {
+            return Err(ChatError::Forbidden("Conversation is closed".into()));
+        }
+        self.check_room(now)?;
+        if self.members.name_taken(display_name) {
+            return Err(ChatError::Conflict(
+                "Display name is already taken in this conversation".into(),
+            ));
+        }
+        self.check_capacity()?;
+        let user_id = uuid::Uuid::new_v4().to_string();
+        self.members.joined(&user_id, display_name, now);
+        self.post_system(format!("{display_name} joined the conversation"), now)?;
+        Ok(user_id)
+    }
+
+    /// Admits a user whose ticket was verified.
+    pub(super) fn admit(&mut self, user: &Sender, now: i64) -> Result<(), ChatError> {
+        let meta = self.meta()?;
+        if meta.status == ConversationStatus::Closed {
+            return Err(ChatError::Forbidden("Conversation is closed".into()));
+        }
+        self.check_room(now)?;
+        self.members.joined(&user.user_id, &user.display_name, now);
+        Ok(())
+    }
+
+    /// Leaves: the leave notice, `peer-leave`, and optionally the end of
+    /// the session's streams.
+    pub(super) fn leave(
+        &mut self,
+        user: &Sender,
+        session_id: &str,
+        end_session: bool,
+        now: i64,
+    ) -> Result<(), ChatError> {
+        self.meta()?;
+        self.post_system(format!("{} left the conversation", user.display_name), now)?;
+        self.publish(
+            "peer-leave",
+            &user.user_id,
+            None,
+            &serde_json::json!({}),
+            now,
+        );
+        self.members
+            .leave(&user.user_id, end_session.then_some(session_id));
+        Ok(())
+    }
+
+    /// Remembers and broadcasts a user's presence (the oldest entry goes
+    /// past the bound).
+    pub(super) fn set_presence(
+        &mut self,
+        user_id: &str,
+        status: String,
+        now: i64,
+    ) -> Result<(), ChatError> {
+        self.meta()?;
+        if self.presence.len() >= MAX_PRESENCE && !self.presence.contains_key(user_id) {
+            let oldest = self
+                .presence
+                .iter()
+                .min_by_key(|(_, p)| p.last_seen)
+                .map(|(u, _)| u.clone());
+            if let Some(oldest) = oldest {
+                self.presence.remove(&oldest);
+            }
+        }
+        let data = serde_json::json!({ "userId": user_id, "status": status });
+        self.presence.insert(
+            user_id.to_owned(),
+            PresenceEntry {
+                status,
+                last_seen: now,
+            },
+        );
+        self.publish("presence-update", user_id, None, &data, now);
+        Ok(())
+    }
+}

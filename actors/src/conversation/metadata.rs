@@ -1,0 +1,74 @@
+//! The conversation's metadata (`meta.json`): created once with a fresh
+//! join code (undone when the caller was told it failed), closed once.
+
+use super::ConversationState;
+use crate::domain::{Conversation, ConversationStatus, generate_join_code};
+use crate::error::ChatError;
+use crate::store::keys;
+use crate::time::{iso_from_ms, now_ms};
+use bytes::Bytes;
+
+impl ConversationState {
+    async fn write_meta(&self, meta: &Conversation) -> Result<(), ChatError> {
+        let body =
+            serde_json::to_vec_pretty(meta).map_err(|e| ChatError::Storage(e.to_string()))?;
+        self.args
+            .store
+            .put(
+                &keys::meta(&self.args.id),
+                Bytes::from(body),
+                "application/json",
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn create(&mut self) -> Result<Conversation, ChatError> {
+        if self.meta.is_some() {
+            return Err(ChatError::Conflict("Conversation already exists".into()));
+        }
+        if self
+            .meta_undo
+            .as_ref()
+            .is_some_and(|undo| !undo.is_finished())
+        {
+            return Err(ChatError::Storage(
+                "an earlier failed create of this id is still being undone".into(),
+            ));
+        }
+        let meta = Conversation {
+            conversation_id: self.args.id.clone(),
+            join_code: generate_join_code(),
+            status: ConversationStatus::Active,
+            created_at: iso_from_ms(now_ms()),
+            closed_at: None,
+        };
+        if let Err(e) = self.write_meta(&meta).await {
+            self.undo_create();
+            return Err(e);
+        }
+        self.meta = Some(meta.clone());
+        Ok(meta)
+    }
+
+    /// Forgets a create answered with an error, in memory and in storage
+    /// (a write that timed out may still land).
+    pub(super) fn undo_create(&mut self) {
+        self.meta = None;
+        self.meta_undo = Some(crate::store::undo_writes(
+            self.args.store.clone(),
+            vec![keys::meta(&self.args.id)],
+        ));
+    }
+
+    pub(super) async fn close(&mut self) -> Result<Conversation, ChatError> {
+        let mut meta = self.meta()?.clone();
+        if meta.status == ConversationStatus::Active {
+            meta.status = ConversationStatus::Closed;
+            meta.closed_at = Some(iso_from_ms(now_ms()));
+            self.write_meta(&meta).await?;
+            self.meta = Some(meta.clone());
+        }
+        Ok(meta)
+    }
+}

@@ -1,0 +1,218 @@
+//! Posting: sequencing a new message, handing it to the write-behind
+//! flusher, remembering its id, and answering a sender's retry with the
+//! stored message (409 to anyone else reusing the id).
+
+use super::idempotency::KnownId;
+use super::protocol::Reply;
+use super::{ConversationState, revisions};
+use crate::domain::{Message, MessageType, NewMessage, Role, Sender, SequencedMessage};
+use crate::error::ChatError;
+use crate::events::EventFrame;
+use crate::flusher::FlusherMsg;
+use crate::history::Side;
+use crate::time::iso_from_ms;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long the service's own messages with an id (signed system messages)
+/// are remembered at least: a signed request is accepted within ±60 s of
+/// its timestamp, so a replay can come up to 120 s after the first.
+const SIGNED_REPLAY_WINDOW_MS: i64 = 120_000;
+
+impl ConversationState {
+    pub(super) fn check_capacity(&self) -> Result<(), ChatError> {
+        if self
+            .args
+            .write_behind
+            .progress
+            .pending
+            .load(Ordering::Acquire)
+            >= self.args.settings.max_pending
+        {
+            return Err(ChatError::Overloaded {
+                message: "Too many messages are waiting to be stored; retry shortly",
+                retry_after: Duration::from_secs(2),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn post_system(&mut self, body: String, now: i64) -> Result<Message, ChatError> {
+        let message = NewMessage {
+            message_id: None,
+            kind: MessageType::System,
+            body,
+            client_timestamp: iso_from_ms(now),
+            attachment_id: None,
+            filename: None,
+            mimetype: None,
+            url: None,
+        };
+        self.post(&Sender::system(), message, now)
+    }
+
+    /// Drops stored messages beyond the tail's size, remembering their ids.
+    pub(super) fn trim_tail(&mut self) {
+        let stored_seq = self
+            .args
+            .write_behind
+            .progress
+            .stored_seq
+            .load(Ordering::Acquire);
+        for m in self.tail.trim(stored_seq) {
+            self.older_ids.insert(
+                i64::MAX,
+                &m.message.message_id,
+                KnownId::of(m.seq, &m.message),
+            );
+        }
+    }
+
+    /// Where a message id was used, as far as the conversation remembers.
+    pub(super) fn known_id(&self, message_id: &str) -> Option<KnownId> {
+        match self.tail.get(message_id) {
+            Some(m) => Some(KnownId::of(m.seq, &m.message)),
+            None => self
+                .idempotency
+                .get(message_id)
+                .or_else(|| self.older_ids.get(message_id))
+                .cloned(),
+        }
+    }
+
+    /// Accepts a new message; a known `messageId` answers the stored
+    /// message to its sender (nothing stored or broadcast) and 409 to anyone else.
+    pub(super) fn post_or_repeat(
+        &mut self,
+        sender: &Sender,
+        new: NewMessage,
+        now: i64,
+        reply: Reply<Message>,
+    ) {
+        if let Err(e) = self.meta() {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let known = new.message_id.as_deref().and_then(|id| self.known_id(id));
+        match known {
+            None => {
+                let _ = reply.send(self.post(sender, new, now));
+            }
+            Some(known) if !known.posted_by(sender) => {
+                let _ = reply.send(Err(ChatError::Conflict(
+                    "Message ID already used by another sender".into(),
+                )));
+            }
+            Some(known) => self.answer_stored(known.seq, reply),
+        }
+    }
+
+    /// Answers the stored message with this sequence, from the tail or, in
+    /// a task, from storage.
+    fn answer_stored(&self, seq: u64, reply: Reply<Message>) {
+        if let Some(m) = self.tail.at(seq) {
+            let _ = reply.send(Ok(m.message.clone()));
+            return;
+        }
+        let store = self.args.store.clone();
+        let id = self.args.id.clone();
+        let revisions = self.revisions.clone();
+        tokio::spawn(async move {
+            let side = Side::After(seq.saturating_sub(1));
+            let result = match crate::history::read_page(store.as_ref(), &id, side, 1).await {
+                Ok((page, _)) => match page.into_iter().find(|m| m.seq == seq) {
+                    Some(mut m) => {
+                        revisions::overlay(&revisions, &mut m);
+                        Ok(m.message)
+                    }
+                    None => Err(ChatError::Conflict(
+                        "Message ID already used by another message".into(),
+                    )),
+                },
+                Err(e) => Err(e.into()),
+            };
+            let _ = reply.send(result);
+        });
+    }
+
+    /// Sequences, hands to the flusher, remembers and broadcasts a new message.
+    fn post(&mut self, sender: &Sender, new: NewMessage, now: i64) -> Result<Message, ChatError> {
+        self.meta()?;
+        self.check_capacity()?;
+        // Only a chosen id can come back in a retry; the service's signed
+        // messages must be remembered for their whole replay window.
+        let remember_until = new.message_id.is_some().then(|| {
+            let ttl = self.args.settings.idempotency_ttl.as_millis() as i64;
+            match sender.role {
+                Role::System => now + ttl.max(SIGNED_REPLAY_WINDOW_MS),
+                _ => now + ttl,
+            }
+        });
+        let seq = self.next_seq(now);
+        let message = Message {
+            message_id: new
+                .message_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            conversation_id: self.args.id.to_string(),
+            sender_user_id: sender.user_id.clone(),
+            sender_display_name: sender.display_name.clone(),
+            sender_avatar_url: sender.avatar_url.clone(),
+            sender_role: sender.role,
+            kind: new.kind,
+            body: new.body,
+            client_timestamp: new.client_timestamp,
+            server_received_at: iso_from_ms(now),
+            attachment_id: new.attachment_id,
+            filename: new.filename,
+            mimetype: new.mimetype,
+            url: new.url,
+            edited_at: None,
+            deleted: None,
+            deleted_at: None,
+        };
+        let sequenced = SequencedMessage {
+            seq,
+            message: message.clone(),
+        };
+        // Requests that store a message start the flusher before they
+        // are handled (see `Request::stores_message`).
+        let progress = &self.args.write_behind.progress;
+        progress.pending.fetch_add(1, Ordering::AcqRel);
+        let appended = self.args.write_behind.flusher().is_some_and(|f| {
+            f.cast(FlusherMsg::Append(Box::new(sequenced.clone())))
+                .is_ok()
+        });
+        if !appended {
+            progress.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(ChatError::Unavailable(
+                "write-behind flusher is gone".into(),
+            ));
+        }
+        if let Some(until) = remember_until {
+            self.idempotency
+                .insert(until, &message.message_id, KnownId::of(seq, &message));
+        }
+        let frame = Arc::new(message_frame(&sequenced));
+        self.tail.push(sequenced);
+        self.trim_tail();
+        self.buffer.push(frame.clone());
+        self.fanout.publish(frame);
+        Ok(message)
+    }
+}
+
+/// The `new-message` event of a stored message; its JSON `id` is the
+/// message id, so a replay rebuilds exactly the event that went out live.
+pub(super) fn message_frame(m: &SequencedMessage) -> EventFrame {
+    let at = crate::time::parse_iso_ms(&m.message.server_received_at).unwrap_or_default();
+    EventFrame::new(
+        m.seq,
+        &m.message.message_id,
+        "new-message",
+        &m.message.sender_user_id,
+        None,
+        &m.message,
+        at,
+    )
+}

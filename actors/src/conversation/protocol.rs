@@ -1,0 +1,251 @@
+//! What a conversation is asked and told: the message enum, with callers'
+//! requests (each answered through its reply port) apart from what the
+//! conversation sends itself, and the request and answer types.
+
+use super::streams::{ReplayPart, Subscription};
+use super::{DocumentKind, KnownId, ReactionMap};
+use crate::domain::{AttachmentMeta, Conversation, Message, NewMessage, Sender};
+use crate::error::ChatError;
+use bytes::Bytes;
+use ractor::RpcReplyPort;
+use serde_json::Value;
+use std::collections::HashMap;
+use tokio_util::sync::CancellationToken;
+
+/// Where a request's answer goes.
+pub(crate) type Reply<T> = RpcReplyPort<Result<T, ChatError>>;
+
+/// Messages of the conversation actor.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a request moves into the mailbox once; boxing it would cost an allocation per request"
+)]
+pub enum ConversationMsg {
+    /// A caller's request, answered through its reply port.
+    Request(Request),
+    /// Sent by the conversation itself, its tasks, timers and streams, and
+    /// by the supervisor's housekeeping: nothing waits for an answer.
+    Internal(Internal),
+}
+
+impl From<Request> for ConversationMsg {
+    fn from(request: Request) -> Self {
+        ConversationMsg::Request(request)
+    }
+}
+
+impl From<Internal> for ConversationMsg {
+    fn from(internal: Internal) -> Self {
+        ConversationMsg::Internal(internal)
+    }
+}
+
+/// A caller's request.
+pub enum Request {
+    /// Creates the conversation (409 when it exists).
+    Create(Reply<Conversation>),
+    /// The conversation's metadata.
+    Get(Reply<Conversation>),
+    /// Closes the conversation to new joins.
+    Close(Reply<Conversation>),
+    /// Join with a code; answers the new user's id.
+    Join {
+        join_code: String,
+        display_name: String,
+        reply: Reply<String>,
+    },
+    /// Admit an embedded user (ticket already verified).
+    Admit { user: Sender, reply: Reply<()> },
+    /// Accepts a message: stored behind, broadcast now.
+    Post {
+        sender: Sender,
+        message: NewMessage,
+        reply: Reply<Message>,
+    },
+    /// Leaves: system message, `peer-leave`, optionally ends the session's streams.
+    Leave {
+        user: Sender,
+        session_id: String,
+        end_session: bool,
+        reply: Reply<()>,
+    },
+    /// Relays a signaling event; answers its event id.
+    Signal {
+        from: String,
+        kind: String,
+        to: Option<String>,
+        data: Value,
+        reply: Reply<String>,
+    },
+    /// Opens an event stream.
+    Subscribe(StreamOpen, Reply<Subscription>),
+    /// The next chunk of a resumed stream's replay (see
+    /// [`super::ReplayCursor`]).
+    Replay {
+        after: u64,
+        until: u64,
+        reply: Reply<ReplayPart>,
+    },
+    /// A page of history.
+    History(PageQuery, Reply<Page>),
+    /// The reaction map.
+    Reactions(Reply<ReactionMap>),
+    /// Adds or removes one reaction.
+    React {
+        user_id: String,
+        message_id: String,
+        emoji: String,
+        added: bool,
+        reply: Reply<()>,
+    },
+    /// Edits (`body: Some`) or soft-deletes (`None`) one's own message.
+    Revise {
+        user_id: String,
+        message_id: String,
+        body: Option<String>,
+        reply: Reply<Message>,
+    },
+    /// A read receipt.
+    Read {
+        user_id: String,
+        message_id: String,
+        reply: Reply<()>,
+    },
+    /// Announced presence of users.
+    Presence(Reply<HashMap<String, PresenceEntry>>),
+    /// Announces a user's presence.
+    SetPresence {
+        user_id: String,
+        status: String,
+        reply: Reply<()>,
+    },
+    /// Stores an uploaded file and its metadata.
+    PutAttachment {
+        meta: AttachmentMeta,
+        data: Bytes,
+        reply: Reply<AttachmentMeta>,
+    },
+    /// An attachment's metadata.
+    AttachmentInfo(String, Reply<AttachmentMeta>),
+    /// An attachment's metadata and bytes.
+    AttachmentData(String, Reply<(AttachmentMeta, Bytes)>),
+}
+
+/// What the conversation tells itself.
+pub enum Internal {
+    /// A stream closed (sent by its [`super::StreamRelease`]).
+    StreamClosed(u64),
+    /// The `peer-leave` grace period of a user ran out.
+    GraceExpired { user_id: String, generation: u64 },
+    /// Ids of messages a history page read from storage.
+    PageRead(Vec<(String, KnownId)>),
+    /// A document write finished.
+    DocumentSaved {
+        kind: DocumentKind,
+        version: u64,
+        ok: bool,
+    },
+    /// Retry a document write.
+    SaveDocument(DocumentKind),
+    /// An upload was not stored (or its caller gave up): its bytes no
+    /// longer count toward the quota.
+    UploadFailed(u64),
+    /// Timer: expire buffers and holds, unload when idle.
+    Housekeep,
+    /// Tries loading from storage again after a failed load.
+    Reload,
+    /// Makes the actor fail, to exercise supervision.
+    #[cfg(test)]
+    Crash,
+}
+
+impl Request {
+    /// Whether handling this may store a message (and so needs the flusher).
+    pub(super) fn stores_message(&self) -> bool {
+        matches!(
+            self,
+            Request::Post { .. }
+                | Request::Join { .. }
+                | Request::Admit { .. }
+                | Request::Leave { .. }
+        )
+    }
+
+    /// Answers the request with `error` instead of serving it (a
+    /// conversation whose state is unknown, a flusher that cannot start).
+    pub(super) fn fail(self, error: ChatError) {
+        match self {
+            Request::Create(reply) | Request::Get(reply) | Request::Close(reply) => {
+                drop(reply.send(Err(error)))
+            }
+            Request::Join { reply, .. } | Request::Signal { reply, .. } => {
+                drop(reply.send(Err(error)))
+            }
+            Request::Admit { reply, .. }
+            | Request::Leave { reply, .. }
+            | Request::React { reply, .. }
+            | Request::Read { reply, .. }
+            | Request::SetPresence { reply, .. } => drop(reply.send(Err(error))),
+            Request::Post { reply, .. } | Request::Revise { reply, .. } => {
+                drop(reply.send(Err(error)))
+            }
+            Request::Subscribe(_, reply) => drop(reply.send(Err(error))),
+            Request::Replay { reply, .. } => drop(reply.send(Err(error))),
+            Request::History(_, reply) => drop(reply.send(Err(error))),
+            Request::Reactions(reply) => drop(reply.send(Err(error))),
+            Request::Presence(reply) => drop(reply.send(Err(error))),
+            Request::PutAttachment { reply, .. } | Request::AttachmentInfo(_, reply) => {
+                drop(reply.send(Err(error)))
+            }
+            Request::AttachmentData(_, reply) => drop(reply.send(Err(error))),
+        }
+    }
+}
+
+/// A page of history.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Messages in sequence order.
+    pub messages: Vec<Message>,
+    /// Exclusive bound for the next page in the same direction.
+    pub next_cursor: Option<u64>,
+    /// Whether more messages lie beyond this page.
+    pub has_more: bool,
+}
+
+/// Which page of history to read.
+#[derive(Debug, Clone, Copy)]
+pub struct PageQuery {
+    /// Messages per page at most.
+    pub limit: usize,
+    /// Exclusive bound: the sequence the page starts after (or before).
+    pub cursor: Option<u64>,
+    /// Newer messages than the cursor (else older).
+    pub newer: bool,
+}
+
+/// Who opens a stream.
+#[derive(Debug, Clone)]
+pub struct StreamOpen {
+    /// The user whose stream this is.
+    pub user_id: String,
+    /// Their display name, for the participant list.
+    pub display_name: String,
+    /// Their session: leaving ends its streams.
+    pub session_id: String,
+    /// `Last-Event-ID` or `?cursor=`, unparsed.
+    pub resume_from: Option<String>,
+    /// Cancelling this ends the stream too (the server's shutdown): the
+    /// stream's own token is its child, so a stream waits on one token.
+    pub ends_with: CancellationToken,
+}
+
+/// A user's announced presence.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceEntry {
+    /// What the user announced (`online`, `away`, ...).
+    pub status: String,
+    /// When, in milliseconds since the epoch.
+    pub last_seen: i64,
+}
