@@ -18,10 +18,8 @@ where
 {
     match actor.call(build, Some(timeout)).await {
         Ok(CallResult::Success(value)) => Ok(value),
-        Ok(CallResult::Timeout) => Err(ChatError::Unavailable("timed out".into())),
-        Ok(CallResult::SenderError) => Err(ChatError::Unavailable(
-            "actor stopped before answering".into(),
-        )),
-        Err(e) => Err(ChatError::Unavailable(e.to_string())),
+        Ok(CallResult::Timeout) => Err(ChatError::TimedOut(timeout)),
+        // It stopped before answering, or its mailbox is closed.
+        Ok(CallResult::SenderError) | Err(_) => Err(ChatError::ActorGone("the actor")),
     }
 }

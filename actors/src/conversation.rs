@@ -93,7 +93,7 @@ pub struct ConversationArgs {
 pub struct ConversationState {
     args: ConversationArgs,
     meta: Option<Conversation>,
-    load_error: Option<String>,
+    load_error: Option<ChatError>,
     members: Members,
     tail: Tail,
     /// Client-chosen ids within their idempotency window.
@@ -234,9 +234,9 @@ impl ConversationActor {
                 if request.stores_message()
                     && let Err(e) = state.args.write_behind.started().await
                 {
-                    request.fail(ChatError::Storage(e.to_string()));
+                    request.fail(e);
                 } else if let Some(error) = &state.load_error {
-                    request.fail(ChatError::Storage(error.clone()));
+                    request.fail(error.clone());
                 } else {
                     state.serve(&myself, request, now).await;
                 }

@@ -1,21 +1,26 @@
 //! The one error type of the actor system; the service maps it to HTTP.
+//! Failures keep their cause (`source`), and callers decide by variant.
 
+use crate::store::StoreError;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What can go wrong when asking the actor system for something.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ChatError {
-    #[error("{0}")]
     /// 404.
+    #[error("{0}")]
     NotFound(&'static str),
-    #[error("{0}")]
     /// 403.
+    #[error("{0}")]
     Forbidden(String),
-    #[error("{0}")]
     /// 409.
-    Conflict(String),
     #[error("{0}")]
+    Conflict(String),
     /// 400.
+    #[error("{0}")]
     Invalid(String),
     /// 413: a size bound was reached (e.g. a conversation's upload quota).
     #[error("{0}")]
@@ -23,22 +28,80 @@ pub enum ChatError {
     /// A per-client bound was reached (e.g. streams per session).
     #[error("{0}")]
     TooMany(String),
-    /// Back-pressure: too much is waiting to be stored.
+    /// Back-pressure or a bound of the whole service: retry after a while.
     #[error("{message}")]
     Overloaded {
+        /// What the client is told.
         message: &'static str,
+        /// When to retry.
         retry_after: Duration,
     },
     /// Storage failed for a request that needs it now.
-    #[error("storage unavailable: {0}")]
-    Storage(String),
-    /// The actor did not answer in time or is gone.
-    #[error("actor unavailable: {0}")]
-    Unavailable(String),
+    #[error("storage unavailable")]
+    Storage(#[source] StoreError),
+    /// An actor did not answer within the call timeout.
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+    /// An actor is gone: it stopped between the lookup and the call (idled
+    /// out, restarting), or a part it needs is gone. Asking a fresh actor
+    /// may succeed.
+    #[error("{0} is gone")]
+    ActorGone(&'static str),
+    /// An actor could not be started.
+    #[error("{what} could not start")]
+    SpawnFailed {
+        /// Which actor.
+        what: &'static str,
+        /// Why.
+        #[source]
+        cause: Arc<ractor::SpawnErr>,
+    },
 }
 
-impl From<crate::store::StoreError> for ChatError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ChatError::Storage(e.to_string())
+impl ChatError {
+    /// A failed spawn of `what`.
+    pub fn spawn_failed(what: &'static str, cause: ractor::SpawnErr) -> Self {
+        ChatError::SpawnFailed {
+            what,
+            cause: Arc::new(cause),
+        }
+    }
+}
+
+impl From<StoreError> for ChatError {
+    fn from(e: StoreError) -> Self {
+        ChatError::Storage(e)
+    }
+}
+
+/// Displays an error with its whole cause chain, `outer: inner: root`, for
+/// logs.
+pub struct Report<'a>(pub &'a (dyn Error + 'static));
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChatError, Report};
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_report_shows_the_whole_cause_chain() {
+        let root = std::io::Error::other("connection refused");
+        let error = ChatError::Storage(StoreError::backend("GetObject", root));
+        assert_eq!(
+            Report(&error).to_string(),
+            "storage unavailable: GetObject failed: connection refused"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! was unloaded reads back cold from a handful of objects.
 
 use crate::domain::{ConversationId, SequencedMessage};
+use crate::error::Report;
 use crate::history::encode_lines;
 use crate::segments::Compactor;
 use crate::settings::Settings;
@@ -176,7 +177,7 @@ impl Flusher {
         if compactor.has_loose()
             && let Err(e) = compact(&state.args, &mut compactor).await
         {
-            tracing::warn!(conversation = %state.args.id, error = %e, "compaction at stop failed; batches stay loose");
+            tracing::warn!(conversation = %state.args.id, error = %Report(&e), "compaction at stop failed; batches stay loose");
         }
         for waiter in state.drain_waiters.drain(..) {
             let _ = waiter.send(());
@@ -225,7 +226,7 @@ impl FlusherState {
             if compactor.due()
                 && let Err(e) = compact(&args, &mut compactor).await
             {
-                tracing::warn!(conversation = %args.id, error = %e, "compaction failed; batches stay loose until the next one");
+                tracing::warn!(conversation = %args.id, error = %Report(&e), "compaction failed; batches stay loose until the next one");
             }
             let _ = me.cast(FlusherMsg::Written {
                 count: to_write.len(),
@@ -305,7 +306,7 @@ async fn write_with_retry(
             }
             Err(e) => {
                 let failures = args.progress.failures.fetch_add(1, Ordering::AcqRel) + 1;
-                tracing::warn!(conversation = %args.id, %key, error = %e, failures, "batch write failed; retrying");
+                tracing::warn!(conversation = %args.id, %key, error = %Report(&e), failures, "batch write failed; retrying");
                 let jitter =
                     Duration::from_millis(rand::random_range(0..=delay.as_millis() as u64 / 2));
                 tokio::time::sleep(delay + jitter).await;

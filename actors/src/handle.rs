@@ -13,8 +13,7 @@ use crate::sessions::{ActorSessions, SessionActor, SessionRegistry};
 use crate::settings::Settings;
 use crate::store::SharedStore;
 use crate::supervisor::{
-    ConversationSupervisor, LookupError, ProgressBoard, SupervisorArgs, SupervisorMsg,
-    SupervisorStats,
+    ConversationSupervisor, ProgressBoard, SupervisorArgs, SupervisorMsg, SupervisorStats,
 };
 use bytes::Bytes;
 use ractor::{Actor, ActorRef, RpcReplyPort};
@@ -99,7 +98,6 @@ impl System {
     pub async fn start(store: SharedStore, settings: Settings) -> Result<Self, ChatError> {
         let settings = Arc::new(settings);
         let board = Arc::new(ProgressBoard::default());
-        let spawn_err = |e: ractor::SpawnErr| ChatError::Unavailable(e.to_string());
         let (supervisor, _) = Actor::spawn(
             None,
             ConversationSupervisor,
@@ -110,13 +108,13 @@ impl System {
             },
         )
         .await
-        .map_err(spawn_err)?;
+        .map_err(|e| ChatError::spawn_failed("the conversation supervisor", e))?;
         let (session_actor, _) = Actor::spawn(None, SessionActor, settings.clone())
             .await
-            .map_err(spawn_err)?;
+            .map_err(|e| ChatError::spawn_failed("the session registry", e))?;
         let (nonce_actor, _) = Actor::spawn(None, NonceActor, settings.clone())
             .await
-            .map_err(spawn_err)?;
+            .map_err(|e| ChatError::spawn_failed("the nonce registry", e))?;
         Ok(System {
             sessions: Arc::new(ActorSessions {
                 actor: session_actor.clone(),
@@ -230,8 +228,6 @@ pub struct ConversationHandle {
     must_exist: bool,
 }
 
-const UNKNOWN: ChatError = ChatError::NotFound("Conversation not found");
-
 impl ConversationHandle {
     /// The conversation's id.
     pub fn id(&self) -> &ConversationId {
@@ -247,10 +243,6 @@ impl ConversationHandle {
             reply,
         })
         .await?
-        .map_err(|e| match e {
-            LookupError::Unknown => UNKNOWN,
-            LookupError::Unavailable(reason) => ChatError::Unavailable(reason),
-        })
     }
 
     /// Asks the conversation; if its actor stopped in between (idle stop,
@@ -262,7 +254,7 @@ impl ConversationHandle {
         let message = |reply| ConversationMsg::from(build(reply));
         let first = ask(&self.actor().await?, self.timeout, message).await;
         match first {
-            Err(ChatError::Unavailable(reason)) if reason != "timed out" => {
+            Err(ChatError::ActorGone(_)) => {
                 ask(&self.actor().await?, self.timeout, message).await?
             }
             other => other?,
@@ -306,12 +298,9 @@ impl ConversationHandle {
                 reply,
             })
             .await
-            .map_err(|e| {
-                if e == UNKNOWN {
-                    crate::conversation::invalid_join()
-                } else {
-                    e
-                }
+            .map_err(|e| match e {
+                ChatError::NotFound(_) => crate::conversation::invalid_join(),
+                e => e,
             })
     }
 

@@ -21,6 +21,7 @@
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
 
 use crate::domain::{ConversationId, SequencedMessage};
+use crate::error::Report;
 use crate::history::{encode_lines, parse_batch};
 use crate::store::{Store, StoreError, keys};
 use bytes::Bytes;
@@ -77,7 +78,7 @@ impl HistoryIndex {
         match serde_json::from_slice(&body) {
             Ok(index) => Ok(Some(index)),
             Err(e) => {
-                tracing::warn!(conversation = %id, error = %e, "history.json unreadable; listing every batch");
+                tracing::warn!(conversation = %id, error = %Report(&e), "history.json unreadable; listing every batch");
                 Ok(None)
             }
         }
@@ -354,7 +355,8 @@ impl Compactor {
         next.version = 1;
         next.segments.extend(written);
         next.covered_through = Some(last_loose);
-        let body = serde_json::to_vec(&next).map_err(|e| StoreError(e.to_string()))?;
+        let body = serde_json::to_vec(&next)
+            .map_err(|e| StoreError::Unusable(format!("history index not serializable: {e}")))?;
         store
             .put(
                 &keys::history_index(id),

@@ -140,6 +140,6 @@ impl SessionRegistry for ActorSessions {
     async fn delete(&self, session_id: &str) -> Result<(), ChatError> {
         self.actor
             .cast(SessionMsg::Delete(session_id.to_owned()))
-            .map_err(|e| ChatError::Unavailable(e.to_string()))
+            .map_err(|_| ChatError::ActorGone("the session registry"))
     }
 }

@@ -17,6 +17,7 @@
 use crate::absent::AbsentIds;
 use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg, Internal};
 use crate::domain::ConversationId;
+use crate::error::{ChatError, Report};
 use crate::flusher::{CONCURRENT_WRITES, FlushProgress};
 use crate::settings::Settings;
 use crate::store::{SharedStore, StoreError, keys};
@@ -28,21 +29,16 @@ use ractor::{
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// Why no conversation actor was handed out.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LookupError {
-    /// The conversation does not exist (asked with `must_exist`).
-    #[error("no such conversation")]
-    Unknown,
-    /// It could not be loaded now (limit reached, storage failing).
-    #[error("{0}")]
-    Unavailable(String),
-}
+/// The answer of [`SupervisorMsg::Get`]: 404 for a conversation that does
+/// not exist (asked with `must_exist`), 503 when it cannot be loaded now
+/// (too many loaded, storage failing).
+pub type Lookup = Result<ActorRef<ConversationMsg>, ChatError>;
 
-/// The answer of [`SupervisorMsg::Get`].
-pub type Lookup = Result<ActorRef<ConversationMsg>, LookupError>;
+/// The answer for an id that does not exist.
+const UNKNOWN: ChatError = ChatError::NotFound("Conversation not found");
 
 /// Messages of the supervisor.
 pub enum SupervisorMsg {
@@ -156,11 +152,9 @@ impl Actor for ConversationSupervisor {
                     Ok(true) => state.get(&myself, id).await,
                     Ok(false) => {
                         state.absent.insert(id, now_ms());
-                        Err(LookupError::Unknown)
+                        Err(UNKNOWN)
                     }
-                    Err(e) => Err(LookupError::Unavailable(format!(
-                        "storage unavailable: {e}"
-                    ))),
+                    Err(e) => Err(ChatError::Storage(e)),
                 };
                 let _ = reply.send(result);
             }
@@ -222,7 +216,7 @@ impl Actor for ConversationSupervisor {
                     tracing::error!(conversation = %id, %error, "conversation failed; restarting from storage");
                     state.conversations.remove(&id);
                     if let Err(e) = state.get(&myself, id.clone()).await {
-                        tracing::error!(conversation = %id, error = %e, "restart failed");
+                        tracing::error!(conversation = %id, error = %Report(&e), "restart failed");
                     }
                 } else if let Some(id) = state.flushers.take_owner(cell.get_id()) {
                     tracing::error!(conversation = %id, %error, "flusher failed; its unstored messages are lost");
@@ -281,7 +275,7 @@ impl SupervisorState {
             return;
         }
         if self.absent.contains(&id, now_ms()) {
-            let _ = reply.send(Err(LookupError::Unknown));
+            let _ = reply.send(Err(UNKNOWN));
             return;
         }
         let store = self.args.store.clone();
@@ -313,9 +307,10 @@ impl SupervisorState {
         if self.conversations.len() >= self.args.settings.max_conversations
             && !self.conversations.contains_key(&id)
         {
-            return Err(LookupError::Unavailable(
-                "too many conversations loaded".into(),
-            ));
+            return Err(ChatError::Overloaded {
+                message: "Too many conversations are loaded; retry shortly",
+                retry_after: Duration::from_secs(2),
+            });
         }
         let write_behind = match self.write_behind.get(&id) {
             Some(existing) => existing.clone(),
@@ -336,7 +331,7 @@ impl SupervisorState {
         };
         let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, myself.get_cell())
             .await
-            .map_err(|e| LookupError::Unavailable(e.to_string()))?;
+            .map_err(|e| ChatError::spawn_failed("a conversation", e))?;
         self.owners.insert(actor.get_id(), id.clone());
         self.conversations.insert(id, actor.clone());
         Ok(actor)

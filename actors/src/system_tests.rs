@@ -30,7 +30,10 @@ struct MemoryStore {
 impl MemoryStore {
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(StoreError("storage is down".into()))
+            Err(StoreError::backend(
+                "GetObject",
+                std::io::Error::other("storage is down"),
+            ))
         } else {
             Ok(())
         }
@@ -245,10 +248,10 @@ async fn unknown_conversations_answer_not_found() {
     let store = Arc::new(MemoryStore::default());
     let system = System::start(store, Settings::default()).await.unwrap();
     let conversation = system.conversation(ConversationId::parse("nobody").unwrap());
-    assert_eq!(
+    assert!(matches!(
         conversation.post(&ann(), text("x")).await.unwrap_err(),
         crate::ChatError::NotFound("Conversation not found")
-    );
+    ));
 }
 
 #[tokio::test]

@@ -100,7 +100,7 @@ impl WriteBehind {
         };
         let (actor, _) = Actor::spawn_linked(None, Flusher, args, starter.supervisor.clone())
             .await
-            .map_err(|e| ChatError::Unavailable(format!("starting the flusher: {e}")))?;
+            .map_err(|e| ChatError::spawn_failed("the write-behind flusher", e))?;
         starter
             .owners
             .lock()

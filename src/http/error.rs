@@ -1,12 +1,16 @@
 //! The one error type, mapped to HTTP in exactly one place: an answer in
-//! the envelope, 5xx logged with their cause.
+//! the envelope, 5xx logged once with their whole cause chain.
 
 use super::envelope::Envelope;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chats3_actors::ChatError;
+use chats3_actors::error::Report;
 use serde_json::Value;
+
+/// Why a 5xx happened: any error, its sources kept.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// An error answer in the envelope.
 #[derive(Debug)]
@@ -19,8 +23,8 @@ pub struct AppError {
     pub details: Option<Box<Value>>,
     /// Seconds of `Retry-After`.
     pub retry_after: Option<u64>,
-    /// The cause, logged for 5xx and never shown.
-    pub cause: Option<String>,
+    /// The cause, logged for 5xx with its chain and never shown.
+    pub cause: Option<Cause>,
 }
 
 impl AppError {
@@ -70,7 +74,7 @@ impl AppError {
     }
 
     /// 503 with `Retry-After`, the cause logged.
-    pub fn unavailable(cause: impl Into<String>, retry_after: u64) -> Self {
+    pub fn unavailable(cause: impl Into<Cause>, retry_after: u64) -> Self {
         AppError {
             retry_after: Some(retry_after),
             cause: Some(cause.into()),
@@ -82,7 +86,7 @@ impl AppError {
     }
 
     /// 500 with a plain message; the cause is logged only.
-    pub fn internal(cause: impl Into<String>) -> Self {
+    pub fn internal(cause: impl Into<Cause>) -> Self {
         AppError {
             cause: Some(cause.into()),
             ..AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
@@ -109,18 +113,24 @@ impl From<ChatError> for AppError {
                 retry_after: Some(retry_after.as_secs().max(1)),
                 ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, message)
             },
-            ChatError::Storage(cause) => AppError {
+            ChatError::Storage(_) => AppError {
                 message: "Storage unavailable".into(),
-                ..AppError::unavailable(cause, 5)
+                ..AppError::unavailable(e, 5)
             },
-            ChatError::Unavailable(cause) => AppError::unavailable(cause, 2),
+            ChatError::TimedOut(_) | ChatError::ActorGone(_) | ChatError::SpawnFailed { .. } => {
+                AppError::unavailable(e, 2)
+            }
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let cause = self.cause.as_deref().unwrap_or("");
+        let cause = self
+            .cause
+            .as_deref()
+            .map(|cause| Report(cause).to_string())
+            .unwrap_or_default();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // Back-pressure and outages are expected and come in bursts.
             if let Some(suppressed) = super::log_throttle::admit(&self.message) {

@@ -35,14 +35,14 @@ impl FsStore {
                 .components()
                 .all(|c| matches!(c, Component::Normal(_)));
         if !clean {
-            return Err(StoreError(format!("refusing unsafe key {key:?}")));
+            return Err(StoreError::Unusable(format!("refusing unsafe key {key:?}")));
         }
         Ok(self.root.join(relative))
     }
 }
 
 fn io_error(e: std::io::Error) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::backend("file system call", e)
 }
 
 #[async_trait]
@@ -63,7 +63,7 @@ impl Store for FsStore {
         let result = async {
             let parent = path
                 .parent()
-                .ok_or_else(|| StoreError("key has no parent".into()))?;
+                .ok_or_else(|| StoreError::Unusable("key has no parent".into()))?;
             tokio::fs::create_dir_all(parent).await.map_err(io_error)?;
             let temp = parent.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
             tokio::fs::write(&temp, &body).await.map_err(io_error)?;

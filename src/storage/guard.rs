@@ -98,10 +98,7 @@ impl Guarded {
             Ok(result) => result,
             Err(_) => {
                 self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                let timed_out = Err(StoreError(format!(
-                    "storage did not answer within {}",
-                    humantime::format_duration(self.timeout)
-                )));
+                let timed_out = Err(StoreError::TimedOut(self.timeout));
                 self.counters.count(kind, &timed_out);
                 timed_out
             }

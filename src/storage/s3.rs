@@ -25,8 +25,15 @@ pub struct S3Store {
     counters: Arc<StorageCounters>,
 }
 
-fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    StoreError(DisplayErrorContext(e).to_string())
+/// A failed call, with the SDK's whole error context as its cause.
+fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+    e: SdkError<E, R>,
+) -> StoreError {
+    StoreError::backend(
+        operation,
+        std::io::Error::other(DisplayErrorContext(e).to_string()),
+    )
 }
 
 impl S3Store {
@@ -34,6 +41,7 @@ impl S3Store {
     /// (connect, read, operation) as timeouts.
     fn failed<E: std::error::Error + 'static, R: std::fmt::Debug>(
         &self,
+        operation: &'static str,
         e: SdkError<E, R>,
     ) -> StoreError {
         let timed_out = match &e {
@@ -46,7 +54,7 @@ impl S3Store {
                 .timeouts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        sdk_error(e)
+        sdk_error(operation, e)
     }
 }
 
@@ -99,7 +107,7 @@ impl S3Store {
     /// A presigned GET URL for a key, valid for `ttl`.
     pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
         let presigning =
-            PresigningConfig::expires_in(ttl).map_err(|e| StoreError(e.to_string()))?;
+            PresigningConfig::expires_in(ttl).map_err(|e| StoreError::backend("presign", e))?;
         let request = self
             .client
             .get_object()
@@ -107,7 +115,7 @@ impl S3Store {
             .key(self.full_key(key))
             .presigned(presigning)
             .await
-            .map_err(sdk_error)?;
+            .map_err(|e| sdk_error("presign GetObject", e))?;
         Ok(request.uri().to_string())
     }
 }
@@ -130,7 +138,7 @@ impl S3Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let result = page.map_err(|e| self.failed(e));
+            let result = page.map_err(|e| self.failed("ListObjectsV2", e));
             self.counters.count(&self.counters.lists, &result);
             result?.contents().iter().for_each(&mut visit);
         }
@@ -155,7 +163,7 @@ impl Store for S3Store {
                         .body
                         .collect()
                         .await
-                        .map_err(|e| StoreError(e.to_string()))?;
+                        .map_err(|e| StoreError::backend("GetObject body", e))?;
                     Ok(Some(data.into_bytes()))
                 }
                 Err(SdkError::ServiceError(e))
@@ -163,7 +171,7 @@ impl Store for S3Store {
                 {
                     Ok(None)
                 }
-                Err(e) => Err(self.failed(e)),
+                Err(e) => Err(self.failed("GetObject", e)),
             }
         }
         .await;
@@ -182,7 +190,7 @@ impl Store for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| self.failed(e));
+            .map_err(|e| self.failed("PutObject", e));
         self.counters.count(&self.counters.puts, &result);
         result
     }
@@ -222,12 +230,12 @@ impl Store for S3Store {
                 .iter()
                 .map(|k| ObjectIdentifier::builder().key(self.full_key(k)).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| StoreError(e.to_string()))?;
+                .map_err(|e| StoreError::backend("DeleteObjects", e))?;
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|e| StoreError(e.to_string()))?;
+                .map_err(|e| StoreError::backend("DeleteObjects", e))?;
             let result = self
                 .client
                 .delete_objects()
@@ -235,13 +243,16 @@ impl Store for S3Store {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| self.failed(e))
+                .map_err(|e| self.failed("DeleteObjects", e))
                 .and_then(|output| match output.errors().first() {
-                    Some(e) => Err(StoreError(format!(
-                        "deleting {}: {}",
-                        e.key().unwrap_or_default(),
-                        e.message().unwrap_or_default()
-                    ))),
+                    Some(e) => Err(StoreError::backend(
+                        "DeleteObjects",
+                        std::io::Error::other(format!(
+                            "deleting {}: {}",
+                            e.key().unwrap_or_default(),
+                            e.message().unwrap_or_default()
+                        )),
+                    )),
                     None => Ok(()),
                 });
             self.counters.count(&self.counters.deletes, &result);

@@ -5,7 +5,7 @@ use super::protocol::{Internal, Reply};
 use super::{ConversationMsg, ConversationState};
 use crate::domain::AttachmentMeta;
 use crate::error::ChatError;
-use crate::store::keys;
+use crate::store::{StoreError, keys};
 use bytes::Bytes;
 use ractor::ActorRef;
 
@@ -46,8 +46,9 @@ impl ConversationState {
             ];
             let result = async {
                 store.put(&written[0], data, &meta.mime_type).await?;
-                let body = serde_json::to_vec_pretty(&meta)
-                    .map_err(|e| ChatError::Storage(e.to_string()))?;
+                let body = serde_json::to_vec_pretty(&meta).map_err(|e| {
+                    StoreError::Unusable(format!("attachment meta not serializable: {e}"))
+                })?;
                 store
                     .put(&written[1], Bytes::from(body), "application/json")
                     .await?;
@@ -83,7 +84,7 @@ impl ConversationState {
                     .await?
                     .ok_or_else(missing)?;
                 let meta: AttachmentMeta = serde_json::from_slice(&meta)
-                    .map_err(|e| ChatError::Storage(format!("attachment meta unreadable: {e}")))?;
+                    .map_err(|e| StoreError::unreadable("attachment meta", e))?;
                 let data = if with_data {
                     store
                         .get(&keys::attachment(&id, &attachment_id))

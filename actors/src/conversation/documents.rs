@@ -8,6 +8,7 @@
 
 use super::protocol::Internal;
 use super::{ConversationMsg, ConversationState};
+use crate::error::Report;
 use crate::store::keys;
 use bytes::Bytes;
 use ractor::ActorRef;
@@ -162,7 +163,7 @@ impl ConversationState {
             let ok = match store.put(&key, body, "application/json").await {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::warn!(%key, error = %e, "saving document failed; retrying");
+                    tracing::warn!(%key, error = %Report(&e), "saving document failed; retrying");
                     false
                 }
             };
@@ -205,7 +206,7 @@ impl ConversationState {
                 match self.args.store.put(&key, body, "application/json").await {
                     Ok(()) => self.document(kind).saved_now(),
                     Err(e) => {
-                        tracing::error!(conversation = %self.args.id, %key, error = %e, "document not saved at stop")
+                        tracing::error!(conversation = %self.args.id, %key, error = %Report(&e), "document not saved at stop")
                     }
                 }
             }

@@ -7,9 +7,9 @@ use super::protocol::Internal;
 use super::tail::Tail;
 use super::{ConversationMsg, ConversationState, revisions};
 use crate::domain::Conversation;
-use crate::error::ChatError;
+use crate::error::{ChatError, Report};
 use crate::flusher::FlusherMsg;
-use crate::store::keys;
+use crate::store::{StoreError, keys};
 use ractor::ActorRef;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +26,8 @@ impl ConversationState {
                 self.schedule_save(myself, DocumentKind::Revisions, delay);
             }
             Err(e) => {
-                tracing::warn!(conversation = %self.args.id, error = %e, "loading conversation failed; retrying");
-                self.load_error = Some(e.to_string());
+                tracing::warn!(conversation = %self.args.id, error = %Report(&e), "loading conversation failed; retrying");
+                self.load_error = Some(e);
                 let delay = Duration::from_millis(250 << self.load_failures.min(5))
                     .min(Duration::from_secs(5));
                 self.load_failures += 1;
@@ -41,7 +41,7 @@ impl ConversationState {
         let id = &self.args.id;
         if let Some(body) = store.get(&keys::meta(id)).await? {
             let meta: Conversation = serde_json::from_slice(&body)
-                .map_err(|e| ChatError::Storage(format!("meta.json unreadable: {e}")))?;
+                .map_err(|e| StoreError::unreadable("meta.json", e))?;
             self.meta = Some(meta);
         }
         if let Some(body) = store.get(&keys::reactions(id)).await? {

@@ -4,14 +4,14 @@
 use super::ConversationState;
 use crate::domain::{Conversation, ConversationStatus, generate_join_code};
 use crate::error::ChatError;
-use crate::store::keys;
+use crate::store::{StoreError, keys};
 use crate::time::{iso_from_ms, now_ms};
 use bytes::Bytes;
 
 impl ConversationState {
     async fn write_meta(&self, meta: &Conversation) -> Result<(), ChatError> {
-        let body =
-            serde_json::to_vec_pretty(meta).map_err(|e| ChatError::Storage(e.to_string()))?;
+        let body = serde_json::to_vec_pretty(meta)
+            .map_err(|e| StoreError::Unusable(format!("meta.json not serializable: {e}")))?;
         self.args
             .store
             .put(
@@ -32,9 +32,10 @@ impl ConversationState {
             .as_ref()
             .is_some_and(|undo| !undo.is_finished())
         {
-            return Err(ChatError::Storage(
-                "an earlier failed create of this id is still being undone".into(),
-            ));
+            return Err(ChatError::Overloaded {
+                message: "An earlier failed create of this conversation is still being undone; retry shortly",
+                retry_after: std::time::Duration::from_secs(5),
+            });
         }
         let meta = Conversation {
             conversation_id: self.args.id.clone(),

@@ -185,9 +185,7 @@ impl ConversationState {
         });
         if !appended {
             progress.pending.fetch_sub(1, Ordering::AcqRel);
-            return Err(ChatError::Unavailable(
-                "write-behind flusher is gone".into(),
-            ));
+            return Err(ChatError::ActorGone("the write-behind flusher"));
         }
         if let Some(until) = remember_until {
             self.idempotency
