@@ -14,7 +14,7 @@
 //! - what handlers share: [`extract`] and [`query`] (typed requests),
 //!   [`validate`] (bodies into values), [`envelope`], [`error`] and
 //!   [`redirect`] (answers), [`event_stream`] (the SSE body),
-//!   [`sessions`] (opening one), [`cookies`], [`signing`], [`sanitize`],
+//!   [`ticket`] (embed ticket rules), [`cookies`], [`sanitize`],
 //!   [`origin`], [`client_addr`], [`counters`], [`log_throttle`].
 
 pub mod admin;
@@ -38,11 +38,10 @@ pub mod query;
 pub mod redirect;
 pub mod rules;
 pub mod sanitize;
-pub mod sessions;
 pub mod signaling;
-pub mod signing;
 pub mod state;
 pub mod system_message;
+pub mod ticket;
 pub mod validate;
 pub mod views;
 

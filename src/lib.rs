@@ -11,6 +11,7 @@
 //!   and the writer that answers an event stream opened on a fresh connection
 //!   (`[server] fresh_stream_writer`).
 //! - `startup`: [`startup::Application`]: build → port → run until stopped.
+//! - `signing`: HMAC signatures (tickets, system messages, download links).
 //!
 //! The actor system itself (conversations, flushers, sessions, nonces) is
 //! the `chats3-actors` crate in `actors/`.
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod http;
 pub mod serve;
+pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

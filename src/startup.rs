@@ -10,6 +10,7 @@ use crate::http::layers::security_headers::SecurityHeaders;
 use crate::http::state::{AppInner, AppState};
 use crate::http::{EVENT_STREAM_PATH, router};
 use crate::storage::Storage;
+use crate::storage::links::DownloadLinks;
 use anyhow::Context;
 use chats3_actors::System;
 use std::path::PathBuf;
@@ -51,12 +52,6 @@ fn static_dir(configured: &str) -> PathBuf {
 impl Application {
     /// Opens storage, starts the actors and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let storage = Storage::open(&config.storage)
-            .await
-            .context("opening storage")?;
-        let system = System::start(storage.store.clone(), config.actor_settings())
-            .await
-            .context("starting actors")?;
         let address = format!("{}:{}", config.server.host, config.server.port);
         let listener = TcpListener::bind(&address)
             .await
@@ -79,6 +74,13 @@ impl Application {
         } else {
             config.server.public_url.trim_end_matches('/').to_owned()
         };
+        let links = Arc::new(DownloadLinks::new(download_key, public_url.clone()));
+        let storage = Storage::open(&config.storage, links.clone())
+            .await
+            .context("opening storage")?;
+        let system = System::start(storage.store(), config.actor_settings())
+            .await
+            .context("starting actors")?;
         let limiter = Arc::new(Limiter::new(&config));
         let admission = Arc::new(Admission::new(&config, &public_url, limiter.clone()));
         let state = AppState::new(AppInner {
@@ -87,7 +89,7 @@ impl Application {
             storage,
             shutdown: CancellationToken::new(),
             admin_password,
-            download_key,
+            download_links: links,
             public_url,
             counters: Arc::default(),
             limiter,

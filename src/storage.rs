@@ -1,16 +1,18 @@
-//! The two implementations of the actors' [`Store`] trait (a local
-//! directory and S3), the timeout and health guard around both, and the
-//! request counters `/metrics` shows.
+//! The two implementations of the actors' `Store` trait (a local
+//! directory and S3), the timeout and health guard around both, the fs
+//! backend's signed download links, and the request counters `/metrics`
+//! shows.
 
 pub mod fs;
 pub mod guard;
+pub mod links;
 pub mod s3;
 
-use chats3_actors::store::{SharedStore, Store};
+use crate::config::{Backend, StorageConfig};
+use chats3_actors::store::SharedStore;
+use links::DownloadLinks;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::config::{Backend, StorageConfig};
 
 /// Storage requests made, by kind.
 #[derive(Debug, Default)]
@@ -38,35 +40,46 @@ impl StorageCounters {
     }
 }
 
-/// The configured store, plus what only the HTTP layer needs of it.
+/// What `/metrics` shows of storage: requests by kind and the health.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StorageMetrics {
+    /// GET requests.
+    pub gets: u64,
+    /// PUT requests.
+    pub puts: u64,
+    /// LIST requests.
+    pub lists: u64,
+    /// DELETE requests (one per batch of keys).
+    pub deletes: u64,
+    /// Failed requests, timeouts included.
+    pub errors: u64,
+    /// Requests cut by `operation_timeout`.
+    pub timeouts: u64,
+    /// Whether the latest request failed or timed out.
+    pub failing: bool,
+}
+
+/// The configured store, its counters and its health.
 #[derive(Clone)]
 pub struct Storage {
-    /// The backend behind [`guard::Guarded`]: every call has a timeout.
-    pub store: SharedStore,
-    /// Requests made, by kind (`/metrics`).
-    pub counters: Arc<StorageCounters>,
-    /// Whether storage answers (`/ready`).
-    pub health: Arc<guard::StorageHealth>,
-    /// Present on S3: presigns download URLs.
-    pub s3: Option<Arc<s3::S3Store>>,
+    store: SharedStore,
+    counters: Arc<StorageCounters>,
+    health: Arc<guard::StorageHealth>,
 }
 
 impl Storage {
-    /// Opens the configured backend.
-    pub async fn open(config: &StorageConfig) -> anyhow::Result<Storage> {
+    /// Opens the configured backend; on a directory, attachments are
+    /// downloaded through `links`.
+    pub async fn open(
+        config: &StorageConfig,
+        links: Arc<DownloadLinks>,
+    ) -> anyhow::Result<Storage> {
         let counters = Arc::new(StorageCounters::default());
-        let (backend, s3): (SharedStore, _) = match config.backend {
-            Backend::Fs => (
-                Arc::new(fs::FsStore::open(&config.fs_root, counters.clone())?),
-                None,
+        let backend: SharedStore = match config.backend {
+            Backend::Fs => Arc::new(fs::FsStore::open(&config.fs_root, counters.clone(), links)?),
+            Backend::S3 => Arc::new(
+                s3::S3Store::new(&config.s3, config.operation_timeout, counters.clone()).await?,
             ),
-            Backend::S3 => {
-                let store = Arc::new(
-                    s3::S3Store::new(&config.s3, config.operation_timeout, counters.clone())
-                        .await?,
-                );
-                (store.clone() as Arc<dyn Store>, Some(store))
-            }
         };
         let health = Arc::new(guard::StorageHealth::default());
         let store = Arc::new(guard::Guarded::new(
@@ -79,7 +92,31 @@ impl Storage {
             store,
             counters,
             health,
-            s3,
         })
+    }
+
+    /// The store the actors use: every call has a timeout and is counted.
+    pub fn store(&self) -> SharedStore {
+        self.store.clone()
+    }
+
+    /// Whether storage answers (`/ready`); see [`guard::StorageHealth::check`].
+    pub fn ready(&self) -> bool {
+        self.health.check(&self.store)
+    }
+
+    /// Requests made so far and the health, now.
+    pub fn metrics(&self) -> StorageMetrics {
+        let c = &self.counters;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StorageMetrics {
+            gets: read(&c.gets),
+            puts: read(&c.puts),
+            lists: read(&c.lists),
+            deletes: read(&c.deletes),
+            errors: read(&c.errors),
+            timeouts: read(&c.timeouts),
+            failing: self.health.is_failing(),
+        }
     }
 }

@@ -273,10 +273,11 @@ impl ConversationState {
             Request::Get(reply) => drop(reply.send(self.meta().cloned())),
             Request::Close(reply) => drop(reply.send(self.close().await)),
             Request::Join {
+                user_id,
                 join_code,
                 display_name,
                 reply,
-            } => drop(reply.send(self.join(&join_code, &display_name, now))),
+            } => drop(reply.send(self.join(&user_id, &join_code, &display_name, now))),
             Request::Admit { user, reply } => drop(reply.send(self.admit(&user, now))),
             Request::Post {
                 sender,
@@ -335,8 +336,8 @@ impl ConversationState {
             Request::PutAttachment { meta, data, reply } => {
                 self.put_attachment(myself, meta, data, reply)
             }
-            Request::AttachmentInfo(id, reply) => self.attachment_info(id, reply),
             Request::AttachmentData(id, reply) => self.attachment_data(id, reply),
+            Request::AttachmentLink(id, reply) => self.attachment_link(id, reply),
         }
     }
 

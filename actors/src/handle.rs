@@ -284,15 +284,21 @@ impl ConversationHandle {
         self.ask(Request::Close).await
     }
 
-    /// Joins with a code; returns the new user id. An unknown id answers
-    /// like a wrong code, without loading a conversation.
-    pub async fn join(&self, join_code: &str, display_name: &str) -> Result<String, ChatError> {
+    /// Joins a new user with a code (see [`System::join`]). An unknown id
+    /// answers like a wrong code, without loading a conversation.
+    pub(crate) async fn join(
+        &self,
+        user_id: &str,
+        join_code: &str,
+        display_name: &str,
+    ) -> Result<(), ChatError> {
         let existing = ConversationHandle {
             must_exist: true,
             ..self.clone()
         };
         existing
             .ask(|reply| Request::Join {
+                user_id: user_id.to_owned(),
                 join_code: join_code.to_owned(),
                 display_name: display_name.to_owned(),
                 reply,
@@ -305,7 +311,7 @@ impl ConversationHandle {
     }
 
     /// Admits a user with a verified ticket.
-    pub async fn admit(&self, user: &Sender) -> Result<(), ChatError> {
+    pub(crate) async fn admit(&self, user: &Sender) -> Result<(), ChatError> {
         self.ask(|reply| Request::Admit {
             user: user.clone(),
             reply,
@@ -323,8 +329,8 @@ impl ConversationHandle {
         .await
     }
 
-    /// Leaves the conversation.
-    pub async fn leave(
+    /// Leaves the conversation (see [`System::leave`]).
+    pub(crate) async fn leave(
         &self,
         user: &Sender,
         session_id: &str,
@@ -405,9 +411,13 @@ impl ConversationHandle {
         .await
     }
 
-    /// An attachment's metadata.
-    pub async fn attachment(&self, attachment_id: &str) -> Result<AttachmentMeta, ChatError> {
-        self.ask(|reply| Request::AttachmentInfo(attachment_id.to_owned(), reply))
+    /// An attachment's metadata and a link that downloads it without a
+    /// session for a while.
+    pub async fn attachment_link(
+        &self,
+        attachment_id: &str,
+    ) -> Result<(AttachmentMeta, String), ChatError> {
+        self.ask(|reply| Request::AttachmentLink(attachment_id.to_owned(), reply))
             .await
     }
 

@@ -38,6 +38,7 @@ pub mod events;
 pub mod flusher;
 pub mod handle;
 pub mod history;
+pub mod membership;
 pub mod nonces;
 pub mod segments;
 pub mod sessions;

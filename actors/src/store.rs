@@ -1,10 +1,12 @@
 //! The storage seam: a flat key/value object store (S3 or a directory) and
 //! the key layout shared with Chats3.
 
+use crate::domain::ConversationId;
 use crate::error::Report;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A storage failure; every one is treated as transient and retried where
 /// the caller can wait.
@@ -76,6 +78,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the objects; keys that do not exist are not an error.
     async fn delete(&self, keys: &[String]) -> Result<(), StoreError>;
+
+    /// A link that downloads an attachment without a session and works for
+    /// `ttl`: a presigned GET on S3, the service's own signed download
+    /// route on a directory.
+    async fn attachment_link(
+        &self,
+        conversation: &ConversationId,
+        attachment_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError>;
 
     /// Bytes of every object whose key starts with `prefix`. The real
     /// stores answer from a listing; this default reads each object.

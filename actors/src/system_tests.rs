@@ -80,6 +80,16 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    async fn attachment_link(
+        &self,
+        conversation: &crate::domain::ConversationId,
+        attachment_id: &str,
+        _ttl: Duration,
+    ) -> Result<String, StoreError> {
+        self.check()?;
+        Ok(format!("memory://{conversation}/{attachment_id}"))
+    }
 }
 
 fn text(body: &str) -> NewMessage {

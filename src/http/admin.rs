@@ -4,9 +4,9 @@
 use super::envelope::ok;
 use super::error::{ApiResult, AppError};
 use super::extract::{AppPath, JsonBody};
-use super::signing::same_secret;
 use super::state::AppState;
 use super::validate::{CONVERSATION_ID, Fields, Text};
+use crate::signing::same_secret;
 use axum::extract::State;
 use chats3_actors::ConversationHandle;
 use chats3_actors::domain::ConversationId;

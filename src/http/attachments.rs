@@ -8,20 +8,14 @@ use super::error::{ApiResult, AppError};
 use super::extract::{AppPath, AppQuery, CurrentSession};
 use super::redirect::found;
 use super::rules::ALLOWED_TYPES;
-use super::signing::{sign, verify};
 use super::state::AppState;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chats3_actors::domain::{AttachmentMeta, ConversationId, is_key_safe_id};
-use chats3_actors::store::keys;
 use chats3_actors::time::{now_iso, now_ms};
 use serde::Deserialize;
 use serde_json::json;
-use std::time::Duration;
-
-/// How long a signed URL works.
-const URL_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// Whether the bytes are what the declared type says, by magic numbers.
 /// Plain text has none, so it passes when nothing binary is detected.
@@ -142,10 +136,6 @@ pub struct AttachmentQuery {
     download: Option<String>,
 }
 
-fn download_text(conversation: &str, id: &str, expires: i64) -> String {
-    format!("{conversation}/{id}/{expires}")
-}
-
 /// `GET /api/v1/attachments/:id[?download=true]`
 pub async fn get_one(
     State(state): State<AppState>,
@@ -156,25 +146,7 @@ pub async fn get_one(
     if !is_key_safe_id(&id, 100) {
         return Err(AppError::not_found("Attachment not found"));
     }
-    let conversation_id = session.0.conversation_id.clone();
-    let meta = session.conversation(&state).attachment(&id).await?;
-    let signed_url = match &state.storage.s3 {
-        Some(s3) => s3
-            .presign_get(&keys::attachment(&conversation_id, &id), URL_TTL)
-            .await
-            .map_err(|e| AppError::unavailable(e.to_string(), 5))?,
-        None => {
-            let expires = now_ms() + URL_TTL.as_millis() as i64;
-            let sig = sign(
-                &state.download_key,
-                download_text(conversation_id.as_str(), &id, expires).as_bytes(),
-            );
-            format!(
-                "{}/api/v1/files/{conversation_id}/{id}?expires={expires}&sig={sig}",
-                state.public_url
-            )
-        }
-    };
+    let (meta, signed_url) = session.conversation(&state).attachment_link(&id).await?;
     if query.download.as_deref() == Some("true") {
         return Ok(found(&signed_url));
     }
@@ -198,8 +170,10 @@ pub async fn download(
     AppPath((conversation, id)): AppPath<(String, String)>,
     AppQuery(query): AppQuery<DownloadQuery>,
 ) -> ApiResult {
-    let text = download_text(&conversation, &id, query.expires);
-    if !verify(&state.download_key, text.as_bytes(), &query.sig) {
+    if !state
+        .download_links
+        .verify(&conversation, &id, query.expires, &query.sig)
+    {
         return Err(AppError::forbidden("Invalid signature"));
     }
     if now_ms() > query.expires {

@@ -5,138 +5,36 @@ use super::cookies::session_cookie;
 use super::envelope::ok;
 use super::error::{ApiResult, AppError};
 use super::extract::JsonBody;
-use super::origin::origin_allowed;
 use super::redirect::found;
-use super::sessions::open_session;
-use super::signing::verify;
 use super::state::AppState;
-use super::validate::{Fields, Text, is_url};
+use super::ticket::{TicketError, check_ticket};
+use super::validate::{Fields, Text};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chats3_actors::domain::{ConversationId, Role, Sender, Session};
-use chats3_actors::time::{now_ms, parse_iso_ms};
+use chats3_actors::domain::Session;
+use chats3_actors::time::now_ms;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// How far `issuedAt` may be from the server's clock, either way: a
-/// ticket is then usable for at most twice this, within the nonces' memory.
-const TICKET_MAX_SKEW_MS: i64 = 60_000;
-
-/// Checks a ticket in the documented order; the error says which check
-/// failed (always 403 here).
-pub async fn verify_ticket(
-    state: &AppState,
-    ticket_text: &str,
-    signature: &str,
-) -> Result<(ConversationId, Sender), AppError> {
-    let ticket: Value = serde_json::from_str(ticket_text)
-        .map_err(|_| AppError::forbidden("Validation error: ticket is not valid JSON"))?;
-    let field = |name: &str| {
-        ticket
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let required = [
-        "integratorId",
-        "conversationId",
-        "userId",
-        "displayName",
-        "role",
-        "origin",
-        "issuedAt",
-        "expiresAt",
-        "nonce",
-    ];
-    if required.iter().any(|name| field(name).is_none()) {
-        return Err(AppError::forbidden("Missing required fields"));
-    }
-    let text = |name: &str| field(name).unwrap_or_default();
-    let integrator = state
-        .config
-        .integrators
-        .iter()
-        .find(|i| i.id == text("integratorId"))
-        .ok_or_else(|| AppError::forbidden("Unknown integrator"))?;
-    if !verify(
-        integrator.secret.as_bytes(),
-        ticket_text.as_bytes(),
-        signature,
-    ) {
-        return Err(AppError::forbidden("Invalid signature"));
-    }
-    let now = now_ms();
-    if parse_iso_ms(text("expiresAt")).is_none_or(|t| now > t) {
-        return Err(AppError::forbidden("Ticket expired"));
-    }
-    let issued_at = parse_iso_ms(text("issuedAt"));
-    if issued_at.is_none_or(|t| now - t > TICKET_MAX_SKEW_MS) {
-        return Err(AppError::forbidden("Ticket too old"));
-    }
-    if issued_at.is_some_and(|t| t - now > TICKET_MAX_SKEW_MS) {
-        return Err(AppError::forbidden("Ticket issued in the future"));
-    }
-    if !origin_allowed(&integrator.allowed_origins, text("origin")) {
-        return Err(AppError::forbidden("Origin not allowed"));
-    }
-    let role = match text("role") {
-        "user" => Role::User,
-        "admin" => Role::Admin,
-        _ => return Err(AppError::forbidden("Invalid role")),
-    };
-    let conversation_id = ConversationId::parse(text("conversationId"))
-        .ok_or_else(|| AppError::not_found("Conversation not found"))?;
-    let (user_id, display_name) = (text("userId"), text("displayName").trim());
-    // The same rule as join's avatarUrl: an http(s) URL of at most 500.
-    let avatar_url = field("avatarUrl");
-    if user_id.chars().count() > 100
-        || display_name.is_empty()
-        || display_name.chars().count() > 50
-        || avatar_url.is_some_and(|u| u.chars().count() > 500 || !is_url(u))
-    {
-        return Err(AppError::forbidden("Invalid user in ticket"));
-    }
-    let avatar_url = avatar_url.map(str::to_owned);
-    if !state
-        .system
-        .nonces()
-        .check_and_store(&text("nonce").chars().take(200).collect::<String>())
-        .await?
-    {
-        return Err(AppError::forbidden("Nonce already used (replay attack)"));
-    }
-    let user = Sender {
-        user_id: user_id.to_owned(),
-        display_name: display_name.to_owned(),
-        avatar_url,
-        role,
-    };
-    Ok((conversation_id, user))
-}
-
-/// Verifies the ticket, admits the user and opens a session.
+/// Checks the ticket, then enters the user: the nonce, admission and the
+/// session in one call.
 async fn embed_session(
     state: &AppState,
     ticket: &str,
     signature: &str,
 ) -> Result<Session, AppError> {
-    let (conversation_id, user) = verify_ticket(state, ticket, signature).await?;
-    state
+    let ticket = check_ticket(&state.config.integrators, ticket, signature, now_ms()).map_err(
+        |e| match e {
+            TicketError::Refused(message) => AppError::forbidden(message),
+            TicketError::UnknownConversation => AppError::not_found("Conversation not found"),
+        },
+    )?;
+    Ok(state
         .system
-        .existing_conversation(conversation_id.clone())
-        .admit(&user)
-        .await?;
-    open_session(
-        state,
-        conversation_id,
-        user.user_id,
-        user.display_name,
-        user.avatar_url,
-        user.role,
-    )
-    .await
+        .enter_embedded(ticket.conversation_id, ticket.user, &ticket.nonce)
+        .await?)
 }
 
 /// `POST /api/v1/embed`

@@ -2,13 +2,16 @@
 //! storage counters, behind a bearer token when `metrics_token` is set.
 
 use super::error::AppError;
-use super::signing::same_secret;
 use super::state::AppState;
+use crate::signing::same_secret;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+
+/// Prometheus metric types.
+const COUNTER: &str = "counter";
+const GAUGE: &str = "gauge";
 
 /// Whether the request may read the metrics: always when no
 /// `metrics_token` is set, else with `Authorization: Bearer <token>`.
@@ -32,99 +35,101 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
         return refused;
     }
     let m = state.counters.read();
-    let s = &state.storage.counters;
+    let s = state.storage.metrics();
     let stats = state.system.stats().await.unwrap_or_default();
+    let series: [(&str, &str, &str, u64); 14] = [
+        (
+            "chats3_http_requests_total",
+            COUNTER,
+            "HTTP requests received.",
+            m.requests,
+        ),
+        (
+            "chats3_messages_accepted_total",
+            COUNTER,
+            "Messages accepted.",
+            m.messages,
+        ),
+        (
+            "chats3_streams_opened_total",
+            COUNTER,
+            "Event streams opened.",
+            m.streams_opened,
+        ),
+        (
+            "chats3_streams_open",
+            GAUGE,
+            "Event streams open now.",
+            m.streams_open,
+        ),
+        (
+            "chats3_conversations_live",
+            GAUGE,
+            "Conversation actors running.",
+            stats.conversations as u64,
+        ),
+        (
+            "chats3_conversations_known_absent",
+            GAUGE,
+            "Unknown conversation ids remembered, answered without loading a room.",
+            stats.known_absent as u64,
+        ),
+        (
+            "chats3_messages_pending",
+            GAUGE,
+            "Accepted messages not yet stored.",
+            stats.pending_messages as u64,
+        ),
+        (
+            "chats3_storage_gets_total",
+            COUNTER,
+            "Storage GET requests.",
+            s.gets,
+        ),
+        (
+            "chats3_storage_puts_total",
+            COUNTER,
+            "Storage PUT requests.",
+            s.puts,
+        ),
+        (
+            "chats3_storage_lists_total",
+            COUNTER,
+            "Storage LIST requests.",
+            s.lists,
+        ),
+        (
+            "chats3_storage_deletes_total",
+            COUNTER,
+            "Storage DELETE requests (one per batch of keys).",
+            s.deletes,
+        ),
+        (
+            "chats3_storage_errors_total",
+            COUNTER,
+            "Failed storage requests, timeouts included.",
+            s.errors,
+        ),
+        (
+            "chats3_storage_timeouts_total",
+            COUNTER,
+            "Storage requests cut by storage.operation_timeout.",
+            s.timeouts,
+        ),
+        (
+            "chats3_storage_failing",
+            GAUGE,
+            "1 while the latest storage request failed or timed out.",
+            u64::from(s.failing),
+        ),
+    ];
     let mut out = String::new();
-    let mut line = |name: &str, kind: &str, help: &str, value: u64| {
+    for (name, kind, help, value) in series {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    };
-    line(
-        "chats3_http_requests_total",
-        "counter",
-        "HTTP requests received.",
-        m.requests,
-    );
-    line(
-        "chats3_messages_accepted_total",
-        "counter",
-        "Messages accepted.",
-        m.messages,
-    );
-    line(
-        "chats3_streams_opened_total",
-        "counter",
-        "Event streams opened.",
-        m.streams_opened,
-    );
-    line(
-        "chats3_streams_open",
-        "gauge",
-        "Event streams open now.",
-        m.streams_open,
-    );
-    line(
-        "chats3_conversations_live",
-        "gauge",
-        "Conversation actors running.",
-        stats.conversations as u64,
-    );
-    line(
-        "chats3_conversations_known_absent",
-        "gauge",
-        "Unknown conversation ids remembered, answered without loading a room.",
-        stats.known_absent as u64,
-    );
-    line(
-        "chats3_messages_pending",
-        "gauge",
-        "Accepted messages not yet stored.",
-        stats.pending_messages as u64,
-    );
-    line(
-        "chats3_storage_gets_total",
-        "counter",
-        "Storage GET requests.",
-        s.gets.load(Ordering::Relaxed),
-    );
-    line(
-        "chats3_storage_puts_total",
-        "counter",
-        "Storage PUT requests.",
-        s.puts.load(Ordering::Relaxed),
-    );
-    line(
-        "chats3_storage_lists_total",
-        "counter",
-        "Storage LIST requests.",
-        s.lists.load(Ordering::Relaxed),
-    );
-    line(
-        "chats3_storage_deletes_total",
-        "counter",
-        "Storage DELETE requests (one per batch of keys).",
-        s.deletes.load(Ordering::Relaxed),
-    );
-    line(
-        "chats3_storage_errors_total",
-        "counter",
-        "Failed storage requests, timeouts included.",
-        s.errors.load(Ordering::Relaxed),
-    );
-    line(
-        "chats3_storage_timeouts_total",
-        "counter",
-        "Storage requests cut by storage.operation_timeout.",
-        s.timeouts.load(Ordering::Relaxed),
-    );
-    line(
-        "chats3_storage_failing",
-        "gauge",
-        "1 while the latest storage request failed or timed out.",
-        u64::from(state.storage.health.is_failing()),
-    );
+    }
     let mut response = out.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

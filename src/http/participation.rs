@@ -4,13 +4,11 @@ use super::cookies::{cleared_cookie, session_cookie};
 use super::envelope::{ok, ok_empty};
 use super::error::ApiResult;
 use super::extract::{AppQuery, CurrentSession, JsonBody};
-use super::sessions::open_session;
 use super::state::AppState;
 use super::validate::{AVATAR_URL, CONVERSATION_ID, Fields, JOIN_CODE, Text};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use chats3_actors::domain::Role;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,12 +21,10 @@ pub async fn join(State(state): State<AppState>, JsonBody(body): JsonBody) -> Ap
     let avatar_url = fields.optional_parsed("avatarUrl", &AVATAR_URL);
     let (id, join_code, display_name, avatar_url) =
         fields.finish((id, join_code, display_name, avatar_url))?;
-    let user_id = state
+    let session = state
         .system
-        .conversation(id.clone())
-        .join(&join_code, &display_name)
+        .join(id, &join_code, &display_name, avatar_url)
         .await?;
-    let session = open_session(&state, id, user_id, display_name, avatar_url, Role::User).await?;
     let mut response = ok(
         "Joined conversation",
         json!({
@@ -58,15 +54,10 @@ pub async fn leave(
     AppQuery(query): AppQuery<LeaveQuery>,
 ) -> ApiResult {
     let keep = query.keep_session.as_deref() == Some("true");
-    let conversation = session.conversation(&state);
-    let CurrentSession(session) = session;
-    conversation
-        .leave(&session.sender(), &session.session_id, !keep)
-        .await?;
+    state.system.leave(&session.0, keep).await?;
     if keep {
         return Ok(ok_empty("Left conversation"));
     }
-    state.system.sessions().delete(&session.session_id).await?;
     let mut response = ok_empty("Left conversation").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,

@@ -8,6 +8,7 @@ use super::layers::rate_limit::Limiter;
 use super::layers::security_headers::SecurityHeaders;
 use crate::config::Config;
 use crate::storage::Storage;
+use crate::storage::links::DownloadLinks;
 use axum::extract::FromRef;
 use chats3_actors::System;
 use std::ops::Deref;
@@ -27,8 +28,8 @@ pub struct AppInner {
     pub shutdown: CancellationToken,
     /// Password of the admin routes (configured or generated).
     pub admin_password: String,
-    /// Key of the fs backend's signed download links.
-    pub download_key: Vec<u8>,
+    /// The fs backend's signed download links (checked by its route).
+    pub download_links: Arc<DownloadLinks>,
     /// Base URL of absolute links.
     pub public_url: String,
     /// Directory of the browser UI.

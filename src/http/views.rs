@@ -20,7 +20,7 @@ pub async fn health() -> Response {
 /// or time out or a flusher is retrying. Never waits on storage itself:
 /// a probe runs in the background when needed (see `storage::guard`).
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let storage_ok = state.storage.health.check(&state.storage.store);
+    let storage_ok = state.storage.ready();
     match state.system.stats().await {
         Ok(stats) if stats.failing_flushers == 0 && storage_ok => axum::Json(json!({"status": "ready"})).into_response(),
         Ok(stats) => (

@@ -3,25 +3,35 @@
 //! never sees half an object.
 
 use super::StorageCounters;
+use super::links::DownloadLinks;
 use async_trait::async_trait;
 use bytes::Bytes;
+use chats3_actors::domain::ConversationId;
 use chats3_actors::store::{Store, StoreError};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A store rooted at a directory.
 pub struct FsStore {
     root: PathBuf,
     counters: Arc<StorageCounters>,
+    links: Arc<DownloadLinks>,
 }
 
 impl FsStore {
-    /// Creates the root directory if needed.
-    pub fn open(root: impl AsRef<Path>, counters: Arc<StorageCounters>) -> std::io::Result<Self> {
+    /// Creates the root directory if needed; attachments are downloaded
+    /// through `links`.
+    pub fn open(
+        root: impl AsRef<Path>,
+        counters: Arc<StorageCounters>,
+        links: Arc<DownloadLinks>,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.as_ref())?;
         Ok(FsStore {
             root: root.as_ref().to_path_buf(),
             counters,
+            links,
         })
     }
 
@@ -151,6 +161,15 @@ impl Store for FsStore {
         self.counters.count(&self.counters.deletes, &result);
         result
     }
+
+    async fn attachment_link(
+        &self,
+        conversation: &ConversationId,
+        attachment_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        Ok(self.links.link(conversation, attachment_id, ttl))
+    }
 }
 
 #[cfg(test)]
@@ -160,7 +179,8 @@ mod tests {
     #[tokio::test]
     async fn round_trips_lists_and_refuses_escapes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FsStore::open(dir.path(), Arc::default()).unwrap();
+        let links = Arc::new(DownloadLinks::new(b"k".to_vec(), "http://x".into()));
+        let store = FsStore::open(dir.path(), Arc::default(), links).unwrap();
         store
             .put("a/b/c.json", Bytes::from_static(b"1"), "x")
             .await

@@ -9,6 +9,7 @@
 use super::StorageCounters;
 use async_trait::async_trait;
 use bytes::Bytes;
+use chats3_actors::domain::ConversationId;
 use chats3_actors::store::{SharedStore, Store, StoreError};
 use chats3_actors::time::now_ms;
 use std::future::Future;
@@ -143,6 +144,18 @@ impl Store for Guarded {
 
     async fn usage(&self, prefix: &str) -> Result<u64, StoreError> {
         self.run(&self.counters.lists, self.inner.usage(prefix))
+            .await
+    }
+
+    /// Signing a link makes no request, so it is neither timed nor counted.
+    async fn attachment_link(
+        &self,
+        conversation: &ConversationId,
+        attachment_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        self.inner
+            .attachment_link(conversation, attachment_id, ttl)
             .await
     }
 }

@@ -13,7 +13,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
-use chats3_actors::store::{Store, StoreError};
+use chats3_actors::domain::ConversationId;
+use chats3_actors::store::{Store, StoreError, keys};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,7 +106,7 @@ impl S3Store {
     }
 
     /// A presigned GET URL for a key, valid for `ttl`.
-    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
         let presigning =
             PresigningConfig::expires_in(ttl).map_err(|e| StoreError::backend("presign", e))?;
         let request = self
@@ -259,5 +260,15 @@ impl Store for S3Store {
             result?;
         }
         Ok(())
+    }
+
+    async fn attachment_link(
+        &self,
+        conversation: &ConversationId,
+        attachment_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        self.presign_get(&keys::attachment(conversation, attachment_id), ttl)
+            .await
     }
 }

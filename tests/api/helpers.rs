@@ -357,7 +357,7 @@ impl EventStream {
 
 /// base64url HMAC-SHA256, as integrators sign.
 pub fn hmac(secret: &str, text: &str) -> String {
-    chats3::http::signing::sign(secret.as_bytes(), text.as_bytes())
+    chats3::signing::sign(secret.as_bytes(), text.as_bytes())
 }
 
 /// Polls `check` until it holds or 10 s pass.

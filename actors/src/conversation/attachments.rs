@@ -1,13 +1,31 @@
 //! Attachments: storing an upload and its metadata within the
-//! conversation's quota, and reading them back, both in tasks.
+//! conversation's quota, reading them back and making download links, all
+//! in tasks.
 
 use super::protocol::{Internal, Reply};
 use super::{ConversationMsg, ConversationState};
 use crate::domain::AttachmentMeta;
+use crate::domain::ConversationId;
 use crate::error::ChatError;
+use crate::store::SharedStore;
 use crate::store::{StoreError, keys};
 use bytes::Bytes;
 use ractor::ActorRef;
+use std::time::Duration;
+
+/// How long a download link works.
+const LINK_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The answer for an attachment that is not stored.
+const MISSING: ChatError = ChatError::NotFound("Attachment not found");
+
+/// An attachment whose metadata was read, and where to read more of it.
+struct Attachment {
+    store: SharedStore,
+    conversation: ConversationId,
+    attachment_id: String,
+    meta: AttachmentMeta,
+}
 
 impl ConversationState {
     /// Writes the file, then its metadata, in a task; answers when both are
@@ -63,40 +81,38 @@ impl ConversationState {
         });
     }
 
-    /// Reads an attachment's metadata (and bytes) in a task.
-    fn read_attachment(
-        &self,
-        attachment_id: String,
-        with_data: bool,
-        done: impl FnOnce(Result<(AttachmentMeta, Bytes), ChatError>) + Send + 'static,
-    ) {
+    /// Reads an attachment's metadata in a task, then what `then` reads
+    /// with it, and answers that.
+    fn read_attachment<T, Then, Read>(&self, attachment_id: String, reply: Reply<T>, then: Then)
+    where
+        T: Send + 'static,
+        Then: FnOnce(Attachment) -> Read + Send + 'static,
+        Read: Future<Output = Result<T, ChatError>> + Send,
+    {
         if let Err(e) = self.meta() {
-            done(Err(e));
+            let _ = reply.send(Err(e));
             return;
         }
         let store = self.args.store.clone();
-        let id = self.args.id.clone();
+        let conversation = self.args.id.clone();
         tokio::spawn(async move {
             let result = async {
-                let missing = || ChatError::NotFound("Attachment not found");
                 let meta = store
-                    .get(&keys::attachment_meta(&id, &attachment_id))
+                    .get(&keys::attachment_meta(&conversation, &attachment_id))
                     .await?
-                    .ok_or_else(missing)?;
+                    .ok_or(MISSING)?;
                 let meta: AttachmentMeta = serde_json::from_slice(&meta)
                     .map_err(|e| StoreError::unreadable("attachment meta", e))?;
-                let data = if with_data {
-                    store
-                        .get(&keys::attachment(&id, &attachment_id))
-                        .await?
-                        .ok_or_else(missing)?
-                } else {
-                    Bytes::new()
-                };
-                Ok((meta, data))
+                then(Attachment {
+                    store,
+                    conversation,
+                    attachment_id,
+                    meta,
+                })
+                .await
             }
             .await;
-            done(result);
+            let _ = reply.send(result);
         });
     }
 
@@ -105,21 +121,31 @@ impl ConversationState {
         self.upload_bytes = self.upload_bytes.saturating_sub(bytes);
     }
 
-    /// Answers an attachment's metadata.
-    pub(super) fn attachment_info(&self, attachment_id: String, reply: Reply<AttachmentMeta>) {
-        self.read_attachment(attachment_id, false, move |r| {
-            let _ = reply.send(r.map(|(meta, _)| meta));
-        })
-    }
-
     /// Answers an attachment's metadata and bytes.
     pub(super) fn attachment_data(
         &self,
         attachment_id: String,
         reply: Reply<(AttachmentMeta, Bytes)>,
     ) {
-        self.read_attachment(attachment_id, true, move |r| {
-            let _ = reply.send(r);
+        self.read_attachment(attachment_id, reply, |a| async move {
+            let key = keys::attachment(&a.conversation, &a.attachment_id);
+            let data = a.store.get(&key).await?.ok_or(MISSING)?;
+            Ok((a.meta, data))
+        })
+    }
+
+    /// Answers an attachment's metadata and a download link for it.
+    pub(super) fn attachment_link(
+        &self,
+        attachment_id: String,
+        reply: Reply<(AttachmentMeta, String)>,
+    ) {
+        self.read_attachment(attachment_id, reply, |a| async move {
+            let link = a
+                .store
+                .attachment_link(&a.conversation, &a.attachment_id, LINK_TTL)
+                .await?;
+            Ok((a.meta, link))
         })
     }
 }

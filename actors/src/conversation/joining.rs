@@ -35,13 +35,14 @@ impl ConversationState {
         Ok(())
     }
 
-    /// Joins with the conversation's code; posts the join notice.
+    /// Joins a new user with the conversation's code; posts the join notice.
     pub(super) fn join(
         &mut self,
+        user_id: &str,
         join_code: &str,
         display_name: &str,
         now: i64,
-    ) -> Result<String, ChatError> {
+    ) -> Result<(), ChatError> {
         let meta = self.meta.as_ref().ok_or_else(invalid_join)?;
         if meta.join_code != join_code {
             return Err(invalid_join());
@@ -56,10 +57,9 @@ impl ConversationState {
             ));
         }
         self.check_capacity()?;
-        let user_id = uuid::Uuid::new_v4().to_string();
-        self.members.joined(&user_id, display_name, now);
+        self.members.joined(user_id, display_name, now);
         self.post_system(format!("{display_name} joined the conversation"), now)?;
-        Ok(user_id)
+        Ok(())
     }
 
     /// Admits a user whose ticket was verified.

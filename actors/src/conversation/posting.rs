@@ -5,7 +5,9 @@
 use super::idempotency::KnownId;
 use super::protocol::Reply;
 use super::{ConversationState, revisions};
-use crate::domain::{Message, MessageType, NewMessage, Role, Sender, SequencedMessage};
+use crate::domain::{
+    ConversationStatus, Message, MessageType, NewMessage, Role, Sender, SequencedMessage,
+};
 use crate::error::ChatError;
 use crate::events::EventFrame;
 use crate::flusher::FlusherMsg;
@@ -90,8 +92,17 @@ impl ConversationState {
         now: i64,
         reply: Reply<Message>,
     ) {
-        if let Err(e) = self.meta() {
-            let _ = reply.send(Err(e));
+        let meta = match self.meta() {
+            Ok(meta) => meta,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        // Integrators' messages need an open conversation; the service's
+        // own notices (joins, leaves) do not come this way.
+        if sender.role == Role::System && meta.status == ConversationStatus::Closed {
+            let _ = reply.send(Err(ChatError::Forbidden("Conversation is closed".into())));
             return;
         }
         let known = new.message_id.as_deref().and_then(|id| self.known_id(id));

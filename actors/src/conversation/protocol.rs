@@ -48,11 +48,12 @@ pub enum Request {
     Get(Reply<Conversation>),
     /// Closes the conversation to new joins.
     Close(Reply<Conversation>),
-    /// Join with a code; answers the new user's id.
+    /// Join with a code as a new user.
     Join {
+        user_id: String,
         join_code: String,
         display_name: String,
-        reply: Reply<String>,
+        reply: Reply<()>,
     },
     /// Admit an embedded user (ticket already verified).
     Admit { user: Sender, reply: Reply<()> },
@@ -125,10 +126,11 @@ pub enum Request {
         data: Bytes,
         reply: Reply<AttachmentMeta>,
     },
-    /// An attachment's metadata.
-    AttachmentInfo(String, Reply<AttachmentMeta>),
     /// An attachment's metadata and bytes.
     AttachmentData(String, Reply<(AttachmentMeta, Bytes)>),
+    /// An attachment's metadata and a link that downloads it without a
+    /// session.
+    AttachmentLink(String, Reply<(AttachmentMeta, String)>),
 }
 
 /// What the conversation tells itself.
@@ -178,10 +180,9 @@ impl Request {
             Request::Create(reply) | Request::Get(reply) | Request::Close(reply) => {
                 drop(reply.send(Err(error)))
             }
-            Request::Join { reply, .. } | Request::Signal { reply, .. } => {
-                drop(reply.send(Err(error)))
-            }
-            Request::Admit { reply, .. }
+            Request::Signal { reply, .. } => drop(reply.send(Err(error))),
+            Request::Join { reply, .. }
+            | Request::Admit { reply, .. }
             | Request::Leave { reply, .. }
             | Request::React { reply, .. }
             | Request::Read { reply, .. }
@@ -194,10 +195,9 @@ impl Request {
             Request::History(_, reply) => drop(reply.send(Err(error))),
             Request::Reactions(reply) => drop(reply.send(Err(error))),
             Request::Presence(reply) => drop(reply.send(Err(error))),
-            Request::PutAttachment { reply, .. } | Request::AttachmentInfo(_, reply) => {
-                drop(reply.send(Err(error)))
-            }
+            Request::PutAttachment { reply, .. } => drop(reply.send(Err(error))),
             Request::AttachmentData(_, reply) => drop(reply.send(Err(error))),
+            Request::AttachmentLink(_, reply) => drop(reply.send(Err(error))),
         }
     }
 }
