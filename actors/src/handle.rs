@@ -8,8 +8,8 @@ use crate::conversation::{
 };
 use crate::domain::{AttachmentMeta, Conversation, ConversationId, Message, NewMessage, Sender};
 use crate::error::ChatError;
-use crate::nonces::{ActorNonces, NonceActor, NonceRegistry};
-use crate::sessions::{ActorSessions, SessionActor, SessionRegistry};
+use crate::nonces::{ActorNonces, NonceRegistry};
+use crate::sessions::{ActorSessions, SessionRegistry};
 use crate::settings::Settings;
 use crate::store::SharedStore;
 use crate::supervisor::{
@@ -29,8 +29,8 @@ pub struct System {
     supervisor: ActorRef<SupervisorMsg>,
     sessions: Arc<dyn SessionRegistry>,
     nonces: Arc<dyn NonceRegistry>,
-    session_actor: ActorRef<crate::sessions::SessionMsg>,
-    nonce_actor: ActorRef<crate::nonces::NonceMsg>,
+    local_sessions: ActorSessions,
+    local_nonces: ActorNonces,
     settings: Arc<Settings>,
     board: Arc<ProgressBoard>,
 }
@@ -109,24 +109,14 @@ impl System {
         )
         .await
         .map_err(|e| ChatError::spawn_failed("the conversation supervisor", e))?;
-        let (session_actor, _) = Actor::spawn(None, SessionActor, settings.clone())
-            .await
-            .map_err(|e| ChatError::spawn_failed("the session registry", e))?;
-        let (nonce_actor, _) = Actor::spawn(None, NonceActor, settings.clone())
-            .await
-            .map_err(|e| ChatError::spawn_failed("the nonce registry", e))?;
+        let local_sessions = ActorSessions::start(&settings).await?;
+        let local_nonces = ActorNonces::start(&settings).await?;
         Ok(System {
-            sessions: Arc::new(ActorSessions {
-                actor: session_actor.clone(),
-                timeout: settings.call_timeout,
-            }),
-            nonces: Arc::new(ActorNonces {
-                actor: nonce_actor.clone(),
-                timeout: settings.call_timeout,
-            }),
+            sessions: Arc::new(local_sessions.clone()),
+            nonces: Arc::new(local_nonces.clone()),
             supervisor,
-            session_actor,
-            nonce_actor,
+            local_sessions,
+            local_nonces,
             settings,
             board,
         })
@@ -182,8 +172,8 @@ impl System {
     /// Whatever acknowledged is not stored then (the limit ran out, or a
     /// final write failed) is the error, by conversation.
     pub async fn shutdown(&self, limit: Duration) -> Result<(), Unstored> {
-        self.session_actor.stop(None);
-        self.nonce_actor.stop(None);
+        self.local_sessions.actor.stop(None);
+        self.local_nonces.actor.stop(None);
         let stopped = self
             .supervisor
             .stop_and_wait(Some("shutdown".into()), Some(limit))

@@ -15,7 +15,9 @@
 //! - `ask`: one bounded request to an actor.
 //! - `supervisor`: spawns, restarts and idles out conversations; `absent`:
 //!   its negative cache of ids that do not exist.
-//! - `sessions`, `nonces`: TTL registries.
+//! - `ttl_registry`: one registry actor of entries that expire;
+//!   `sessions`, `nonces`: its two uses, behind the seams a shared store
+//!   replaces.
 //! - `handle`: the async API with timeouts that HTTP handlers call.
 //!
 //! Supervision tree:
@@ -46,6 +48,7 @@ pub mod settings;
 pub mod store;
 pub mod supervisor;
 pub mod time;
+pub mod ttl_registry;
 pub mod write_behind;
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
-//! The session registry: an actor holding sessions with a sliding TTL,
-//! behind the [`SessionRegistry`] seam so a shared store can replace it.
+//! The session registry: sessions with a sliding TTL in a
+//! [`crate::ttl_registry`] actor, behind the [`SessionRegistry`] seam so a
+//! shared store can replace it.
 
+use crate::ask::ask;
 use crate::domain::Session;
 use crate::error::ChatError;
 use crate::settings::Settings;
-use crate::time::now_ms;
+use crate::ttl_registry::{self, Expiry, Overflow, RegistryMsg, RegistryRules};
 use async_trait::async_trait;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::collections::HashMap;
-use std::sync::Arc;
+use ractor::ActorRef;
 use std::time::Duration;
 
 /// Where sessions live.
@@ -22,124 +22,65 @@ pub trait SessionRegistry: Send + Sync + 'static {
     async fn delete(&self, session_id: &str) -> Result<(), ChatError>;
 }
 
-/// Messages of the session actor.
-pub enum SessionMsg {
-    /// Stores a new session.
-    Create(Session, RpcReplyPort<Result<(), ChatError>>),
-    /// A session, refreshing its sliding TTL.
-    Get(String, RpcReplyPort<Option<Session>>),
-    /// Forgets a session.
-    Delete(String),
-    /// Timer: forget expired sessions.
-    Sweep,
-}
-
-/// Behaviour of the session actor.
-pub struct SessionActor;
-
-/// State of the session actor.
-pub struct SessionState {
-    sessions: HashMap<String, Session>,
-    ttl_ms: i64,
-    max: usize,
-}
-
-impl SessionState {
-    fn sweep(&mut self, now: i64) {
-        let ttl = self.ttl_ms;
-        self.sessions.retain(|_, s| now - s.last_active_at < ttl);
+/// How the in-process registry keeps sessions: each read slides the TTL.
+fn rules(settings: &Settings) -> RegistryRules {
+    RegistryRules {
+        ttl: settings.session_ttl,
+        expiry: Expiry::Sliding,
+        max: settings.max_sessions,
+        sweep_every: Duration::from_secs(60),
+        when_full: Overflow {
+            message: "Too many sessions",
+            retry_after: Duration::from_secs(60),
+        },
     }
 }
 
-impl Actor for SessionActor {
-    type Msg = SessionMsg;
-    type State = SessionState;
-    type Arguments = Arc<Settings>;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        settings: Arc<Settings>,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(Duration::from_secs(60), || SessionMsg::Sweep);
-        Ok(SessionState {
-            sessions: HashMap::new(),
-            ttl_ms: settings.session_ttl.as_millis() as i64,
-            max: settings.max_sessions,
-        })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let now = now_ms();
-        match message {
-            SessionMsg::Create(session, reply) => {
-                if state.sessions.len() >= state.max {
-                    state.sweep(now);
-                }
-                let result = if state.sessions.len() >= state.max {
-                    Err(ChatError::Overloaded {
-                        message: "Too many sessions",
-                        retry_after: Duration::from_secs(60),
-                    })
-                } else {
-                    state.sessions.insert(session.session_id.clone(), session);
-                    Ok(())
-                };
-                let _ = reply.send(result);
-            }
-            SessionMsg::Get(id, reply) => {
-                let ttl = state.ttl_ms;
-                let found = match state.sessions.get_mut(&id) {
-                    Some(s) if now - s.last_active_at < ttl => {
-                        s.last_active_at = now;
-                        Some(s.clone())
-                    }
-                    Some(_) => {
-                        state.sessions.remove(&id);
-                        None
-                    }
-                    None => None,
-                };
-                let _ = reply.send(found);
-            }
-            SessionMsg::Delete(id) => {
-                state.sessions.remove(&id);
-            }
-            SessionMsg::Sweep => state.sweep(now),
-        }
-        Ok(())
-    }
-}
-
-/// The in-process [`SessionRegistry`]: a handle to the session actor.
+/// The in-process [`SessionRegistry`]: a handle to a registry actor whose
+/// entries are sessions, each living from its `last_active_at`.
 #[derive(Clone)]
 pub struct ActorSessions {
-    pub(crate) actor: ActorRef<SessionMsg>,
+    pub(crate) actor: ActorRef<RegistryMsg<Session>>,
     pub(crate) timeout: Duration,
+}
+
+impl ActorSessions {
+    /// Starts the registry actor.
+    pub(crate) async fn start(settings: &Settings) -> Result<Self, ChatError> {
+        Ok(ActorSessions {
+            actor: ttl_registry::spawn(rules(settings)).await?,
+            timeout: settings.call_timeout,
+        })
+    }
 }
 
 #[async_trait]
 impl SessionRegistry for ActorSessions {
     async fn create(&self, session: Session) -> Result<(), ChatError> {
-        crate::ask::ask(&self.actor, self.timeout, |r| {
-            SessionMsg::Create(session, r)
+        ask(&self.actor, self.timeout, |reply| RegistryMsg::Insert {
+            key: session.session_id.clone(),
+            since_ms: session.last_active_at,
+            value: session,
+            reply,
         })
         .await?
     }
 
     async fn get(&self, session_id: &str) -> Result<Option<Session>, ChatError> {
         let id = session_id.to_owned();
-        crate::ask::ask(&self.actor, self.timeout, |r| SessionMsg::Get(id, r)).await
+        let found = ask(&self.actor, self.timeout, |reply| {
+            RegistryMsg::Get(id, reply)
+        })
+        .await?;
+        Ok(found.map(|entry| Session {
+            last_active_at: entry.since_ms,
+            ..entry.value
+        }))
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), ChatError> {
         self.actor
-            .cast(SessionMsg::Delete(session_id.to_owned()))
+            .cast(RegistryMsg::Remove(session_id.to_owned()))
             .map_err(|_| ChatError::ActorGone("the session registry"))
     }
 }

@@ -1,0 +1,373 @@
+//! A registry actor of keyed entries that expire: each entry carries the
+//! time it was stored (or, for a sliding registry, last read), a bound on
+//! the number of entries answers [`ChatError::Overloaded`], and a periodic
+//! sweep forgets what expired. Sessions and ticket nonces are two uses of it
+//! ([`crate::sessions`], [`crate::nonces`]).
+
+use crate::error::ChatError;
+use crate::time::now_ms;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// When an entry's time to live starts over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Every read restarts the entry's time to live.
+    Sliding,
+    /// An entry lives for its time to live from when it was stored.
+    Fixed,
+}
+
+/// The rules one registry runs by.
+#[derive(Debug, Clone)]
+pub struct RegistryRules {
+    /// How long an entry lives.
+    pub ttl: Duration,
+    /// Whether reads extend an entry's life.
+    pub expiry: Expiry,
+    /// Entries held at most; a new entry past it is refused.
+    pub max: usize,
+    /// How often expired entries are forgotten.
+    pub sweep_every: Duration,
+    /// The answer to a new entry past `max`.
+    pub when_full: Overflow,
+}
+
+/// What a full registry answers (the message and `Retry-After` of the 503).
+#[derive(Debug, Clone, Copy)]
+pub struct Overflow {
+    /// Shown to the client.
+    pub message: &'static str,
+    /// When to try again.
+    pub retry_after: Duration,
+}
+
+/// An entry with the time its life started (stored, or last read when
+/// sliding), in epoch milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped<V> {
+    /// The stored value.
+    pub value: V,
+    /// Start of the entry's current life.
+    pub since_ms: i64,
+}
+
+/// The entries of a registry and its rules, with time passed in, so the
+/// rules are testable without a clock.
+#[derive(Debug)]
+pub struct TtlEntries<V> {
+    entries: HashMap<String, Stamped<V>>,
+    ttl_ms: i64,
+    expiry: Expiry,
+    max: usize,
+    when_full: Overflow,
+}
+
+impl<V: Clone> TtlEntries<V> {
+    /// An empty registry following `rules`.
+    pub fn new(rules: &RegistryRules) -> Self {
+        TtlEntries {
+            entries: HashMap::new(),
+            ttl_ms: i64::try_from(rules.ttl.as_millis()).unwrap_or(i64::MAX),
+            expiry: rules.expiry,
+            max: rules.max,
+            when_full: rules.when_full,
+        }
+    }
+
+    fn is_fresh(&self, entry: &Stamped<V>, now_ms: i64) -> bool {
+        now_ms.saturating_sub(entry.since_ms) < self.ttl_ms
+    }
+
+    /// Stores `value` under `key` (replacing what is there), its life
+    /// starting at `since_ms`. When the registry is full, expired entries
+    /// are swept first; still full, the entry is refused.
+    pub fn insert(
+        &mut self,
+        key: String,
+        value: V,
+        since_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), ChatError> {
+        if self.entries.len() >= self.max {
+            self.sweep(now_ms);
+        }
+        if self.entries.len() >= self.max {
+            return Err(ChatError::Overloaded {
+                message: self.when_full.message,
+                retry_after: self.when_full.retry_after,
+            });
+        }
+        self.entries.insert(key, Stamped { value, since_ms });
+        Ok(())
+    }
+
+    /// Stores `value` under `key` unless a fresh entry holds the key: true
+    /// when stored, false when the key was taken. Refused like
+    /// [`TtlEntries::insert`] when full.
+    pub fn insert_new(&mut self, key: String, value: V, now_ms: i64) -> Result<bool, ChatError> {
+        if self
+            .entries
+            .get(&key)
+            .is_some_and(|entry| self.is_fresh(entry, now_ms))
+        {
+            return Ok(false);
+        }
+        self.insert(key, value, now_ms, now_ms).map(|()| true)
+    }
+
+    /// The fresh entry under `key`; a sliding registry restarts its life
+    /// now. An expired entry is forgotten.
+    pub fn get(&mut self, key: &str, now_ms: i64) -> Option<Stamped<V>> {
+        let fresh = self.entries.get(key)?;
+        if !self.is_fresh(fresh, now_ms) {
+            self.entries.remove(key);
+            return None;
+        }
+        let sliding = self.expiry == Expiry::Sliding;
+        let entry = self.entries.get_mut(key)?;
+        if sliding {
+            entry.since_ms = now_ms;
+        }
+        Some(entry.clone())
+    }
+
+    /// Forgets the entry under `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
+    }
+
+    /// Forgets every expired entry.
+    pub fn sweep(&mut self, now_ms: i64) {
+        let ttl_ms = self.ttl_ms;
+        self.entries
+            .retain(|_, entry| now_ms.saturating_sub(entry.since_ms) < ttl_ms);
+    }
+
+    /// Entries held, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Messages of a registry actor.
+pub enum RegistryMsg<V> {
+    /// Stores an entry whose life started at `since_ms`.
+    Insert {
+        key: String,
+        value: V,
+        since_ms: i64,
+        reply: RpcReplyPort<Result<(), ChatError>>,
+    },
+    /// Stores an entry unless a fresh one holds the key, in one step:
+    /// answers whether it was stored.
+    InsertNew {
+        key: String,
+        value: V,
+        reply: RpcReplyPort<Result<bool, ChatError>>,
+    },
+    /// The fresh entry under a key (restarting its life when sliding).
+    Get(String, RpcReplyPort<Option<Stamped<V>>>),
+    /// Forgets an entry.
+    Remove(String),
+    /// Entries held now, expired ones not yet swept included.
+    Len(RpcReplyPort<usize>),
+    /// Timer: forget expired entries.
+    Sweep,
+}
+
+/// Behaviour of a registry actor holding values of type `V`.
+pub struct TtlRegistry<V>(PhantomData<fn() -> V>);
+
+impl<V> Default for TtlRegistry<V> {
+    fn default() -> Self {
+        TtlRegistry(PhantomData)
+    }
+}
+
+impl<V: Clone + Send + 'static> Actor for TtlRegistry<V> {
+    type Msg = RegistryMsg<V>;
+    type State = TtlEntries<V>;
+    type Arguments = RegistryRules;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        rules: RegistryRules,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(rules.sweep_every, || RegistryMsg::Sweep);
+        Ok(TtlEntries::new(&rules))
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        entries: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = now_ms();
+        match message {
+            RegistryMsg::Insert {
+                key,
+                value,
+                since_ms,
+                reply,
+            } => {
+                let _ = reply.send(entries.insert(key, value, since_ms, now));
+            }
+            RegistryMsg::InsertNew { key, value, reply } => {
+                let _ = reply.send(entries.insert_new(key, value, now));
+            }
+            RegistryMsg::Get(key, reply) => {
+                let _ = reply.send(entries.get(&key, now));
+            }
+            RegistryMsg::Remove(key) => entries.remove(&key),
+            RegistryMsg::Len(reply) => {
+                let _ = reply.send(entries.len());
+            }
+            RegistryMsg::Sweep => entries.sweep(now),
+        }
+        Ok(())
+    }
+}
+
+/// Starts a registry actor following `rules`.
+pub async fn spawn<V: Clone + Send + 'static>(
+    rules: RegistryRules,
+) -> Result<ActorRef<RegistryMsg<V>>, ChatError> {
+    let (actor, _) = Actor::spawn(None, TtlRegistry::<V>::default(), rules)
+        .await
+        .map_err(|e| ChatError::spawn_failed("a registry", e))?;
+    Ok(actor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ask::ask;
+
+    const FULL: Overflow = Overflow {
+        message: "Too many things",
+        retry_after: Duration::from_secs(7),
+    };
+
+    fn rules(expiry: Expiry, max: usize) -> RegistryRules {
+        RegistryRules {
+            ttl: Duration::from_millis(100),
+            expiry,
+            max,
+            sweep_every: Duration::from_secs(60),
+            when_full: FULL,
+        }
+    }
+
+    #[test]
+    fn an_entry_expires_after_its_ttl_and_is_then_forgotten() {
+        let mut entries = TtlEntries::new(&rules(Expiry::Fixed, 10));
+        entries.insert("a".into(), 1, 0, 0).unwrap();
+        assert_eq!(
+            entries.get("a", 99),
+            Some(Stamped {
+                value: 1,
+                since_ms: 0
+            })
+        );
+        assert_eq!(entries.get("a", 100), None);
+        assert!(entries.is_empty(), "an expired read forgets the entry");
+    }
+
+    #[test]
+    fn a_sliding_entry_lives_on_while_it_is_read_and_a_fixed_one_does_not() {
+        let mut sliding = TtlEntries::new(&rules(Expiry::Sliding, 10));
+        let mut fixed = TtlEntries::new(&rules(Expiry::Fixed, 10));
+        for entries in [&mut sliding, &mut fixed] {
+            entries.insert("a".into(), 1, 0, 0).unwrap();
+        }
+        for at in [60, 120, 180] {
+            assert_eq!(sliding.get("a", at).map(|e| e.since_ms), Some(at));
+        }
+        assert_eq!(sliding.get("a", 279).map(|e| e.since_ms), Some(279));
+        assert_eq!(fixed.get("a", 60).map(|e| e.since_ms), Some(0));
+        assert_eq!(fixed.get("a", 120), None);
+    }
+
+    #[test]
+    fn a_full_registry_refuses_new_entries_until_some_expire() {
+        let mut entries = TtlEntries::new(&rules(Expiry::Fixed, 2));
+        entries.insert("a".into(), 1, 0, 0).unwrap();
+        entries.insert("b".into(), 2, 50, 50).unwrap();
+        let refused = entries.insert("c".into(), 3, 60, 60).unwrap_err();
+        assert!(matches!(
+            refused,
+            ChatError::Overloaded {
+                message: "Too many things",
+                retry_after,
+            } if retry_after == Duration::from_secs(7)
+        ));
+        assert!(matches!(
+            entries.insert_new("c".into(), 3, 60),
+            Err(ChatError::Overloaded { .. })
+        ));
+        entries.insert("c".into(), 3, 100, 100).unwrap();
+        assert_eq!(entries.len(), 2, "the expired entry made room");
+        assert_eq!(entries.get("a", 100), None);
+    }
+
+    #[test]
+    fn insert_new_stores_once_per_life_of_a_key() {
+        let mut entries = TtlEntries::new(&rules(Expiry::Fixed, 10));
+        assert!(entries.insert_new("n".into(), (), 0).unwrap());
+        assert!(!entries.insert_new("n".into(), (), 99).unwrap());
+        assert!(
+            entries.insert_new("n".into(), (), 100).unwrap(),
+            "an expired key is free again"
+        );
+        assert_eq!(entries.get("n", 150).map(|e| e.since_ms), Some(100));
+    }
+
+    #[test]
+    fn a_sweep_forgets_expired_entries_only() {
+        let mut entries = TtlEntries::new(&rules(Expiry::Sliding, 10));
+        entries.insert("old".into(), 1, 0, 0).unwrap();
+        entries.insert("new".into(), 2, 50, 50).unwrap();
+        entries.sweep(120);
+        assert_eq!(entries.len(), 1);
+        assert!(entries.get("new", 120).is_some());
+    }
+
+    #[tokio::test]
+    async fn the_actor_sweeps_expired_entries_on_its_timer() {
+        let registry = spawn::<u32>(RegistryRules {
+            ttl: Duration::from_millis(20),
+            sweep_every: Duration::from_millis(30),
+            ..rules(Expiry::Fixed, 10)
+        })
+        .await
+        .unwrap();
+        let timeout = Duration::from_secs(1);
+        let stored = ask(&registry, timeout, |reply| RegistryMsg::InsertNew {
+            key: "a".into(),
+            value: 1,
+            reply,
+        })
+        .await
+        .unwrap();
+        assert!(stored.unwrap());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while ask(&registry, timeout, RegistryMsg::Len).await.unwrap() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the sweep never ran"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        registry.stop(None);
+    }
+}
