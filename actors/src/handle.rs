@@ -2,6 +2,7 @@
 //! and maps ractor's failures to [`ChatError`]; handlers never build reply
 //! ports themselves.
 
+use crate::addresses::ConversationAddresses;
 use crate::ask::ask;
 use crate::conversation::{
     ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, StreamOpen, Subscription,
@@ -33,6 +34,7 @@ pub struct System {
     local_nonces: ActorNonces,
     settings: Arc<Settings>,
     board: Arc<ProgressBoard>,
+    addresses: Arc<ConversationAddresses>,
 }
 
 /// One conversation's share of what a shutdown left unstored.
@@ -98,6 +100,7 @@ impl System {
     pub async fn start(store: SharedStore, settings: Settings) -> Result<Self, ChatError> {
         let settings = Arc::new(settings);
         let board = Arc::new(ProgressBoard::default());
+        let addresses = Arc::new(ConversationAddresses::default());
         let (supervisor, _) = Actor::spawn(
             None,
             ConversationSupervisor,
@@ -105,6 +108,7 @@ impl System {
                 store,
                 settings: settings.clone(),
                 board: board.clone(),
+                addresses: addresses.clone(),
             },
         )
         .await
@@ -119,6 +123,7 @@ impl System {
             local_nonces,
             settings,
             board,
+            addresses,
         })
     }
 
@@ -127,11 +132,18 @@ impl System {
         &self.settings
     }
 
+    /// The addresses of loaded conversations (tests of the cache).
+    #[cfg(test)]
+    pub(crate) fn addresses(&self) -> &ConversationAddresses {
+        &self.addresses
+    }
+
     /// A handle to one conversation (spawned lazily on first call).
     pub fn conversation(&self, id: ConversationId) -> ConversationHandle {
         ConversationHandle {
             id,
             supervisor: self.supervisor.clone(),
+            addresses: self.addresses.clone(),
             timeout: self.settings.call_timeout,
             must_exist: false,
         }
@@ -213,6 +225,7 @@ impl System {
 pub struct ConversationHandle {
     id: ConversationId,
     supervisor: ActorRef<SupervisorMsg>,
+    addresses: Arc<ConversationAddresses>,
     timeout: Duration,
     /// An unknown id answers 404 instead of loading a conversation.
     must_exist: bool,
@@ -224,7 +237,17 @@ impl ConversationHandle {
         &self.id
     }
 
+    /// The conversation's actor: the cached address of a loaded one (which
+    /// exists, so `must_exist` holds), else the supervisor's answer.
     async fn actor(&self) -> Result<ActorRef<ConversationMsg>, ChatError> {
+        match self.addresses.get(&self.id) {
+            Some(actor) => Ok(actor),
+            None => self.actor_from_supervisor().await,
+        }
+    }
+
+    /// Asks the supervisor, which loads the conversation if needed.
+    async fn actor_from_supervisor(&self) -> Result<ActorRef<ConversationMsg>, ChatError> {
         let id = self.id.clone();
         let must_exist = self.must_exist;
         ask(&self.supervisor, self.timeout, |reply| SupervisorMsg::Get {
@@ -236,15 +259,17 @@ impl ConversationHandle {
     }
 
     /// Asks the conversation; if its actor stopped in between (idle stop,
-    /// restart), asks the fresh one once more.
+    /// restart), drops its address and asks the fresh one once more.
     async fn ask<T: Send + 'static>(
         &self,
         build: impl Fn(RpcReplyPort<Result<T, ChatError>>) -> Request,
     ) -> Result<T, ChatError> {
         let message = |reply| ConversationMsg::from(build(reply));
-        let first = ask(&self.actor().await?, self.timeout, message).await;
+        let actor = self.actor().await?;
+        let first = ask(&actor, self.timeout, message).await;
         match first {
             Err(ChatError::ActorGone(_)) => {
+                self.addresses.forget(&self.id, actor.get_id());
                 ask(&self.actor().await?, self.timeout, message).await?
             }
             other => other?,

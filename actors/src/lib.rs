@@ -15,6 +15,8 @@
 //! - `ask`: one bounded request to an actor.
 //! - `supervisor`: spawns, restarts and idles out conversations; `absent`:
 //!   its negative cache of ids that do not exist.
+//! - `addresses`: the loaded conversations' actors, read by handles
+//!   without a hop through the supervisor, which keeps it in step.
 //! - `ttl_registry`: one registry actor of entries that expire;
 //!   `sessions`, `nonces`: its two uses, behind the seams a shared store
 //!   replaces.
@@ -32,6 +34,7 @@
 //! ```
 
 pub mod absent;
+pub mod addresses;
 pub mod ask;
 pub mod conversation;
 pub mod domain;

@@ -12,9 +12,12 @@
 //! conversation.
 //!
 //! Lookup lives in this actor's own map, not ractor's global registry, so
-//! two servers in one process never collide.
+//! two servers in one process never collide; handles read a copy of it,
+//! [`ConversationAddresses`], which this actor keeps in step, and ask here
+//! only for a conversation that is not loaded.
 
 use crate::absent::AbsentIds;
+use crate::addresses::{ConversationAddresses, is_live};
 use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg, Internal};
 use crate::domain::ConversationId;
 use crate::error::{ChatError, Report};
@@ -23,9 +26,7 @@ use crate::settings::Settings;
 use crate::store::{SharedStore, StoreError, keys};
 use crate::time::now_ms;
 use crate::write_behind::{FlusherStarter, WriteBehind};
-use ractor::{
-    Actor, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SupervisionEvent,
-};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -89,6 +90,8 @@ pub struct SupervisorArgs {
     pub store: SharedStore,
     pub settings: Arc<Settings>,
     pub board: Arc<ProgressBoard>,
+    /// The addresses handles read, kept in step with `conversations`.
+    pub addresses: Arc<ConversationAddresses>,
 }
 
 /// State of the supervisor.
@@ -200,6 +203,7 @@ impl Actor for ConversationSupervisor {
                     if is_current {
                         tracing::debug!(conversation = %id, ?reason, "conversation stopped");
                         state.conversations.remove(&id);
+                        state.args.addresses.forget(&id, cell.get_id());
                         if let Some(write_behind) = state.write_behind.remove(&id) {
                             write_behind.stop("conversation stopped");
                             state.forget_progress(&id, &write_behind.progress);
@@ -215,6 +219,7 @@ impl Actor for ConversationSupervisor {
                 if let Some(id) = state.owners.remove(&cell.get_id()) {
                     tracing::error!(conversation = %id, %error, "conversation failed; restarting from storage");
                     state.conversations.remove(&id);
+                    state.args.addresses.forget(&id, cell.get_id());
                     if let Err(e) = state.get(&myself, id.clone()).await {
                         tracing::error!(conversation = %id, error = %Report(&e), "restart failed");
                     }
@@ -251,12 +256,7 @@ impl Actor for ConversationSupervisor {
 
 impl SupervisorState {
     fn is_live(&self, id: &ConversationId) -> bool {
-        self.conversations.get(id).is_some_and(|actor| {
-            matches!(
-                actor.get_status(),
-                ActorStatus::Running | ActorStatus::Starting | ActorStatus::Upgrading
-            )
-        })
+        self.conversations.get(id).is_some_and(is_live)
     }
 
     /// Answers a `Get`: the live actor, a fresh one, `Unknown` from the
@@ -333,6 +333,7 @@ impl SupervisorState {
             .await
             .map_err(|e| ChatError::spawn_failed("a conversation", e))?;
         self.owners.insert(actor.get_id(), id.clone());
+        self.args.addresses.insert(id.clone(), actor.clone());
         self.conversations.insert(id, actor.clone());
         Ok(actor)
     }

@@ -1,6 +1,7 @@
 //! Tests of the actor system as a whole: write-behind batching, flush on
 //! shutdown, restart after a panic without losing unstored messages, and
-//! idle unloading, no older document write landing over a newer one.
+//! idle unloading, the cache of loaded conversations' addresses, no older
+//! document write landing over a newer one.
 //! Storage here is an in-memory map that can be switched
 //! off; the real stores are tested against real servers in the service.
 
@@ -251,6 +252,38 @@ async fn idle_conversations_unload_after_flushing_and_reload_on_demand() {
     );
     let reloaded = conversation.get().await.unwrap();
     assert_eq!(reloaded.conversation_id, id);
+}
+
+#[tokio::test]
+async fn a_loaded_conversations_address_is_cached_until_it_fails_or_idles_out() {
+    let store = Arc::new(MemoryStore::default());
+    let settings = Settings {
+        idle_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings).await.unwrap();
+    let addresses = system.addresses();
+    let (id, conversation) = created(&system, "cached").await;
+    let first = addresses.get(&id).expect("cached once loaded").get_id();
+    conversation.crash().await;
+    eventually("the restarted actor cached instead", async || {
+        addresses.get(&id).is_some_and(|a| a.get_id() != first)
+    })
+    .await;
+    conversation.post(&ann(), text("after")).await.unwrap();
+    eventually("the address dropped when idle", async || {
+        addresses.is_empty()
+    })
+    .await;
+    let must_exist = system.existing_conversation(id.clone());
+    assert_eq!(must_exist.get().await.unwrap().conversation_id, id);
+    assert_eq!(addresses.len(), 1, "reloaded and cached again");
+    let unknown = system.existing_conversation(ConversationId::parse("nobody").unwrap());
+    assert!(matches!(
+        unknown.get().await.unwrap_err(),
+        crate::ChatError::NotFound("Conversation not found")
+    ));
+    assert_eq!(addresses.len(), 1, "an unknown id caches nothing");
 }
 
 #[tokio::test]
