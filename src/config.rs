@@ -10,6 +10,10 @@ use std::time::Duration;
 /// The defaults, identical to the repository's `config.toml`.
 pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
 
+/// The shortest `actors.nonce_ttl`: a ticket is accepted from 60 s before
+/// to 60 s after its `issuedAt`, so its nonce must be remembered 120 s.
+const MIN_NONCE_TTL: Duration = Duration::from_secs(120);
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +199,8 @@ pub struct ActorsConfig {
     /// How long a messageId is remembered for retries.
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
+    /// MessageIds remembered at most per conversation.
+    pub idempotency_max: usize,
     /// How long events stay replayable.
     #[serde(with = "humantime_serde")]
     pub signaling_buffer_ttl: Duration,
@@ -209,6 +215,19 @@ pub struct ActorsConfig {
     /// Delay before peer-leave after a user's last stream closes.
     #[serde(with = "humantime_serde")]
     pub leave_grace: Duration,
+    /// A session unused this long ends (every request restarts it).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Sessions held at once; past it new ones answer 503.
+    pub max_sessions: usize,
+    /// How long a used ticket nonce is remembered (refused when reused).
+    #[serde(with = "humantime_serde")]
+    pub nonce_ttl: Duration,
+    /// Ticket nonces remembered at once; past it new tickets answer 503.
+    pub max_nonces: usize,
+    /// Longest a request waits for an actor's answer.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
 }
 
 /// `[limits]`
@@ -217,6 +236,10 @@ pub struct ActorsConfig {
 pub struct LimitsConfig {
     /// Participants of one conversation.
     pub max_participants: usize,
+    /// How long a user who joined without opening a stream counts toward
+    /// the participant limit.
+    #[serde(with = "humantime_serde")]
+    pub join_hold: Duration,
     /// When a join finds the room full, holds of users who joined this
     /// long ago without opening a stream stop counting.
     #[serde(with = "humantime_serde")]
@@ -303,6 +326,21 @@ impl Config {
         if self.limits.max_participants == 0 {
             return Err("limits.max_participants must be at least 1".into());
         }
+        let actors = &self.actors;
+        if actors.idempotency_max == 0 || actors.max_sessions == 0 || actors.max_nonces == 0 {
+            return Err(
+                "actors.idempotency_max, max_sessions and max_nonces must be at least 1".into(),
+            );
+        }
+        if actors.session_ttl.is_zero() || actors.call_timeout.is_zero() {
+            return Err("actors.session_ttl and call_timeout must be more than 0".into());
+        }
+        if actors.nonce_ttl < MIN_NONCE_TTL {
+            return Err(format!(
+                "actors.nonce_ttl must be at least {}: a ticket is accepted for 60s either side of its issuedAt, and its nonce must be remembered as long",
+                humantime::format_duration(MIN_NONCE_TTL)
+            ));
+        }
         for integrator in &self.integrators {
             if integrator.id.is_empty() || integrator.secret.is_empty() {
                 return Err("every [[integrators]] entry needs an id and a secret".into());
@@ -321,7 +359,7 @@ impl Config {
         Ok(())
     }
 
-    /// The actor system's knobs.
+    /// The actor system's knobs: every one of them comes from here.
     pub fn actor_settings(&self) -> chats3_actors::Settings {
         let a = &self.actors;
         chats3_actors::Settings {
@@ -330,17 +368,23 @@ impl Config {
             max_pending: a.max_pending,
             idle_timeout: a.idle_timeout,
             idempotency_ttl: a.idempotency_ttl,
+            idempotency_max: a.idempotency_max,
             signaling_buffer_ttl: a.signaling_buffer_ttl,
             signaling_buffer_len: a.signaling_buffer_len,
             history_tail: a.history_tail,
             max_participants: self.limits.max_participants,
-            join_hold_when_full: self.limits.join_hold_when_full,
             max_streams_per_session: a.max_streams_per_session,
             subscriber_queue: a.subscriber_queue,
             leave_grace: a.leave_grace,
+            join_hold: self.limits.join_hold,
+            join_hold_when_full: self.limits.join_hold_when_full,
+            session_ttl: a.session_ttl,
+            max_sessions: a.max_sessions,
+            nonce_ttl: a.nonce_ttl,
+            max_nonces: a.max_nonces,
             max_conversations: a.max_conversations,
+            call_timeout: a.call_timeout,
             max_upload_bytes_per_conversation: self.limits.max_upload_bytes_per_conversation,
-            ..chats3_actors::Settings::default()
         }
     }
 
@@ -365,12 +409,40 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_are_the_actor_systems_defaults() {
+        let settings = Config::load(None).unwrap().actor_settings();
+        let defaults = chats3_actors::Settings::default();
+        assert_eq!(format!("{settings:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn every_actor_setting_comes_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "[actors]\nsession_ttl = \"2h\"\nmax_sessions = 7\nnonce_ttl = \"3m\"\n\
+            max_nonces = 8\ncall_timeout = \"4s\"\nidempotency_max = 9\n\
+            [limits]\njoin_hold = \"90s\"\n";
+        std::fs::write(&path, text).unwrap();
+        let settings = Config::load(Some(&path)).unwrap().actor_settings();
+        assert_eq!(settings.session_ttl, Duration::from_secs(7200));
+        assert_eq!(settings.max_sessions, 7);
+        assert_eq!(settings.nonce_ttl, Duration::from_secs(180));
+        assert_eq!(settings.max_nonces, 8);
+        assert_eq!(settings.call_timeout, Duration::from_secs(4));
+        assert_eq!(settings.idempotency_max, 9);
+        assert_eq!(settings.join_hold, Duration::from_secs(90));
+    }
+
+    #[test]
     fn bad_files_give_one_clear_line() {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
             ("[server]\nprot = 1\n", "prot"),
             ("[actors]\nflush_interval = \"soon\"\n", "flush_interval"),
             ("[storage]\nbackend = \"s3\"\n", "bucket"),
+            ("[actors]\nmax_sessions = 0\n", "max_sessions"),
+            ("[actors]\ncall_timeout = \"0s\"\n", "call_timeout"),
+            ("[actors]\nnonce_ttl = \"1m\"\n", "nonce_ttl"),
         ];
         for (text, needle) in cases {
             let path = dir.path().join("c.toml");

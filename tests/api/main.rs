@@ -1,6 +1,7 @@
 //! Black-box tests: each starts the real server on port 0 with its own data
 //! directory (and bucket for S3) and talks HTTP/SSE to it.
 
+mod actor_settings;
 mod admin;
 mod attachments;
 mod binary;
