@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 /// Ids known not to exist, oldest first.
 #[derive(Debug)]
-pub struct AbsentIds {
+pub(crate) struct AbsentIds {
     since: HashMap<ConversationId, i64>,
     order: VecDeque<(i64, ConversationId)>,
     max: usize,
@@ -16,11 +16,11 @@ pub struct AbsentIds {
 }
 
 /// Ids remembered at most.
-pub const MAX_ABSENT: usize = 100_000;
+pub(crate) const MAX_ABSENT: usize = 100_000;
 
 /// How long an absence is believed: another writer of the same storage
 /// (a second instance, a Chats3 sharing the bucket) may create the id.
-pub const ABSENT_TTL_MS: i64 = 60_000;
+pub(crate) const ABSENT_TTL_MS: i64 = 60_000;
 
 impl Default for AbsentIds {
     fn default() -> Self {
@@ -30,7 +30,7 @@ impl Default for AbsentIds {
 
 impl AbsentIds {
     /// An empty cache of at most `max` ids, each believed for `ttl_ms`.
-    pub fn new(max: usize, ttl_ms: i64) -> Self {
+    pub(crate) fn new(max: usize, ttl_ms: i64) -> Self {
         AbsentIds {
             since: HashMap::new(),
             order: VecDeque::new(),
@@ -40,14 +40,14 @@ impl AbsentIds {
     }
 
     /// Whether the id is known not to exist.
-    pub fn contains(&self, id: &ConversationId, now_ms: i64) -> bool {
+    pub(crate) fn contains(&self, id: &ConversationId, now_ms: i64) -> bool {
         self.since
             .get(id)
             .is_some_and(|at| now_ms - at < self.ttl_ms)
     }
 
     /// Remembers that the id does not exist, dropping the oldest past the bound.
-    pub fn insert(&mut self, id: ConversationId, now_ms: i64) {
+    pub(crate) fn insert(&mut self, id: ConversationId, now_ms: i64) {
         self.expire(now_ms);
         while self.order.len() >= self.max {
             self.pop();
@@ -57,18 +57,13 @@ impl AbsentIds {
     }
 
     /// Forgets the id (it was created).
-    pub fn remove(&mut self, id: &ConversationId) {
+    pub(crate) fn remove(&mut self, id: &ConversationId) {
         self.since.remove(id);
     }
 
     /// Ids remembered now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.since.len()
-    }
-
-    /// Whether none is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.since.is_empty()
     }
 
     fn expire(&mut self, now_ms: i64) {

@@ -15,12 +15,12 @@ use std::sync::RwLock;
 
 /// Conversation id → the actor currently serving it.
 #[derive(Default)]
-pub struct ConversationAddresses {
+pub(crate) struct ConversationAddresses {
     actors: RwLock<HashMap<ConversationId, ActorRef<ConversationMsg>>>,
 }
 
 /// Whether an actor still takes requests.
-pub fn is_live(actor: &ActorRef<ConversationMsg>) -> bool {
+pub(crate) fn is_live(actor: &ActorRef<ConversationMsg>) -> bool {
     matches!(
         actor.get_status(),
         ActorStatus::Running | ActorStatus::Starting | ActorStatus::Upgrading
@@ -29,7 +29,7 @@ pub fn is_live(actor: &ActorRef<ConversationMsg>) -> bool {
 
 impl ConversationAddresses {
     /// The live actor of a loaded conversation, if one is cached.
-    pub fn get(&self, id: &ConversationId) -> Option<ActorRef<ConversationMsg>> {
+    pub(crate) fn get(&self, id: &ConversationId) -> Option<ActorRef<ConversationMsg>> {
         let actors = self.actors.read().ok()?;
         actors.get(id).filter(|actor| is_live(actor)).cloned()
     }
@@ -43,7 +43,7 @@ impl ConversationAddresses {
 
     /// Drops the entry of `id` if it is still the actor `actor_id` (a newer
     /// actor that replaced it stays).
-    pub fn forget(&self, id: &ConversationId, actor_id: ActorId) {
+    pub(crate) fn forget(&self, id: &ConversationId, actor_id: ActorId) {
         if let Ok(mut actors) = self.actors.write()
             && actors
                 .get(id)
@@ -54,12 +54,14 @@ impl ConversationAddresses {
     }
 
     /// Conversations cached now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.actors.read().map_or(0, |actors| actors.len())
     }
 
     /// Whether none is cached.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

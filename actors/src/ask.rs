@@ -7,7 +7,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use std::time::Duration;
 
 /// Sends a request and waits for the reply, at most `timeout`.
-pub async fn ask<M, T>(
+pub(crate) async fn ask<M, T>(
     actor: &ActorRef<M>,
     timeout: Duration,
     build: impl FnOnce(RpcReplyPort<T>) -> M,

@@ -41,8 +41,8 @@ mod metadata;
 mod paging;
 mod posting;
 mod protocol;
-pub mod reactions;
-pub mod revisions;
+pub(crate) mod reactions;
+pub(crate) mod revisions;
 mod streams;
 mod tail;
 
@@ -56,20 +56,17 @@ use crate::time::now_ms;
 use crate::write_behind::WriteBehind;
 use documents::{Document, DocumentKind};
 use idempotency::{KnownId, RecentIds};
-pub use joining::invalid_join;
+pub(crate) use joining::invalid_join;
 use members::Members;
-pub use protocol::{
-    ConversationMsg, Internal, Page, PageQuery, PresenceEntry, Request, StreamOpen,
-};
+pub(crate) use protocol::{ConversationMsg, Internal, Request};
+pub use protocol::{Page, PageQuery, PresenceEntry, StreamOpen};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 pub use reactions::ReactionMap;
 use revisions::Revisions;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-pub use streams::{
-    REPLAY_CHUNK, ReplayChunk, ReplayCursor, ReplayPart, StreamRelease, Subscription,
-};
+pub use streams::{REPLAY_CHUNK, ReplayChunk, ReplayCursor, StreamRelease, Subscription};
 use tail::Tail;
 
 /// Ids of messages older than the tail remembered per conversation (the
@@ -78,10 +75,10 @@ use tail::Tail;
 const MAX_OLDER_IDS: usize = 10_000;
 
 /// Behaviour of the conversation actor.
-pub struct ConversationActor;
+pub(crate) struct ConversationActor;
 
 /// Arguments of the conversation actor.
-pub struct ConversationArgs {
+pub(crate) struct ConversationArgs {
     pub id: ConversationId,
     pub store: SharedStore,
     pub settings: Arc<Settings>,
@@ -90,7 +87,7 @@ pub struct ConversationArgs {
 }
 
 /// State of the conversation actor.
-pub struct ConversationState {
+pub(crate) struct ConversationState {
     args: ConversationArgs,
     meta: Option<Conversation>,
     load_error: Option<ChatError>,

@@ -77,10 +77,15 @@ pub enum ConversationStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
+    /// The conversation's id.
     pub conversation_id: ConversationId,
+    /// The six-character code that joins it.
     pub join_code: String,
+    /// Open to joins, or closed.
     pub status: ConversationStatus,
+    /// When it was created (ISO 8601).
     pub created_at: String,
+    /// When it was closed (ISO 8601).
     pub closed_at: Option<String>,
 }
 
@@ -112,24 +117,38 @@ pub enum MessageType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
+    /// Unique within the conversation, whoever sent it.
     pub message_id: String,
+    /// The conversation it belongs to.
     pub conversation_id: String,
+    /// Who sent it.
     pub sender_user_id: String,
+    /// The sender's display name when sent.
     pub sender_display_name: String,
+    /// The sender's avatar, when they have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_avatar_url: Option<String>,
+    /// user, admin, or system (only the service writes system).
     pub sender_role: Role,
+    /// text, file or system.
     #[serde(rename = "type")]
     pub kind: MessageType,
+    /// The text, HTML stripped.
     pub body: String,
+    /// When the client says it was sent.
     pub client_timestamp: String,
+    /// When the service accepted it (ISO 8601).
     pub server_received_at: String,
+    /// The attachment it carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment_id: Option<String>,
+    /// The attachment's file name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// The attachment's MIME type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mimetype: Option<String>,
+    /// A link the sender gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Set when the author edited the message.
@@ -138,6 +157,7 @@ pub struct Message {
     /// `true` once the author deleted it (soft delete: the entry stays).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<bool>,
+    /// When it was soft-deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
 }
@@ -147,8 +167,10 @@ pub struct Message {
 /// no `seq`; [`crate::history`] derives one for them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredMessage {
+    /// Its sequence number (absent in Chats3's lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The message.
     #[serde(flatten)]
     pub message: Message,
 }
@@ -156,29 +178,43 @@ pub struct StoredMessage {
 /// A message as held in memory: with its sequence always known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SequencedMessage {
+    /// Its sequence number: its event id on streams.
     pub seq: u64,
+    /// The message.
     pub message: Message,
 }
 
 /// What a sender provides for a new message; the actor fills in the rest.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// An id the client chose, for idempotent retries.
     pub message_id: Option<String>,
+    /// text, file or system.
     pub kind: MessageType,
+    /// The text.
     pub body: String,
+    /// When the client says it was sent.
     pub client_timestamp: String,
+    /// The attachment it carries.
     pub attachment_id: Option<String>,
+    /// The attachment's file name.
     pub filename: Option<String>,
+    /// The attachment's MIME type.
     pub mimetype: Option<String>,
+    /// A link the sender gave.
     pub url: Option<String>,
 }
 
 /// The author of a message or event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
+    /// The user's id.
     pub user_id: String,
+    /// The name shown for them.
     pub display_name: String,
+    /// Their avatar, when they have one.
     pub avatar_url: Option<String>,
+    /// Their role.
     pub role: Role,
 }
 
@@ -198,13 +234,21 @@ impl Sender {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
+    /// The session's id (the cookie's value).
     pub session_id: String,
+    /// Its user.
     pub user_id: String,
+    /// The user's display name.
     pub display_name: String,
+    /// The user's avatar, when they have one.
     pub avatar_url: Option<String>,
+    /// The user's role.
     pub role: Role,
+    /// The conversation it belongs to.
     pub conversation_id: ConversationId,
+    /// When it was opened (ISO 8601).
     pub created_at: String,
+    /// Last use, in milliseconds since the epoch (the TTL slides from it).
     pub last_active_at: i64,
 }
 
@@ -224,8 +268,11 @@ impl Session {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
+    /// Their user id.
     pub user_id: String,
+    /// Their display name.
     pub display_name: String,
+    /// Whether this is the user the list is sent to.
     pub is_me: bool,
 }
 
@@ -233,13 +280,21 @@ pub struct Participant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentMeta {
+    /// The attachment's id.
     pub attachment_id: String,
+    /// The conversation it was uploaded to.
     pub conversation_id: String,
+    /// Who uploaded it.
     pub uploader_user_id: String,
+    /// The file name it was uploaded with.
     pub original_filename: String,
+    /// Its checked MIME type.
     pub mime_type: String,
+    /// Its size.
     pub size_bytes: u64,
+    /// When it was uploaded (ISO 8601).
     pub created_at: String,
+    /// Derived versions (thumbnails), when any.
     pub variants: Option<serde_json::Value>,
 }
 

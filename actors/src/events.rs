@@ -92,7 +92,7 @@ impl EventFrame {
 
 /// A stream frame that is not a conversation event: `connected`,
 /// `room-state`, `resync`, rendered with the given SSE id.
-pub fn control_frame<T: Serialize>(seq: u64, kind: &str, data: &T) -> Bytes {
+pub(crate) fn control_frame<T: Serialize>(seq: u64, kind: &str, data: &T) -> Bytes {
     #[derive(Serialize)]
     struct Control<'a, T: Serialize> {
         #[serde(rename = "type")]
@@ -105,7 +105,7 @@ pub fn control_frame<T: Serialize>(seq: u64, kind: &str, data: &T) -> Bytes {
 
 /// Recent events for replay, bounded by count and age.
 #[derive(Debug)]
-pub struct ReplayBuffer {
+pub(crate) struct ReplayBuffer {
     events: VecDeque<Arc<EventFrame>>,
     max_len: usize,
     ttl_ms: i64,
@@ -113,11 +113,11 @@ pub struct ReplayBuffer {
 }
 
 /// Bytes of rendered events a replay buffer keeps at most.
-pub const REPLAY_MAX_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const REPLAY_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 impl ReplayBuffer {
     /// An empty buffer keeping at most `max_len` events for `ttl`.
-    pub fn new(max_len: usize, ttl: std::time::Duration) -> Self {
+    pub(crate) fn new(max_len: usize, ttl: std::time::Duration) -> Self {
         ReplayBuffer {
             events: VecDeque::new(),
             max_len: max_len.max(1),
@@ -127,7 +127,7 @@ impl ReplayBuffer {
     }
 
     /// Adds an event, dropping the oldest past the length or byte bound.
-    pub fn push(&mut self, frame: Arc<EventFrame>) {
+    pub(crate) fn push(&mut self, frame: Arc<EventFrame>) {
         self.bytes += frame.sse.len();
         self.events.push_back(frame);
         while self.events.len() > self.max_len
@@ -144,7 +144,7 @@ impl ReplayBuffer {
     }
 
     /// Drops events older than the TTL.
-    pub fn expire(&mut self, now_ms: i64) {
+    pub(crate) fn expire(&mut self, now_ms: i64) {
         while self
             .events
             .front()
@@ -155,12 +155,12 @@ impl ReplayBuffer {
     }
 
     /// Sequence of the oldest buffered event.
-    pub fn oldest_seq(&self) -> Option<u64> {
+    pub(crate) fn oldest_seq(&self) -> Option<u64> {
         self.events.front().map(|e| e.seq)
     }
 
     /// Buffered events with `seq > after`, in order.
-    pub fn after(&self, after: u64) -> impl Iterator<Item = &Arc<EventFrame>> {
+    pub(crate) fn after(&self, after: u64) -> impl Iterator<Item = &Arc<EventFrame>> {
         let start = self.events.partition_point(|e| e.seq <= after);
         self.events.range(start..)
     }
@@ -168,7 +168,7 @@ impl ReplayBuffer {
 
 /// The fan-out seam: in-process broadcast today, a cross-instance
 /// backplane later.
-pub trait Fanout: Send + Sync + 'static {
+pub(crate) trait Fanout: Send + Sync + 'static {
     /// Hands an event to every current subscriber.
     fn publish(&self, frame: Arc<EventFrame>);
     /// A receiver of every event published from now on.
@@ -180,14 +180,14 @@ pub trait Fanout: Send + Sync + 'static {
 /// channel allocates all its slots at once (about 56 KiB for 1,024), so it
 /// is made by the first subscriber: a loaded room nobody streams costs
 /// nothing here.
-pub struct LocalFanout {
+pub(crate) struct LocalFanout {
     capacity: usize,
     sender: std::sync::OnceLock<broadcast::Sender<Arc<EventFrame>>>,
 }
 
 impl LocalFanout {
     /// A fan-out whose subscribers may fall `capacity` events behind.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         LocalFanout {
             capacity: capacity.max(1),
             sender: std::sync::OnceLock::new(),

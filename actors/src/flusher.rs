@@ -13,7 +13,7 @@
 
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::Report;
-use crate::history::encode_lines;
+use crate::ndjson::encode_lines;
 use crate::segments::Compactor;
 use crate::settings::Settings;
 use crate::store::{SharedStore, keys};
@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 /// Progress the conversation reads without a round trip.
 #[derive(Debug, Default)]
-pub struct FlushProgress {
+pub(crate) struct FlushProgress {
     /// Accepted messages not yet in storage.
     pub pending: AtomicUsize,
     /// Highest `seq` known to be stored.
@@ -41,10 +41,10 @@ pub struct FlushProgress {
 /// How many flushers write to storage at once. A shutdown stops every
 /// conversation together; this keeps thousands of final flushes from
 /// opening thousands of requests at once while still overlapping them.
-pub const CONCURRENT_WRITES: usize = 64;
+pub(crate) const CONCURRENT_WRITES: usize = 64;
 
 /// Messages of the flusher.
-pub enum FlusherMsg {
+pub(crate) enum FlusherMsg {
     /// A newly accepted message to store.
     Append(Box<SequencedMessage>),
     /// Timer: write what is pending.
@@ -58,10 +58,10 @@ pub enum FlusherMsg {
 }
 
 /// Behaviour of the flusher actor.
-pub struct Flusher;
+pub(crate) struct Flusher;
 
 /// Arguments of the flusher actor.
-pub struct FlusherArgs {
+pub(crate) struct FlusherArgs {
     pub id: ConversationId,
     pub store: SharedStore,
     pub settings: Arc<Settings>,
@@ -71,7 +71,7 @@ pub struct FlusherArgs {
 }
 
 /// State of the flusher actor.
-pub struct FlusherState {
+pub(crate) struct FlusherState {
     args: FlusherArgs,
     pending: Vec<SequencedMessage>,
     in_flight: Option<(Vec<SequencedMessage>, JoinHandle<Box<Compactor>>)>,

@@ -40,6 +40,7 @@ pub struct System {
 /// One conversation's share of what a shutdown left unstored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnstoredConversation {
+    /// The conversation.
     pub id: ConversationId,
     /// Acknowledged messages not in storage.
     pub messages: usize,
@@ -50,6 +51,7 @@ pub struct UnstoredConversation {
 /// What a shutdown could not store in time, by conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 pub struct Unstored {
+    /// Conversations with something unstored, by id.
     pub conversations: Vec<UnstoredConversation>,
 }
 

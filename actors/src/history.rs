@@ -7,39 +7,17 @@
 //! have no `seq`: theirs is derived from the key (`epochMillis × 1000` plus
 //! the line index), which orders them as Chats3 does.
 
-use crate::domain::{ConversationId, SequencedMessage, StoredMessage};
+use crate::domain::{ConversationId, SequencedMessage};
+use crate::ndjson::parse_batch;
 use crate::store::{Store, StoreError, keys};
-use bytes::Bytes;
 
 /// Which side of a sequence number to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     /// Messages with `seq < bound`, newest first.
     Before(u64),
     /// Messages with `seq > bound`, oldest first.
     After(u64),
-}
-
-/// Parses one batch object. Lines that do not parse are skipped with a
-/// warning rather than making the whole history unreadable.
-pub fn parse_batch(epoch_ms: i64, key: &str, body: &[u8]) -> Vec<SequencedMessage> {
-    let base = u64::try_from(epoch_ms).unwrap_or(0) * 1000;
-    body.split(|b| *b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .enumerate()
-        .filter_map(
-            |(index, line)| match serde_json::from_slice::<StoredMessage>(line) {
-                Ok(stored) => Some(SequencedMessage {
-                    seq: stored.seq.unwrap_or(base + index as u64),
-                    message: stored.message,
-                }),
-                Err(e) => {
-                    tracing::warn!(key, error = %e, "skipping unreadable history line");
-                    None
-                }
-            },
-        )
-        .collect()
 }
 
 /// Reads up to `limit` messages on one side of a sequence number, touching
@@ -51,7 +29,7 @@ pub fn parse_batch(epoch_ms: i64, key: &str, body: &[u8]) -> Vec<SequencedMessag
 /// with a smaller name hold only older messages; objects sharing a name are
 /// read together as one group. An object that vanished between the listing
 /// and the read was compacted meanwhile: the read starts over once.
-pub async fn read_page(
+pub(crate) async fn read_page(
     store: &dyn Store,
     id: &ConversationId,
     side: Side,
@@ -122,23 +100,8 @@ async fn read_page_once(
     Ok(Some((found, more)))
 }
 
-/// One NDJSON object: a line per message, each carrying its `seq`.
-pub fn encode_lines(messages: &[SequencedMessage]) -> Bytes {
-    let mut body = Vec::with_capacity(messages.len() * 256);
-    for m in messages {
-        let line = StoredMessage {
-            seq: Some(m.seq),
-            message: m.message.clone(),
-        };
-        if serde_json::to_writer(&mut body, &line).is_ok() {
-            body.push(b'\n');
-        }
-    }
-    Bytes::from(body)
-}
-
 /// The newest `limit` stored messages, oldest first, and whether older ones exist.
-pub async fn read_tail(
+pub(crate) async fn read_tail(
     store: &dyn Store,
     id: &ConversationId,
     limit: usize,

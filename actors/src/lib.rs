@@ -4,7 +4,8 @@
 //! Layout:
 //! - `domain`: validated ids, messages, conversations, sessions, events.
 //! - `store`: the storage trait and the key layout shared with Chats3.
-//! - `history`: reading message batches back from storage in order.
+//! - `history`: reading message batches back from storage in order;
+//!   `ndjson`: the line codec of the stored objects.
 //! - `segments`: compaction of batches into segments and the history index.
 //! - `events`: serialized event frames, the replay buffer and the fan-out seam.
 //! - `conversation`: one actor per live conversation (participants, tail,
@@ -20,7 +21,25 @@
 //! - `ttl_registry`: one registry actor of entries that expire;
 //!   `sessions`, `nonces`: its two uses, behind the seams a shared store
 //!   replaces.
-//! - `handle`: the async API with timeouts that HTTP handlers call.
+//! - `handle`: the async API with timeouts that HTTP handlers call;
+//!   `membership`: its operations that span a conversation and the
+//!   registries (join, embed, leave).
+//! - `error`: the one error type and [`Report`], its cause chain for logs.
+//! - `settings`: the knobs (each a `config.toml` key); `time`: clocks and
+//!   ISO-8601 timestamps.
+//!
+//! Only `domain`, `error`, `store` and `time` are public modules; the rest
+//! is reached through the handles and the types re-exported here.
+//!
+//! A request's path, and the seams a shared backend replaces:
+//!
+//! ```text
+//! handler ─▶ System::join / enter_embedded / leave ─▶ SessionRegistry ┐ seams
+//!        └─▶ ConversationHandle ─▶ addresses (hit) ─▶ Conversation(id)  │
+//!                                └▶ supervisor (miss: load, spawn)     │
+//!            Conversation ─▶ Fanout (seam) ─▶ streams                   │
+//!            Flusher ─▶ Store (seam) ─▶ fs | S3      NonceRegistry ─────┘
+//! ```
 //!
 //! Supervision tree:
 //!
@@ -33,30 +52,42 @@
 //! SessionRegistry      NonceRegistry
 //! ```
 
-pub mod absent;
-pub mod addresses;
-pub mod ask;
-pub mod conversation;
+#![warn(missing_docs, unreachable_pub)]
+
+mod absent;
+mod addresses;
+mod ask;
+mod conversation;
 pub mod domain;
 pub mod error;
-pub mod events;
-pub mod flusher;
-pub mod handle;
-pub mod history;
-pub mod membership;
-pub mod nonces;
-pub mod segments;
-pub mod sessions;
-pub mod settings;
+mod events;
+mod flusher;
+mod handle;
+mod history;
+mod membership;
+mod ndjson;
+mod nonces;
+mod segments;
+mod sessions;
+mod settings;
 pub mod store;
-pub mod supervisor;
+mod supervisor;
 pub mod time;
-pub mod ttl_registry;
-pub mod write_behind;
+mod ttl_registry;
+mod write_behind;
 
 #[cfg(test)]
 mod system_tests;
 
-pub use error::ChatError;
+pub use conversation::revisions::EDIT_WINDOW_MS;
+pub use conversation::{
+    Page, PageQuery, PresenceEntry, REPLAY_CHUNK, ReactionMap, ReplayChunk, ReplayCursor,
+    StreamOpen, StreamRelease, Subscription,
+};
+pub use error::{ChatError, Report};
+pub use events::EventFrame;
 pub use handle::{ConversationHandle, System, Unstored, UnstoredConversation};
+pub use nonces::NonceRegistry;
+pub use sessions::SessionRegistry;
 pub use settings::Settings;
+pub use supervisor::SupervisorStats;

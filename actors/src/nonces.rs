@@ -34,7 +34,7 @@ fn rules(settings: &Settings) -> RegistryRules {
 /// The in-process [`NonceRegistry`]: a handle to a registry actor whose
 /// keys are the nonces seen.
 #[derive(Clone)]
-pub struct ActorNonces {
+pub(crate) struct ActorNonces {
     pub(crate) actor: ActorRef<RegistryMsg<()>>,
     pub(crate) timeout: Duration,
 }

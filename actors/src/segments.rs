@@ -22,19 +22,19 @@
 
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::Report;
-use crate::history::{encode_lines, parse_batch};
+use crate::ndjson::{encode_lines, parse_batch};
 use crate::store::{Store, StoreError, keys};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Messages past which a segment takes no more batches.
-pub const SEGMENT_MAX_MESSAGES: usize = 2000;
+pub(crate) const SEGMENT_MAX_MESSAGES: usize = 2000;
 /// Bytes past which a segment takes no more batches.
-pub const SEGMENT_MAX_BYTES: usize = 4 << 20;
+pub(crate) const SEGMENT_MAX_BYTES: usize = 4 << 20;
 /// Loose batches written that start a compaction.
-pub const COMPACT_AFTER_BATCHES: usize = 16;
+pub(crate) const COMPACT_AFTER_BATCHES: usize = 16;
 /// Loose messages written that start a compaction.
-pub const COMPACT_AFTER_MESSAGES: usize = 1000;
+pub(crate) const COMPACT_AFTER_MESSAGES: usize = 1000;
 /// Loose objects merged in one compaction, so a round stays bounded even
 /// on a Chats3 bucket with thousands of one-message files.
 const MAX_LOOSE_PER_ROUND: usize = 256;
@@ -46,7 +46,7 @@ const MAX_GARBAGE: usize = 10_000;
 /// `history.json`: the compacted segments in history order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryIndex {
+pub(crate) struct HistoryIndex {
     pub version: u32,
     /// The last loose batch key merged into a segment; keys after it are
     /// loose batches.
@@ -57,7 +57,7 @@ pub struct HistoryIndex {
 /// One compacted segment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Segment {
+pub(crate) struct Segment {
     pub key: String,
     pub first_seq: u64,
     pub last_seq: u64,
@@ -68,7 +68,7 @@ pub struct Segment {
 impl HistoryIndex {
     /// The stored index, or `None` when there is none or it is unreadable
     /// (readers then list every key, which is always correct).
-    pub async fn load(
+    pub(crate) async fn load(
         store: &dyn Store,
         id: &ConversationId,
     ) -> Result<Option<HistoryIndex>, StoreError> {
@@ -88,7 +88,7 @@ impl HistoryIndex {
 /// The message objects a reader considers, sorted by the lowest `seq` each
 /// can hold (then by key): the indexed segments and the loose batches after
 /// them, or every batch key when there is no index.
-pub async fn history_objects(
+pub(crate) async fn history_objects(
     store: &dyn Store,
     id: &ConversationId,
 ) -> Result<Vec<(u64, String)>, StoreError> {
@@ -129,7 +129,7 @@ struct Written {
 /// The flusher's compaction state: what it wrote since the last compaction
 /// and the index, loaded on first use.
 #[derive(Debug, Default)]
-pub struct Compactor {
+pub(crate) struct Compactor {
     index: Option<HistoryIndex>,
     written_batches: usize,
     written_messages: usize,
@@ -140,7 +140,7 @@ pub struct Compactor {
 
 impl Compactor {
     /// Records a batch the flusher stored (its messages in `seq` order).
-    pub fn note_batch(&mut self, key: &str, body: &Bytes, batch: &[SequencedMessage]) {
+    pub(crate) fn note_batch(&mut self, key: &str, body: &Bytes, batch: &[SequencedMessage]) {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             return;
         };
@@ -159,20 +159,20 @@ impl Compactor {
     }
 
     /// Whether enough loose batches were written to compact now.
-    pub fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         self.written_batches >= COMPACT_AFTER_BATCHES
             || self.written_messages >= COMPACT_AFTER_MESSAGES
     }
 
     /// Whether anything was written since the last compaction.
-    pub fn has_loose(&self) -> bool {
+    pub(crate) fn has_loose(&self) -> bool {
         self.written_batches > 0
     }
 
     /// Merges the loose batches (and the newest segment while it is small)
     /// into segments, writes the index, then deletes what they replace.
     /// A failure leaves every message readable; the next round retries.
-    pub async fn compact(
+    pub(crate) async fn compact(
         &mut self,
         store: &dyn Store,
         id: &ConversationId,

@@ -39,7 +39,7 @@ fn rules(settings: &Settings) -> RegistryRules {
 /// The in-process [`SessionRegistry`]: a handle to a registry actor whose
 /// entries are sessions, each living from its `last_active_at`.
 #[derive(Clone)]
-pub struct ActorSessions {
+pub(crate) struct ActorSessions {
     pub(crate) actor: ActorRef<RegistryMsg<Session>>,
     pub(crate) timeout: Duration,
 }

@@ -36,13 +36,13 @@ use tokio::sync::Semaphore;
 /// The answer of [`SupervisorMsg::Get`]: 404 for a conversation that does
 /// not exist (asked with `must_exist`), 503 when it cannot be loaded now
 /// (too many loaded, storage failing).
-pub type Lookup = Result<ActorRef<ConversationMsg>, ChatError>;
+pub(crate) type Lookup = Result<ActorRef<ConversationMsg>, ChatError>;
 
 /// The answer for an id that does not exist.
 const UNKNOWN: ChatError = ChatError::NotFound("Conversation not found");
 
 /// Messages of the supervisor.
-pub enum SupervisorMsg {
+pub(crate) enum SupervisorMsg {
     /// The live actor of a conversation, spawned if needed; with
     /// `must_exist`, an id absent from storage is answered `Unknown`
     /// without spawning anything.
@@ -67,8 +67,11 @@ pub enum SupervisorMsg {
 /// Figures for `/metrics` and `/ready`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SupervisorStats {
+    /// Conversation actors running.
     pub conversations: usize,
+    /// Accepted messages not yet stored.
     pub pending_messages: usize,
+    /// Flushers whose latest write failed.
     pub failing_flushers: usize,
     /// Ids in the negative cache.
     pub known_absent: usize,
@@ -77,16 +80,16 @@ pub struct SupervisorStats {
 /// The write-behind progress of every conversation with a flusher, shared
 /// with [`crate::System`] so that what is unstored can be told after a
 /// shutdown ran out of time (when the supervisor no longer answers).
-pub type ProgressBoard = Mutex<HashMap<ConversationId, Arc<FlushProgress>>>;
+pub(crate) type ProgressBoard = Mutex<HashMap<ConversationId, Arc<FlushProgress>>>;
 
 /// Existence checks of ids that are not loaded, at most this many at once.
 const CONCURRENT_CHECKS: usize = 64;
 
 /// Behaviour of the supervisor.
-pub struct ConversationSupervisor;
+pub(crate) struct ConversationSupervisor;
 
 /// Arguments of the supervisor.
-pub struct SupervisorArgs {
+pub(crate) struct SupervisorArgs {
     pub store: SharedStore,
     pub settings: Arc<Settings>,
     pub board: Arc<ProgressBoard>,
@@ -95,7 +98,7 @@ pub struct SupervisorArgs {
 }
 
 /// State of the supervisor.
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     args: SupervisorArgs,
     conversations: HashMap<ConversationId, ActorRef<ConversationMsg>>,
     /// One per loaded conversation, kept across its restarts.

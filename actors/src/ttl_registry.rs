@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// When an entry's time to live starts over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
+pub(crate) enum Expiry {
     /// Every read restarts the entry's time to live.
     Sliding,
     /// An entry lives for its time to live from when it was stored.
@@ -22,7 +22,7 @@ pub enum Expiry {
 
 /// The rules one registry runs by.
 #[derive(Debug, Clone)]
-pub struct RegistryRules {
+pub(crate) struct RegistryRules {
     /// How long an entry lives.
     pub ttl: Duration,
     /// Whether reads extend an entry's life.
@@ -37,7 +37,7 @@ pub struct RegistryRules {
 
 /// What a full registry answers (the message and `Retry-After` of the 503).
 #[derive(Debug, Clone, Copy)]
-pub struct Overflow {
+pub(crate) struct Overflow {
     /// Shown to the client.
     pub message: &'static str,
     /// When to try again.
@@ -47,7 +47,7 @@ pub struct Overflow {
 /// An entry with the time its life started (stored, or last read when
 /// sliding), in epoch milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stamped<V> {
+pub(crate) struct Stamped<V> {
     /// The stored value.
     pub value: V,
     /// Start of the entry's current life.
@@ -57,7 +57,7 @@ pub struct Stamped<V> {
 /// The entries of a registry and its rules, with time passed in, so the
 /// rules are testable without a clock.
 #[derive(Debug)]
-pub struct TtlEntries<V> {
+pub(crate) struct TtlEntries<V> {
     entries: HashMap<String, Stamped<V>>,
     ttl_ms: i64,
     expiry: Expiry,
@@ -67,7 +67,7 @@ pub struct TtlEntries<V> {
 
 impl<V: Clone> TtlEntries<V> {
     /// An empty registry following `rules`.
-    pub fn new(rules: &RegistryRules) -> Self {
+    pub(crate) fn new(rules: &RegistryRules) -> Self {
         TtlEntries {
             entries: HashMap::new(),
             ttl_ms: i64::try_from(rules.ttl.as_millis()).unwrap_or(i64::MAX),
@@ -84,7 +84,7 @@ impl<V: Clone> TtlEntries<V> {
     /// Stores `value` under `key` (replacing what is there), its life
     /// starting at `since_ms`. When the registry is full, expired entries
     /// are swept first; still full, the entry is refused.
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         key: String,
         value: V,
@@ -107,7 +107,12 @@ impl<V: Clone> TtlEntries<V> {
     /// Stores `value` under `key` unless a fresh entry holds the key: true
     /// when stored, false when the key was taken. Refused like
     /// [`TtlEntries::insert`] when full.
-    pub fn insert_new(&mut self, key: String, value: V, now_ms: i64) -> Result<bool, ChatError> {
+    pub(crate) fn insert_new(
+        &mut self,
+        key: String,
+        value: V,
+        now_ms: i64,
+    ) -> Result<bool, ChatError> {
         if self
             .entries
             .get(&key)
@@ -120,7 +125,7 @@ impl<V: Clone> TtlEntries<V> {
 
     /// The fresh entry under `key`; a sliding registry restarts its life
     /// now. An expired entry is forgotten.
-    pub fn get(&mut self, key: &str, now_ms: i64) -> Option<Stamped<V>> {
+    pub(crate) fn get(&mut self, key: &str, now_ms: i64) -> Option<Stamped<V>> {
         let fresh = self.entries.get(key)?;
         if !self.is_fresh(fresh, now_ms) {
             self.entries.remove(key);
@@ -135,30 +140,32 @@ impl<V: Clone> TtlEntries<V> {
     }
 
     /// Forgets the entry under `key`.
-    pub fn remove(&mut self, key: &str) {
+    pub(crate) fn remove(&mut self, key: &str) {
         self.entries.remove(key);
     }
 
     /// Forgets every expired entry.
-    pub fn sweep(&mut self, now_ms: i64) {
+    pub(crate) fn sweep(&mut self, now_ms: i64) {
         let ttl_ms = self.ttl_ms;
         self.entries
             .retain(|_, entry| now_ms.saturating_sub(entry.since_ms) < ttl_ms);
     }
 
     /// Entries held, expired ones not yet swept included.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no entry is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }
 
 /// Messages of a registry actor.
-pub enum RegistryMsg<V> {
+pub(crate) enum RegistryMsg<V> {
     /// Stores an entry whose life started at `since_ms`.
     Insert {
         key: String,
@@ -177,14 +184,15 @@ pub enum RegistryMsg<V> {
     Get(String, RpcReplyPort<Option<Stamped<V>>>),
     /// Forgets an entry.
     Remove(String),
-    /// Entries held now, expired ones not yet swept included.
+    /// Entries held now, expired ones not yet swept included (tests).
+    #[cfg(test)]
     Len(RpcReplyPort<usize>),
     /// Timer: forget expired entries.
     Sweep,
 }
 
 /// Behaviour of a registry actor holding values of type `V`.
-pub struct TtlRegistry<V>(PhantomData<fn() -> V>);
+pub(crate) struct TtlRegistry<V>(PhantomData<fn() -> V>);
 
 impl<V> Default for TtlRegistry<V> {
     fn default() -> Self {
@@ -229,6 +237,7 @@ impl<V: Clone + Send + 'static> Actor for TtlRegistry<V> {
                 let _ = reply.send(entries.get(&key, now));
             }
             RegistryMsg::Remove(key) => entries.remove(&key),
+            #[cfg(test)]
             RegistryMsg::Len(reply) => {
                 let _ = reply.send(entries.len());
             }
@@ -239,7 +248,7 @@ impl<V: Clone + Send + 'static> Actor for TtlRegistry<V> {
 }
 
 /// Starts a registry actor following `rules`.
-pub async fn spawn<V: Clone + Send + 'static>(
+pub(crate) async fn spawn<V: Clone + Send + 'static>(
     rules: RegistryRules,
 ) -> Result<ActorRef<RegistryMsg<V>>, ChatError> {
     let (actor, _) = Actor::spawn(None, TtlRegistry::<V>::default(), rules)

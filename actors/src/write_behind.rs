@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Semaphore;
 
 /// What every flusher is started with, shared by all conversations.
-pub struct FlusherStarter {
+pub(crate) struct FlusherStarter {
     /// The supervisor: every flusher is its child.
     supervisor: ActorCell,
     store: SharedStore,
@@ -33,7 +33,7 @@ pub struct FlusherStarter {
 impl FlusherStarter {
     /// Flushers linked to `supervisor`, writing at most `concurrent_writes`
     /// batches at once.
-    pub fn new(
+    pub(crate) fn new(
         supervisor: ActorCell,
         store: SharedStore,
         settings: Arc<Settings>,
@@ -49,7 +49,7 @@ impl FlusherStarter {
     }
 
     /// The conversation whose flusher `actor` was, forgotten from now on.
-    pub fn take_owner(&self, actor: ActorId) -> Option<ConversationId> {
+    pub(crate) fn take_owner(&self, actor: ActorId) -> Option<ConversationId> {
         self.owners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -58,7 +58,7 @@ impl FlusherStarter {
 }
 
 /// One conversation's write-behind.
-pub struct WriteBehind {
+pub(crate) struct WriteBehind {
     id: ConversationId,
     /// Read by the conversation, the supervisor and a shutdown report.
     pub progress: Arc<FlushProgress>,
@@ -68,7 +68,7 @@ pub struct WriteBehind {
 
 impl WriteBehind {
     /// A write-behind with no flusher yet.
-    pub fn new(id: ConversationId, starter: Arc<FlusherStarter>) -> Self {
+    pub(crate) fn new(id: ConversationId, starter: Arc<FlusherStarter>) -> Self {
         WriteBehind {
             id,
             progress: Arc::default(),
@@ -78,7 +78,7 @@ impl WriteBehind {
     }
 
     /// The running flusher, if one was started and still runs.
-    pub fn flusher(&self) -> Option<ActorRef<FlusherMsg>> {
+    pub(crate) fn flusher(&self) -> Option<ActorRef<FlusherMsg>> {
         self.slot()
             .as_ref()
             .filter(|f| matches!(f.get_status(), ActorStatus::Running | ActorStatus::Starting))
@@ -86,7 +86,7 @@ impl WriteBehind {
     }
 
     /// The running flusher, started first when there is none.
-    pub async fn started(&self) -> Result<ActorRef<FlusherMsg>, ChatError> {
+    pub(crate) async fn started(&self) -> Result<ActorRef<FlusherMsg>, ChatError> {
         if let Some(flusher) = self.flusher() {
             return Ok(flusher);
         }
@@ -111,7 +111,7 @@ impl WriteBehind {
     }
 
     /// Stops the flusher, which stores what is pending first.
-    pub fn stop(&self, reason: &str) {
+    pub(crate) fn stop(&self, reason: &str) {
         if let Some(flusher) = self.slot().take() {
             flusher.stop(Some(reason.into()));
         }
@@ -119,7 +119,7 @@ impl WriteBehind {
 
     /// Forgets the flusher `actor` if it is this one's (it stopped or
     /// failed); the next message to store starts a new one.
-    pub fn forget(&self, actor: ActorId) -> bool {
+    pub(crate) fn forget(&self, actor: ActorId) -> bool {
         let mut slot = self.slot();
         let is_ours = slot.as_ref().is_some_and(|f| f.get_id() == actor);
         if is_ours {

@@ -8,7 +8,7 @@ use super::rules::{ALLOWED_TYPES, SIGNAL_TYPES};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use chats3_actors::conversation::revisions::EDIT_WINDOW_MS;
+use chats3_actors::EDIT_WINDOW_MS;
 use serde_json::json;
 
 /// Browsers may reuse the answer this long: it changes only with a restart.

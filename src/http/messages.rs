@@ -8,7 +8,7 @@ use super::sanitize::strip_html;
 use super::state::AppState;
 use super::validate::{DATETIME, Fields, Text, UUID, invalid};
 use axum::extract::State;
-use chats3_actors::conversation::PageQuery;
+use chats3_actors::PageQuery;
 use chats3_actors::domain::{MessageType, NewMessage};
 use serde_json::json;
 

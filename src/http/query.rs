@@ -8,7 +8,7 @@ use super::validate::{Checked, Issues};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
-use chats3_actors::conversation::PageQuery;
+use chats3_actors::PageQuery;
 use std::borrow::Cow;
 use std::convert::Infallible;
 

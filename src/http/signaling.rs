@@ -10,7 +10,7 @@ use super::rules::SIGNAL_TYPES;
 use super::state::AppState;
 use super::validate::{Fields, Text};
 use axum::extract::State;
-use chats3_actors::conversation::StreamOpen;
+use chats3_actors::StreamOpen;
 use serde_json::json;
 
 /// Largest `data` of a signaling event (an SDP offer is a few KiB), which

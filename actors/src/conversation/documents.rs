@@ -21,14 +21,14 @@ const DOCUMENT_RETRY: Duration = Duration::from_secs(1);
 
 /// Which document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentKind {
+pub(crate) enum DocumentKind {
     Reactions,
     Revisions,
 }
 
 /// Save bookkeeping of one document.
 #[derive(Debug, Default)]
-pub struct Document {
+pub(crate) struct Document {
     version: u64,
     saved: u64,
     saving: bool,
@@ -40,23 +40,23 @@ pub struct Document {
 
 impl Document {
     /// The document changed in memory.
-    pub fn touch(&mut self) {
+    pub(crate) fn touch(&mut self) {
         self.version += 1;
     }
 
     /// Whether a write must be scheduled for a change (none is yet).
-    pub fn schedule(&mut self) -> bool {
+    pub(crate) fn schedule(&mut self) -> bool {
         !std::mem::replace(&mut self.scheduled, true)
     }
 
     /// The scheduled write is due.
-    pub fn due(&mut self) {
+    pub(crate) fn due(&mut self) {
         self.scheduled = false;
     }
 
     /// Whether a write should start now; if so, marks it in flight and
     /// returns the version being written.
-    pub fn begin(&mut self) -> Option<u64> {
+    pub(crate) fn begin(&mut self) -> Option<u64> {
         if self.saving || self.saved == self.version {
             return None;
         }
@@ -65,12 +65,12 @@ impl Document {
     }
 
     /// Keeps the task writing the version `begin` returned.
-    pub fn writing(&mut self, version: u64, task: JoinHandle<bool>) {
+    pub(crate) fn writing(&mut self, version: u64, task: JoinHandle<bool>) {
         self.in_flight = Some((version, task));
     }
 
     /// Waits for the write in flight, if any, and books its outcome.
-    pub async fn settle(&mut self) {
+    pub(crate) async fn settle(&mut self) {
         if let Some((version, task)) = self.in_flight.take() {
             let ok = task.await.unwrap_or(false);
             self.finished(version, ok);
@@ -78,7 +78,7 @@ impl Document {
     }
 
     /// A write of `version` finished.
-    pub fn finished(&mut self, version: u64, ok: bool) {
+    pub(crate) fn finished(&mut self, version: u64, ok: bool) {
         self.saving = false;
         if self
             .in_flight
@@ -93,12 +93,12 @@ impl Document {
     }
 
     /// The current version was written outside a task (at stop).
-    pub fn saved_now(&mut self) {
+    pub(crate) fn saved_now(&mut self) {
         self.saved = self.version;
     }
 
     /// Whether the stored copy is behind the state in memory.
-    pub fn dirty(&self) -> bool {
+    pub(crate) fn dirty(&self) -> bool {
         self.saved != self.version
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 
 /// Where a message id was used, and by whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownId {
+pub(crate) struct KnownId {
     pub seq: u64,
     sender_user_id: String,
     /// The service's own messages: no user id (an embedded user may be
@@ -19,7 +19,7 @@ pub struct KnownId {
 
 impl KnownId {
     /// The id of a stored message.
-    pub fn of(seq: u64, message: &Message) -> Self {
+    pub(crate) fn of(seq: u64, message: &Message) -> Self {
         KnownId {
             seq,
             sender_user_id: message.sender_user_id.clone(),
@@ -28,14 +28,14 @@ impl KnownId {
     }
 
     /// Whether `sender` posted the message this id names.
-    pub fn posted_by(&self, sender: &Sender) -> bool {
+    pub(crate) fn posted_by(&self, sender: &Sender) -> bool {
         self.sender_user_id == sender.user_id && self.by_service == (sender.role == Role::System)
     }
 }
 
 /// Recently used message ids, each until its own deadline, at most `max`.
 #[derive(Debug)]
-pub struct RecentIds {
+pub(crate) struct RecentIds {
     by_id: HashMap<String, (i64, KnownId)>,
     /// Insertion order with each entry's deadline, for expiry and the bound.
     order: VecDeque<(i64, String)>,
@@ -43,7 +43,7 @@ pub struct RecentIds {
 }
 
 impl RecentIds {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         RecentIds {
             by_id: HashMap::new(),
             order: VecDeque::new(),
@@ -51,13 +51,13 @@ impl RecentIds {
         }
     }
 
-    pub fn get(&self, message_id: &str) -> Option<&KnownId> {
+    pub(crate) fn get(&self, message_id: &str) -> Option<&KnownId> {
         self.by_id.get(message_id).map(|(_, known)| known)
     }
 
     /// Remembers `message_id` until `until_ms`, forgetting the oldest entry
     /// when full.
-    pub fn insert(&mut self, until_ms: i64, message_id: &str, known: KnownId) {
+    pub(crate) fn insert(&mut self, until_ms: i64, message_id: &str, known: KnownId) {
         if self.order.len() >= self.max
             && let Some((deadline, old)) = self.order.pop_front()
         {
@@ -70,7 +70,7 @@ impl RecentIds {
     /// Forgets entries whose deadline passed. Deadlines may differ, so an
     /// entry can outlive its own behind a longer one: ids are remembered at
     /// least as long as asked, never shorter.
-    pub fn expire(&mut self, now_ms: i64) {
+    pub(crate) fn expire(&mut self, now_ms: i64) {
         while let Some((deadline, _)) = self.order.front()
             && *deadline < now_ms
         {

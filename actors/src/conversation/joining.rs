@@ -11,7 +11,7 @@ const MAX_PRESENCE: usize = 1_000;
 
 /// The answer to a join with a wrong code or an unknown conversation: the
 /// same for both, so ids cannot be probed.
-pub fn invalid_join() -> ChatError {
+pub(crate) fn invalid_join() -> ChatError {
     ChatError::Forbidden("Invalid conversation or join code".into())
 }
 

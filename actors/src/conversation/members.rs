@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 /// One user known to the conversation.
 #[derive(Debug)]
-pub struct Member {
+pub(crate) struct Member {
     pub display_name: String,
     /// Open streams of this user.
     pub connections: usize,
@@ -32,7 +32,7 @@ struct Stream {
 
 /// Participants and streams of one conversation.
 #[derive(Debug, Default)]
-pub struct Members {
+pub(crate) struct Members {
     members: HashMap<String, Member>,
     streams: HashMap<u64, Stream>,
     next_stream: u64,
@@ -42,7 +42,7 @@ pub struct Members {
 impl Members {
     /// Users that count toward the participant limit: an open stream, or a
     /// join within `hold_ms` without a stream yet.
-    pub fn counted(&self, now_ms: i64, hold_ms: i64) -> usize {
+    pub(crate) fn counted(&self, now_ms: i64, hold_ms: i64) -> usize {
         self.members
             .values()
             .filter(|m| m.connections > 0 || m.joined_at_ms.is_some_and(|t| now_ms - t < hold_ms))
@@ -51,7 +51,7 @@ impl Members {
 
     /// Whether an active participant (open stream) already uses this name,
     /// compared case-insensitively after trimming.
-    pub fn name_taken(&self, display_name: &str) -> bool {
+    pub(crate) fn name_taken(&self, display_name: &str) -> bool {
         let wanted = display_name.trim().to_lowercase();
         self.members
             .values()
@@ -59,7 +59,7 @@ impl Members {
     }
 
     /// Records a join that has not opened a stream yet.
-    pub fn joined(&mut self, user_id: &str, display_name: &str, now_ms: i64) {
+    pub(crate) fn joined(&mut self, user_id: &str, display_name: &str, now_ms: i64) {
         let member = self.entry(user_id, display_name);
         member.joined_at_ms = Some(now_ms);
         member.left = false;
@@ -86,7 +86,7 @@ impl Members {
     }
 
     /// Streams a session holds open.
-    pub fn streams_of_session(&self, session_id: &str) -> usize {
+    pub(crate) fn streams_of_session(&self, session_id: &str) -> usize {
         self.streams
             .values()
             .filter(|s| s.session_id == session_id)
@@ -95,7 +95,7 @@ impl Members {
 
     /// Counts a new stream; returns its id and its cancellation token, a
     /// child of `parent`.
-    pub fn open_stream(
+    pub(crate) fn open_stream(
         &mut self,
         user_id: &str,
         display_name: &str,
@@ -123,7 +123,7 @@ impl Members {
 
     /// Uncounts a stream. Returns the user's new generation when that was
     /// their last stream (a `peer-leave` grace timer should start).
-    pub fn close_stream(&mut self, stream_id: u64) -> Option<(String, u64)> {
+    pub(crate) fn close_stream(&mut self, stream_id: u64) -> Option<(String, u64)> {
         let stream = self.streams.remove(&stream_id)?;
         let member = self.members.get_mut(&stream.user_id)?;
         member.connections = member.connections.saturating_sub(1);
@@ -136,7 +136,7 @@ impl Members {
 
     /// After the grace period: true when the user is still gone (and is
     /// forgotten), so `peer-leave` goes out.
-    pub fn grace_expired(&mut self, user_id: &str, generation: u64) -> bool {
+    pub(crate) fn grace_expired(&mut self, user_id: &str, generation: u64) -> bool {
         let gone = self
             .members
             .get(user_id)
@@ -149,7 +149,7 @@ impl Members {
 
     /// An explicit leave: no grace `peer-leave` later; with `end_session`
     /// that session's streams are ended.
-    pub fn leave(&mut self, user_id: &str, end_session: Option<&str>) {
+    pub(crate) fn leave(&mut self, user_id: &str, end_session: Option<&str>) {
         if let Some(m) = self.members.get_mut(user_id) {
             m.left = true;
             m.joined_at_ms = None;
@@ -162,7 +162,7 @@ impl Members {
     }
 
     /// Forgets joins whose hold ran out without a stream.
-    pub fn expire_holds(&mut self, now_ms: i64, hold_ms: i64) {
+    pub(crate) fn expire_holds(&mut self, now_ms: i64, hold_ms: i64) {
         self.members.retain(|_, m| {
             m.connections > 0
                 || match m.joined_at_ms {
@@ -174,19 +174,19 @@ impl Members {
     }
 
     /// Number of open streams.
-    pub fn stream_count(&self) -> usize {
+    pub(crate) fn stream_count(&self) -> usize {
         self.streams.len()
     }
 
     /// Ends every stream (shutdown or stop).
-    pub fn cancel_all(&self) {
+    pub(crate) fn cancel_all(&self) {
         for s in self.streams.values() {
             s.cancel.cancel();
         }
     }
 
     /// Active participants for `room-state`, in order of first appearance.
-    pub fn participants(&self, me: &str) -> Vec<Participant> {
+    pub(crate) fn participants(&self, me: &str) -> Vec<Participant> {
         let mut active: Vec<(&String, &Member)> = self
             .members
             .iter()

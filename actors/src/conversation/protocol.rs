@@ -20,7 +20,7 @@ pub(crate) type Reply<T> = RpcReplyPort<Result<T, ChatError>>;
     clippy::large_enum_variant,
     reason = "a request moves into the mailbox once; boxing it would cost an allocation per request"
 )]
-pub enum ConversationMsg {
+pub(crate) enum ConversationMsg {
     /// A caller's request, answered through its reply port.
     Request(Request),
     /// Sent by the conversation itself, its tasks, timers and streams, and
@@ -41,7 +41,7 @@ impl From<Internal> for ConversationMsg {
 }
 
 /// A caller's request.
-pub enum Request {
+pub(crate) enum Request {
     /// Creates the conversation (409 when it exists).
     Create(Reply<Conversation>),
     /// The conversation's metadata.
@@ -134,7 +134,7 @@ pub enum Request {
 }
 
 /// What the conversation tells itself.
-pub enum Internal {
+pub(crate) enum Internal {
     /// A stream closed (sent by its [`super::StreamRelease`]).
     StreamClosed(u64),
     /// The `peer-leave` grace period of a user ran out.

@@ -8,7 +8,7 @@ pub type ReactionMap = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 /// Adds (replacing the user's other emojis on that message) or removes one
 /// reaction. Returns whether anything changed. Empty entries are dropped.
-pub fn apply(
+pub(crate) fn apply(
     map: &mut ReactionMap,
     message_id: &str,
     user_id: &str,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 /// The latest change to one message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Revision {
+pub(crate) struct Revision {
     pub body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<String>,
@@ -28,13 +28,13 @@ pub struct Revision {
 }
 
 /// Every revision of a conversation.
-pub type Revisions = HashMap<String, Revision>;
+pub(crate) type Revisions = HashMap<String, Revision>;
 
 /// How long after sending its author may change a message.
 pub const EDIT_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 /// Applies a message's revision, if any.
-pub fn overlay(revisions: &Revisions, message: &mut SequencedMessage) {
+pub(crate) fn overlay(revisions: &Revisions, message: &mut SequencedMessage) {
     if let Some(r) = revisions.get(&message.message.message_id)
         && applies_to(r, message)
     {
@@ -52,7 +52,7 @@ fn applies_to(revision: &Revision, message: &SequencedMessage) -> bool {
 /// Gives revisions without a sequence the newest of `loaded` (oldest
 /// first) with their id that is not a system message. Returns whether any
 /// changed, so the file is rewritten with them.
-pub fn attribute_legacy(revisions: &mut Revisions, loaded: &[SequencedMessage]) -> bool {
+pub(crate) fn attribute_legacy(revisions: &mut Revisions, loaded: &[SequencedMessage]) -> bool {
     let mut changed = false;
     for m in loaded.iter().rev() {
         if m.message.sender_role == Role::System {
@@ -69,7 +69,7 @@ pub fn attribute_legacy(revisions: &mut Revisions, loaded: &[SequencedMessage]) 
 }
 
 /// Writes a revision into a message.
-pub fn apply(revision: &Revision, message: &mut Message) {
+pub(crate) fn apply(revision: &Revision, message: &mut Message) {
     message.body = revision.body.clone();
     message.edited_at = revision.edited_at.clone();
     message.deleted = revision.deleted_at.as_ref().map(|_| true);

@@ -51,7 +51,7 @@ pub struct ReplayCursor {
 }
 
 /// What the conversation answers a replay request with.
-pub struct ReplayPart {
+pub(crate) struct ReplayPart {
     /// Events in sequence order.
     frames: Vec<Arc<EventFrame>>,
     /// Events before the first frame are no longer held.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 
 /// Newest messages of a conversation.
 #[derive(Debug)]
-pub struct Tail {
+pub(crate) struct Tail {
     /// In `seq` order.
     items: VecDeque<SequencedMessage>,
     /// `messageId` → `seq`; where history written before ids were unique
@@ -23,7 +23,7 @@ pub struct Tail {
 
 /// How to build a page: ready from memory, or with a storage read first.
 #[derive(Debug)]
-pub enum PagePlan {
+pub(crate) enum PagePlan {
     Ready(Vec<SequencedMessage>, bool),
     Storage {
         side: Side,
@@ -36,7 +36,7 @@ pub enum PagePlan {
 }
 
 impl Tail {
-    pub fn new(keep: usize, loaded: Vec<SequencedMessage>, complete: bool) -> Self {
+    pub(crate) fn new(keep: usize, loaded: Vec<SequencedMessage>, complete: bool) -> Self {
         let mut tail = Tail {
             items: VecDeque::with_capacity(loaded.len()),
             by_id: HashMap::with_capacity(loaded.len()),
@@ -49,7 +49,7 @@ impl Tail {
         tail
     }
 
-    pub fn push(&mut self, message: SequencedMessage) {
+    pub(crate) fn push(&mut self, message: SequencedMessage) {
         self.by_id
             .entry(message.message.message_id.clone())
             .or_insert(message.seq);
@@ -58,7 +58,7 @@ impl Tail {
 
     /// Drops the oldest messages beyond `keep`, but only stored ones, and
     /// returns them.
-    pub fn trim(&mut self, stored_seq: u64) -> Vec<SequencedMessage> {
+    pub(crate) fn trim(&mut self, stored_seq: u64) -> Vec<SequencedMessage> {
         let mut dropped = Vec::new();
         while self.items.len() > self.keep
             && self.items.front().is_some_and(|m| m.seq <= stored_seq)
@@ -76,23 +76,23 @@ impl Tail {
         dropped
     }
 
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.complete
     }
 
     /// The message with this id, if the tail holds it.
-    pub fn get(&self, message_id: &str) -> Option<&SequencedMessage> {
+    pub(crate) fn get(&self, message_id: &str) -> Option<&SequencedMessage> {
         let index = self.position(*self.by_id.get(message_id)?)?;
         self.items.get(index)
     }
 
-    pub fn find_mut(&mut self, message_id: &str) -> Option<&mut SequencedMessage> {
+    pub(crate) fn find_mut(&mut self, message_id: &str) -> Option<&mut SequencedMessage> {
         let index = self.position(*self.by_id.get(message_id)?)?;
         self.items.get_mut(index)
     }
 
     /// The message with this sequence, if the tail holds it.
-    pub fn at(&self, seq: u64) -> Option<&SequencedMessage> {
+    pub(crate) fn at(&self, seq: u64) -> Option<&SequencedMessage> {
         self.items.get(self.position(seq)?)
     }
 
@@ -105,7 +105,7 @@ impl Tail {
     }
 
     /// Messages after `seq`, when the tail holds all of them.
-    pub fn after(&self, seq: u64) -> Option<impl Iterator<Item = &SequencedMessage>> {
+    pub(crate) fn after(&self, seq: u64) -> Option<impl Iterator<Item = &SequencedMessage>> {
         let covered = self.complete
             || self
                 .items
@@ -118,7 +118,7 @@ impl Tail {
     }
 
     /// Plans a page of `limit` messages on one side of a sequence.
-    pub fn plan(&self, side: Side, limit: usize) -> PagePlan {
+    pub(crate) fn plan(&self, side: Side, limit: usize) -> PagePlan {
         let front = self.items.front().map_or(u64::MAX, |f| f.seq);
         match side {
             Side::Before(bound) => {
@@ -158,7 +158,7 @@ impl Tail {
 }
 
 /// Completes a plan that needs storage; runs off the actor's mailbox.
-pub async fn finish_page(
+pub(crate) async fn finish_page(
     store: &dyn Store,
     id: &ConversationId,
     plan: PagePlan,
