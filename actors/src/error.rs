@@ -1,11 +1,51 @@
-//! The one error type of the actor system; the service maps it to HTTP.
-//! Failures keep their cause (`source`), and callers decide by variant.
+//! The one error type of the actor system, which the service maps to
+//! HTTP, and the storage failure it carries. Failures keep their cause
+//! (`source`), and callers decide by variant.
 
-use crate::store::StoreError;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A storage failure; every one is treated as transient and retried where
+/// the caller can wait.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The call did not finish within its time limit.
+    #[error("storage did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
+    /// The backend refused the call or could not be reached.
+    #[error("{operation} failed")]
+    Backend {
+        /// The call, e.g. `GetObject`.
+        operation: &'static str,
+        /// Why.
+        #[source]
+        cause: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// A key or what is stored under it cannot be used (an unsafe key, an
+    /// unreadable document).
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl StoreError {
+    /// A failed backend call.
+    pub fn backend(
+        operation: &'static str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend {
+            operation,
+            cause: Arc::new(cause),
+        }
+    }
+
+    /// A stored document that does not parse.
+    pub fn unreadable(what: &str, cause: impl std::fmt::Display) -> Self {
+        StoreError::Unusable(format!("{what} unreadable: {cause}"))
+    }
+}
 
 /// What can go wrong when asking the actor system for something.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -92,8 +132,7 @@ impl fmt::Display for Report<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ChatError, Report};
-    use crate::store::StoreError;
+    use super::{ChatError, Report, StoreError};
 
     #[test]
     fn a_report_shows_the_whole_cause_chain() {

@@ -3,50 +3,11 @@
 
 use crate::domain::ConversationId;
 use crate::error::Report;
+pub use crate::error::StoreError;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A storage failure; every one is treated as transient and retried where
-/// the caller can wait.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// The call did not finish within its time limit.
-    #[error("storage did not answer within {0:?}")]
-    TimedOut(std::time::Duration),
-    /// The backend refused the call or could not be reached.
-    #[error("{operation} failed")]
-    Backend {
-        /// The call, e.g. `GetObject`.
-        operation: &'static str,
-        /// Why.
-        #[source]
-        cause: Arc<dyn std::error::Error + Send + Sync>,
-    },
-    /// A key or what is stored under it cannot be used (an unsafe key, an
-    /// unreadable document).
-    #[error("{0}")]
-    Unusable(String),
-}
-
-impl StoreError {
-    /// A failed backend call.
-    pub fn backend(
-        operation: &'static str,
-        cause: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        StoreError::Backend {
-            operation,
-            cause: Arc::new(cause),
-        }
-    }
-
-    /// A stored document that does not parse.
-    pub fn unreadable(what: &str, cause: impl std::fmt::Display) -> Self {
-        StoreError::Unusable(format!("{what} unreadable: {cause}"))
-    }
-}
 
 /// What the actors need from storage. Implemented in the service crate for
 /// S3 and for a local directory with identical keys.
