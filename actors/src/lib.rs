@@ -74,6 +74,7 @@ pub mod store;
 mod supervisor;
 pub mod time;
 mod ttl_registry;
+pub mod wal;
 mod write_behind;
 
 #[cfg(test)]

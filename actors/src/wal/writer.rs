@@ -1,0 +1,253 @@
+//! The log's one writer thread, doing group commit: it takes every append
+//! queued (waiting up to `commit_interval` after the previous sync so that
+//! a burst shares one), writes them with one `write`, makes them durable
+//! with one `sync_data` (in `fsync` mode), then completes every waiting
+//! append in order. It rotates segments, deletes released ones, and
+//! refuses appends past the size bound. After a failed write or sync it
+//! fails every later append: what may be lost is never acknowledged.
+
+use super::frame::{self, MAX_PAYLOAD};
+use super::segments::{Segment, path_of, sync_dir};
+use super::{SyncMode, WalConfig, WalError};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// What the writer is asked.
+pub(crate) enum Command {
+    /// Make a record durable; answers its log position.
+    Append {
+        payload: Vec<u8>,
+        done: oneshot::Sender<Result<u64, WalError>>,
+    },
+    /// Delete the segments wholly before this log position.
+    Release(u64),
+}
+
+/// What the writer shares with handles.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Bytes of the segments on disk.
+    pub(crate) bytes: AtomicU64,
+    /// Syncs done (group commits).
+    pub(crate) syncs: AtomicU64,
+    /// A write or sync failed: the log accepts nothing more.
+    pub(crate) failed: AtomicBool,
+}
+
+/// The writer's own state.
+pub(crate) struct Writer {
+    config: WalConfig,
+    shared: Arc<Shared>,
+    /// Segments before the current one, oldest first.
+    closed: Vec<Segment>,
+    current: Segment,
+    file: File,
+    /// Set once a write or sync failed.
+    broken: Option<Arc<io::Error>>,
+}
+
+impl Writer {
+    /// Appends to the last of `segments` (made if there is none).
+    pub(crate) fn new(
+        config: WalConfig,
+        shared: Arc<Shared>,
+        mut segments: Vec<Segment>,
+    ) -> io::Result<Self> {
+        let current = match segments.pop() {
+            Some(last) => last,
+            None => {
+                let segment = Segment {
+                    base: 0,
+                    path: path_of(&config.dir, 0),
+                    len: 0,
+                };
+                File::create(&segment.path)?.sync_all()?;
+                sync_dir(&config.dir)?;
+                segment
+            }
+        };
+        let file = OpenOptions::new().append(true).open(&current.path)?;
+        let bytes = segments.iter().map(|s| s.len).sum::<u64>() + current.len;
+        shared.bytes.store(bytes, Ordering::Release);
+        Ok(Writer {
+            config,
+            shared,
+            closed: segments,
+            current,
+            file,
+            broken: None,
+        })
+    }
+
+    /// Serves commands until every handle is gone.
+    pub(crate) fn run(mut self, commands: Receiver<Command>) {
+        let mut last_sync = Instant::now() - self.config.commit_interval;
+        while let Ok(first) = commands.recv() {
+            let mut batch = vec![first];
+            let due = last_sync + self.config.commit_interval;
+            while let Some(wait) = due.checked_duration_since(Instant::now()) {
+                match commands.recv_timeout(wait) {
+                    Ok(command) => batch.push(command),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            batch.extend(commands.try_iter());
+            self.commit(batch);
+            last_sync = Instant::now();
+        }
+    }
+
+    /// Writes and syncs one group, then answers it.
+    fn commit(&mut self, batch: Vec<Command>) {
+        let mut buffer = Vec::new();
+        let mut waiting = Vec::new();
+        let mut released = None;
+        for command in batch {
+            match command {
+                Command::Append { payload, done } => {
+                    if let Some(e) = &self.broken {
+                        let _ = done.send(Err(WalError::Failed(e.clone())));
+                        continue;
+                    }
+                    if payload.len() > MAX_PAYLOAD {
+                        let _ = done.send(Err(WalError::TooLarge));
+                        continue;
+                    }
+                    let size = frame::framed_len(&payload);
+                    if self.shared.bytes.load(Ordering::Acquire) + buffer.len() as u64 + size
+                        > self.config.max_bytes
+                    {
+                        let _ = done.send(Err(WalError::Full));
+                        continue;
+                    }
+                    if self.current.len + buffer.len() as u64 + size > self.config.segment_bytes
+                        && self.current.len + buffer.len() as u64 > 0
+                        && let Err(e) = self.rotate(&mut buffer)
+                    {
+                        self.fail(e);
+                        let _ = done.send(Err(self.failure()));
+                        continue;
+                    }
+                    let lsn = self.current.end() + buffer.len() as u64;
+                    frame::encode(&payload, &mut buffer);
+                    waiting.push((lsn, done));
+                }
+                Command::Release(before) => {
+                    released = Some(released.map_or(before, |r: u64| r.max(before)));
+                }
+            }
+        }
+        let result = self.write_out(&mut buffer);
+        for (lsn, done) in waiting {
+            let answer = match &result {
+                Ok(()) => Ok(lsn),
+                Err(_) => Err(self.failure()),
+            };
+            let _ = done.send(answer);
+        }
+        if let Some(before) = released {
+            self.release(before);
+        }
+    }
+
+    /// Writes `buffer` to the current segment and syncs it.
+    fn write_out(&mut self, buffer: &mut Vec<u8>) -> Result<(), ()> {
+        if buffer.is_empty() {
+            return if self.broken.is_some() {
+                Err(())
+            } else {
+                Ok(())
+            };
+        }
+        let written = self
+            .file
+            .write_all(buffer)
+            .and_then(|()| match self.config.sync {
+                SyncMode::Fsync => self.file.sync_data(),
+                SyncMode::Write => Ok(()),
+            });
+        match written {
+            Ok(()) => {
+                let len = buffer.len() as u64;
+                self.current.len += len;
+                self.shared.bytes.fetch_add(len, Ordering::AcqRel);
+                self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+                buffer.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.fail(e);
+                Err(())
+            }
+        }
+    }
+
+    /// Finishes the current segment (what is buffered for it written and
+    /// synced) and starts the next.
+    fn rotate(&mut self, buffer: &mut Vec<u8>) -> io::Result<()> {
+        if self.write_out(buffer).is_err() {
+            return Err(io::Error::other(
+                "the write-ahead log failed before rotating",
+            ));
+        }
+        self.file.sync_all()?;
+        let base = self.current.end();
+        let next = Segment {
+            base,
+            path: path_of(&self.config.dir, base),
+            len: 0,
+        };
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&next.path)?;
+        file.sync_all()?;
+        sync_dir(&self.config.dir)?;
+        let previous = std::mem::replace(&mut self.current, next);
+        self.closed.push(previous);
+        self.file = file;
+        Ok(())
+    }
+
+    /// Deletes the closed segments that end at or before `before`.
+    fn release(&mut self, before: u64) {
+        let keep_from = self.closed.iter().position(|s| s.end() > before);
+        let gone: Vec<Segment> = match keep_from {
+            Some(index) => self.closed.drain(..index).collect(),
+            None => std::mem::take(&mut self.closed),
+        };
+        if gone.is_empty() {
+            return;
+        }
+        for segment in &gone {
+            match std::fs::remove_file(&segment.path) {
+                Ok(()) => {
+                    self.shared.bytes.fetch_sub(segment.len, Ordering::AcqRel);
+                }
+                Err(e) => {
+                    tracing::warn!(segment = %segment.path.display(), error = %e, "deleting a released log segment failed");
+                }
+            }
+        }
+        let _ = sync_dir(&self.config.dir);
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        tracing::error!(error = %e, dir = %self.config.dir.display(), "the write-ahead log failed; nothing more is acknowledged");
+        self.shared.failed.store(true, Ordering::Release);
+        self.broken = Some(Arc::new(e));
+    }
+
+    fn failure(&self) -> WalError {
+        match &self.broken {
+            Some(e) => WalError::Failed(e.clone()),
+            None => WalError::Failed(Arc::new(io::Error::other("write-ahead log failed"))),
+        }
+    }
+}
