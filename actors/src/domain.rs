@@ -184,6 +184,35 @@ pub struct SequencedMessage {
     pub message: Message,
 }
 
+#[cfg(test)]
+impl SequencedMessage {
+    /// A text message of user `u` saying "original", for tests.
+    pub(crate) fn sample(seq: u64, id: &str, role: Role) -> Self {
+        SequencedMessage {
+            seq,
+            message: Message {
+                message_id: id.into(),
+                conversation_id: "c".into(),
+                sender_user_id: "u".into(),
+                sender_display_name: "U".into(),
+                sender_avatar_url: None,
+                sender_role: role,
+                kind: MessageType::Text,
+                body: "original".into(),
+                client_timestamp: String::new(),
+                server_received_at: String::new(),
+                attachment_id: None,
+                filename: None,
+                mimetype: None,
+                url: None,
+                edited_at: None,
+                deleted: None,
+                deleted_at: None,
+            },
+        }
+    }
+}
+
 /// What a sender provides for a new message; the actor fills in the rest.
 #[derive(Debug, Clone)]
 pub struct NewMessage {

@@ -79,31 +79,9 @@ pub(crate) fn apply(revision: &Revision, message: &mut Message) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::MessageType;
 
     fn message(seq: u64, id: &str, role: Role) -> SequencedMessage {
-        SequencedMessage {
-            seq,
-            message: Message {
-                message_id: id.into(),
-                conversation_id: "c".into(),
-                sender_user_id: "u".into(),
-                sender_display_name: "U".into(),
-                sender_avatar_url: None,
-                sender_role: role,
-                kind: MessageType::Text,
-                body: "original".into(),
-                client_timestamp: String::new(),
-                server_received_at: String::new(),
-                attachment_id: None,
-                filename: None,
-                mimetype: None,
-                url: None,
-                edited_at: None,
-                deleted: None,
-                deleted_at: None,
-            },
-        }
+        SequencedMessage::sample(seq, id, role)
     }
 
     fn edit(seq: Option<u64>) -> Revision {

@@ -207,31 +207,10 @@ pub(crate) async fn finish_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Message, MessageType, Role};
+    use crate::domain::Role;
 
     fn msg(seq: u64) -> SequencedMessage {
-        SequencedMessage {
-            seq,
-            message: Message {
-                message_id: format!("m{seq}"),
-                conversation_id: "c".into(),
-                sender_user_id: "u".into(),
-                sender_display_name: "U".into(),
-                sender_avatar_url: None,
-                sender_role: Role::User,
-                kind: MessageType::Text,
-                body: String::new(),
-                client_timestamp: String::new(),
-                server_received_at: String::new(),
-                attachment_id: None,
-                filename: None,
-                mimetype: None,
-                url: None,
-                edited_at: None,
-                deleted: None,
-                deleted_at: None,
-            },
-        }
+        SequencedMessage::sample(seq, &format!("m{seq}"), Role::User)
     }
 
     fn seqs(plan: PagePlan) -> (Vec<u64>, bool) {
