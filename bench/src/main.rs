@@ -46,6 +46,13 @@ pub struct Args {
     /// Admin password of the second server (default: the first's).
     #[arg(long)]
     pub compare_admin_password: Option<String>,
+    /// Process id of the second server, for its CPU figures.
+    #[arg(long)]
+    pub compare_pid: Option<u32>,
+    /// With --spawn: start the second server too, from this binary, fresh
+    /// for every run (instead of --compare-base-url): A/B of two builds.
+    #[arg(long)]
+    pub compare_server_bin: Option<String>,
     /// Start a chats3 process (release build) with a temporary data dir.
     #[arg(long)]
     pub spawn: bool,
@@ -72,8 +79,9 @@ pub struct Args {
     /// Users per conversation (send) or participants per room (fanout).
     #[arg(long, default_value_t = 5)]
     pub users: usize,
-    /// Requests in flight (send, history).
-    #[arg(long, default_value_t = 64)]
+    /// Requests in flight (send: the message loop and the `/health` loop
+    /// alike, each on as many keep-alive connections, like `wrk -c32`).
+    #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
     /// Messages per second in total (fanout, storage).
     #[arg(long, default_value_t = 1000)]
@@ -94,8 +102,8 @@ pub struct Args {
     /// wakes less often than two and takes less CPU from the server.
     #[arg(long, default_value_t = 1)]
     pub reader_threads: usize,
-    /// Process id of the server, for RSS (idle) and CPU (fanout) when not
-    /// spawned.
+    /// Process id of the server, for RSS (idle) and CPU (fanout, send) when
+    /// not spawned.
     #[arg(long)]
     pub pid: Option<u32>,
     /// idle: the server is `chats3-floor` (streams without rooms or users).
@@ -126,9 +134,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(other) = &args.compare_base_url {
         loopback_only(other)?;
     }
+    anyhow::ensure!(
+        args.compare_server_bin.is_none() || args.spawn,
+        "--compare-server-bin needs --spawn"
+    );
     let mut targets = vec![args.base_url.clone()];
     if let Some(other) = &args.compare_base_url {
         targets.push(other.clone());
+    } else if args.compare_server_bin.is_some() {
+        targets.push(args.base_url.clone());
     }
     let rates = if args.rates.is_empty() {
         vec![args.rate]
@@ -144,14 +158,18 @@ async fn main() -> anyhow::Result<()> {
                 run_args.base_url = target.clone();
                 run_args.rate = rate;
                 if index > 0 {
-                    run_args.pid = None;
+                    run_args.pid = args.compare_pid;
                     if let Some(password) = &args.compare_admin_password {
                         run_args.admin_password = password.clone();
                     }
+                    if let Some(bin) = &args.compare_server_bin {
+                        run_args.server_bin = Some(bin.clone());
+                    }
                 }
-                // Every run of A gets a fresh server, so no run inherits
-                // another's memory or conversations.
-                let spawned = if args.spawn && index == 0 {
+                // Every run of A (and of B from --compare-server-bin) gets
+                // a fresh server, so no run inherits another's memory or
+                // conversations.
+                let spawned = if args.spawn && (index == 0 || args.compare_server_bin.is_some()) {
                     let server = server::Spawned::start(&run_args).await?;
                     run_args.base_url = server.base_url.clone();
                     run_args.admin_password = server::ADMIN_PASSWORD.into();

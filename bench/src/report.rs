@@ -51,6 +51,17 @@ impl Run {
         self.set(key, json!(micros));
     }
 
+    /// Sets `key` to `numerator / denominator` of two figures already set,
+    /// to three decimals (`null` when either is unknown or the denominator
+    /// is zero).
+    pub fn set_ratio(&mut self, key: &str, numerator: &str, denominator: &str) {
+        let figure = |k: &str| self.figures.get(k).and_then(Value::as_f64);
+        let ratio = figure(numerator)
+            .zip(figure(denominator).filter(|d| *d > 0.0))
+            .map(|(n, d)| (n / d * 1000.0).round() / 1000.0);
+        self.set(key, json!(ratio));
+    }
+
     /// The table, then the JSON line.
     pub fn print(&self) {
         println!("\n== {} against {}", self.workload, self.target);
@@ -144,5 +155,26 @@ pub fn print_ratios(a: &[Run], b: &[Run]) {
         {
             println!("  {key:<36} {x:>12.3} / {y:>12.3} = {:.2}", x / y);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Run;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn a_ratio_of_two_figures_is_rounded_and_null_when_unknown() {
+        let mut run = Run::new("send", "http://127.0.0.1:1");
+        run.set("a", json!(68.2));
+        run.set("b", json!(18.1));
+        run.set("zero", json!(0.0));
+        run.set("none", Value::Null);
+        run.set_ratio("a_to_b", "a", "b");
+        run.set_ratio("a_to_zero", "a", "zero");
+        run.set_ratio("a_to_none", "a", "none");
+        assert_eq!(run.figures["a_to_b"], json!(3.768));
+        assert_eq!(run.figures["a_to_zero"], Value::Null);
+        assert_eq!(run.figures["a_to_none"], Value::Null);
     }
 }

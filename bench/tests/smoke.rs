@@ -57,6 +57,12 @@ fn every_workload_runs_at_a_tiny_size() {
             .expect("a JSON line");
         let parsed: serde_json::Value = serde_json::from_str(json_line).unwrap();
         assert_eq!(parsed["workload"], workload);
+        if workload == "send" {
+            // A number, or null when a phase this short used no measurable
+            // CPU tick.
+            let ratio = &parsed["figures"]["server_cpu_ratio_msg_to_health"];
+            assert!(ratio.is_number() || ratio.is_null(), "{json_line}");
+        }
     }
     let svg = std::fs::read_to_string(&chart).expect("the fan-out chart");
     assert!(svg.starts_with("<svg") && svg.contains("p99"), "{svg}");
@@ -91,6 +97,40 @@ fn a_spawned_server_reads_the_given_config_file() {
         parsed["figures"]["errors"]["400"].as_u64().unwrap_or(0) > 0,
         "{json_line}"
     );
+}
+
+#[test]
+fn a_second_spawned_binary_is_compared_run_by_run() {
+    let server = server_binary();
+    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+        .args(["send", "--spawn", "--duration", "1s", "--concurrency", "2"])
+        .args(["--rooms", "2", "--users", "2", "--runs", "2"])
+        .arg("--server-bin")
+        .arg(&server)
+        .arg("--compare-server-bin")
+        .arg(&server)
+        .output()
+        .expect("run chats3-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runs: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"workload\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 4, "{stdout}");
+    // Both servers were spawned, so both have CPU figures.
+    for run in &runs {
+        assert!(
+            run["figures"]["server_cpu_us_per_health"].is_number(),
+            "{run}"
+        );
+    }
+    assert!(stdout.contains("== ratios A/B"), "{stdout}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `send`: a closed loop of message posts at a fixed concurrency, then the
 //! same loop on `GET /health` for the bare HTTP limit, each with the
-//! server's CPU per request.
+//! server's CPU per request, and the ratio of the two CPU figures (what a
+//! message costs beyond the HTTP stack every request pays).
 
 use super::{MAX_REQUESTS, rooms};
 use crate::Args;
@@ -112,6 +113,11 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
         "server_cpu_us_per_health",
         health_cpu.server,
         health_requests,
+    );
+    run.set_ratio(
+        "server_cpu_ratio_msg_to_health",
+        "server_cpu_us_per_msg",
+        "server_cpu_us_per_health",
     );
     run.set(
         "setup",
