@@ -52,6 +52,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{delete, get, patch, post};
 use layers::{admission, context, cors, rate_limit};
+use tower::ServiceBuilder;
 
 /// The event stream's path (`GET` opens a stream, `POST` relays a
 /// signal): the route here, and what the serve layer's fresh-connection
@@ -100,7 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/attachments/{id}", get(attachments::get_one))
         .route("/files/{conversation}/{id}", get(attachments::download));
     let upload_limit = state.config.limits.max_upload + admission::MULTIPART_OVERHEAD;
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", api)
         .route(
             EVENT_STREAM_PATH,
@@ -119,18 +120,25 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/static", views::static_files(&state.static_dir))
         .fallback(views::not_found)
         .method_not_allowed_fallback(views::method_not_allowed)
-        .layer(DefaultBodyLimit::max(upload_limit))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            admission::admission,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            error::panic_response,
-        ))
-        .layer(cors::layer(&state.config))
+        .with_state(state.clone());
+    // The layers wrap the routed router once, outermost first, rather than
+    // each route (`Router::layer`): a request then clones the stack over a
+    // `Router` (reference counts) instead of over a boxed route, whose
+    // clones allocate at every layer, twice per `from_fn` layer.
+    let layered = ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(
             state.clone(),
             context::request_context,
         ))
-        .with_state(state)
+        .layer(cors::layer(&state.config))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            admission::admission,
+        ))
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .service(routes);
+    Router::new().fallback_service(layered)
 }

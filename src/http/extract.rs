@@ -6,7 +6,7 @@ use super::error::AppError;
 use super::query::params;
 use super::state::AppState;
 use super::validate::invalid;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -132,10 +132,13 @@ fn declares_json(headers: &HeaderMap) -> bool {
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Reads a body up to `limit` bytes. Past the limit it keeps reading (and
-/// discarding) for a bounded time and amount, then answers 413.
-pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, AppError> {
+/// discarding) for a bounded time and amount, then answers 413. A body
+/// that arrives in one chunk (a small JSON body usually does) is returned
+/// as that chunk, uncopied.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, AppError> {
     let mut stream = body.into_data_stream();
-    let mut data = Vec::new();
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             AppError::new(
@@ -143,8 +146,9 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, AppError>
                 format!("Unreadable body: {e}"),
             )
         })?;
-        if data.len() + chunk.len() > limit {
-            let mut seen = data.len() + chunk.len();
+        let held = first.as_ref().map_or(0, Bytes::len) + joined.len();
+        if held + chunk.len() > limit {
+            let mut seen = held + chunk.len();
             let drain = async {
                 while let Some(Ok(chunk)) = stream.next().await {
                     seen += chunk.len();
@@ -158,9 +162,17 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, AppError>
                 "Request body is larger than {limit} bytes"
             )));
         }
-        data.extend_from_slice(&chunk);
+        match first.take() {
+            None if joined.is_empty() => first = Some(chunk),
+            None => joined.extend_from_slice(&chunk),
+            Some(earlier) => {
+                joined.reserve(earlier.len() + chunk.len());
+                joined.extend_from_slice(&earlier);
+                joined.extend_from_slice(&chunk);
+            }
+        }
     }
-    Ok(data)
+    Ok(first.unwrap_or_else(|| joined.into()))
 }
 
 impl FromRequest<AppState> for JsonBody {

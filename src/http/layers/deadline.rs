@@ -83,27 +83,32 @@ fn body_too_slow() -> Response {
 /// Runs the rest of the stack within `timeout`; an `upload` has no
 /// overall deadline, only one on each stall of its body.
 pub async fn within(timeout: Duration, upload: bool, request: Request, next: Next) -> Response {
-    let progress = Arc::new(Progress::default());
-    let request = if request.body().is_end_stream() {
-        request
+    // Only a request with a body has progress to track.
+    let (request, progress) = if request.body().is_end_stream() {
+        (request, None)
     } else {
-        let progress = progress.clone();
-        request.map(|body| {
+        let progress = Arc::new(Progress::default());
+        let tracked = progress.clone();
+        let request = request.map(|body| {
             Body::from_stream(Tracked {
                 inner: body.into_data_stream(),
-                progress,
+                progress: tracked,
             })
-        })
+        });
+        (request, Some(progress))
     };
     let response = next.run(request);
     tokio::pin!(response);
     let mut check_at = Instant::now() + timeout;
     loop {
+        // The answer first: one ready at once (most bodiless requests)
+        // never registers the deadline's timer.
         tokio::select! {
+            biased;
             response = &mut response => return response,
             _ = tokio::time::sleep_until(check_at) => {}
         }
-        let body = progress.get();
+        let body = progress.as_deref().map(Progress::get).unwrap_or_default();
         if !upload {
             return if body.reading {
                 body_too_slow()
