@@ -7,7 +7,7 @@
 # With S3_ENDPOINT=http://127.0.0.1:PORT (bucket S3_BUCKET, default
 # chats3-bench, already created; keys in AWS_ACCESS_KEY_ID and
 # AWS_SECRET_ACCESS_KEY) the storage workload also runs against that
-# S3-compatible server. Loopback only. Takes about 18 minutes.
+# S3-compatible server. Loopback only. Takes about 19 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/benchmarks}"
@@ -22,6 +22,8 @@ run() {
   "$bench" "$@" --spawn --runs 3 2>&1 | tee -a "$log"
 }
 run send --rooms 10 --users 5 --concurrency 64 --duration 10s
+# The depth issue 13's message-to-/health CPU ratio is measured at.
+run send --rooms 10 --users 5 --concurrency 32 --duration 10s
 run fanout --rooms 20 --users 50 --rate 2000 --duration 10s
 run fanout --rooms 20 --users 50 --rates 500,1000,2000,3000,4000,5000,6000,7000,8000 --duration 6s \
   --chart "$out/fanout-latency.svg"
