@@ -120,25 +120,28 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/static", views::static_files(&state.static_dir))
         .fallback(views::not_found)
         .method_not_allowed_fallback(views::method_not_allowed)
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            admission::admission,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
+        .layer(cors::layer(&state.config))
         .with_state(state.clone());
-    // The layers wrap the routed router once, outermost first, rather than
-    // each route (`Router::layer`): a request then clones the stack over a
-    // `Router` (reference counts) instead of over a boxed route, whose
-    // clones allocate at every layer, twice per `from_fn` layer.
+    // The request context wraps the routed router once rather than each
+    // route: as a route layer, every request cloned the whole boxed route
+    // stack beneath it twice (with the route, then for `Next`), allocating
+    // at each layer; over a `Router` the clone is a reference count. It
+    // reads only the method and path, so it may run before routing. The
+    // other layers stay route layers, so what routing adds to their answers
+    // (the `Allow` of a CORS preflight's method fallback) stays the same.
     let layered = ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(
             state.clone(),
             context::request_context,
         ))
-        .layer(cors::layer(&state.config))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            error::panic_response,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            admission::admission,
-        ))
-        .layer(DefaultBodyLimit::max(upload_limit))
         .service(routes);
     Router::new().fallback_service(layered)
 }

@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-/// Room for a whole envelope in one allocation: a stored message with its
-/// envelope is about 600 bytes (axum's `Json` starts at 128 bytes and
-/// copies the answer as it grows it three times).
+/// Room for a whole envelope in one allocation: a stored message in its
+/// envelope is about 500 bytes (axum's `Json` starts at 128 bytes and
+/// copies the answer each time it grows it, twice for a message).
 const ANSWER_CAPACITY: usize = 1024;
 
 tokio::task_local! {
