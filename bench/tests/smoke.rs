@@ -119,7 +119,8 @@ fn a_second_spawned_binary_is_compared_run_by_run() {
     );
     let runs: Vec<serde_json::Value> = stdout
         .lines()
-        .filter(|l| l.starts_with("{\"workload\""))
+        // One line per run; the summaries' lines have no "figures".
+        .filter(|l| l.starts_with("{\"workload\"") && l.contains("\"figures\""))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(runs.len(), 4, "{stdout}");
