@@ -120,11 +120,14 @@ fn declares_json(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = essence.trim().to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .split_once('/')
-            .is_some_and(|(kind, subtype)| !kind.is_empty() && subtype.ends_with("+json"))
+    let essence = essence.trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.split_once('/').is_some_and(|(kind, subtype)| {
+            let subtype = subtype.as_bytes();
+            !kind.is_empty()
+                && subtype.len() >= 5
+                && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json")
+        })
 }
 
 /// Bytes read past the limit so the client can read the 413 instead of a
@@ -207,5 +210,41 @@ impl FromRequest<AppState> for JsonBody {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| invalid("", "invalid_json", &format!("Malformed JSON: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declares_json;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn with_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn json_content_types_are_recognised_in_any_case() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " application/json ",
+            "application/merge-patch+json",
+            "application/LD+JSON",
+        ] {
+            assert!(declares_json(&with_type(yes)), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "application/jsonx",
+            "/+json",
+            "application/json5",
+            "+json",
+            "multipart/form-data",
+        ] {
+            assert!(!declares_json(&with_type(no)), "{no}");
+        }
+        assert!(!declares_json(&HeaderMap::new()));
     }
 }
