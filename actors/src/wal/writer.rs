@@ -144,15 +144,17 @@ impl Writer {
             }
         }
         let result = self.write_out(&mut buffer);
+        // Released before answering, so an append that follows a release
+        // returns with the release done.
+        if let Some(before) = released {
+            self.release(before);
+        }
         for (lsn, done) in waiting {
             let answer = match &result {
                 Ok(()) => Ok(lsn),
                 Err(_) => Err(self.failure()),
             };
             let _ = done.send(answer);
-        }
-        if let Some(before) = released {
-            self.release(before);
         }
     }
 
