@@ -193,6 +193,8 @@ pub struct ActorsConfig {
     pub max_pending: usize,
     /// Conversations loaded at once; past it new ones answer 503.
     pub max_conversations: usize,
+    /// Estimated bytes loaded conversations may hold; 0 = no bound.
+    pub max_loaded_memory: usize,
     /// A conversation idle this long is unloaded.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
@@ -383,6 +385,7 @@ impl Config {
             nonce_ttl: a.nonce_ttl,
             max_nonces: a.max_nonces,
             max_conversations: a.max_conversations,
+            max_loaded_memory: a.max_loaded_memory,
             call_timeout: a.call_timeout,
             max_upload_bytes_per_conversation: self.limits.max_upload_bytes_per_conversation,
         }

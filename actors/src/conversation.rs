@@ -69,6 +69,16 @@ use std::time::Duration;
 pub use streams::{REPLAY_CHUNK, ReplayChunk, ReplayCursor, StreamRelease, Subscription};
 use tail::Tail;
 
+/// What a loaded, idle conversation costs (its actor, state and the
+/// supervisor's entries; BENCHMARKS.md measures about 10 KiB).
+const ROOM_BYTES: usize = 10 << 10;
+
+/// What one remembered id costs (map entry, key, order entry).
+const ID_BYTES: usize = 120;
+
+/// What one member or presence entry costs.
+const MEMBER_BYTES: usize = 300;
+
 /// Ids of messages older than the tail remembered per conversation (the
 /// latest trimmed from it or read by a page), so they can be reacted to and
 /// their ids are not reused.
@@ -209,6 +219,12 @@ impl ConversationActor {
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
         state.members.cancel_all();
+        state
+            .args
+            .write_behind
+            .progress
+            .memory_bytes
+            .store(0, std::sync::atomic::Ordering::Release);
         if let Some(flusher) = state.args.write_behind.flusher() {
             let _ = flusher
                 .call(FlusherMsg::Drain, Some(Duration::from_secs(60)))
@@ -402,6 +418,23 @@ impl ConversationState {
         event_id
     }
 
+    /// Tells the supervisor about how many bytes this conversation holds,
+    /// for the bound on all loaded conversations.
+    fn note_memory(&self) {
+        let bytes = ROOM_BYTES
+            + self.tail.approx_bytes()
+            + self.buffer.bytes()
+            + (self.idempotency.len() + self.older_ids.len()) * ID_BYTES
+            + self.members.member_count() * MEMBER_BYTES
+            + self.presence.len() * MEMBER_BYTES
+            + self.reactions.len() * ID_BYTES;
+        self.args
+            .write_behind
+            .progress
+            .memory_bytes
+            .store(bytes, std::sync::atomic::Ordering::Release);
+    }
+
     /// Expires buffers, ids and holds; stops the actor when idle.
     fn housekeep(&mut self, myself: &ActorRef<ConversationMsg>, now: i64) {
         let settings = self.args.settings.clone();
@@ -410,6 +443,7 @@ impl ConversationState {
         self.members
             .expire_holds(now, settings.join_hold.as_millis() as i64);
         self.trim_tail();
+        self.note_memory();
         let idle_for = now - self.last_activity_ms;
         let idle_limit = if self.meta.is_some() {
             settings.idle_timeout

@@ -154,6 +154,11 @@ impl ReplayBuffer {
         }
     }
 
+    /// Bytes of the frames held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Sequence of the oldest buffered event.
     pub(crate) fn oldest_seq(&self) -> Option<u64> {
         self.events.front().map(|e| e.seq)

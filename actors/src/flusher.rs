@@ -36,6 +36,9 @@ pub(crate) struct FlushProgress {
     /// The conversation's documents (reactions, revisions) whose stored
     /// copy is behind memory; set by the conversation, read at shutdown.
     pub unsaved_documents: AtomicUsize,
+    /// Estimated bytes the loaded conversation holds (set by it at load
+    /// and housekeeping; 0 while it is not loaded).
+    pub memory_bytes: AtomicUsize,
 }
 
 /// How many flushers write to storage at once. A shutdown stops every

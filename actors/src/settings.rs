@@ -46,6 +46,9 @@ pub struct Settings {
     pub max_nonces: usize,
     /// Conversations loaded at once; past it new ones answer 503.
     pub max_conversations: usize,
+    /// Estimated bytes all loaded conversations may hold; past it new ones
+    /// answer 503 (0 = no bound).
+    pub max_loaded_memory: usize,
     /// Timeout of a handle's call into an actor.
     pub call_timeout: Duration,
     /// Bytes of attachments one conversation may hold; 0 = no bound.
@@ -85,6 +88,7 @@ impl Default for Settings {
             nonce_ttl: Duration::from_secs(120),
             max_nonces: 1_000_000,
             max_conversations: 100_000,
+            max_loaded_memory: 2 << 30,
             call_timeout: Duration::from_secs(10),
             max_upload_bytes_per_conversation: 1 << 30,
         }

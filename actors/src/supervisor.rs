@@ -303,6 +303,22 @@ impl SupervisorState {
         }
     }
 
+    /// Whether the loaded conversations' estimated memory reached
+    /// `max_loaded_memory` (each conversation keeps its estimate current).
+    fn over_memory_bound(&self) -> bool {
+        let bound = self.args.settings.max_loaded_memory;
+        if bound == 0 {
+            return false;
+        }
+        let held: usize = self
+            .conversations
+            .keys()
+            .filter_map(|id| self.write_behind.get(id))
+            .map(|w| w.progress.memory_bytes.load(Ordering::Acquire))
+            .sum();
+        held >= bound
+    }
+
     async fn get(&mut self, myself: &ActorRef<SupervisorMsg>, id: ConversationId) -> Lookup {
         if self.is_live(&id) {
             return Ok(self.conversations[&id].clone());
@@ -313,6 +329,12 @@ impl SupervisorState {
             return Err(ChatError::Overloaded {
                 message: "Too many conversations are loaded; retry shortly",
                 retry_after: Duration::from_secs(2),
+            });
+        }
+        if !self.conversations.contains_key(&id) && self.over_memory_bound() {
+            return Err(ChatError::Overloaded {
+                message: "Loaded conversations hold too much memory; retry shortly",
+                retry_after: Duration::from_secs(5),
             });
         }
         let write_behind = match self.write_behind.get(&id) {

@@ -287,6 +287,27 @@ async fn a_loaded_conversations_address_is_cached_until_it_fails_or_idles_out() 
 }
 
 #[tokio::test]
+async fn past_the_memory_bound_new_conversations_are_refused() {
+    let store = Arc::new(MemoryStore::default());
+    // Two idle conversations (about 10 KiB each) reach the bound.
+    let settings = Settings {
+        max_loaded_memory: 15 << 10,
+        ..Settings::default()
+    };
+    let system = System::start(store, settings).await.unwrap();
+    let (_, first) = created(&system, "first").await;
+    created(&system, "second").await;
+    let third = system.conversation(ConversationId::parse("third").unwrap());
+    assert!(matches!(
+        third.create().await,
+        Err(crate::ChatError::Overloaded { .. })
+    ));
+    // A loaded conversation is still served past the bound.
+    first.post(&ann(), text("still here")).await.unwrap();
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
 async fn unknown_conversations_answer_not_found() {
     let store = Arc::new(MemoryStore::default());
     let system = System::start(store, Settings::default()).await.unwrap();

@@ -1,6 +1,7 @@
 //! Loaded rooms: joins naming ids that do not exist load nothing (a
 //! bounded negative cache answers them), so they cannot fill the loaded
 //! rooms' cap and lock real rooms out; a create makes a cached id real.
+//! Loaded rooms are bounded by estimated memory as well as by count.
 
 use crate::helpers::*;
 use futures::StreamExt;
@@ -59,4 +60,33 @@ async fn joins_to_unknown_rooms_load_nothing_and_real_rooms_stay_joinable() {
     let (other, other_code) = app.create_conversation(None).await;
     app.join(&other, &other_code, "Cy").await;
     assert_eq!(app.metric("chats3_conversations_live").await, 3);
+}
+
+#[tokio::test]
+async fn past_max_loaded_memory_a_new_conversation_answers_503_and_loaded_ones_still_work() {
+    // An idle loaded conversation is estimated at about 10 KiB: two reach
+    // this bound.
+    let app = spawn_app_with(|c| c.actors.max_loaded_memory = 15 << 10).await;
+    let (first, code) = app.create_conversation(None).await;
+    app.create_conversation(None).await;
+    let response = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD }),
+        )
+        .await;
+    let retry_after = response.headers().get("retry-after").cloned();
+    let (status, message, _) = failure(response).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (
+            503,
+            "Loaded conversations hold too much memory; retry shortly"
+        )
+    );
+    assert_eq!(retry_after.unwrap(), "5");
+    let ann = app.join(&first, &code, "Ann").await;
+    app.send(&ann.session_id, "the loaded room still works")
+        .await;
+    app.stop().await;
 }

@@ -43,6 +43,11 @@ pub(crate) struct RecentIds {
 }
 
 impl RecentIds {
+    /// Ids remembered now.
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
     pub(crate) fn new(max: usize) -> Self {
         RecentIds {
             by_id: HashMap::new(),

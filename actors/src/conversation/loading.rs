@@ -22,6 +22,7 @@ impl ConversationState {
             Ok(()) => {
                 self.load_error = None;
                 self.load_failures = 0;
+                self.note_memory();
                 let delay = self.args.settings.flush_interval;
                 self.schedule_save(myself, DocumentKind::Revisions, delay);
             }

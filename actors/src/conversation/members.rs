@@ -173,6 +173,11 @@ impl Members {
         });
     }
 
+    /// Members known (joined or streaming).
+    pub(crate) fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
     /// Number of open streams.
     pub(crate) fn stream_count(&self) -> usize {
         self.streams.len()

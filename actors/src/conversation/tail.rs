@@ -8,6 +8,10 @@ use crate::history::{self, Side};
 use crate::store::{Store, StoreError};
 use std::collections::{HashMap, VecDeque};
 
+/// Bytes a held message costs beyond its text (the struct, its `String`
+/// headers, the id map entry).
+const PER_MESSAGE: usize = 400;
+
 /// Newest messages of a conversation.
 #[derive(Debug)]
 pub(crate) struct Tail {
@@ -36,6 +40,25 @@ pub(crate) enum PagePlan {
 }
 
 impl Tail {
+    /// Estimated bytes of the messages held (text fields plus a fixed
+    /// overhead per message and per id entry).
+    pub(crate) fn approx_bytes(&self) -> usize {
+        self.items
+            .iter()
+            .map(|m| {
+                let msg = &m.message;
+                PER_MESSAGE
+                    + msg.message_id.len() * 2
+                    + msg.body.len()
+                    + msg.sender_user_id.len()
+                    + msg.sender_display_name.len()
+                    + msg.conversation_id.len()
+                    + msg.client_timestamp.len()
+                    + msg.server_received_at.len()
+            })
+            .sum()
+    }
+
     pub(crate) fn new(keep: usize, loaded: Vec<SequencedMessage>, complete: bool) -> Self {
         let mut tail = Tail {
             items: VecDeque::with_capacity(loaded.len()),
