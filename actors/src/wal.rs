@@ -72,6 +72,7 @@ pub enum WalError {
 pub struct Wal {
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
+    segment_bytes: u64,
 }
 
 /// The records a log held when it was opened, in order.
@@ -92,25 +93,44 @@ impl Wal {
         let found = segments::recover(&config.dir)?;
         let recovered = Recovered(segments::Replay::new(found.clone()));
         let shared = Arc::new(Shared::default());
+        let segment_bytes = config.segment_bytes;
         let writer = Writer::new(config, shared.clone(), found)?;
         let (commands, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("chats3-wal".into())
             .spawn(move || writer.run(receiver))?;
-        Ok((Wal { commands, shared }, recovered))
+        Ok((
+            Wal {
+                commands,
+                shared,
+                segment_bytes,
+            },
+            recovered,
+        ))
     }
 
     /// Appends a record; answers its log position once it is durable.
-    pub async fn append(&self, payload: Vec<u8>) -> Result<u64, WalError> {
+    ///
+    /// The record is queued when `append` is called, not when the future
+    /// is first polled: records are logged in the order of the calls, so
+    /// an actor that calls `append` in its handler logs its changes in the
+    /// order it made them, and may await durability elsewhere. Dropping
+    /// the future still logs the record, unacknowledged.
+    pub fn append(
+        &self,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<u64, WalError>> + Send + 'static {
         let (done, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Append { payload, done })
-            .map_err(|_| WalError::Closed)?;
-        answer.await.map_err(|_| WalError::Closed)?
+        let queued = self.commands.send(Command::Append { payload, done });
+        async move {
+            queued.map_err(|_| WalError::Closed)?;
+            answer.await.map_err(|_| WalError::Closed)?
+        }
     }
 
     /// Lets the log delete the segments that end at or before `lsn`: the
-    /// caller no longer needs any record before it.
+    /// caller no longer needs any record before it. They are gone once an
+    /// append made after this call is answered.
     pub fn release_before(&self, lsn: u64) {
         let _ = self.commands.send(Command::Release(lsn));
     }
@@ -118,6 +138,16 @@ impl Wal {
     /// Bytes of the log on disk.
     pub fn bytes(&self) -> u64 {
         self.shared.bytes.load(Ordering::Acquire)
+    }
+
+    /// Log position just past the last record written.
+    pub fn end(&self) -> u64 {
+        self.shared.end.load(Ordering::Acquire)
+    }
+
+    /// Size a segment grows to before the next one starts.
+    pub fn segment_bytes(&self) -> u64 {
+        self.segment_bytes
     }
 
     /// Group commits done since the log was opened.

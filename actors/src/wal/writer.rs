@@ -33,6 +33,8 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     /// Bytes of the segments on disk.
     pub(crate) bytes: AtomicU64,
+    /// Log position just past the last record written.
+    pub(crate) end: AtomicU64,
     /// Syncs done (group commits).
     pub(crate) syncs: AtomicU64,
     /// A write or sync failed: the log accepts nothing more.
@@ -74,6 +76,7 @@ impl Writer {
         let file = OpenOptions::new().append(true).open(&current.path)?;
         let bytes = segments.iter().map(|s| s.len).sum::<u64>() + current.len;
         shared.bytes.store(bytes, Ordering::Release);
+        shared.end.store(current.end(), Ordering::Release);
         Ok(Writer {
             config,
             shared,
@@ -144,8 +147,8 @@ impl Writer {
             }
         }
         let result = self.write_out(&mut buffer);
-        // Released before answering, so an append that follows a release
-        // returns with the release done.
+        // Released before the group is answered: once an append queued
+        // after `release_before` returns, the segments are gone.
         if let Some(before) = released {
             self.release(before);
         }
@@ -179,6 +182,7 @@ impl Writer {
                 let len = buffer.len() as u64;
                 self.current.len += len;
                 self.shared.bytes.fetch_add(len, Ordering::AcqRel);
+                self.shared.end.store(self.current.end(), Ordering::Release);
                 self.shared.syncs.fetch_add(1, Ordering::Relaxed);
                 buffer.clear();
                 Ok(())
