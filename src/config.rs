@@ -22,6 +22,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[storage]`
     pub storage: StorageConfig,
+    /// `[durability]`
+    pub durability: DurabilityConfig,
     /// `[auth]`
     pub auth: AuthConfig,
     /// `[[integrators]]`: who may embed rooms and post system messages.
@@ -155,6 +157,54 @@ pub struct S3Config {
     pub secret_key: String,
     /// Put in front of every key.
     pub prefix: String,
+}
+
+/// How the write-ahead log makes a change durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Written and `fdatasync`ed: survives a power loss.
+    Fsync,
+    /// Written only: survives the process being killed.
+    Write,
+}
+
+/// The smallest `durability.segment_bytes`: a segment holds at least a few
+/// records.
+const MIN_SEGMENT_BYTES: u64 = 4096;
+
+/// `[durability]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurabilityConfig {
+    /// Directory of the write-ahead log; empty: no log.
+    pub wal_dir: String,
+    /// How long the writer gathers changes after a sync before the next.
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// How a change is made durable.
+    pub sync: SyncMode,
+    /// Bytes the log may hold; past it changes answer 503.
+    pub max_bytes: u64,
+    /// Bytes of one segment file.
+    pub segment_bytes: u64,
+}
+
+impl DurabilityConfig {
+    /// The log's settings, `None` when the log is off.
+    pub fn wal_config(&self) -> Option<chats3_actors::wal::WalConfig> {
+        use chats3_actors::wal;
+        (!self.wal_dir.is_empty()).then(|| wal::WalConfig {
+            dir: self.wal_dir.clone().into(),
+            commit_interval: self.commit_interval,
+            sync: match self.sync {
+                SyncMode::Fsync => wal::SyncMode::Fsync,
+                SyncMode::Write => wal::SyncMode::Write,
+            },
+            segment_bytes: self.segment_bytes,
+            max_bytes: self.max_bytes,
+        })
+    }
 }
 
 /// `[auth]`
@@ -325,6 +375,14 @@ impl Config {
         if self.storage.operation_timeout.is_zero() {
             return Err("storage.operation_timeout must be more than 0".into());
         }
+        let durability = &self.durability;
+        if durability.segment_bytes < MIN_SEGMENT_BYTES
+            || durability.max_bytes < durability.segment_bytes
+        {
+            return Err(format!(
+                "durability.segment_bytes must be at least {MIN_SEGMENT_BYTES} and durability.max_bytes at least segment_bytes"
+            ));
+        }
         if self.limits.max_participants == 0 {
             return Err("limits.max_participants must be at least 1".into());
         }
@@ -412,6 +470,31 @@ mod tests {
     }
 
     #[test]
+    fn the_log_is_on_by_default_and_an_empty_dir_turns_it_off() {
+        let mut config = Config::load(None).unwrap();
+        let wal = config.durability.wal_config().expect("on by default");
+        assert_eq!(wal.dir, std::path::PathBuf::from("./data/wal"));
+        assert_eq!(wal.commit_interval, Duration::from_millis(2));
+        assert_eq!(wal.sync, chats3_actors::wal::SyncMode::Fsync);
+        assert_eq!(wal.segment_bytes, 64 << 20);
+        assert_eq!(wal.max_bytes, 1 << 30);
+        config.durability.wal_dir.clear();
+        assert!(config.durability.wal_config().is_none());
+    }
+
+    #[test]
+    fn the_log_is_set_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "[durability]\nwal_dir = \"\"\nsync = \"write\"\ncommit_interval = \"5ms\"\n";
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert!(config.durability.wal_config().is_none());
+        assert_eq!(config.durability.sync, SyncMode::Write);
+        assert_eq!(config.durability.commit_interval, Duration::from_millis(5));
+    }
+
+    #[test]
     fn the_defaults_are_the_actor_systems_defaults() {
         let settings = Config::load(None).unwrap().actor_settings();
         let defaults = chats3_actors::Settings::default();
@@ -446,6 +529,9 @@ mod tests {
             ("[actors]\nmax_sessions = 0\n", "max_sessions"),
             ("[actors]\ncall_timeout = \"0s\"\n", "call_timeout"),
             ("[actors]\nnonce_ttl = \"1m\"\n", "nonce_ttl"),
+            ("[durability]\nsync = \"never\"\n", "sync"),
+            ("[durability]\nsegment_bytes = 10\n", "segment_bytes"),
+            ("[durability]\nmax_bytes = 4096\n", "max_bytes"),
         ];
         for (text, needle) in cases {
             let path = dir.path().join("c.toml");

@@ -50,7 +50,8 @@ fn static_dir(configured: &str) -> PathBuf {
 }
 
 impl Application {
-    /// Opens storage, starts the actors and binds the listener.
+    /// Opens storage and the write-ahead log, starts the actors (replaying
+    /// the log) and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let address = format!("{}:{}", config.server.host, config.server.port);
         let listener = TcpListener::bind(&address)
@@ -78,7 +79,20 @@ impl Application {
         let storage = Storage::open(&config.storage, links.clone())
             .await
             .context("opening storage")?;
-        let system = System::start(storage.store(), config.actor_settings())
+        let log = match config.durability.wal_config() {
+            Some(wal) => {
+                let dir = wal.dir.display().to_string();
+                let opened = chats3_actors::wal::Wal::open(wal)
+                    .with_context(|| format!("opening the write-ahead log in {dir}"))?;
+                tracing::info!(dir, "write-ahead log open");
+                Some(opened)
+            }
+            None => {
+                tracing::info!("write-ahead log off: sessions end at a restart");
+                None
+            }
+        };
+        let system = System::start(storage.store(), config.actor_settings(), log)
             .await
             .context("starting actors")?;
         let limiter = Arc::new(Limiter::new(&config));

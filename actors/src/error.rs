@@ -79,6 +79,10 @@ pub enum ChatError {
     /// Storage failed for a request that needs it now.
     #[error("storage unavailable")]
     Storage(#[source] StoreError),
+    /// The write-ahead log could not make a change durable (it failed or
+    /// is closed); the change was not acknowledged.
+    #[error("the change could not be logged")]
+    Log(#[source] crate::wal::WalError),
     /// An actor did not answer within the call timeout.
     #[error("no answer within {0:?}")]
     TimedOut(Duration),
@@ -104,6 +108,21 @@ impl ChatError {
         ChatError::SpawnFailed {
             what,
             cause: Arc::new(cause),
+        }
+    }
+}
+
+/// How long a client waits before retrying a change the full log refused.
+const LOG_FULL_RETRY: Duration = Duration::from_secs(5);
+
+impl From<crate::wal::WalError> for ChatError {
+    fn from(e: crate::wal::WalError) -> Self {
+        match e {
+            crate::wal::WalError::Full => ChatError::Overloaded {
+                message: "Too many changes waiting to be stored",
+                retry_after: LOG_FULL_RETRY,
+            },
+            other => ChatError::Log(other),
         }
     }
 }

@@ -10,12 +10,14 @@ use crate::conversation::{
 use crate::domain::{AttachmentMeta, Conversation, ConversationId, Message, NewMessage, Sender};
 use crate::error::ChatError;
 use crate::nonces::{ActorNonces, NonceRegistry};
+use crate::registry_log::RegistryLogs;
 use crate::sessions::{ActorSessions, SessionRegistry};
 use crate::settings::Settings;
 use crate::store::SharedStore;
 use crate::supervisor::{
     ConversationSupervisor, ProgressBoard, SupervisorArgs, SupervisorMsg, SupervisorStats,
 };
+use crate::wal::{Recovered, Wal, WalError};
 use bytes::Bytes;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use serde_json::Value;
@@ -98,8 +100,16 @@ impl std::fmt::Display for Unstored {
 }
 
 impl System {
-    /// Starts the supervisor and the registries.
-    pub async fn start(store: SharedStore, settings: Settings) -> Result<Self, ChatError> {
+    /// Starts the supervisor and the registries. With a write-ahead log
+    /// (as [`Wal::open`] returns it), the sessions and nonces it holds are
+    /// replayed before this returns, and the registries write to it.
+    pub async fn start(
+        store: SharedStore,
+        settings: Settings,
+        log: Option<(Wal, Recovered)>,
+    ) -> Result<Self, ChatError> {
+        let logs =
+            RegistryLogs::open(log).map_err(|e| ChatError::Log(WalError::Failed(Arc::new(e))))?;
         let settings = Arc::new(settings);
         let board = Arc::new(ProgressBoard::default());
         let addresses = Arc::new(ConversationAddresses::default());
@@ -115,8 +125,19 @@ impl System {
         )
         .await
         .map_err(|e| ChatError::spawn_failed("the conversation supervisor", e))?;
-        let local_sessions = ActorSessions::start(&settings).await?;
-        let local_nonces = ActorNonces::start(&settings).await?;
+        let RegistryLogs {
+            sessions,
+            nonces,
+            restored,
+        } = logs;
+        let local_sessions = ActorSessions::start(
+            &settings,
+            sessions,
+            restored.sessions.into_values().collect(),
+        )
+        .await?;
+        let local_nonces =
+            ActorNonces::start(&settings, nonces, restored.nonces.into_iter().collect()).await?;
         Ok(System {
             sessions: Arc::new(local_sessions.clone()),
             nonces: Arc::new(local_nonces.clone()),

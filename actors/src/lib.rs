@@ -21,6 +21,9 @@
 //! - `ttl_registry`: one registry actor of entries that expire;
 //!   `sessions`, `nonces`: its two uses, behind the seams a shared store
 //!   replaces.
+//! - `wal`: the write-ahead log of opaque records; `registry_log`: the
+//!   registries' records in it and their replay at start; `retention`:
+//!   what the log must keep, the oldest need of those replaying from it.
 //! - `handle`: the async API with timeouts that HTTP handlers call;
 //!   `membership`: its operations that span a conversation and the
 //!   registries (join, embed, leave).
@@ -67,6 +70,8 @@ mod history;
 mod membership;
 mod ndjson;
 mod nonces;
+mod registry_log;
+mod retention;
 mod segments;
 mod sessions;
 mod settings;
@@ -77,6 +82,8 @@ mod ttl_registry;
 pub mod wal;
 mod write_behind;
 
+#[cfg(test)]
+mod registry_log_tests;
 #[cfg(test)]
 mod system_tests;
 

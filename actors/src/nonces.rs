@@ -1,11 +1,15 @@
 //! The nonce registry: remembers ticket nonces for their TTL in a
 //! [`crate::ttl_registry`] actor so a ticket cannot be replayed.
-//! Check-and-store is one actor message, hence atomic.
+//! Check-and-store is one actor message, hence atomic; with the log on, a
+//! nonce's use is durable before the check answers that it was unseen.
 
 use crate::ask::ask;
 use crate::error::ChatError;
+use crate::registry_log::{LogRecord, UsedNonce};
 use crate::settings::Settings;
-use crate::ttl_registry::{self, Expiry, Overflow, RegistryMsg, RegistryRules};
+use crate::ttl_registry::{
+    self, Expiry, Journal, Journaling, Overflow, RegistryArgs, RegistryMsg, RegistryRules, Stamped,
+};
 use async_trait::async_trait;
 use ractor::ActorRef;
 use std::time::Duration;
@@ -40,12 +44,68 @@ pub(crate) struct ActorNonces {
 }
 
 impl ActorNonces {
-    /// Starts the registry actor.
-    pub(crate) async fn start(settings: &Settings) -> Result<Self, ChatError> {
+    /// Starts the registry actor with `restored` (nonces a replay of the
+    /// log found, with the time each was used), writing to the log when
+    /// `log` is given.
+    pub(crate) async fn start(
+        settings: &Settings,
+        log: Option<Journaling<()>>,
+        restored: Vec<(String, i64)>,
+    ) -> Result<Self, ChatError> {
+        let restored = restored
+            .into_iter()
+            .map(|(nonce, since_ms)| {
+                (
+                    nonce,
+                    Stamped {
+                        value: (),
+                        since_ms,
+                    },
+                )
+            })
+            .collect();
+        let args = RegistryArgs {
+            rules: rules(settings),
+            log,
+            restored,
+        };
         Ok(ActorNonces {
-            actor: ttl_registry::spawn(rules(settings)).await?,
+            actor: ttl_registry::spawn_with(args).await?,
             timeout: settings.call_timeout,
         })
+    }
+}
+
+/// The nonce registry's log records: a nonce is never read or forgotten
+/// on request, only used and expired.
+pub(crate) struct NonceJournal;
+
+impl Journal<()> for NonceJournal {
+    fn inserted(&self, key: &str, entry: &Stamped<()>) -> LogRecord {
+        LogRecord::NonceUsed {
+            nonce: key.to_owned(),
+            at: entry.since_ms,
+        }
+    }
+
+    fn touched(&self, _key: &str, _at_ms: i64) -> Option<LogRecord> {
+        None
+    }
+
+    fn removed(&self, _key: &str) -> Option<LogRecord> {
+        None
+    }
+
+    fn snapshot(&self, entries: &[(String, Stamped<()>)]) -> LogRecord {
+        LogRecord::NonceSnapshot {
+            nonces: entries
+                .iter()
+                .map(|(nonce, entry)| UsedNonce {
+                    nonce: nonce.clone(),
+                    at: entry.since_ms,
+                })
+                .collect(),
+        }
     }
 }
 

@@ -1,15 +1,24 @@
 //! The session registry: sessions with a sliding TTL in a
 //! [`crate::ttl_registry`] actor, behind the [`SessionRegistry`] seam so a
-//! shared store can replace it.
+//! shared store can replace it. With the log on, a session is durable
+//! before its id is handed out, a leave before it is answered, and a use
+//! is logged at most once per [`TOUCH_EVERY`]: after a restart a session's
+//! TTL runs from its last logged use.
 
 use crate::ask::ask;
 use crate::domain::Session;
 use crate::error::ChatError;
+use crate::registry_log::LogRecord;
 use crate::settings::Settings;
-use crate::ttl_registry::{self, Expiry, Overflow, RegistryMsg, RegistryRules};
+use crate::ttl_registry::{
+    self, Expiry, Journal, Journaling, Overflow, RegistryArgs, RegistryMsg, RegistryRules, Stamped,
+};
 use async_trait::async_trait;
 use ractor::ActorRef;
 use std::time::Duration;
+
+/// A session's use is logged at most this often.
+pub(crate) const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// Where sessions live.
 #[async_trait]
@@ -45,12 +54,75 @@ pub(crate) struct ActorSessions {
 }
 
 impl ActorSessions {
-    /// Starts the registry actor.
-    pub(crate) async fn start(settings: &Settings) -> Result<Self, ChatError> {
+    /// Starts the registry actor with `restored` (sessions a replay of
+    /// the log found), writing to the log when `log` is given.
+    pub(crate) async fn start(
+        settings: &Settings,
+        log: Option<Journaling<Session>>,
+        restored: Vec<Session>,
+    ) -> Result<Self, ChatError> {
+        let restored = restored
+            .into_iter()
+            .map(|session| {
+                let since_ms = session.last_active_at;
+                (
+                    session.session_id.clone(),
+                    Stamped {
+                        value: session,
+                        since_ms,
+                    },
+                )
+            })
+            .collect();
+        let args = RegistryArgs {
+            rules: rules(settings),
+            log,
+            restored,
+        };
         Ok(ActorSessions {
-            actor: ttl_registry::spawn(rules(settings)).await?,
+            actor: ttl_registry::spawn_with(args).await?,
             timeout: settings.call_timeout,
         })
+    }
+}
+
+/// The session registry's log records.
+pub(crate) struct SessionJournal;
+
+impl SessionJournal {
+    fn as_stored(entry: &Stamped<Session>) -> Session {
+        Session {
+            last_active_at: entry.since_ms,
+            ..entry.value.clone()
+        }
+    }
+}
+
+impl Journal<Session> for SessionJournal {
+    fn inserted(&self, _key: &str, entry: &Stamped<Session>) -> LogRecord {
+        LogRecord::SessionCreated {
+            session: Self::as_stored(entry),
+        }
+    }
+
+    fn touched(&self, key: &str, at_ms: i64) -> Option<LogRecord> {
+        Some(LogRecord::SessionTouched {
+            id: key.to_owned(),
+            at: at_ms,
+        })
+    }
+
+    fn removed(&self, key: &str) -> Option<LogRecord> {
+        Some(LogRecord::SessionDeleted { id: key.to_owned() })
+    }
+
+    fn snapshot(&self, entries: &[(String, Stamped<Session>)]) -> LogRecord {
+        LogRecord::SessionSnapshot {
+            sessions: entries
+                .iter()
+                .map(|(_, entry)| Self::as_stored(entry))
+                .collect(),
+        }
     }
 }
 
@@ -79,8 +151,10 @@ impl SessionRegistry for ActorSessions {
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), ChatError> {
-        self.actor
-            .cast(RegistryMsg::Remove(session_id.to_owned()))
-            .map_err(|_| ChatError::ActorGone("the session registry"))
+        let id = session_id.to_owned();
+        ask(&self.actor, self.timeout, |reply| {
+            RegistryMsg::Remove(id, reply)
+        })
+        .await?
     }
 }

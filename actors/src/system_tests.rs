@@ -128,7 +128,7 @@ async fn batching_system(store: &Arc<MemoryStore>, max_batch: usize) -> System {
         flush_max_batch: max_batch,
         ..Settings::default()
     };
-    System::start(store.clone(), settings).await.unwrap()
+    System::start(store.clone(), settings, None).await.unwrap()
 }
 
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -192,7 +192,7 @@ async fn a_panicking_conversation_restarts_without_losing_unstored_messages() {
         flush_interval: Duration::from_millis(20),
         ..Settings::default()
     };
-    let system = System::start(store.clone(), settings).await.unwrap();
+    let system = System::start(store.clone(), settings, None).await.unwrap();
     let (id, conversation) = created(&system, "crashy").await;
     store.down.store(true, Ordering::SeqCst);
     conversation
@@ -238,7 +238,7 @@ async fn idle_conversations_unload_after_flushing_and_reload_on_demand() {
         idle_timeout: Duration::from_millis(100),
         ..Settings::default()
     };
-    let system = System::start(store.clone(), settings).await.unwrap();
+    let system = System::start(store.clone(), settings, None).await.unwrap();
     let (id, conversation) = created(&system, "sleepy").await;
     conversation.post(&ann(), text("kept")).await.unwrap();
     eventually("unloaded", async || {
@@ -261,7 +261,7 @@ async fn a_loaded_conversations_address_is_cached_until_it_fails_or_idles_out() 
         idle_timeout: Duration::from_millis(300),
         ..Settings::default()
     };
-    let system = System::start(store.clone(), settings).await.unwrap();
+    let system = System::start(store.clone(), settings, None).await.unwrap();
     let addresses = system.addresses();
     let (id, conversation) = created(&system, "cached").await;
     let first = addresses.get(&id).expect("cached once loaded").get_id();
@@ -310,7 +310,9 @@ async fn past_the_memory_bound_new_conversations_are_refused() {
 #[tokio::test]
 async fn unknown_conversations_answer_not_found() {
     let store = Arc::new(MemoryStore::default());
-    let system = System::start(store, Settings::default()).await.unwrap();
+    let system = System::start(store, Settings::default(), None)
+        .await
+        .unwrap();
     let conversation = system.conversation(ConversationId::parse("nobody").unwrap());
     assert!(matches!(
         conversation.post(&ann(), text("x")).await.unwrap_err(),

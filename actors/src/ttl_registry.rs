@@ -2,10 +2,15 @@
 //! time it was stored (or, for a sliding registry, last read), a bound on
 //! the number of entries answers [`ChatError::Overloaded`], and a periodic
 //! sweep forgets what expired. Sessions and ticket nonces are two uses of it
-//! ([`crate::sessions`], [`crate::nonces`]).
+//! ([`crate::sessions`], [`crate::nonces`]). With the write-ahead log on,
+//! the actor logs its changes and checkpoints (see [`journal`]).
+
+mod journal;
 
 use crate::error::ChatError;
 use crate::time::now_ms;
+pub(crate) use journal::{Journal, Journaling};
+use journal::{Logged, SNAPSHOT_CHUNK};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -54,11 +59,20 @@ pub(crate) struct Stamped<V> {
     pub since_ms: i64,
 }
 
+/// An entry as the registry holds it.
+#[derive(Debug)]
+struct Held<V> {
+    entry: Stamped<V>,
+    /// The life's start the log last heard of (sliding registries log a
+    /// read at most once per `touch_every`).
+    logged_ms: i64,
+}
+
 /// The entries of a registry and its rules, with time passed in, so the
 /// rules are testable without a clock.
 #[derive(Debug)]
 pub(crate) struct TtlEntries<V> {
-    entries: HashMap<String, Stamped<V>>,
+    entries: HashMap<String, Held<V>>,
     ttl_ms: i64,
     expiry: Expiry,
     max: usize,
@@ -77,8 +91,8 @@ impl<V: Clone> TtlEntries<V> {
         }
     }
 
-    fn is_fresh(&self, entry: &Stamped<V>, now_ms: i64) -> bool {
-        now_ms.saturating_sub(entry.since_ms) < self.ttl_ms
+    fn is_fresh(&self, since_ms: i64, now_ms: i64) -> bool {
+        now_ms.saturating_sub(since_ms) < self.ttl_ms
     }
 
     /// Stores `value` under `key` (replacing what is there), its life
@@ -100,7 +114,14 @@ impl<V: Clone> TtlEntries<V> {
                 retry_after: self.when_full.retry_after,
             });
         }
-        self.entries.insert(key, Stamped { value, since_ms });
+        let entry = Stamped { value, since_ms };
+        self.entries.insert(
+            key,
+            Held {
+                entry,
+                logged_ms: since_ms,
+            },
+        );
         Ok(())
     }
 
@@ -116,7 +137,7 @@ impl<V: Clone> TtlEntries<V> {
         if self
             .entries
             .get(&key)
-            .is_some_and(|entry| self.is_fresh(entry, now_ms))
+            .is_some_and(|held| self.is_fresh(held.entry.since_ms, now_ms))
         {
             return Ok(false);
         }
@@ -127,16 +148,64 @@ impl<V: Clone> TtlEntries<V> {
     /// now. An expired entry is forgotten.
     pub(crate) fn get(&mut self, key: &str, now_ms: i64) -> Option<Stamped<V>> {
         let fresh = self.entries.get(key)?;
-        if !self.is_fresh(fresh, now_ms) {
+        if !self.is_fresh(fresh.entry.since_ms, now_ms) {
             self.entries.remove(key);
             return None;
         }
         let sliding = self.expiry == Expiry::Sliding;
-        let entry = self.entries.get_mut(key)?;
+        let held = self.entries.get_mut(key)?;
         if sliding {
-            entry.since_ms = now_ms;
+            held.entry.since_ms = now_ms;
         }
-        Some(entry.clone())
+        Some(held.entry.clone())
+    }
+
+    /// The entry under `key` as held, without reading it.
+    pub(crate) fn peek(&self, key: &str) -> Option<&Stamped<V>> {
+        self.entries.get(key).map(|held| &held.entry)
+    }
+
+    /// Whether the entry's life start moved at least `every` past what the
+    /// log last heard; if so, the log is taken to hear of it now.
+    pub(crate) fn touch_due(&mut self, key: &str, every: Duration) -> bool {
+        let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        let Some(held) = self.entries.get_mut(key) else {
+            return false;
+        };
+        if held.entry.since_ms.saturating_sub(held.logged_ms) < every_ms {
+            return false;
+        }
+        held.logged_ms = held.entry.since_ms;
+        true
+    }
+
+    /// The fresh entries, for a snapshot.
+    pub(crate) fn live(&self, now_ms: i64) -> Vec<(String, Stamped<V>)> {
+        self.entries
+            .iter()
+            .filter(|(_, held)| self.is_fresh(held.entry.since_ms, now_ms))
+            .map(|(key, held)| (key.clone(), held.entry.clone()))
+            .collect()
+    }
+
+    /// Takes back entries a replay found: the expired ones are dropped,
+    /// and past the bound the rest is refused (counted in the answer).
+    pub(crate) fn restore(
+        &mut self,
+        restored: Vec<(String, Stamped<V>)>,
+        now_ms: i64,
+    ) -> (usize, usize) {
+        let (mut kept, mut refused) = (0, 0);
+        for (key, Stamped { value, since_ms }) in restored {
+            if !self.is_fresh(since_ms, now_ms) {
+                continue;
+            }
+            match self.insert(key, value, since_ms, now_ms) {
+                Ok(()) => kept += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        (kept, refused)
     }
 
     /// Forgets the entry under `key`.
@@ -148,7 +217,7 @@ impl<V: Clone> TtlEntries<V> {
     pub(crate) fn sweep(&mut self, now_ms: i64) {
         let ttl_ms = self.ttl_ms;
         self.entries
-            .retain(|_, entry| now_ms.saturating_sub(entry.since_ms) < ttl_ms);
+            .retain(|_, held| now_ms.saturating_sub(held.entry.since_ms) < ttl_ms);
     }
 
     /// Entries held, expired ones not yet swept included.
@@ -182,8 +251,14 @@ pub(crate) enum RegistryMsg<V> {
     },
     /// The fresh entry under a key (restarting its life when sliding).
     Get(String, RpcReplyPort<Option<Stamped<V>>>),
-    /// Forgets an entry.
-    Remove(String),
+    /// Forgets an entry; answers once the log holds that.
+    Remove(String, RpcReplyPort<Result<(), ChatError>>),
+    /// Forgets an entry the log refused to store (nothing is logged).
+    Forget(String),
+    /// Timer: write a checkpoint if the log grew enough since the last.
+    Checkpoint,
+    /// A checkpoint is durable (its first position and size) or failed.
+    CheckpointDone(Option<(u64, u64)>),
     /// Entries held now, expired ones not yet swept included (tests).
     #[cfg(test)]
     Len(RpcReplyPort<usize>),
@@ -200,27 +275,59 @@ impl<V> Default for TtlRegistry<V> {
     }
 }
 
+/// What a registry actor starts with.
+pub(crate) struct RegistryArgs<V> {
+    /// The rules it runs by.
+    pub rules: RegistryRules,
+    /// How it writes to the log; `None` when the log is off.
+    pub log: Option<Journaling<V>>,
+    /// Entries a replay of the log found.
+    pub restored: Vec<(String, Stamped<V>)>,
+}
+
+/// A registry actor's state: its entries and, with the log on, its log.
+pub(crate) struct RegistryState<V> {
+    entries: TtlEntries<V>,
+    log: Option<Logged<V>>,
+}
+
 impl<V: Clone + Send + 'static> Actor for TtlRegistry<V> {
     type Msg = RegistryMsg<V>;
-    type State = TtlEntries<V>;
-    type Arguments = RegistryRules;
+    type State = RegistryState<V>;
+    type Arguments = RegistryArgs<V>;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        rules: RegistryRules,
+        args: RegistryArgs<V>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(rules.sweep_every, || RegistryMsg::Sweep);
-        Ok(TtlEntries::new(&rules))
+        myself.send_interval(args.rules.sweep_every, || RegistryMsg::Sweep);
+        let mut entries = TtlEntries::new(&args.rules);
+        if !args.restored.is_empty() {
+            let (kept, refused) = entries.restore(args.restored, now_ms());
+            if refused > 0 {
+                tracing::warn!(
+                    kept,
+                    refused,
+                    "more entries in the log than the registry holds"
+                );
+            }
+        }
+        let log = args.log.map(Logged::new);
+        if let Some(log) = &log {
+            myself.send_interval(log.checkpoint_every(), || RegistryMsg::Checkpoint);
+        }
+        Ok(RegistryState { entries, log })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        entries: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let now = now_ms();
+        let RegistryState { entries, log } = state;
         match message {
             RegistryMsg::Insert {
                 key,
@@ -228,30 +335,95 @@ impl<V: Clone + Send + 'static> Actor for TtlRegistry<V> {
                 since_ms,
                 reply,
             } => {
-                let _ = reply.send(entries.insert(key, value, since_ms, now));
+                let stored = entries.insert(key.clone(), value, since_ms, now);
+                match (stored, log.as_ref(), entries.peek(&key)) {
+                    (Ok(()), Some(log), Some(entry)) => {
+                        let record = log.journal().inserted(&key, entry);
+                        log.reply_when_logged(&myself, key, record, reply, ());
+                    }
+                    (stored, _, _) => {
+                        let _ = reply.send(stored);
+                    }
+                }
             }
             RegistryMsg::InsertNew { key, value, reply } => {
-                let _ = reply.send(entries.insert_new(key, value, now));
+                let stored = entries.insert_new(key.clone(), value, now);
+                match (stored, log.as_ref(), entries.peek(&key)) {
+                    (Ok(true), Some(log), Some(entry)) => {
+                        let record = log.journal().inserted(&key, entry);
+                        log.reply_when_logged(&myself, key, record, reply, true);
+                    }
+                    (stored, _, _) => {
+                        let _ = reply.send(stored);
+                    }
+                }
             }
             RegistryMsg::Get(key, reply) => {
-                let _ = reply.send(entries.get(&key, now));
+                let found = entries.get(&key, now);
+                if let (Some(entry), Some(log)) = (&found, log.as_ref())
+                    && entries.touch_due(&key, log.touch_every())
+                    && let Some(record) = log.journal().touched(&key, entry.since_ms)
+                {
+                    log.append_unawaited(&record);
+                }
+                let _ = reply.send(found);
             }
-            RegistryMsg::Remove(key) => entries.remove(&key),
+            RegistryMsg::Remove(key, reply) => {
+                let held = entries.peek(&key).is_some();
+                entries.remove(&key);
+                let logged = log
+                    .as_ref()
+                    .filter(|_| held)
+                    .and_then(|log| Some((log, log.journal().removed(&key)?)));
+                match logged {
+                    Some((log, record)) => log.reply_when_logged(&myself, key, record, reply, ()),
+                    None => {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+            }
+            RegistryMsg::Forget(key) => entries.remove(&key),
             #[cfg(test)]
             RegistryMsg::Len(reply) => {
                 let _ = reply.send(entries.len());
             }
             RegistryMsg::Sweep => entries.sweep(now),
+            RegistryMsg::Checkpoint => {
+                if let Some(log) = log.as_mut()
+                    && log.checkpoint_due()
+                {
+                    let live = entries.live(now);
+                    log.checkpoint(&myself, live.chunks(SNAPSHOT_CHUNK));
+                }
+            }
+            RegistryMsg::CheckpointDone(outcome) => {
+                if let Some(log) = log.as_mut() {
+                    log.checkpoint_done(outcome);
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// Starts a registry actor following `rules`.
+/// Starts a registry actor following `rules`, with the log off.
+#[cfg(test)]
 pub(crate) async fn spawn<V: Clone + Send + 'static>(
     rules: RegistryRules,
 ) -> Result<ActorRef<RegistryMsg<V>>, ChatError> {
-    let (actor, _) = Actor::spawn(None, TtlRegistry::<V>::default(), rules)
+    spawn_with(RegistryArgs {
+        rules,
+        log: None,
+        restored: Vec::new(),
+    })
+    .await
+}
+
+/// Starts a registry actor.
+pub(crate) async fn spawn_with<V: Clone + Send + 'static>(
+    args: RegistryArgs<V>,
+) -> Result<ActorRef<RegistryMsg<V>>, ChatError> {
+    let (actor, _) = Actor::spawn(None, TtlRegistry::<V>::default(), args)
         .await
         .map_err(|e| ChatError::spawn_failed("a registry", e))?;
     Ok(actor)

@@ -48,6 +48,9 @@ impl Spawned {
             .env("CHATS3_SERVER__HOST", "127.0.0.1")
             .env("CHATS3_SERVER__PORT", "0")
             .env("CHATS3_STORAGE__FS_ROOT", &data.0)
+            // The run's own log (a shared "./data/wal" would mix runs);
+            // `--server-env CHATS3_DURABILITY__WAL_DIR=` turns it off.
+            .env("CHATS3_DURABILITY__WAL_DIR", data.0.join("wal"))
             .env("CHATS3_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("CHATS3_RATE_LIMIT__PER_IP_PER_MINUTE", "0")
             .env("CHATS3_RATE_LIMIT__ADMIN_PER_MINUTE", "0")

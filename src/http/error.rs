@@ -117,6 +117,7 @@ impl From<ChatError> for AppError {
                 message: "Storage unavailable".into(),
                 ..AppError::unavailable(e, 5)
             },
+            ChatError::Log(_) => AppError::unavailable(e, 5),
             ChatError::TimedOut(_) | ChatError::ActorGone(_) | ChatError::SpawnFailed { .. } => {
                 AppError::unavailable(e, 2)
             }

@@ -32,6 +32,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.server.port = 0;
     config.storage.backend = Backend::Fs;
     config.storage.fs_root = data_dir.to_string_lossy().into_owned();
+    // Each test's own log, beside its data: "./data/wal" would be shared.
+    config.durability.wal_dir = wal_dir(data_dir);
     config.auth.admin_password = ADMIN_PASSWORD.into();
     config.rate_limit.per_ip_per_minute = 0;
     config.rate_limit.admin_per_minute = 0;
@@ -42,6 +44,11 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         allowed_origins: vec![INTEGRATOR_ORIGIN.into(), "https://*.example.com".into()],
     }];
     config
+}
+
+/// The write-ahead log directory of a test whose data is in `data_dir`.
+pub fn wal_dir(data_dir: &std::path::Path) -> String {
+    data_dir.join("wal").to_string_lossy().into_owned()
 }
 
 /// A running server.
@@ -376,6 +383,17 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// A spawned server process, killed (SIGKILL) if the test ends before
+/// stopping it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends SIGTERM to a spawned server and waits for its exit, failing the
 /// test unless it exits within `limit` of the signal.
 pub async fn terminate(
@@ -402,13 +420,21 @@ pub async fn terminate(
 
 /// Starts the real `chats3` binary on port 0 with rate limits off, JSON
 /// logs and `envs` on top; returns the process (stdout drained, stderr as
-/// asked) and the URL it logged as listening on.
+/// asked) and the URL it logged as listening on. Its write-ahead log is
+/// in `<fs_root>/wal` when `envs` sets `CHATS3_STORAGE__FS_ROOT`, else off
+/// (the default "./data/wal" would be shared by tests), unless `envs` sets
+/// `CHATS3_DURABILITY__WAL_DIR`.
 pub fn spawn_binary(
     envs: &[(&str, &str)],
     stderr: std::process::Stdio,
 ) -> (std::process::Child, String) {
     use std::io::BufRead;
+    let own_wal_dir = envs
+        .iter()
+        .find(|(key, _)| *key == "CHATS3_STORAGE__FS_ROOT")
+        .map_or_else(String::new, |(_, root)| wal_dir(std::path::Path::new(root)));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chats3"))
+        .env("CHATS3_DURABILITY__WAL_DIR", own_wal_dir)
         .env("CHATS3_SERVER__PORT", "0")
         .env("CHATS3_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("CHATS3_RATE_LIMIT__PER_IP_PER_MINUTE", "0")
