@@ -4,7 +4,9 @@ use crate::helpers::*;
 use chats3_actors::time::iso_from_ms;
 use serde_json::{Value, json};
 
-fn ticket(conversation: &str, adjust: impl FnOnce(&mut Value)) -> (String, String) {
+/// A signed ticket for `conversation` with a fresh nonce, `adjust`ed
+/// before signing: its text and signature.
+pub fn ticket(conversation: &str, adjust: impl FnOnce(&mut Value)) -> (String, String) {
     let now = chats3_actors::time::now_ms();
     let mut t = json!({
         "integratorId": INTEGRATOR_ID,

@@ -213,7 +213,7 @@ async fn messages_missed_across_a_restart_are_replayed_after_a_resync() {
     let data_dir = app.stop().await;
 
     let app = spawn_app_in(data_dir, |_| {}).await;
-    // Sessions live in memory: a restarted server needs a fresh session.
+    // A participant who joins after the restart resumes from the old cursor.
     let bob = app.join(&id, &app.stored_join_code(&id), "Bob2").await;
     let mut resumed = app.stream(&bob.session_id, Some(&seen.id)).await;
     resumed.opening().await;

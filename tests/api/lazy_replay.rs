@@ -1,7 +1,7 @@
 //! Resuming from an old cursor replays lazily: a long backlog arrives in
 //! order, and streams that never read hold no more of it than a chunk.
 
-use crate::helpers::{TestApp, spawn_app_with, spawn_binary, terminate};
+use crate::helpers::{KillOnDrop, TestApp, spawn_app_with, spawn_binary, terminate};
 use futures::{FutureExt, StreamExt};
 use std::process::Stdio;
 use std::time::Duration;
@@ -35,16 +35,6 @@ async fn a_long_backlog_is_replayed_in_order_then_live() {
     app.send(&ann.session_id, "live").await;
     let live = resumed.next_of("new-message").await;
     assert_eq!(live.data["data"]["body"], "live", "no gap, no duplicate");
-}
-
-/// The server process, killed if the test fails before stopping it.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Resident memory of a process, in bytes.
