@@ -294,7 +294,7 @@ async fn past_the_memory_bound_new_conversations_are_refused() {
         max_loaded_memory: 15 << 10,
         ..Settings::default()
     };
-    let system = System::start(store, settings).await.unwrap();
+    let system = System::start(store, settings, None).await.unwrap();
     let (_, first) = created(&system, "first").await;
     created(&system, "second").await;
     let third = system.conversation(ConversationId::parse("third").unwrap());
