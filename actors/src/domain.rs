@@ -281,6 +281,23 @@ pub struct Session {
     pub last_active_at: i64,
 }
 
+#[cfg(test)]
+impl Session {
+    /// Ann's session `id` in conversation `room`, last used at `at`, for tests.
+    pub(crate) fn sample(id: &str, at: i64) -> Self {
+        Session {
+            session_id: id.into(),
+            user_id: format!("u-{id}"),
+            display_name: "Ann".into(),
+            avatar_url: None,
+            role: Role::User,
+            conversation_id: ConversationId::parse("room").unwrap(),
+            created_at: "2025-01-01T00:00:00.000Z".into(),
+            last_active_at: at,
+        }
+    }
+}
+
 impl Session {
     /// The sender identity this session posts as.
     pub fn sender(&self) -> Sender {

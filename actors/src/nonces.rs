@@ -54,15 +54,7 @@ impl ActorNonces {
     ) -> Result<Self, ChatError> {
         let restored = restored
             .into_iter()
-            .map(|(nonce, since_ms)| {
-                (
-                    nonce,
-                    Stamped {
-                        value: (),
-                        since_ms,
-                    },
-                )
-            })
+            .map(|(nonce, since_ms)| (nonce, Stamped::new((), since_ms)))
             .collect();
         let args = RegistryArgs {
             rules: rules(settings),

@@ -215,19 +215,9 @@ impl RegistryLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ConversationId, Role};
 
     fn session(id: &str, at: i64) -> Session {
-        Session {
-            session_id: id.into(),
-            user_id: format!("u-{id}"),
-            display_name: "Ann".into(),
-            avatar_url: None,
-            role: Role::User,
-            conversation_id: ConversationId::parse("room").unwrap(),
-            created_at: "2025-01-01T00:00:00.000Z".into(),
-            last_active_at: at,
-        }
+        Session::sample(id, at)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The registries on the write-ahead log: what they acknowledge comes back
 //! after a reopen, and checkpoints let the log shrink.
 
-use crate::domain::{ConversationId, Role, Session};
+use crate::domain::Session;
 use crate::nonces::{ActorNonces, NonceRegistry};
 use crate::registry_log::RegistryLogs;
 use crate::sessions::{ActorSessions, SessionRegistry};
@@ -24,16 +24,7 @@ fn open(dir: &Path) -> RegistryLogs {
 }
 
 fn session(id: &str, at: i64) -> Session {
-    Session {
-        session_id: id.into(),
-        user_id: format!("u-{id}"),
-        display_name: "Ann".into(),
-        avatar_url: None,
-        role: Role::User,
-        conversation_id: ConversationId::parse("room").unwrap(),
-        created_at: "2025-01-01T00:00:00.000Z".into(),
-        last_active_at: at,
-    }
+    Session::sample(id, at)
 }
 
 /// Both registries started on `logs`, each checking for a checkpoint

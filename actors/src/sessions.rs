@@ -65,13 +65,7 @@ impl ActorSessions {
             .into_iter()
             .map(|session| {
                 let since_ms = session.last_active_at;
-                (
-                    session.session_id.clone(),
-                    Stamped {
-                        value: session,
-                        since_ms,
-                    },
-                )
+                (session.session_id.clone(), Stamped::new(session, since_ms))
             })
             .collect();
         let args = RegistryArgs {

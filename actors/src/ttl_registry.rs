@@ -59,6 +59,13 @@ pub(crate) struct Stamped<V> {
     pub since_ms: i64,
 }
 
+impl<V> Stamped<V> {
+    /// `value`, whose life started at `since_ms`.
+    pub(crate) fn new(value: V, since_ms: i64) -> Self {
+        Stamped { value, since_ms }
+    }
+}
+
 /// An entry as the registry holds it.
 #[derive(Debug)]
 struct Held<V> {
