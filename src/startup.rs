@@ -49,6 +49,22 @@ fn static_dir(configured: &str) -> PathBuf {
     }
 }
 
+/// The exit status after the write-ahead log failed (`EX_IOERR`).
+const LOG_FAILED_EXIT: i32 = 74;
+
+/// Ends the process as soon as a write or sync of the log fails: what was
+/// queued may be lost, so nothing more may be acknowledged, and the next
+/// start replays what the log holds.
+fn stop_when_the_log_fails(wal: chats3_actors::wal::Wal) {
+    tokio::spawn(async move {
+        wal.failure().await;
+        tracing::error!(
+            "the write-ahead log failed; stopping so that nothing more is acknowledged"
+        );
+        std::process::exit(LOG_FAILED_EXIT);
+    });
+}
+
 impl Application {
     /// Opens storage and the write-ahead log, starts the actors (replaying
     /// the log) and binds the listener.
@@ -85,6 +101,7 @@ impl Application {
                 let opened = chats3_actors::wal::Wal::open(wal)
                     .with_context(|| format!("opening the write-ahead log in {dir}"))?;
                 tracing::info!(dir, "write-ahead log open");
+                stop_when_the_log_fails(opened.0.clone());
                 Some(opened)
             }
             None => {
@@ -166,13 +183,18 @@ impl Application {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         tracing::info!(?left, "flushing conversations");
         if let Err(unstored) = state.system.shutdown(left).await {
+            let kept = if state.config.durability.wal_config().is_some() {
+                " (the write-ahead log keeps them for the next start)"
+            } else {
+                ""
+            };
             tracing::error!(
                 messages = unstored.messages(),
                 documents = unstored.documents(),
                 conversations = unstored.conversations.len(),
-                "shutdown: {unstored}"
+                "shutdown: {unstored}{kept}"
             );
-            anyhow::bail!("shutdown: {unstored}");
+            anyhow::bail!("shutdown: {unstored}{kept}");
         }
         tracing::info!("shutdown complete");
         Ok(())

@@ -21,7 +21,11 @@
 //! - `loading`: reading the conversation from storage, retried on failure;
 //! - `metadata`: create and close;
 //! - `joining`: join, admit, the participant limit, leave, presence;
-//! - `posting`: sequencing, the flusher hand-off, idempotent retries;
+//! - `changes`: the acknowledged changes as logged, and making each to
+//!   the state (live and at replay);
+//! - `outbox`: what goes out (events, messages to store, answers) once
+//!   the log holds the change behind it;
+//! - `posting`: sequencing, logging, idempotent retries;
 //! - `streams`: opening, resuming and closing event streams, signaling;
 //! - `paging`: history pages;
 //! - `editing`: edits, deletes, reactions, read receipts;
@@ -31,6 +35,7 @@
 //!   structures the state is made of.
 
 mod attachments;
+mod changes;
 mod documents;
 mod editing;
 mod idempotency;
@@ -38,6 +43,7 @@ mod joining;
 mod loading;
 mod members;
 mod metadata;
+mod outbox;
 mod paging;
 mod posting;
 mod protocol;
@@ -53,11 +59,14 @@ use crate::flusher::FlusherMsg;
 use crate::settings::Settings;
 use crate::store::SharedStore;
 use crate::time::now_ms;
+use crate::wal::Wal;
 use crate::write_behind::WriteBehind;
+pub(crate) use changes::Change;
 use documents::{Document, DocumentKind};
 use idempotency::{KnownId, RecentIds};
 pub(crate) use joining::invalid_join;
 use members::Members;
+use outbox::{Outbox, Outgoing};
 pub(crate) use protocol::{ConversationMsg, Internal, Request};
 pub use protocol::{Page, PageQuery, PresenceEntry, StreamOpen};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -94,11 +103,14 @@ pub(crate) struct ConversationArgs {
     pub settings: Arc<Settings>,
     /// Kept by the supervisor across restarts of this conversation.
     pub write_behind: Arc<WriteBehind>,
+    /// The write-ahead log; `None` when it is off.
+    pub log: Option<Wal>,
 }
 
 /// State of the conversation actor.
 pub(crate) struct ConversationState {
     args: ConversationArgs,
+    myself: ActorRef<ConversationMsg>,
     meta: Option<Conversation>,
     load_error: Option<ChatError>,
     members: Members,
@@ -117,6 +129,11 @@ pub(crate) struct ConversationState {
     presence: HashMap<String, PresenceEntry>,
     /// Last sequence handed out; ids never go backwards.
     last_seq: u64,
+    /// Last sequence that went out to the streams (the outbox holds the
+    /// ones after it).
+    published_seq: u64,
+    /// What waits for the log before it goes out.
+    outbox: Outbox,
     /// Sequence at start: resumes from before it lost buffered state.
     floor_seq: u64,
     last_activity_ms: i64,
@@ -175,12 +192,13 @@ impl Actor for ConversationActor {
 impl ConversationActor {
     async fn start(
         &self,
-        _myself: ActorRef<ConversationMsg>,
+        myself: ActorRef<ConversationMsg>,
         args: ConversationArgs,
     ) -> Result<ConversationState, ActorProcessingErr> {
         let settings = args.settings.clone();
         Ok(ConversationState {
             args,
+            myself,
             meta: None,
             load_error: None,
             members: Members::default(),
@@ -195,6 +213,8 @@ impl ConversationActor {
             revisions_doc: Document::default(),
             presence: HashMap::new(),
             last_seq: 0,
+            published_seq: 0,
+            outbox: Outbox::default(),
             floor_seq: 0,
             last_activity_ms: now_ms(),
             load_failures: 0,
@@ -218,6 +238,7 @@ impl ConversationActor {
         _myself: ActorRef<ConversationMsg>,
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
+        state.settle_outbox().await;
         state.members.cancel_all();
         state
             .args
@@ -257,7 +278,7 @@ impl ConversationActor {
             ConversationMsg::Internal(internal) => {
                 if !matches!(
                     internal,
-                    Internal::Housekeep | Internal::DocumentSaved { .. }
+                    Internal::Housekeep | Internal::DocumentSaved { .. } | Internal::Logged { .. }
                 ) {
                     state.last_activity_ms = now;
                 }
@@ -290,8 +311,14 @@ impl ConversationState {
                 join_code,
                 display_name,
                 reply,
-            } => drop(reply.send(self.join(&user_id, &join_code, &display_name, now))),
-            Request::Admit { user, reply } => drop(reply.send(self.admit(&user, now))),
+            } => {
+                let joined = self.join(&user_id, &join_code, &display_name, now);
+                self.answer(reply, joined);
+            }
+            Request::Admit { user, reply } => {
+                let admitted = self.admit(&user, now);
+                self.answer(reply, admitted);
+            }
             Request::Post {
                 sender,
                 message,
@@ -302,14 +329,20 @@ impl ConversationState {
                 session_id,
                 end_session,
                 reply,
-            } => drop(reply.send(self.leave(&user, &session_id, end_session, now))),
+            } => {
+                let left = self.leave(&user, &session_id, end_session, now);
+                self.answer(reply, left);
+            }
             Request::Signal {
                 from,
                 kind,
                 to,
                 data,
                 reply,
-            } => drop(reply.send(self.signal(&from, &kind, to.as_deref(), &data, now))),
+            } => {
+                let signalled = self.signal(&from, &kind, to.as_deref(), &data, now);
+                self.answer(reply, signalled);
+            }
             Request::Subscribe(open, reply) => drop(reply.send(self.subscribe(myself, open))),
             Request::Replay {
                 after,
@@ -326,18 +359,27 @@ impl ConversationState {
                 emoji,
                 added,
                 reply,
-            } => drop(reply.send(self.react(myself, &user_id, &message_id, &emoji, added, now))),
+            } => {
+                let reacted = self.react(myself, &user_id, &message_id, &emoji, added, now);
+                self.answer(reply, reacted);
+            }
             Request::Revise {
                 user_id,
                 message_id,
                 body,
                 reply,
-            } => drop(reply.send(self.revise(myself, &user_id, &message_id, body, now))),
+            } => {
+                let revised = self.revise(myself, &user_id, &message_id, body, now);
+                self.answer(reply, revised);
+            }
             Request::Read {
                 user_id,
                 message_id,
                 reply,
-            } => drop(reply.send(self.read_receipt(&user_id, &message_id, now))),
+            } => {
+                let read = self.read_receipt(&user_id, &message_id, now);
+                self.answer(reply, read);
+            }
             Request::Presence(reply) => {
                 drop(reply.send(self.meta().map(|_| self.presence.clone())))
             }
@@ -345,7 +387,10 @@ impl ConversationState {
                 user_id,
                 status,
                 reply,
-            } => drop(reply.send(self.set_presence(&user_id, status, now))),
+            } => {
+                let set = self.set_presence(&user_id, status, now);
+                self.answer(reply, set);
+            }
             Request::PutAttachment { meta, data, reply } => {
                 self.put_attachment(myself, meta, data, reply)
             }
@@ -382,6 +427,7 @@ impl ConversationState {
             }
             Internal::SaveDocument(kind) => self.save_due(myself, kind),
             Internal::UploadFailed(bytes) => self.upload_failed(bytes),
+            Internal::Logged { ticket, outcome } => self.logged(ticket, outcome),
             #[cfg(test)]
             Internal::Crash => return Err("crash requested by a test".into()),
         }
@@ -401,7 +447,8 @@ impl ConversationState {
     }
 
     /// Publishes an event that is not a message (signaling, reactions,
-    /// edits, presence); answers its event id.
+    /// edits, presence) once what waits before it went out; answers its
+    /// event id.
     fn publish(
         &mut self,
         kind: &str,
@@ -411,11 +458,36 @@ impl ConversationState {
         now: i64,
     ) -> String {
         let event_id = uuid::Uuid::new_v4().to_string();
-        let seq = self.next_seq(now);
-        let frame = Arc::new(EventFrame::new(seq, &event_id, kind, from, to, data, now));
-        self.buffer.push(frame.clone());
-        self.fanout.publish(frame);
+        let frame = self.event_frame_with_id(&event_id, kind, from, to, data, now);
+        self.send_out(None, Outgoing::event(frame));
         event_id
+    }
+
+    /// A new event (not a message) with a fresh id and sequence, to send
+    /// out behind the change it reports.
+    fn event_frame(
+        &mut self,
+        kind: &str,
+        from: &str,
+        to: Option<&str>,
+        data: &impl serde::Serialize,
+        now: i64,
+    ) -> Arc<EventFrame> {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        self.event_frame_with_id(&event_id, kind, from, to, data, now)
+    }
+
+    fn event_frame_with_id(
+        &mut self,
+        event_id: &str,
+        kind: &str,
+        from: &str,
+        to: Option<&str>,
+        data: &impl serde::Serialize,
+        now: i64,
+    ) -> Arc<EventFrame> {
+        let seq = self.next_seq(now);
+        Arc::new(EventFrame::new(seq, event_id, kind, from, to, data, now))
     }
 
     /// Tells the supervisor about how many bytes this conversation holds,

@@ -13,6 +13,7 @@
 
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::Report;
+use crate::log_needs::LogNeeds;
 use crate::ndjson::encode_lines;
 use crate::segments::Compactor;
 use crate::settings::Settings;
@@ -39,6 +40,8 @@ pub(crate) struct FlushProgress {
     /// Estimated bytes the loaded conversation holds (set by it at load
     /// and housekeeping; 0 while it is not loaded).
     pub memory_bytes: AtomicUsize,
+    /// What of the write-ahead log the conversation still needs.
+    pub log: LogNeeds,
 }
 
 /// How many flushers write to storage at once. A shutdown stops every
@@ -266,6 +269,7 @@ impl FlusherState {
 
 fn mark_stored(progress: &FlushProgress, batch: &[SequencedMessage]) {
     progress.pending.fetch_sub(batch.len(), Ordering::AcqRel);
+    progress.log.stored(batch.len());
     if let Some(last) = batch.last() {
         progress.stored_seq.fetch_max(last.seq, Ordering::AcqRel);
     }

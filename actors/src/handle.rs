@@ -9,8 +9,8 @@ use crate::conversation::{
 };
 use crate::domain::{AttachmentMeta, Conversation, ConversationId, Message, NewMessage, Sender};
 use crate::error::ChatError;
+use crate::log_records::LogStart;
 use crate::nonces::{ActorNonces, NonceRegistry};
-use crate::registry_log::RegistryLogs;
 use crate::sessions::{ActorSessions, SessionRegistry};
 use crate::settings::Settings;
 use crate::store::SharedStore;
@@ -108,8 +108,12 @@ impl System {
         settings: Settings,
         log: Option<(Wal, Recovered)>,
     ) -> Result<Self, ChatError> {
-        let logs =
-            RegistryLogs::open(log).map_err(|e| ChatError::Log(WalError::Failed(Arc::new(e))))?;
+        let LogStart {
+            sessions,
+            nonces,
+            conversations: conversation_log,
+            restored,
+        } = LogStart::open(log).map_err(|e| ChatError::Log(WalError::Failed(Arc::new(e))))?;
         let settings = Arc::new(settings);
         let board = Arc::new(ProgressBoard::default());
         let addresses = Arc::new(ConversationAddresses::default());
@@ -121,15 +125,12 @@ impl System {
                 settings: settings.clone(),
                 board: board.clone(),
                 addresses: addresses.clone(),
+                log: conversation_log,
+                replay: restored.conversations,
             },
         )
         .await
         .map_err(|e| ChatError::spawn_failed("the conversation supervisor", e))?;
-        let RegistryLogs {
-            sessions,
-            nonces,
-            restored,
-        } = logs;
         let local_sessions = ActorSessions::start(
             &settings,
             sessions,

@@ -21,9 +21,10 @@
 //! - `ttl_registry`: one registry actor of entries that expire;
 //!   `sessions`, `nonces`: its two uses, behind the seams a shared store
 //!   replaces.
-//! - `wal`: the write-ahead log of opaque records; `registry_log`: the
-//!   registries' records in it and their replay at start; `retention`:
-//!   what the log must keep, the oldest need of those replaying from it.
+//! - `wal`: the write-ahead log of opaque records; `log_records`: the
+//!   registries' and conversations' records in it and their replay at
+//!   start; `retention`: what the log must keep, the oldest need of those
+//!   replaying from it; `log_needs`: one conversation's needs.
 //! - `handle`: the async API with timeouts that HTTP handlers call;
 //!   `membership`: its operations that span a conversation and the
 //!   registries (join, embed, leave).
@@ -67,10 +68,11 @@ mod events;
 mod flusher;
 mod handle;
 mod history;
+mod log_needs;
+mod log_records;
 mod membership;
 mod ndjson;
 mod nonces;
-mod registry_log;
 mod retention;
 mod segments;
 mod sessions;
@@ -83,9 +85,13 @@ pub mod wal;
 mod write_behind;
 
 #[cfg(test)]
+mod conversation_log_tests;
+#[cfg(test)]
 mod registry_log_tests;
 #[cfg(test)]
 mod system_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use conversation::revisions::EDIT_WINDOW_MS;
 pub use conversation::{

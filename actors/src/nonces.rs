@@ -5,7 +5,7 @@
 
 use crate::ask::ask;
 use crate::error::ChatError;
-use crate::registry_log::{LogRecord, UsedNonce};
+use crate::log_records::{LogRecord, UsedNonce};
 use crate::settings::Settings;
 use crate::ttl_registry::{
     self, Expiry, Journal, Journaling, Overflow, RegistryArgs, RegistryMsg, RegistryRules, Stamped,

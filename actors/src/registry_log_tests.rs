@@ -2,8 +2,9 @@
 //! after a reopen, and checkpoints let the log shrink.
 
 use crate::domain::Session;
+use crate::log_records::LogStart;
 use crate::nonces::{ActorNonces, NonceRegistry};
-use crate::registry_log::RegistryLogs;
+use crate::retention::Owner;
 use crate::sessions::{ActorSessions, SessionRegistry};
 use crate::settings::Settings;
 use crate::time::now_ms;
@@ -11,7 +12,7 @@ use crate::wal::{SyncMode, Wal, WalConfig};
 use std::path::Path;
 use std::time::Duration;
 
-fn open(dir: &Path) -> RegistryLogs {
+fn open(dir: &Path) -> LogStart {
     let opened = Wal::open(WalConfig {
         dir: dir.to_path_buf(),
         commit_interval: Duration::from_millis(1),
@@ -20,7 +21,7 @@ fn open(dir: &Path) -> RegistryLogs {
         max_bytes: 64 << 20,
     })
     .unwrap();
-    RegistryLogs::open(Some(opened)).unwrap()
+    LogStart::open(Some(opened)).unwrap()
 }
 
 fn session(id: &str, at: i64) -> Session {
@@ -30,10 +31,14 @@ fn session(id: &str, at: i64) -> Session {
 /// Both registries started on `logs`, each checking for a checkpoint
 /// every `checkpoint_every`.
 async fn registries(
-    mut logs: RegistryLogs,
+    mut logs: LogStart,
     checkpoint_every: Duration,
 ) -> (ActorSessions, ActorNonces, Wal) {
     let settings = Settings::default();
+    // No conversations run here: they need nothing of the log.
+    if let Some((_, retention)) = &logs.conversations {
+        retention.needs_from(Owner::Conversations, u64::MAX);
+    }
     for log in logs.sessions.iter_mut() {
         log.checkpoint_every = checkpoint_every;
     }

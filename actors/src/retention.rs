@@ -1,7 +1,7 @@
 //! What the write-ahead log must keep: every part of the system that
-//! replays from the log (today the session and nonce registries; the
-//! conversations later) reports the oldest log position it still needs,
-//! and the log releases the segments before the oldest of all needs.
+//! replays from the log (the session and nonce registries, the
+//! conversations) reports the oldest log position it still needs, and the
+//! log releases the segments before the oldest of all needs.
 
 use crate::wal::Wal;
 use std::collections::HashMap;
@@ -14,6 +14,8 @@ pub(crate) enum Owner {
     Sessions,
     /// The ticket nonce registry.
     Nonces,
+    /// The conversations (reported by their supervisor).
+    Conversations,
 }
 
 /// The oldest log position each owner needs; the log keeps what the
@@ -66,7 +68,7 @@ mod tests {
     /// Waits until the writer has handled the releases asked for: they are
     /// done before the next append is answered.
     async fn settle(wal: &Wal) {
-        wal.append(vec![0; 10]).await.unwrap();
+        wal.append(vec![0; 10]).unwrap().await.unwrap();
     }
 
     #[tokio::test]
@@ -82,7 +84,7 @@ mod tests {
         .unwrap();
         let mut positions = Vec::new();
         for _ in 0..40 {
-            positions.push(wal.append(vec![1; 200]).await.unwrap());
+            positions.push(wal.append(vec![1; 200]).unwrap().await.unwrap());
         }
         let full = wal.bytes();
         let retention = Retention::new(wal.clone(), &[Owner::Sessions, Owner::Nonces]);

@@ -8,7 +8,7 @@
 use crate::ask::ask;
 use crate::domain::Session;
 use crate::error::ChatError;
-use crate::registry_log::LogRecord;
+use crate::log_records::LogRecord;
 use crate::settings::Settings;
 use crate::ttl_registry::{
     self, Expiry, Journal, Journaling, Overflow, RegistryArgs, RegistryMsg, RegistryRules, Stamped,

@@ -18,13 +18,15 @@
 
 use crate::absent::AbsentIds;
 use crate::addresses::{ConversationAddresses, is_live};
-use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg, Internal};
+use crate::conversation::{Change, ConversationActor, ConversationArgs, ConversationMsg, Internal};
 use crate::domain::ConversationId;
 use crate::error::{ChatError, Report};
 use crate::flusher::{CONCURRENT_WRITES, FlushProgress};
+use crate::retention::{Owner, Retention};
 use crate::settings::Settings;
 use crate::store::{SharedStore, StoreError, keys};
 use crate::time::now_ms;
+use crate::wal::Wal;
 use crate::write_behind::{FlusherStarter, WriteBehind};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::HashMap;
@@ -95,6 +97,12 @@ pub(crate) struct SupervisorArgs {
     pub board: Arc<ProgressBoard>,
     /// The addresses handles read, kept in step with `conversations`.
     pub addresses: Arc<ConversationAddresses>,
+    /// The write-ahead log and where the conversations' needs of it are
+    /// reported; `None` when it is off.
+    pub log: Option<(Wal, Arc<Retention>)>,
+    /// The changes the log held at start, by conversation: each of these
+    /// is loaded at start and applies them.
+    pub replay: HashMap<ConversationId, Vec<(u64, Change)>>,
 }
 
 /// State of the supervisor.
@@ -129,7 +137,7 @@ impl Actor for ConversationSupervisor {
         myself.send_interval(args.settings.housekeeping_interval(), || {
             SupervisorMsg::Housekeep
         });
-        Ok(SupervisorState {
+        let mut state = SupervisorState {
             args,
             conversations: HashMap::new(),
             write_behind: HashMap::new(),
@@ -137,7 +145,22 @@ impl Actor for ConversationSupervisor {
             absent: AbsentIds::default(),
             flushers,
             check_permits: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
-        })
+        };
+        for (id, changes) in std::mem::take(&mut state.args.replay) {
+            state.write_behind_of(&id).set_replay(changes);
+        }
+        Ok(state)
+    }
+
+    /// Loads every conversation with changes from the log, so they reach
+    /// storage (and the log can be released) without waiting for a user.
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.load_replayed(&myself).await;
+        Ok(())
     }
 
     async fn handle(
@@ -168,6 +191,8 @@ impl Actor for ConversationSupervisor {
                 for conversation in state.conversations.values() {
                     let _ = conversation.cast(Internal::Housekeep.into());
                 }
+                state.load_replayed(&myself).await;
+                state.report_log_needs();
             }
             SupervisorMsg::Stats(reply) => {
                 let stats = SupervisorStats {
@@ -297,10 +322,59 @@ impl SupervisorState {
     /// something unstored (which a shutdown report must still name).
     fn forget_progress(&self, id: &ConversationId, progress: &FlushProgress) {
         let settled = progress.pending.load(Ordering::Acquire) == 0
-            && progress.unsaved_documents.load(Ordering::Acquire) == 0;
+            && progress.unsaved_documents.load(Ordering::Acquire) == 0
+            && progress.log.oldest().is_none();
         if settled && let Ok(mut board) = self.args.board.lock() {
             board.remove(id);
         }
+    }
+
+    /// The conversation's write-behind, made (and put on the board) when
+    /// it has none.
+    fn write_behind_of(&mut self, id: &ConversationId) -> Arc<WriteBehind> {
+        if let Some(existing) = self.write_behind.get(id) {
+            return existing.clone();
+        }
+        let created = Arc::new(WriteBehind::new(id.clone(), self.flushers.clone()));
+        if let Ok(mut board) = self.args.board.lock() {
+            board.insert(id.clone(), created.progress.clone());
+        }
+        self.write_behind.insert(id.clone(), created.clone());
+        created
+    }
+
+    /// Loads the conversations whose changes from the log wait to be
+    /// applied and that are not loaded (at start, and again while the
+    /// bounds on loaded conversations kept some from loading).
+    async fn load_replayed(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        let waiting: Vec<ConversationId> = self
+            .write_behind
+            .iter()
+            .filter(|(id, w)| w.has_replay() && !self.is_live(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in waiting {
+            if let Err(e) = self.get(myself, id.clone()).await {
+                tracing::warn!(conversation = %id, error = %Report(&e), "a conversation with logged changes could not load yet; retrying");
+            }
+        }
+    }
+
+    /// Tells the log the oldest position any conversation still needs. The
+    /// end is read before the needs: a change whose need is not seen yet
+    /// was appended after that read, so it lies at or after that end.
+    fn report_log_needs(&self) {
+        let Some((wal, retention)) = &self.args.log else {
+            return;
+        };
+        let end = wal.end();
+        let oldest = self.args.board.lock().ok().and_then(|board| {
+            board
+                .values()
+                .filter_map(|progress| progress.log.oldest())
+                .min()
+        });
+        retention.needs_from(Owner::Conversations, oldest.unwrap_or(end).min(end));
     }
 
     /// Whether the loaded conversations' estimated memory reached
@@ -337,22 +411,13 @@ impl SupervisorState {
                 retry_after: Duration::from_secs(5),
             });
         }
-        let write_behind = match self.write_behind.get(&id) {
-            Some(existing) => existing.clone(),
-            None => {
-                let created = Arc::new(WriteBehind::new(id.clone(), self.flushers.clone()));
-                if let Ok(mut board) = self.args.board.lock() {
-                    board.insert(id.clone(), created.progress.clone());
-                }
-                self.write_behind.insert(id.clone(), created.clone());
-                created
-            }
-        };
+        let write_behind = self.write_behind_of(&id);
         let args = ConversationArgs {
             id: id.clone(),
             store: self.args.store.clone(),
             settings: self.args.settings.clone(),
             write_behind,
+            log: self.args.log.as_ref().map(|(wal, _)| wal.clone()),
         };
         let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, myself.get_cell())
             .await

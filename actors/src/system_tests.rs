@@ -1,124 +1,20 @@
 //! Tests of the actor system as a whole: write-behind batching, flush on
 //! shutdown, restart after a panic without losing unstored messages, and
 //! idle unloading, the cache of loaded conversations' addresses, no older
-//! document write landing over a newer one.
-//! Storage here is an in-memory map that can be switched
-//! off; the real stores are tested against real servers in the service.
+//! document write landing over a newer one. Storage here is the in-memory
+//! map of [`crate::test_support`]; the real stores are tested against real
+//! servers in the service.
 
 use crate::System;
-use crate::domain::{ConversationId, MessageType, NewMessage, Sender};
-use crate::handle::ConversationHandle;
+use crate::domain::ConversationId;
 use crate::history;
 use crate::settings::Settings;
-use crate::store::{Store, StoreError};
-use async_trait::async_trait;
+use crate::store::Store;
+use crate::test_support::*;
 use bytes::Bytes;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-#[derive(Default)]
-struct MemoryStore {
-    objects: Mutex<BTreeMap<String, Bytes>>,
-    down: AtomicBool,
-    puts: AtomicUsize,
-    reads: AtomicUsize,
-    /// Milliseconds each put waits before it lands.
-    put_delay_ms: AtomicU64,
-}
-
-impl MemoryStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::backend(
-                "GetObject",
-                std::io::Error::other("storage is down"),
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.check()?;
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(self.objects.lock().unwrap().get(key).cloned())
-    }
-
-    async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
-        self.check()?;
-        let delay = self.put_delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.objects.lock().unwrap().insert(key.to_owned(), body);
-        Ok(())
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.check()?;
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(self
-            .objects
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
-    }
-
-    async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.check()?;
-        let mut objects = self.objects.lock().unwrap();
-        for key in keys {
-            objects.remove(key);
-        }
-        Ok(())
-    }
-
-    async fn attachment_link(
-        &self,
-        conversation: &crate::domain::ConversationId,
-        attachment_id: &str,
-        _ttl: Duration,
-    ) -> Result<String, StoreError> {
-        self.check()?;
-        Ok(format!("memory://{conversation}/{attachment_id}"))
-    }
-}
-
-fn text(body: &str) -> NewMessage {
-    NewMessage {
-        message_id: None,
-        kind: MessageType::Text,
-        body: body.into(),
-        client_timestamp: "2025-01-01T00:00:00Z".into(),
-        attachment_id: None,
-        filename: None,
-        mimetype: None,
-        url: None,
-    }
-}
-
-fn ann() -> Sender {
-    Sender {
-        user_id: "u-ann".into(),
-        display_name: "Ann".into(),
-        avatar_url: None,
-        role: crate::domain::Role::User,
-    }
-}
-
-async fn stored_bodies(store: &MemoryStore, id: &ConversationId) -> Vec<String> {
-    let (messages, _) = history::read_tail(store, id, 10_000).await.unwrap();
-    messages.into_iter().map(|m| m.message.body).collect()
-}
 
 /// A system whose flusher writes only full batches of `max_batch` messages
 /// (the interval is an hour) and whatever is left at shutdown.
@@ -129,39 +25,6 @@ async fn batching_system(store: &Arc<MemoryStore>, max_batch: usize) -> System {
         ..Settings::default()
     };
     System::start(store.clone(), settings, None).await.unwrap()
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// A created conversation of `system`, with its id.
-async fn created(system: &System, name: &str) -> (ConversationId, ConversationHandle) {
-    let id = ConversationId::parse(name).unwrap();
-    let conversation = system.conversation(id.clone());
-    conversation.create().await.unwrap();
-    (id, conversation)
-}
-
-/// Posts `m0` .. `m{count-1}` as Ann, one at a time.
-async fn post_numbered(conversation: &ConversationHandle, count: usize) {
-    for i in 0..count {
-        conversation
-            .post(&ann(), text(&format!("m{i}")))
-            .await
-            .unwrap();
-    }
-}
-
-/// The bodies `post_numbered` posts.
-fn numbered(count: usize) -> Vec<String> {
-    (0..count).map(|i| format!("m{i}")).collect()
 }
 
 #[tokio::test]

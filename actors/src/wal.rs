@@ -18,9 +18,11 @@ mod writer;
 
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use writer::{Command, Shared, Writer};
@@ -73,6 +75,28 @@ pub struct Wal {
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     segment_bytes: u64,
+    max_bytes: u64,
+}
+
+/// An append the log took: resolves to the record's log position once it
+/// is durable, or to the failure that keeps it from being so.
+#[must_use = "an append is acknowledged only once this resolves"]
+pub struct Durable(oneshot::Receiver<Result<u64, WalError>>);
+
+impl Future for Durable {
+    type Output = Result<u64, WalError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|answer| answer.unwrap_or(Err(WalError::Closed)))
+    }
+}
+
+/// Awaits an append whether or not the log took it: its position once
+/// durable, or why it is not.
+pub async fn durable(append: Result<Durable, WalError>) -> Result<u64, WalError> {
+    append?.await
 }
 
 /// The records a log held when it was opened, in order.
@@ -93,7 +117,7 @@ impl Wal {
         let found = segments::recover(&config.dir)?;
         let recovered = Recovered(segments::Replay::new(found.clone()));
         let shared = Arc::new(Shared::default());
-        let segment_bytes = config.segment_bytes;
+        let (segment_bytes, max_bytes) = (config.segment_bytes, config.max_bytes);
         let writer = Writer::new(config, shared.clone(), found)?;
         let (commands, receiver) = mpsc::channel();
         std::thread::Builder::new()
@@ -104,28 +128,45 @@ impl Wal {
                 commands,
                 shared,
                 segment_bytes,
+                max_bytes,
             },
             recovered,
         ))
     }
 
-    /// Appends a record; answers its log position once it is durable.
+    /// Queues a record; the answer resolves to its log position once it is
+    /// durable. A record the log cannot take (past the size bound, too
+    /// large, the log closed) is refused here, before anything is queued,
+    /// so a caller can refuse its request before changing anything.
     ///
-    /// The record is queued when `append` is called, not when the future
-    /// is first polled: records are logged in the order of the calls, so
-    /// an actor that calls `append` in its handler logs its changes in the
-    /// order it made them, and may await durability elsewhere. Dropping
-    /// the future still logs the record, unacknowledged.
-    pub fn append(
-        &self,
-        payload: Vec<u8>,
-    ) -> impl Future<Output = Result<u64, WalError>> + Send + 'static {
-        let (done, answer) = oneshot::channel();
-        let queued = self.commands.send(Command::Append { payload, done });
-        async move {
-            queued.map_err(|_| WalError::Closed)?;
-            answer.await.map_err(|_| WalError::Closed)?
+    /// Records are logged in the order of the calls, so an actor that
+    /// appends in its handler logs its changes in the order it made them
+    /// and may await durability elsewhere. Dropping the answer still logs
+    /// the record, unacknowledged.
+    pub fn append(&self, payload: Vec<u8>) -> Result<Durable, WalError> {
+        if payload.len() > frame::MAX_PAYLOAD {
+            return Err(WalError::TooLarge);
         }
+        let size = frame::framed_len(&payload);
+        let reserved = self.shared.reserved.fetch_add(size, Ordering::AcqRel) + size;
+        if self.shared.bytes.load(Ordering::Acquire) + reserved > self.max_bytes {
+            self.shared.reserved.fetch_sub(size, Ordering::AcqRel);
+            return Err(WalError::Full);
+        }
+        let (done, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Append {
+                payload,
+                size,
+                done,
+            })
+            .is_err()
+        {
+            self.shared.reserved.fetch_sub(size, Ordering::AcqRel);
+            return Err(WalError::Closed);
+        }
+        Ok(Durable(answer))
     }
 
     /// Lets the log delete the segments that end at or before `lsn`: the
@@ -158,6 +199,19 @@ impl Wal {
     /// Whether a write or sync failed (the process should stop).
     pub fn failed(&self) -> bool {
         self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once a write or sync failed: from then on nothing more is
+    /// acknowledged, and what was queued may be lost.
+    pub async fn failure(&self) {
+        loop {
+            // Made before the check, so a failure between the two wakes it.
+            let notified = self.shared.failure.notified();
+            if self.failed() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -193,6 +247,7 @@ mod tests {
         for i in 0..100u32 {
             positions.push(
                 wal.append(format!("record {i}").into_bytes())
+                    .unwrap()
                     .await
                     .unwrap(),
             );
@@ -220,7 +275,7 @@ mod tests {
         let appends: Vec<_> = (0..200)
             .map(|i| {
                 let wal = wal.clone();
-                tokio::spawn(async move { wal.append(vec![i as u8; 100]).await })
+                tokio::spawn(async move { wal.append(vec![i as u8; 100]).unwrap().await })
             })
             .collect();
         for append in appends {
@@ -239,14 +294,17 @@ mod tests {
         let (wal, _) = Wal::open(config(dir.path())).unwrap();
         let mut positions = Vec::new();
         for i in 0..100u32 {
-            positions.push(wal.append(vec![i as u8; 200]).await.unwrap());
+            positions.push(wal.append(vec![i as u8; 200]).unwrap().await.unwrap());
         }
         let files = || std::fs::read_dir(dir.path()).unwrap().count();
         let before = files();
         assert!(before > 3, "4 KiB segments rotate: {before}");
         let keep_from = positions[60];
         wal.release_before(keep_from);
-        wal.append(b"after release".to_vec()).await.unwrap();
+        wal.append(b"after release".to_vec())
+            .unwrap()
+            .await
+            .unwrap();
         assert!(files() < before);
         drop(wal);
         let (_wal, recovered) = Wal::open(config(dir.path())).unwrap();
@@ -266,7 +324,7 @@ mod tests {
         .unwrap();
         let mut refused = None;
         for _ in 0..20 {
-            if let Err(e) = wal.append(vec![7; 100]).await {
+            if let Err(e) = super::durable(wal.append(vec![7; 100])).await {
                 refused = Some(e);
                 break;
             }
@@ -297,6 +355,7 @@ mod tests {
                     loop {
                         let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         wal.append(format!("record {n:08}").into_bytes())
+                            .unwrap()
                             .await
                             .unwrap();
                         println!("acked {n}");

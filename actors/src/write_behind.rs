@@ -7,6 +7,7 @@
 //! supervisor's child, not the conversation's, so its pending batch outlives
 //! the panic and the new conversation takes the unstored messages back.
 
+use crate::conversation::Change;
 use crate::domain::ConversationId;
 use crate::error::ChatError;
 use crate::flusher::{FlushProgress, Flusher, FlusherArgs, FlusherMsg};
@@ -64,6 +65,9 @@ pub(crate) struct WriteBehind {
     pub progress: Arc<FlushProgress>,
     flusher: Mutex<Option<ActorRef<FlusherMsg>>>,
     starter: Arc<FlusherStarter>,
+    /// Changes the log held at start for this conversation, with their
+    /// log positions, until the conversation has loaded and applied them.
+    replay: Mutex<Vec<(u64, Change)>>,
 }
 
 impl WriteBehind {
@@ -74,7 +78,32 @@ impl WriteBehind {
             progress: Arc::default(),
             flusher: Mutex::new(None),
             starter,
+            replay: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps the changes the log held for this conversation (in log
+    /// order) until it applies them; the log keeps them meanwhile.
+    pub(crate) fn set_replay(&self, changes: Vec<(u64, Change)>) {
+        if let Some((first, _)) = changes.first() {
+            self.progress.log.set_replay(*first);
+        }
+        *self.replay.lock().unwrap_or_else(PoisonError::into_inner) = changes;
+    }
+
+    /// Whether changes from the log wait to be applied.
+    pub(crate) fn has_replay(&self) -> bool {
+        !self
+            .replay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// The changes to apply; the caller reports them applied with
+    /// [`crate::log_needs::LogNeeds::set_replay`] once it holds them.
+    pub(crate) fn take_replay(&self) -> Vec<(u64, Change)> {
+        std::mem::take(&mut *self.replay.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The running flusher, if one was started and still runs.

@@ -8,6 +8,7 @@ mod binary;
 mod client_config;
 mod connections;
 mod csrf;
+mod durable_messages;
 mod durable_sessions;
 mod edge;
 mod embed;

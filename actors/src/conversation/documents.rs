@@ -9,6 +9,7 @@
 use super::protocol::Internal;
 use super::{ConversationMsg, ConversationState};
 use crate::error::Report;
+use crate::log_needs::NONE;
 use crate::store::keys;
 use bytes::Bytes;
 use ractor::ActorRef;
@@ -27,7 +28,7 @@ pub(crate) enum DocumentKind {
 }
 
 /// Save bookkeeping of one document.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Document {
     version: u64,
     saved: u64,
@@ -36,12 +37,37 @@ pub(crate) struct Document {
     scheduled: bool,
     /// The write in flight: its version and its task (which yields success).
     in_flight: Option<(u64, JoinHandle<bool>)>,
+    /// The log need of the oldest change no write has taken yet.
+    unsaved_need: u64,
+    /// The log need of the oldest change the write in flight takes.
+    writing_need: u64,
+}
+
+impl Default for Document {
+    fn default() -> Self {
+        Document {
+            version: 0,
+            saved: 0,
+            saving: false,
+            scheduled: false,
+            in_flight: None,
+            unsaved_need: NONE,
+            writing_need: NONE,
+        }
+    }
 }
 
 impl Document {
-    /// The document changed in memory.
-    pub(crate) fn touch(&mut self) {
+    /// The document changed in memory; `need` bounds the change's log
+    /// position (`NONE` for a change that is not logged).
+    pub(crate) fn touch(&mut self, need: u64) {
         self.version += 1;
+        self.unsaved_need = self.unsaved_need.min(need);
+    }
+
+    /// The oldest log position a change not yet saved needs.
+    pub(crate) fn need(&self) -> u64 {
+        self.unsaved_need.min(self.writing_need)
     }
 
     /// Whether a write must be scheduled for a change (none is yet).
@@ -61,6 +87,7 @@ impl Document {
             return None;
         }
         self.saving = true;
+        self.writing_need = std::mem::replace(&mut self.unsaved_need, NONE);
         Some(self.version)
     }
 
@@ -89,12 +116,17 @@ impl Document {
         }
         if ok {
             self.saved = self.saved.max(version);
+        } else {
+            self.unsaved_need = self.unsaved_need.min(self.writing_need);
         }
+        self.writing_need = NONE;
     }
 
     /// The current version was written outside a task (at stop).
     pub(crate) fn saved_now(&mut self) {
         self.saved = self.version;
+        self.unsaved_need = NONE;
+        self.writing_need = NONE;
     }
 
     /// Whether the stored copy is behind the state in memory.
@@ -139,15 +171,16 @@ impl ConversationState {
         }
     }
 
-    /// Tells the shutdown report how many documents are behind in storage.
+    /// Tells the shutdown report how many documents are behind in storage,
+    /// and the log what their unsaved changes need.
     pub(super) fn note_documents(&self) {
         let unsaved =
             usize::from(self.reactions_doc.dirty()) + usize::from(self.revisions_doc.dirty());
-        self.args
-            .write_behind
-            .progress
-            .unsaved_documents
-            .store(unsaved, Ordering::Release);
+        let progress = &self.args.write_behind.progress;
+        progress.unsaved_documents.store(unsaved, Ordering::Release);
+        progress
+            .log
+            .set_documents(self.reactions_doc.need().min(self.revisions_doc.need()));
     }
 
     /// Writes a document in a task, one write at a time, latest state wins.
@@ -217,15 +250,15 @@ impl ConversationState {
 
 #[cfg(test)]
 mod tests {
-    use super::Document;
+    use super::{Document, NONE};
 
     #[test]
     fn one_write_in_flight_and_latest_wins() {
         let mut d = Document::default();
         assert_eq!(d.begin(), None);
-        d.touch();
+        d.touch(NONE);
         assert_eq!(d.begin(), Some(1));
-        d.touch();
+        d.touch(NONE);
         assert_eq!(d.begin(), None, "one in flight");
         d.finished(1, true);
         assert!(d.dirty());
@@ -239,9 +272,9 @@ mod tests {
     #[test]
     fn changes_until_the_scheduled_write_share_it() {
         let mut d = Document::default();
-        d.touch();
+        d.touch(NONE);
         assert!(d.schedule());
-        d.touch();
+        d.touch(NONE);
         assert!(!d.schedule(), "already scheduled");
         d.due();
         assert_eq!(d.begin(), Some(2));
@@ -251,13 +284,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_need_is_held_until_a_write_of_it_succeeds() {
+        let mut d = Document::default();
+        assert_eq!(d.need(), NONE);
+        d.touch(10);
+        d.touch(20);
+        assert_eq!(d.need(), 10);
+        let version = d.begin().unwrap();
+        d.touch(30);
+        assert_eq!(d.need(), 10, "the write in flight holds the oldest");
+        d.finished(version, false);
+        assert_eq!(d.need(), 10, "a failed write gives its need back");
+        let version = d.begin().unwrap();
+        d.finished(version, true);
+        assert_eq!(d.need(), NONE);
+        d.touch(40);
+        d.saved_now();
+        assert_eq!(d.need(), NONE);
+    }
+
     #[tokio::test]
     async fn settling_books_the_write_in_flight() {
         let mut d = Document::default();
-        d.touch();
+        d.touch(NONE);
         let version = d.begin().unwrap();
         d.writing(version, tokio::spawn(async { true }));
-        d.touch();
+        d.touch(NONE);
         d.settle().await;
         assert_eq!(d.begin(), Some(2), "the newer version is still to write");
     }

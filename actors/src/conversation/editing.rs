@@ -1,14 +1,17 @@
 //! Changing what was said: edits and soft deletes by their author within
-//! the edit window, reactions on known messages, and read receipts.
+//! the edit window, reactions on known messages (each logged, then
+//! broadcast once durable), and read receipts.
 
+use super::changes::Change;
 use super::documents::DocumentKind;
-use super::revisions::{self, EDIT_WINDOW_MS, Revision};
+use super::outbox::Outgoing;
+use super::revisions::{EDIT_WINDOW_MS, Revision};
 use super::{ConversationMsg, ConversationState, reactions};
 use crate::domain::{Message, Role};
 use crate::error::ChatError;
+use crate::log_needs::NONE;
 use crate::time::iso_from_ms;
 use ractor::ActorRef;
-use std::sync::Arc;
 
 /// Messages with reactions per conversation at most (a map loaded from
 /// storage may name any id, so the map keeps its own bound).
@@ -27,7 +30,7 @@ impl ConversationState {
         self.meta()?;
         let deleting = body.is_none();
         let complete = self.tail.is_complete();
-        let Some(entry) = self.tail.find_mut(message_id) else {
+        let Some(entry) = self.tail.get(message_id) else {
             return Err(if complete {
                 ChatError::NotFound("Message not found")
             } else {
@@ -35,7 +38,7 @@ impl ConversationState {
             });
         };
         let seq = entry.seq;
-        let message = &mut entry.message;
+        let message = &entry.message;
         let verb = if deleting { "delete" } else { "edit" };
         if message.sender_role == Role::System {
             return Err(ChatError::Forbidden(format!(
@@ -68,18 +71,27 @@ impl ConversationState {
                 seq: Some(seq),
             },
         };
-        revisions::apply(&revision, message);
-        let updated = message.clone();
-        Arc::make_mut(&mut self.revisions).insert(message_id.to_owned(), revision);
-        self.revisions_doc.touch();
+        let change = Change::Revision {
+            message_id: message_id.to_owned(),
+            revision,
+        };
+        let logged = self.log_change(&change)?;
+        let Change::Revision { revision, .. } = change else {
+            unreachable!("built as a revision above");
+        };
+        let need = logged.as_ref().map_or(NONE, |l| l.need);
+        let updated = self
+            .keep_revision(message_id, revision, need)
+            .ok_or(ChatError::NotFound("Message not found"))?;
         let delay = self.args.settings.flush_interval;
         self.schedule_save(myself, DocumentKind::Revisions, delay);
-        if deleting {
+        let frame = if deleting {
             let data = serde_json::json!({ "messageId": message_id });
-            self.publish("message-deleted", user_id, None, &data, now);
+            self.event_frame("message-deleted", user_id, None, &data, now)
         } else {
-            self.publish("message-edited", user_id, None, &updated, now);
-        }
+            self.event_frame("message-edited", user_id, None, &updated, now)
+        };
+        self.send_out(logged, Outgoing::event(frame));
         Ok(updated)
     }
 
@@ -103,19 +115,28 @@ impl ConversationState {
                 "Too many reacted messages in this conversation".into(),
             ));
         }
-        if reactions::apply(&mut self.reactions, message_id, user_id, emoji, added) {
-            self.reactions_doc.touch();
-            let delay = self.args.settings.flush_interval;
-            self.schedule_save(myself, DocumentKind::Reactions, delay);
-            let kind = if added {
-                "reaction-added"
-            } else {
-                "reaction-removed"
-            };
-            let data =
-                serde_json::json!({ "messageId": message_id, "emoji": emoji, "userId": user_id });
-            self.publish(kind, user_id, None, &data, now);
+        if !reactions::changes(&self.reactions, message_id, user_id, emoji, added) {
+            return Ok(());
         }
+        let logged = self.log_change(&Change::Reaction {
+            message_id: message_id.to_owned(),
+            user_id: user_id.to_owned(),
+            emoji: emoji.to_owned(),
+            added,
+        })?;
+        let need = logged.as_ref().map_or(NONE, |l| l.need);
+        self.keep_reaction(message_id, user_id, emoji, added, need);
+        let delay = self.args.settings.flush_interval;
+        self.schedule_save(myself, DocumentKind::Reactions, delay);
+        let kind = if added {
+            "reaction-added"
+        } else {
+            "reaction-removed"
+        };
+        let data =
+            serde_json::json!({ "messageId": message_id, "emoji": emoji, "userId": user_id });
+        let frame = self.event_frame(kind, user_id, None, &data, now);
+        self.send_out(logged, Outgoing::event(frame));
         Ok(())
     }
 

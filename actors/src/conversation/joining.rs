@@ -57,8 +57,8 @@ impl ConversationState {
             ));
         }
         self.check_capacity()?;
-        self.members.joined(user_id, display_name, now);
         self.post_system(format!("{display_name} joined the conversation"), now)?;
+        self.members.joined(user_id, display_name, now);
         Ok(())
     }
 

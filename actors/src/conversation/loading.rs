@@ -1,17 +1,21 @@
 //! Loading a conversation from storage: metadata, reactions, revisions,
 //! the upload quota's usage and the tail of history (with what the
-//! flusher still holds from before a restart); a failed load is retried.
+//! flusher still holds from before a restart), then the changes the log
+//! held at start that storage does not; a failed load is retried.
 
 use super::documents::DocumentKind;
 use super::protocol::Internal;
 use super::tail::Tail;
-use super::{ConversationMsg, ConversationState, revisions};
-use crate::domain::Conversation;
+use super::{Change, ConversationMsg, ConversationState, revisions};
+use crate::domain::{Conversation, SequencedMessage};
 use crate::error::{ChatError, Report};
 use crate::flusher::FlusherMsg;
+use crate::log_needs::NONE;
 use crate::store::{StoreError, keys};
+use crate::time::now_ms;
 use ractor::ActorRef;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 impl ConversationState {
@@ -25,6 +29,7 @@ impl ConversationState {
                 self.note_memory();
                 let delay = self.args.settings.flush_interval;
                 self.schedule_save(myself, DocumentKind::Revisions, delay);
+                self.schedule_save(myself, DocumentKind::Reactions, delay);
             }
             Err(e) => {
                 tracing::warn!(conversation = %self.args.id, error = %Report(&e), "loading conversation failed; retrying");
@@ -73,15 +78,76 @@ impl ConversationState {
         let stored_max = loaded.last().map_or(0, |m| m.seq);
         loaded.extend(unstored.into_iter().filter(|m| m.seq > stored_max));
         if revisions::attribute_legacy(&mut revisions, &loaded) {
-            self.revisions_doc.touch();
+            self.revisions_doc.touch(NONE);
         }
         for m in &mut loaded {
             revisions::overlay(&revisions, m);
         }
         self.revisions = Arc::new(revisions);
         self.last_seq = loaded.last().map_or(0, |m| m.seq);
-        self.floor_seq = self.last_seq;
         self.tail = Tail::new(self.args.settings.history_tail, loaded, !more);
+        self.apply_replay().await?;
+        self.published_seq = self.last_seq;
+        self.floor_seq = self.last_seq;
+        Ok(())
+    }
+
+    /// Makes the changes the log held at start that storage does not: a
+    /// message at or below the last sequence loaded is stored already (a
+    /// batch lands whole and in order); revisions and reactions are laid
+    /// on top of the stored documents, which are saved again. Nothing is
+    /// broadcast: no stream is open yet.
+    async fn apply_replay(&mut self) -> Result<(), ChatError> {
+        if !self.args.write_behind.has_replay() {
+            return Ok(());
+        }
+        self.args.write_behind.started().await?;
+        let changes = self.args.write_behind.take_replay();
+        let now = now_ms();
+        let (mut messages, mut skipped) = (0usize, 0usize);
+        for (lsn, change) in changes {
+            match change {
+                Change::Message {
+                    seq,
+                    message,
+                    remember_until,
+                } => {
+                    if seq <= self.last_seq {
+                        skipped += 1;
+                        continue;
+                    }
+                    messages += 1;
+                    let sequenced = SequencedMessage {
+                        seq,
+                        message: *message,
+                    };
+                    self.args
+                        .write_behind
+                        .progress
+                        .pending
+                        .fetch_add(1, Ordering::AcqRel);
+                    self.keep_message(sequenced.clone(), remember_until, now);
+                    self.hand_to_flusher(lsn, sequenced);
+                }
+                Change::Revision {
+                    message_id,
+                    revision,
+                } => {
+                    self.keep_revision(&message_id, revision, lsn);
+                }
+                Change::Reaction {
+                    message_id,
+                    user_id,
+                    emoji,
+                    added,
+                } => {
+                    self.keep_reaction(&message_id, &user_id, &emoji, added, lsn);
+                }
+            }
+        }
+        self.note_documents();
+        self.args.write_behind.progress.log.set_replay(NONE);
+        tracing::info!(conversation = %self.args.id, messages, already_stored = skipped, "replayed the log's changes");
         Ok(())
     }
 }

@@ -1,8 +1,11 @@
-//! Posting: sequencing a new message, handing it to the write-behind
-//! flusher, remembering its id, and answering a sender's retry with the
-//! stored message (409 to anyone else reusing the id).
+//! Posting: sequencing a new message, logging it, handing it to the
+//! write-behind flusher and the streams once it is durable, remembering its
+//! id, and answering a sender's retry with the stored message (409 to
+//! anyone else reusing the id).
 
+use super::changes::Change;
 use super::idempotency::KnownId;
+use super::outbox::Outgoing;
 use super::protocol::Reply;
 use super::{ConversationState, revisions};
 use crate::domain::{
@@ -10,7 +13,6 @@ use crate::domain::{
 };
 use crate::error::ChatError;
 use crate::events::EventFrame;
-use crate::flusher::FlusherMsg;
 use crate::history::Side;
 use crate::time::iso_from_ms;
 use std::sync::Arc;
@@ -24,14 +26,14 @@ const SIGNED_REPLAY_WINDOW_MS: i64 = 120_000;
 
 impl ConversationState {
     pub(super) fn check_capacity(&self) -> Result<(), ChatError> {
-        if self
+        let waiting = self
             .args
             .write_behind
             .progress
             .pending
             .load(Ordering::Acquire)
-            >= self.args.settings.max_pending
-        {
+            + self.outbox.len();
+        if waiting >= self.args.settings.max_pending {
             return Err(ChatError::Overloaded {
                 message: "Too many messages are waiting to be stored; retry shortly",
                 retry_after: Duration::from_secs(2),
@@ -108,7 +110,8 @@ impl ConversationState {
         let known = new.message_id.as_deref().and_then(|id| self.known_id(id));
         match known {
             None => {
-                let _ = reply.send(self.post(sender, new, now));
+                let posted = self.post(sender, new, now);
+                self.answer(reply, posted);
             }
             Some(known) if !known.posted_by(sender) => {
                 let _ = reply.send(Err(ChatError::Conflict(
@@ -119,11 +122,12 @@ impl ConversationState {
         }
     }
 
-    /// Answers the stored message with this sequence, from the tail or, in
-    /// a task, from storage.
-    fn answer_stored(&self, seq: u64, reply: Reply<Message>) {
+    /// Answers the stored message with this sequence, from the tail (once
+    /// what waits for the log went out) or, in a task, from storage.
+    fn answer_stored(&mut self, seq: u64, reply: Reply<Message>) {
         if let Some(m) = self.tail.at(seq) {
-            let _ = reply.send(Ok(m.message.clone()));
+            let message = m.message.clone();
+            self.answer(reply, Ok(message));
             return;
         }
         let store = self.args.store.clone();
@@ -147,10 +151,16 @@ impl ConversationState {
         });
     }
 
-    /// Sequences, hands to the flusher, remembers and broadcasts a new message.
+    /// Sequences and logs a new message and remembers it; it is handed to
+    /// the flusher and broadcast once durable.
     fn post(&mut self, sender: &Sender, new: NewMessage, now: i64) -> Result<Message, ChatError> {
         self.meta()?;
         self.check_capacity()?;
+        // Requests that store a message start the flusher before they
+        // are handled (see `Request::stores_message`).
+        if self.args.write_behind.flusher().is_none() {
+            return Err(ChatError::ActorGone("the write-behind flusher"));
+        }
         // Only a chosen id can come back in a retry; the service's signed
         // messages must be remembered for their whole replay window.
         let remember_until = new.message_id.is_some().then(|| {
@@ -182,31 +192,30 @@ impl ConversationState {
             deleted: None,
             deleted_at: None,
         };
+        let logged = self.log_change(&Change::Message {
+            seq,
+            message: Box::new(message.clone()),
+            remember_until,
+        })?;
         let sequenced = SequencedMessage {
             seq,
             message: message.clone(),
         };
-        // Requests that store a message start the flusher before they
-        // are handled (see `Request::stores_message`).
-        let progress = &self.args.write_behind.progress;
-        progress.pending.fetch_add(1, Ordering::AcqRel);
-        let appended = self.args.write_behind.flusher().is_some_and(|f| {
-            f.cast(FlusherMsg::Append(Box::new(sequenced.clone())))
-                .is_ok()
-        });
-        if !appended {
-            progress.pending.fetch_sub(1, Ordering::AcqRel);
-            return Err(ChatError::ActorGone("the write-behind flusher"));
-        }
-        if let Some(until) = remember_until {
-            self.idempotency
-                .insert(until, &message.message_id, KnownId::of(seq, &message));
-        }
+        self.args
+            .write_behind
+            .progress
+            .pending
+            .fetch_add(1, Ordering::AcqRel);
         let frame = Arc::new(message_frame(&sequenced));
-        self.tail.push(sequenced);
-        self.trim_tail();
-        self.buffer.push(frame.clone());
-        self.fanout.publish(frame);
+        self.keep_message(sequenced.clone(), remember_until, now);
+        self.send_out(
+            logged,
+            Outgoing {
+                frame: Some(frame),
+                store: Some(sequenced),
+                reply: None,
+            },
+        );
         Ok(message)
     }
 }

@@ -156,6 +156,12 @@ pub(crate) enum Internal {
     Housekeep,
     /// Tries loading from storage again after a failed load.
     Reload,
+    /// A change's record is durable (or failed to be): what waits for it
+    /// in the outbox may go out.
+    Logged {
+        ticket: u64,
+        outcome: Result<(), ChatError>,
+    },
     /// Makes the actor fail, to exercise supervision.
     #[cfg(test)]
     Crash,

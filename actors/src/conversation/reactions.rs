@@ -37,9 +37,54 @@ pub(crate) fn apply(
     map.get(message_id) != before.as_ref()
 }
 
+/// Whether [`apply`] would change anything.
+pub(crate) fn changes(
+    map: &ReactionMap,
+    message_id: &str,
+    user_id: &str,
+    emoji: &str,
+    added: bool,
+) -> bool {
+    let entry = map.get(message_id);
+    let reacted_with = |e: &str| {
+        entry
+            .and_then(|emojis| emojis.get(e))
+            .is_some_and(|users| users.iter().any(|u| u == user_id))
+    };
+    if added {
+        let elsewhere = entry.is_some_and(|emojis| {
+            emojis
+                .iter()
+                .any(|(e, users)| e != emoji && users.iter().any(|u| u == user_id))
+        });
+        !reacted_with(emoji) || elsewhere
+    } else {
+        reacted_with(emoji)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_tells_what_apply_would_do() {
+        let mut map = ReactionMap::new();
+        let steps = [
+            ("m", "u", "a", true),
+            ("m", "u", "a", true),
+            ("m", "u", "b", true),
+            ("m", "v", "b", true),
+            ("m", "u", "a", false),
+            ("m", "u", "b", false),
+            ("m", "u", "b", false),
+            ("n", "u", "a", false),
+        ];
+        for (message, user, emoji, added) in steps {
+            let predicted = changes(&map, message, user, emoji, added);
+            assert_eq!(apply(&mut map, message, user, emoji, added), predicted);
+        }
+    }
 
     #[test]
     fn one_emoji_per_user_per_message() {

@@ -172,19 +172,19 @@ impl ConversationState {
             .as_deref()
             .map(|text| text.trim().parse::<u64>().ok());
         let (position, replay, resync) = match resume {
-            None => (self.last_seq, None, false),
-            Some(Some(from)) if from <= self.last_seq => {
+            None => (self.published_seq, None, false),
+            Some(Some(from)) if from <= self.published_seq => {
                 let complete = self.replay_complete(from);
-                let cursor = (from < self.last_seq).then(|| ReplayCursor {
+                let cursor = (from < self.published_seq).then(|| ReplayCursor {
                     conversation: myself.clone(),
                     after: from,
-                    until: self.last_seq,
+                    until: self.published_seq,
                     timeout: self.args.settings.call_timeout,
                     resynced: !complete,
                 });
                 (from, cursor, !complete)
             }
-            Some(_) => (self.last_seq, None, true),
+            Some(_) => (self.published_seq, None, true),
         };
         let mut opening = vec![
             control_frame(position, "system", &"connected"),
@@ -214,7 +214,7 @@ impl ConversationState {
     /// Whether every event after `from` is still held: nothing was lost
     /// since `from` and the tail or the buffer reaches back to it.
     fn replay_complete(&self, from: u64) -> bool {
-        let buffered_from = self.buffer.oldest_seq().unwrap_or(self.last_seq + 1);
+        let buffered_from = self.buffer.oldest_seq().unwrap_or(self.published_seq + 1);
         from >= self.floor_seq && (from + 1 >= buffered_from || self.tail.after(from).is_some())
     }
 
@@ -222,7 +222,7 @@ impl ConversationState {
     /// messages from the tail for what the buffer no longer holds, then
     /// buffered events.
     pub(super) fn replay_chunk(&self, after: u64, until: u64) -> ReplayPart {
-        let buffered_from = self.buffer.oldest_seq().unwrap_or(self.last_seq + 1);
+        let buffered_from = self.buffer.oldest_seq().unwrap_or(self.published_seq + 1);
         let mut frames = Vec::new();
         let mut missing = false;
         if after + 1 < buffered_from {

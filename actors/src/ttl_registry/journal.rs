@@ -8,9 +8,9 @@
 
 use super::{RegistryMsg, Stamped};
 use crate::error::{ChatError, Report};
-use crate::registry_log::LogRecord;
+use crate::log_records::LogRecord;
 use crate::retention::{Owner, Retention};
-use crate::wal::Wal;
+use crate::wal::{Wal, durable};
 use ractor::{ActorRef, RpcReplyPort};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,14 +93,10 @@ impl<V: Clone + Send + 'static> Logged<V> {
     ) {
         let append = record
             .encode()
-            .map(|bytes| self.journaling.wal.append(bytes));
+            .and_then(|bytes| self.journaling.wal.append(bytes));
         let myself = myself.clone();
         tokio::spawn(async move {
-            let logged = match append {
-                Ok(append) => append.await,
-                Err(e) => Err(e),
-            };
-            match logged {
+            match durable(append).await {
                 Ok(_) => {
                     let _ = reply.send(Ok(answer));
                 }
@@ -120,7 +116,7 @@ impl<V: Clone + Send + 'static> Logged<V> {
         };
         let append = self.journaling.wal.append(bytes);
         tokio::spawn(async move {
-            if let Err(e) = append.await {
+            if let Err(e) = durable(append).await {
                 tracing::debug!(error = %Report(&e), "a registry touch was not logged");
             }
         });
@@ -176,7 +172,7 @@ impl<V: Clone + Send + 'static> Logged<V> {
         tokio::spawn(async move {
             let mut first = None;
             for append in appends {
-                match append.await {
+                match durable(append).await {
                     Ok(lsn) => {
                         first.get_or_insert(lsn);
                     }

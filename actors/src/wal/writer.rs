@@ -2,11 +2,12 @@
 //! queued (waiting up to `commit_interval` after the previous sync so that
 //! a burst shares one), writes them with one `write`, makes them durable
 //! with one `sync_data` (in `fsync` mode), then completes every waiting
-//! append in order. It rotates segments, deletes released ones, and
-//! refuses appends past the size bound. After a failed write or sync it
-//! fails every later append: what may be lost is never acknowledged.
+//! append in order. It rotates segments and deletes released ones; the
+//! size bound is kept where appends are admitted ([`super::Wal::append`]).
+//! After a failed write or sync it fails every later append: what may be
+//! lost is never acknowledged.
 
-use super::frame::{self, MAX_PAYLOAD};
+use super::frame;
 use super::segments::{Segment, path_of, sync_dir};
 use super::{SyncMode, WalConfig, WalError};
 use std::fs::{File, OpenOptions};
@@ -22,6 +23,8 @@ pub(crate) enum Command {
     /// Make a record durable; answers its log position.
     Append {
         payload: Vec<u8>,
+        /// Its framed size, reserved against the bound when it was queued.
+        size: u64,
         done: oneshot::Sender<Result<u64, WalError>>,
     },
     /// Delete the segments wholly before this log position.
@@ -33,6 +36,12 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     /// Bytes of the segments on disk.
     pub(crate) bytes: AtomicU64,
+    /// Framed bytes of the appends queued and not yet written: the size
+    /// bound counts them, so an append refused for size is refused when
+    /// it is made.
+    pub(crate) reserved: AtomicU64,
+    /// Woken when the log fails.
+    pub(crate) failure: tokio::sync::Notify,
     /// Log position just past the last record written.
     pub(crate) end: AtomicU64,
     /// Syncs done (group commits).
@@ -111,22 +120,17 @@ impl Writer {
         let mut buffer = Vec::new();
         let mut waiting = Vec::new();
         let mut released = None;
+        let mut reserved = 0;
         for command in batch {
             match command {
-                Command::Append { payload, done } => {
+                Command::Append {
+                    payload,
+                    size,
+                    done,
+                } => {
+                    reserved += size;
                     if let Some(e) = &self.broken {
                         let _ = done.send(Err(WalError::Failed(e.clone())));
-                        continue;
-                    }
-                    if payload.len() > MAX_PAYLOAD {
-                        let _ = done.send(Err(WalError::TooLarge));
-                        continue;
-                    }
-                    let size = frame::framed_len(&payload);
-                    if self.shared.bytes.load(Ordering::Acquire) + buffer.len() as u64 + size
-                        > self.config.max_bytes
-                    {
-                        let _ = done.send(Err(WalError::Full));
                         continue;
                     }
                     if self.current.len + buffer.len() as u64 + size > self.config.segment_bytes
@@ -147,6 +151,8 @@ impl Writer {
             }
         }
         let result = self.write_out(&mut buffer);
+        // After `write_out` counted what it wrote in `bytes`.
+        self.shared.reserved.fetch_sub(reserved, Ordering::AcqRel);
         // Released before the group is answered: once an append queued
         // after `release_before` returns, the segments are gone.
         if let Some(before) = released {
@@ -247,6 +253,7 @@ impl Writer {
     fn fail(&mut self, e: io::Error) {
         tracing::error!(error = %e, dir = %self.config.dir.display(), "the write-ahead log failed; nothing more is acknowledged");
         self.shared.failed.store(true, Ordering::Release);
+        self.shared.failure.notify_waiters();
         self.broken = Some(Arc::new(e));
     }
 

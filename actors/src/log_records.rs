@@ -1,10 +1,11 @@
-//! The registries' records in the write-ahead log: what a session or nonce
-//! change looks like on disk (JSON of [`LogRecord`], tagged by `kind`), and
-//! the replay that rebuilds the registries from them at start. Kinds this
-//! build does not know (conversation records, which share the log) are
-//! skipped, so one log can carry both.
+//! The records of the write-ahead log: what a session, nonce or
+//! conversation change looks like on disk (JSON of [`LogRecord`], tagged by
+//! `kind`), and the one pass at start that rebuilds the registries from
+//! them and gathers each conversation's changes for its replay. Kinds this
+//! build does not know are skipped.
 
-use crate::domain::Session;
+use crate::conversation::Change;
+use crate::domain::{ConversationId, Session};
 use crate::nonces::NonceJournal;
 use crate::retention::{Owner, Retention};
 use crate::sessions::{SessionJournal, TOUCH_EVERY};
@@ -22,7 +23,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
 /// One record of the log, as the registries write and read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub(crate) enum LogRecord {
     /// A session was opened; its life starts at its `lastActiveAt`.
     SessionCreated {
@@ -59,9 +64,33 @@ pub(crate) enum LogRecord {
         /// The nonces with the time each was used.
         nonces: Vec<UsedNonce>,
     },
-    /// A record of a kind the registries do not read.
+    /// A conversation's acknowledged change.
+    Conversation {
+        /// The conversation's id.
+        conversation_id: String,
+        /// The change.
+        change: Change,
+    },
+    /// A record of a kind this build does not read.
     #[serde(other)]
     Other,
+}
+
+/// A [`LogRecord::Conversation`] as written, borrowing what it logs.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename = "conversation", rename_all = "camelCase")]
+struct ConversationRecord<'a> {
+    conversation_id: &'a str,
+    change: &'a Change,
+}
+
+/// The bytes of a conversation's change in the log.
+pub(crate) fn encode_change(conversation_id: &str, change: &Change) -> Result<Vec<u8>, WalError> {
+    serde_json::to_vec(&ConversationRecord {
+        conversation_id,
+        change,
+    })
+    .map_err(|e| WalError::Failed(Arc::new(io::Error::from(e))))
 }
 
 /// A nonce and when it was used.
@@ -94,13 +123,15 @@ pub(crate) struct Restored {
     pub(crate) sessions: HashMap<String, Session>,
     /// Nonces and when they were used.
     pub(crate) nonces: HashMap<String, i64>,
+    /// Each conversation's changes with their log positions, in log order.
+    pub(crate) conversations: HashMap<ConversationId, Vec<(u64, Change)>>,
 }
 
 impl Restored {
-    /// Applies one record on top of what came before it. A snapshot adds
-    /// to what is there (later records may already be applied on top of
-    /// an older state), and a time never moves back.
-    pub(crate) fn apply(&mut self, record: LogRecord) {
+    /// Applies one record, logged at `lsn`, on top of what came before it.
+    /// A snapshot adds to what is there (later records may already be
+    /// applied on top of an older state), and a time never moves back.
+    pub(crate) fn apply(&mut self, lsn: u64, record: LogRecord) {
         match record {
             LogRecord::SessionCreated { session } => self.keep_session(session),
             LogRecord::SessionSnapshot { sessions } => {
@@ -118,6 +149,22 @@ impl Restored {
             LogRecord::NonceSnapshot { nonces } => nonces
                 .into_iter()
                 .for_each(|n| self.keep_nonce(n.nonce, n.at)),
+            LogRecord::Conversation {
+                conversation_id,
+                change,
+            } => match ConversationId::parse(&conversation_id) {
+                Some(id) => self
+                    .conversations
+                    .entry(id)
+                    .or_default()
+                    .push((lsn, change)),
+                None => {
+                    tracing::warn!(
+                        lsn,
+                        "skipping a logged change of an invalid conversation id"
+                    )
+                }
+            },
             LogRecord::Other => {}
         }
     }
@@ -146,7 +193,7 @@ pub(crate) fn replay(recovered: &mut Recovered) -> io::Result<Restored> {
         match LogRecord::decode(&bytes) {
             Some(record) => {
                 applied += 1;
-                restored.apply(record);
+                restored.apply(lsn, record);
             }
             None => {
                 unreadable += 1;
@@ -159,38 +206,45 @@ pub(crate) fn replay(recovered: &mut Recovered) -> io::Result<Restored> {
         unreadable,
         sessions = restored.sessions.len(),
         nonces = restored.nonces.len(),
-        "replayed the write-ahead log into the registries"
+        conversations = restored.conversations.len(),
+        "read the write-ahead log"
     );
     Ok(restored)
 }
 
-/// The registries' start: what the log held, and how each writes to it.
-pub(crate) struct RegistryLogs {
+/// The system's start from the log: what it held, and how each part
+/// writes to it.
+pub(crate) struct LogStart {
     /// The session registry's log; `None` when the log is off.
     pub(crate) sessions: Option<Journaling<Session>>,
     /// The nonce registry's log; `None` when the log is off.
     pub(crate) nonces: Option<Journaling<()>>,
+    /// The conversations' log and where they report what they need;
+    /// `None` when the log is off.
+    pub(crate) conversations: Option<(Wal, Arc<Retention>)>,
     /// What the log held.
     pub(crate) restored: Restored,
 }
 
-impl RegistryLogs {
-    /// Replays `log` (when on) and sets both registries to write to it,
-    /// sharing one [`Retention`].
-    pub(crate) fn open(log: Option<(Wal, Recovered)>) -> io::Result<RegistryLogs> {
+impl LogStart {
+    /// Reads `log` (when on) and sets the registries and the
+    /// conversations to write to it, sharing one [`Retention`].
+    pub(crate) fn open(log: Option<(Wal, Recovered)>) -> io::Result<LogStart> {
         let Some((wal, mut recovered)) = log else {
-            return Ok(RegistryLogs {
+            return Ok(LogStart {
                 sessions: None,
                 nonces: None,
+                conversations: None,
                 restored: Restored::default(),
             });
         };
         let restored = replay(&mut recovered)?;
         let retention = Arc::new(Retention::new(
             wal.clone(),
-            &[Owner::Sessions, Owner::Nonces],
+            &[Owner::Sessions, Owner::Nonces, Owner::Conversations],
         ));
-        Ok(RegistryLogs {
+        Ok(LogStart {
+            conversations: Some((wal.clone(), retention.clone())),
             sessions: Some(Journaling {
                 wal: wal.clone(),
                 journal: Arc::new(SessionJournal),
@@ -252,8 +306,26 @@ mod tests {
     }
 
     #[test]
+    fn a_conversation_change_reads_back_as_written() {
+        let change = Change::Reaction {
+            message_id: "m".into(),
+            user_id: "u".into(),
+            emoji: "👍".into(),
+            added: true,
+        };
+        let bytes = encode_change("room-1", &change).unwrap();
+        assert_eq!(
+            LogRecord::decode(&bytes),
+            Some(LogRecord::Conversation {
+                conversation_id: "room-1".into(),
+                change,
+            })
+        );
+    }
+
+    #[test]
     fn a_kind_from_elsewhere_is_other_and_garbage_is_nothing() {
-        let future = br#"{"kind":"messageAccepted","conversationId":"x","seq":4}"#;
+        let future = br#"{"kind":"somethingNew","conversationId":"x","seq":4}"#;
         assert_eq!(LogRecord::decode(future), Some(LogRecord::Other));
         assert_eq!(LogRecord::decode(b"\x00\x01 not json"), None);
         assert_eq!(LogRecord::decode(br#"{"no":"kind"}"#), None);
@@ -262,30 +334,48 @@ mod tests {
     #[test]
     fn replayed_records_keep_the_latest_time_and_honour_deletes() {
         let mut restored = Restored::default();
-        restored.apply(LogRecord::SessionCreated {
-            session: session("a", 10),
-        });
-        restored.apply(LogRecord::SessionCreated {
-            session: session("gone", 10),
-        });
-        restored.apply(LogRecord::SessionTouched {
-            id: "a".into(),
-            at: 70,
-        });
+        restored.apply(
+            0,
+            LogRecord::SessionCreated {
+                session: session("a", 10),
+            },
+        );
+        restored.apply(
+            0,
+            LogRecord::SessionCreated {
+                session: session("gone", 10),
+            },
+        );
+        restored.apply(
+            0,
+            LogRecord::SessionTouched {
+                id: "a".into(),
+                at: 70,
+            },
+        );
         // A snapshot older than a touch logged before it does not undo it.
-        restored.apply(LogRecord::SessionSnapshot {
-            sessions: vec![session("a", 40)],
-        });
-        restored.apply(LogRecord::SessionDeleted { id: "gone".into() });
-        restored.apply(LogRecord::SessionTouched {
-            id: "never-created".into(),
-            at: 80,
-        });
-        restored.apply(LogRecord::NonceUsed {
-            nonce: "n".into(),
-            at: 5,
-        });
-        restored.apply(LogRecord::Other);
+        restored.apply(
+            0,
+            LogRecord::SessionSnapshot {
+                sessions: vec![session("a", 40)],
+            },
+        );
+        restored.apply(0, LogRecord::SessionDeleted { id: "gone".into() });
+        restored.apply(
+            0,
+            LogRecord::SessionTouched {
+                id: "never-created".into(),
+                at: 80,
+            },
+        );
+        restored.apply(
+            0,
+            LogRecord::NonceUsed {
+                nonce: "n".into(),
+                at: 5,
+            },
+        );
+        restored.apply(0, LogRecord::Other);
         assert_eq!(restored.sessions.len(), 1);
         assert_eq!(restored.sessions["a"].last_active_at, 70);
         assert_eq!(restored.nonces, HashMap::from([("n".to_owned(), 5)]));

@@ -1,0 +1,267 @@
+//! What leaves the conversation waits for the write-ahead log: a change is
+//! made to the state at once (so the next request sees it), its record is
+//! queued on the log in the handler, and what goes out because of it (the
+//! broadcast, the message handed to the flusher, the answer) waits in the
+//! outbox until the record is durable. Everything that goes out does so in
+//! the order it was made, so an event never overtakes an earlier one still
+//! waiting, and an answer never precedes the change it reports.
+//!
+//! A task per record waits for durability off the mailbox and tells the
+//! conversation ([`Internal::Logged`]); records complete out of order only
+//! in how those tasks are scheduled, so each entry waits for its own. With
+//! the log off nothing waits and nothing is queued.
+
+use super::ConversationState;
+use super::changes::Change;
+use super::protocol::{Internal, Reply};
+use crate::domain::SequencedMessage;
+use crate::error::{ChatError, Report};
+use crate::events::EventFrame;
+use crate::flusher::FlusherMsg;
+use crate::log_needs::NONE;
+use crate::log_records::encode_change;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::task::JoinHandle;
+
+/// A change's record queued on the log.
+pub(super) struct Logged {
+    ticket: u64,
+    /// The log's end before the record: never after the record itself.
+    pub(super) need: u64,
+    /// The task waiting for durability; yields its outcome.
+    task: JoinHandle<Result<(), ChatError>>,
+}
+
+/// An answer to send once its change is durable (or the failure).
+pub(super) type Answer = Box<dyn FnOnce(Result<(), ChatError>) + Send + Sync>;
+
+/// What goes out once what came before it has.
+#[derive(Default)]
+pub(super) struct Outgoing {
+    /// An event for the streams.
+    pub(super) frame: Option<Arc<EventFrame>>,
+    /// A message for the flusher (counted in `pending` already).
+    pub(super) store: Option<SequencedMessage>,
+    /// An answer.
+    pub(super) reply: Option<Answer>,
+}
+
+impl Outgoing {
+    /// An event only.
+    pub(super) fn event(frame: Arc<EventFrame>) -> Self {
+        Outgoing {
+            frame: Some(frame),
+            ..Outgoing::default()
+        }
+    }
+}
+
+/// One entry waiting to go out.
+struct Waiting {
+    /// The record it waits for; `None`: it waits only for those before it.
+    logged: Option<Logged>,
+    /// The record's outcome, once known.
+    outcome: Option<Result<(), ChatError>>,
+    out: Outgoing,
+}
+
+impl Waiting {
+    fn ready(&self) -> bool {
+        self.logged.is_none() || self.outcome.is_some()
+    }
+}
+
+/// The entries waiting, oldest first.
+#[derive(Default)]
+pub(super) struct Outbox {
+    waiting: VecDeque<Waiting>,
+    next_ticket: u64,
+}
+
+impl Outbox {
+    /// The oldest need of an entry waiting (`NONE` when none waits).
+    fn oldest_need(&self) -> u64 {
+        self.waiting
+            .iter()
+            .find_map(|w| w.logged.as_ref().map(|l| l.need))
+            .unwrap_or(NONE)
+    }
+
+    /// How many entries wait.
+    pub(super) fn len(&self) -> usize {
+        self.waiting.len()
+    }
+}
+
+impl ConversationState {
+    /// Queues `change`'s record on the log (when it is on), before the
+    /// change is made: a log that cannot take it refuses the request here,
+    /// with nothing changed.
+    pub(super) fn log_change(&mut self, change: &Change) -> Result<Option<Logged>, ChatError> {
+        let Some(wal) = &self.args.log else {
+            return Ok(None);
+        };
+        let bytes = encode_change(self.args.id.as_str(), change)?;
+        let need = wal.end();
+        let durable = wal.append(bytes)?;
+        let ticket = self.outbox.next_ticket;
+        self.outbox.next_ticket += 1;
+        let me = self.myself.clone();
+        let task = tokio::spawn(async move {
+            let outcome = durable.await.map(|_| ()).map_err(ChatError::from);
+            let _ = me.cast(
+                Internal::Logged {
+                    ticket,
+                    outcome: outcome.clone(),
+                }
+                .into(),
+            );
+            outcome
+        });
+        Ok(Some(Logged { ticket, need, task }))
+    }
+
+    /// Sends `out` now when nothing waits and `logged` is `None`, else
+    /// queues it behind what waits.
+    pub(super) fn send_out(&mut self, logged: Option<Logged>, out: Outgoing) {
+        if logged.is_none() && self.outbox.waiting.is_empty() {
+            self.deliver(NONE, Ok(()), out);
+            return;
+        }
+        self.outbox.waiting.push_back(Waiting {
+            logged,
+            outcome: None,
+            out,
+        });
+        self.note_outbox();
+    }
+
+    /// Answers `reply` once everything before it went out (at once when
+    /// nothing waits); errors go at once, they report no change.
+    pub(super) fn answer<T: Send + Sync + 'static>(
+        &mut self,
+        reply: Reply<T>,
+        result: Result<T, ChatError>,
+    ) {
+        match result {
+            Ok(value) if !self.outbox.waiting.is_empty() => {
+                let send = move |outcome: Result<(), ChatError>| {
+                    let _ = reply.send(outcome.map(|()| value));
+                };
+                self.send_out(
+                    None,
+                    Outgoing {
+                        reply: Some(Box::new(send)),
+                        ..Outgoing::default()
+                    },
+                );
+            }
+            result => {
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// A record's durability is known: sends out every entry that is ready
+    /// from the front.
+    pub(super) fn logged(&mut self, ticket: u64, outcome: Result<(), ChatError>) {
+        if let Some(entry) = self
+            .outbox
+            .waiting
+            .iter_mut()
+            .find(|w| w.logged.as_ref().is_some_and(|l| l.ticket == ticket))
+        {
+            entry.outcome = Some(outcome);
+        }
+        self.send_ready();
+    }
+
+    /// Waits for every record still being made durable (at stop, when no
+    /// more mailbox messages come) and sends everything out.
+    pub(super) async fn settle_outbox(&mut self) {
+        for entry in self.outbox.waiting.iter_mut() {
+            if entry.outcome.is_none()
+                && let Some(logged) = entry.logged.as_mut()
+            {
+                let outcome = (&mut logged.task)
+                    .await
+                    .unwrap_or(Err(ChatError::ActorGone("the log's waiting task")));
+                entry.outcome = Some(outcome);
+            }
+        }
+        self.send_ready();
+    }
+
+    fn send_ready(&mut self) {
+        while self.outbox.waiting.front().is_some_and(Waiting::ready) {
+            let Some(entry) = self.outbox.waiting.pop_front() else {
+                break;
+            };
+            let need = entry.logged.as_ref().map_or(NONE, |l| l.need);
+            self.deliver(need, entry.outcome.unwrap_or(Ok(())), entry.out);
+        }
+        if self.outbox.waiting.is_empty() && self.outbox.waiting.capacity() > 64 {
+            self.outbox.waiting = VecDeque::new();
+        }
+        self.note_outbox();
+    }
+
+    fn note_outbox(&self) {
+        self.args
+            .write_behind
+            .progress
+            .log
+            .set_outbox(self.outbox.oldest_need());
+    }
+
+    /// Sends out one entry whose record is durable (or that has none).
+    fn deliver(&mut self, need: u64, outcome: Result<(), ChatError>, out: Outgoing) {
+        if let Err(e) = outcome {
+            if out.store.is_some() {
+                self.args
+                    .write_behind
+                    .progress
+                    .pending
+                    .fetch_sub(1, Ordering::AcqRel);
+            }
+            tracing::error!(conversation = %self.args.id, error = %Report(&e), "a change was not logged; it is not acknowledged");
+            if let Some(reply) = out.reply {
+                reply(Err(e));
+            }
+            return;
+        }
+        if let Some(message) = out.store {
+            self.hand_to_flusher(need, message);
+        }
+        if let Some(frame) = out.frame {
+            self.published_seq = self.published_seq.max(frame.seq);
+            self.buffer.push(frame.clone());
+            self.fanout.publish(frame);
+        }
+        if let Some(reply) = out.reply {
+            reply(Ok(()));
+        }
+    }
+
+    /// Gives the flusher a message to store; its need is held until the
+    /// flusher has stored it (noted before the message is sent, so the
+    /// flusher cannot store it first).
+    pub(super) fn hand_to_flusher(&mut self, need: u64, message: SequencedMessage) {
+        let write_behind = &self.args.write_behind;
+        if need != NONE {
+            write_behind.progress.log.handed(need);
+        }
+        let handed = write_behind
+            .flusher()
+            .is_some_and(|f| f.cast(FlusherMsg::Append(Box::new(message))).is_ok());
+        if !handed {
+            if need != NONE {
+                write_behind.progress.log.unhand();
+            }
+            write_behind.progress.pending.fetch_sub(1, Ordering::AcqRel);
+            tracing::error!(conversation = %self.args.id, "the flusher is gone; a message is not stored");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Conversations on the write-ahead log. A crash is simulated by copying
+//! the log directory and the store as they are once changes were
+//! acknowledged, and starting a second system on the copies (the first
+//! keeps running, untouched): every acknowledged change comes back, each
+//! message is stored exactly once with its original sequence, and the log
+//! shrinks once storage holds what it covers. The real binary is killed
+//! with SIGKILL in the service's tests.
+
+use crate::System;
+use crate::domain::ConversationId;
+use crate::history;
+use crate::settings::Settings;
+use crate::test_support::*;
+use crate::wal::{SyncMode, Wal, WalConfig};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn wal_config(dir: &Path) -> WalConfig {
+    WalConfig {
+        dir: dir.to_path_buf(),
+        commit_interval: Duration::from_millis(1),
+        sync: SyncMode::Write,
+        segment_bytes: 4096,
+        max_bytes: 64 << 20,
+    }
+}
+
+async fn system_on(store: Arc<MemoryStore>, dir: &Path, settings: Settings) -> (System, Wal) {
+    let (wal, recovered) = Wal::open(wal_config(dir)).unwrap();
+    let system = System::start(store, settings, Some((wal.clone(), recovered)))
+        .await
+        .unwrap();
+    (system, wal)
+}
+
+/// The log directory and the store as they are now, as a crash would
+/// leave them.
+fn crash_copy(log: &Path, store: &MemoryStore) -> (tempfile::TempDir, Arc<MemoryStore>) {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(log).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let stored = MemoryStore::default();
+    *stored.objects.lock().unwrap() = store.objects.lock().unwrap().clone();
+    (copy, Arc::new(stored))
+}
+
+/// How many stored objects hold each message body.
+fn stored_copies(store: &MemoryStore, id: &ConversationId) -> HashMap<String, usize> {
+    let prefix = crate::store::keys::messages_prefix(id);
+    let mut copies = HashMap::new();
+    for (key, body) in store.objects.lock().unwrap().iter() {
+        if !key.starts_with(&prefix) {
+            continue;
+        }
+        let ms = crate::store::keys::batch_epoch_ms(key).unwrap_or(0);
+        for m in crate::ndjson::parse_batch(ms, key, body) {
+            *copies.entry(m.message.body).or_default() += 1;
+        }
+    }
+    copies
+}
+
+#[tokio::test]
+async fn acknowledged_changes_come_back_after_a_crash_and_are_stored_once() {
+    let store = Arc::new(MemoryStore::default());
+    let log = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        flush_max_batch: 5,
+        ..Settings::default()
+    };
+    let (system, _) = system_on(store.clone(), log.path(), settings.clone()).await;
+    let (id, conversation) = created(&system, "room").await;
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        sent.push(
+            conversation
+                .post(&ann(), text(&format!("m{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    conversation
+        .react("u-ann", &sent[0].message_id, "👍", true)
+        .await
+        .unwrap();
+    conversation
+        .revise("u-ann", &sent[11].message_id, Some("m11 edited".into()))
+        .await
+        .unwrap();
+    eventually("two full batches are stored", async || {
+        stored_copies(&store, &id).len() == 10
+    })
+    .await;
+    let before = conversation
+        .history(crate::PageQuery {
+            limit: 100,
+            cursor: None,
+            newer: false,
+        })
+        .await
+        .unwrap();
+
+    let (log_copy, store_copy) = crash_copy(log.path(), &store);
+    let restarted = Settings {
+        flush_interval: Duration::from_millis(50),
+        ..settings
+    };
+    let (second, _) = system_on(store_copy.clone(), log_copy.path(), restarted).await;
+    let again = second.conversation(id.clone());
+    let after = again
+        .history(crate::PageQuery {
+            limit: 100,
+            cursor: None,
+            newer: false,
+        })
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = after.messages.iter().map(|m| m.body.as_str()).collect();
+    let mut expected = numbered(11);
+    expected.push("m11 edited".into());
+    assert_eq!(bodies, expected, "every message once, in order, edited");
+    assert_eq!(
+        after.next_cursor, before.next_cursor,
+        "sequences are the original ones"
+    );
+    let reactions = again.reactions().await.unwrap();
+    assert_eq!(
+        reactions[&sent[0].message_id]["👍"],
+        vec!["u-ann".to_owned()]
+    );
+
+    eventually("the replayed messages are stored", async || {
+        stored_copies(&store_copy, &id).len() == 12
+    })
+    .await;
+    assert!(
+        stored_copies(&store_copy, &id).values().all(|n| *n == 1),
+        "no message is in two stored objects"
+    );
+    second.shutdown(Duration::from_secs(10)).await.unwrap();
+    system.shutdown(Duration::from_secs(10)).await.unwrap();
+    let seqs = |store: Arc<MemoryStore>| {
+        let id = id.clone();
+        async move {
+            let (stored, _) = history::read_tail(store.as_ref(), &id, 100).await.unwrap();
+            stored.iter().map(|m| m.seq).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        seqs(store_copy).await,
+        seqs(store).await,
+        "replayed messages keep the sequences the first system gave them"
+    );
+}
+
+#[tokio::test]
+async fn with_the_log_full_a_post_is_refused_and_nothing_of_it_is_kept() {
+    let store = Arc::new(MemoryStore::default());
+    let log = tempfile::tempdir().unwrap();
+    let (wal, recovered) = Wal::open(WalConfig {
+        max_bytes: 8 << 10,
+        ..wal_config(log.path())
+    })
+    .unwrap();
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings, Some((wal, recovered)))
+        .await
+        .unwrap();
+    let (_, conversation) = created(&system, "room").await;
+    let mut accepted = 0;
+    let refused = loop {
+        match conversation
+            .post(&ann(), text(&format!("m{accepted}")))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 1000, "the bound was never reached");
+    };
+    assert!(
+        matches!(refused, crate::ChatError::Overloaded { .. }),
+        "{refused:?}"
+    );
+    let page = conversation
+        .history(crate::PageQuery {
+            limit: 100,
+            cursor: None,
+            newer: false,
+        })
+        .await
+        .unwrap();
+    let bodies: Vec<String> = page.messages.into_iter().map(|m| m.body).collect();
+    assert_eq!(bodies, numbered(accepted));
+}
