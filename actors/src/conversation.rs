@@ -21,8 +21,8 @@
 //! - `loading`: reading the conversation from storage, retried on failure;
 //! - `metadata`: create and close;
 //! - `joining`: join, admit, the participant limit, leave, presence;
-//! - `changes`: the acknowledged changes as logged, and making each to
-//!   the state (live and at replay);
+//! - `keeping`: making an acknowledged change (see [`crate::changes`]) to
+//!   the state, live and at replay;
 //! - `outbox`: what goes out (events, messages to store, answers) once
 //!   the log holds the change behind it;
 //! - `posting`: sequencing, logging, idempotent retries;
@@ -35,11 +35,11 @@
 //!   structures the state is made of.
 
 mod attachments;
-mod changes;
 mod documents;
 mod editing;
 mod idempotency;
 mod joining;
+mod keeping;
 mod loading;
 mod members;
 mod metadata;
@@ -61,7 +61,6 @@ use crate::store::SharedStore;
 use crate::time::now_ms;
 use crate::wal::Wal;
 use crate::write_behind::WriteBehind;
-pub(crate) use changes::Change;
 use documents::{Document, DocumentKind};
 use idempotency::{KnownId, RecentIds};
 pub(crate) use joining::invalid_join;

@@ -201,3 +201,95 @@ async fn with_the_log_full_a_post_is_refused_and_nothing_of_it_is_kept() {
     let bodies: Vec<String> = page.messages.into_iter().map(|m| m.body).collect();
     assert_eq!(bodies, numbered(accepted));
 }
+
+/// A conversation stored in three batches of five, and the key of each.
+async fn three_batches(
+    store: &Arc<MemoryStore>,
+) -> (
+    ConversationId,
+    Vec<String>,
+    Vec<crate::domain::SequencedMessage>,
+) {
+    let first = System::start(store.clone(), Settings::default(), None)
+        .await
+        .unwrap();
+    let (id, _) = created(&first, "room").await;
+    first.shutdown(Duration::from_secs(5)).await.unwrap();
+    let base = 1_735_689_600_000_000;
+    let messages: Vec<_> = (0..15)
+        .map(|i| {
+            let mut m = crate::domain::SequencedMessage::sample(
+                base + i * 1000,
+                &format!("m{i}"),
+                crate::domain::Role::User,
+            );
+            m.message.body = format!("m{i}");
+            m
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for batch in messages.chunks(5) {
+        let key = crate::store::keys::batch_for_seq(&id, batch[0].seq);
+        store
+            .objects
+            .lock()
+            .unwrap()
+            .insert(key.clone(), crate::ndjson::encode_lines(batch));
+        keys.push(key);
+    }
+    (id, keys, messages)
+}
+
+/// Logs the intent of a compaction of `keys` into a segment at the first.
+fn log_intent(dir: &Path, id: &ConversationId, keys: &[String]) {
+    let (wal, _) = Wal::open(wal_config(dir)).unwrap();
+    let change = crate::changes::Change::Compacting {
+        segments: vec![keys[0].clone()],
+        replaced: keys[1..].to_vec(),
+    };
+    let bytes = crate::log_records::encode_change(id.as_str(), &change).unwrap();
+    futures::executor::block_on(wal.append(bytes).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_in_the_middle_of_a_compaction_leaves_no_message_in_two_objects() {
+    let store = Arc::new(MemoryStore::default());
+    let (id, keys, messages) = three_batches(&store).await;
+    // The segment landed over the first batch; the crash came before the
+    // other two were deleted.
+    store
+        .objects
+        .lock()
+        .unwrap()
+        .insert(keys[0].clone(), crate::ndjson::encode_lines(&messages));
+    let log = tempfile::tempdir().unwrap();
+    log_intent(log.path(), &id, &keys);
+    assert_eq!(stored_copies(&store, &id)["m7"], 2);
+
+    let (system, _) = system_on(store.clone(), log.path(), Settings::default()).await;
+    eventually("the replaced batches are deleted", async || {
+        stored_copies(&store, &id).values().all(|n| *n == 1)
+    })
+    .await;
+    assert_eq!(stored_copies(&store, &id).len(), 15);
+    assert_eq!(stored_bodies(&store, &id).await, numbered(15));
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_before_the_segment_landed_keeps_every_batch() {
+    let store = Arc::new(MemoryStore::default());
+    let (id, keys, _) = three_batches(&store).await;
+    let log = tempfile::tempdir().unwrap();
+    log_intent(log.path(), &id, &keys);
+
+    let (system, _) = system_on(store.clone(), log.path(), Settings::default()).await;
+    let conversation = system.conversation(id.clone());
+    conversation.get().await.unwrap();
+    assert_eq!(stored_bodies(&store, &id).await, numbered(15));
+    assert!(
+        keys.iter()
+            .all(|k| store.objects.lock().unwrap().contains_key(k))
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}

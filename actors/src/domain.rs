@@ -344,6 +344,24 @@ pub struct AttachmentMeta {
     pub variants: Option<serde_json::Value>,
 }
 
+/// The latest edit or delete of one message, as `revisions.json` keeps
+/// it (messageId → revision) and the write-ahead log carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revision {
+    /// The body after the edit (empty once deleted).
+    pub body: String,
+    /// When it was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// When it was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// The revised message's sequence; `None` in files written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

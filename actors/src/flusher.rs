@@ -11,13 +11,17 @@
 //! compacts what is left (see [`crate::segments`]), so a conversation that
 //! was unloaded reads back cold from a handful of objects.
 
+use crate::changes::Change;
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::Report;
-use crate::log_needs::LogNeeds;
+use crate::log_needs::{LogNeeds, NONE};
+use crate::log_records::encode_change;
 use crate::ndjson::encode_lines;
+use crate::segments::CompactionIntent;
 use crate::segments::Compactor;
 use crate::settings::Settings;
-use crate::store::{SharedStore, keys};
+use crate::store::{SharedStore, StoreError, keys};
+use crate::wal::{Wal, WalError, durable};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -74,6 +78,33 @@ pub(crate) struct FlusherArgs {
     pub progress: Arc<FlushProgress>,
     /// Shared by every flusher: bounds concurrent storage writes.
     pub permits: Arc<Semaphore>,
+    /// Where compactions log what they are about to replace; `None` when
+    /// the write-ahead log is off.
+    pub intent: Option<Arc<LoggedIntent>>,
+}
+
+/// A compaction's intent in the write-ahead log: durable before the
+/// compaction writes anything, and needed by the log until what it
+/// replaced is deleted.
+pub(crate) struct LoggedIntent {
+    pub wal: Wal,
+    pub id: ConversationId,
+    pub progress: Arc<FlushProgress>,
+}
+
+#[async_trait::async_trait]
+impl CompactionIntent for LoggedIntent {
+    async fn intend(&self, segments: &[String], replaced: &[String]) -> Result<(), StoreError> {
+        let change = Change::Compacting {
+            segments: segments.to_vec(),
+            replaced: replaced.to_vec(),
+        };
+        let unusable = |e: WalError| StoreError::Unusable(format!("compaction not logged: {e}"));
+        let bytes = encode_change(self.id.as_str(), &change).map_err(unusable)?;
+        self.progress.log.hold_compacting(self.wal.end());
+        durable(self.wal.append(bytes)).await.map_err(unusable)?;
+        Ok(())
+    }
 }
 
 /// State of the flusher actor.
@@ -222,6 +253,7 @@ impl FlusherState {
             settings: self.args.settings.clone(),
             progress: self.args.progress.clone(),
             permits: self.args.permits.clone(),
+            intent: self.args.intent.clone(),
         };
         let to_write = batch.clone();
         let me = myself.clone();
@@ -275,13 +307,23 @@ fn mark_stored(progress: &FlushProgress, batch: &[SequencedMessage]) {
     }
 }
 
-/// Compacts loose batches while holding a write permit.
-async fn compact(
-    args: &FlusherArgs,
-    compactor: &mut Compactor,
-) -> Result<(), crate::store::StoreError> {
+/// Compacts loose batches while holding a write permit. Once a round
+/// succeeded and what it replaced is deleted, no logged intent is needed
+/// any more (a failed round may have written part of its segments: the
+/// next round, or the next start, cleans up after it).
+async fn compact(args: &FlusherArgs, compactor: &mut Compactor) -> Result<(), StoreError> {
     let _permit = args.permits.acquire().await;
-    compactor.compact(args.store.as_ref(), &args.id).await
+    let intent = args
+        .intent
+        .as_deref()
+        .map(|intent| intent as &dyn CompactionIntent);
+    let result = compactor
+        .compact(args.store.as_ref(), &args.id, intent)
+        .await;
+    if result.is_ok() && compactor.settled() {
+        args.progress.log.set_compacting(NONE);
+    }
+    result
 }
 
 /// Writes a batch as one NDJSON object named after its first message's

@@ -37,6 +37,7 @@ pub struct System {
     settings: Arc<Settings>,
     board: Arc<ProgressBoard>,
     addresses: Arc<ConversationAddresses>,
+    log: Option<Wal>,
 }
 
 /// One conversation's share of what a shutdown left unstored.
@@ -125,7 +126,7 @@ impl System {
                 settings: settings.clone(),
                 board: board.clone(),
                 addresses: addresses.clone(),
-                log: conversation_log,
+                log: conversation_log.clone(),
                 replay: restored.conversations,
             },
         )
@@ -148,7 +149,13 @@ impl System {
             settings,
             board,
             addresses,
+            log: conversation_log.map(|(wal, _)| wal),
         })
+    }
+
+    /// The write-ahead log, when it is on (for its figures).
+    pub fn log(&self) -> Option<&Wal> {
+        self.log.as_ref()
     }
 
     /// The knobs the actors run with.

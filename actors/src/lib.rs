@@ -8,6 +8,8 @@
 //!   `ndjson`: the line codec of the stored objects.
 //! - `segments`: compaction of batches into segments and the history index.
 //! - `events`: serialized event frames, the replay buffer and the fan-out seam.
+//! - `changes`: the conversations' acknowledged changes as the
+//!   write-ahead log carries them.
 //! - `conversation`: one actor per live conversation (participants, tail,
 //!   idempotency, signaling buffer, reactions, fan-out).
 //! - `flusher`: the write-behind actor that batches messages into storage;
@@ -61,6 +63,7 @@
 mod absent;
 mod addresses;
 mod ask;
+mod changes;
 mod conversation;
 pub mod domain;
 pub mod error;

@@ -5,10 +5,11 @@
 //! the needs that saw none may release up to an end it read before looking
 //! (see [`crate::retention`]).
 //!
-//! Four places hold such changes, each with its own entry here: changes
+//! Five places hold such changes, each with its own entry here: changes
 //! waiting in the conversation's outbox for durability, messages handed to
 //! the flusher and not yet stored, document changes (reactions, revisions)
-//! not yet saved, and records replayed at start not yet applied.
+//! not yet saved, records replayed at start not yet applied, and the
+//! intent of a compaction not yet finished.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -29,6 +30,9 @@ pub(crate) struct LogNeeds {
     documents: AtomicU64,
     /// The oldest replayed record not yet applied.
     replay: AtomicU64,
+    /// The intent of a compaction not yet finished (its garbage not yet
+    /// deleted).
+    compacting: AtomicU64,
 }
 
 impl Default for LogNeeds {
@@ -38,6 +42,7 @@ impl Default for LogNeeds {
             outbox: AtomicU64::new(NONE),
             documents: AtomicU64::new(NONE),
             replay: AtomicU64::new(NONE),
+            compacting: AtomicU64::new(NONE),
         }
     }
 }
@@ -78,6 +83,19 @@ impl LogNeeds {
         self.replay.store(need, Ordering::SeqCst);
     }
 
+    /// A compaction is about to log its intent: needed from `need` on,
+    /// unless an earlier unfinished one needs more.
+    pub(crate) fn hold_compacting(&self, need: u64) {
+        let _ = self
+            .compacting
+            .compare_exchange(NONE, need, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The compactions are finished (`NONE`) .
+    pub(crate) fn set_compacting(&self, need: u64) {
+        self.compacting.store(need, Ordering::SeqCst);
+    }
+
     /// The oldest position this conversation needs, `None` for none.
     pub(crate) fn oldest(&self) -> Option<u64> {
         let handed = self.lock_handed().front().copied().unwrap_or(NONE);
@@ -86,6 +104,7 @@ impl LogNeeds {
             self.outbox.load(Ordering::SeqCst),
             self.documents.load(Ordering::SeqCst),
             self.replay.load(Ordering::SeqCst),
+            self.compacting.load(Ordering::SeqCst),
         ]
         .into_iter()
         .min()

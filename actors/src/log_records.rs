@@ -4,7 +4,7 @@
 //! them and gathers each conversation's changes for its replay. Kinds this
 //! build does not know are skipped.
 
-use crate::conversation::Change;
+use crate::changes::Change;
 use crate::domain::{ConversationId, Session};
 use crate::nonces::NonceJournal;
 use crate::retention::{Owner, Retention};

@@ -18,6 +18,10 @@
 //! needs; it never lists the whole conversation.
 //! Replaced objects are deleted after the index is written, so a crash
 //! between the two leaves copies that readers skip (pages dedupe by `seq`).
+//! Readers that know no index (Chats3) would see those copies twice, so a
+//! compaction first tells its [`CompactionIntent`] (the write-ahead log)
+//! what it is about to write and replace, and the next start deletes what
+//! a crash left replaced but not deleted ([`repair_interrupted`]).
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
 
 use crate::domain::{ConversationId, SequencedMessage};
@@ -116,6 +120,52 @@ pub(crate) async fn history_objects(
     Ok(objects)
 }
 
+/// Told what a compaction is about to write and replace, before it
+/// writes anything; a compaction it refuses does not run.
+#[async_trait::async_trait]
+pub(crate) trait CompactionIntent: Send + Sync {
+    /// `segments` are about to be written; then `replaced` is deleted.
+    async fn intend(&self, segments: &[String], replaced: &[String]) -> Result<(), StoreError>;
+}
+
+/// After a crash in the middle of a compaction that meant to write
+/// `segments` and delete `replaced`: deletes each replaced object whose
+/// every message a written segment holds (an object the crash left
+/// before its segment was written still holds the only copy and stays).
+/// Answers how many objects it deleted.
+pub(crate) async fn repair_interrupted(
+    store: &dyn Store,
+    segments: &[String],
+    replaced: &[String],
+) -> Result<usize, StoreError> {
+    let seqs_of = |key: &str, body: &Bytes| {
+        let ms = keys::batch_epoch_ms(key).unwrap_or(0);
+        parse_batch(ms, key, body)
+            .into_iter()
+            .map(|m| m.seq)
+            .collect::<Vec<u64>>()
+    };
+    let mut held = std::collections::HashSet::new();
+    for key in segments {
+        if let Some(body) = store.get(key).await? {
+            held.extend(seqs_of(key, &body));
+        }
+    }
+    let mut redundant = Vec::new();
+    for key in replaced.iter().filter(|k| !segments.contains(k)) {
+        if let Some(body) = store.get(key).await? {
+            let seqs = seqs_of(key, &body);
+            if !seqs.is_empty() && seqs.iter().all(|seq| held.contains(seq)) {
+                redundant.push(key.clone());
+            }
+        }
+    }
+    if !redundant.is_empty() {
+        store.delete(&redundant).await?;
+    }
+    Ok(redundant.len())
+}
+
 /// A batch this flusher wrote, kept so compaction need not read or parse it.
 #[derive(Debug)]
 struct Written {
@@ -169,6 +219,11 @@ impl Compactor {
         self.written_batches > 0
     }
 
+    /// Whether every object a compaction replaced is deleted.
+    pub(crate) fn settled(&self) -> bool {
+        self.garbage.is_empty()
+    }
+
     /// Merges the loose batches (and the newest segment while it is small)
     /// into segments, writes the index, then deletes what they replace.
     /// A failure leaves every message readable; the next round retries.
@@ -176,12 +231,13 @@ impl Compactor {
         &mut self,
         store: &dyn Store,
         id: &ConversationId,
+        intent: Option<&dyn CompactionIntent>,
     ) -> Result<(), StoreError> {
         let mut index = match self.index.take() {
             Some(index) => index,
             None => HistoryIndex::load(store, id).await?.unwrap_or_default(),
         };
-        let result = self.compact_into(store, id, &mut index).await;
+        let result = self.compact_into(store, id, &mut index, intent).await;
         self.index = Some(index);
         result
     }
@@ -191,6 +247,7 @@ impl Compactor {
         store: &dyn Store,
         id: &ConversationId,
         index: &mut HistoryIndex,
+        intent: Option<&dyn CompactionIntent>,
     ) -> Result<(), StoreError> {
         let mut loose: Vec<String> = store
             .list_after(&keys::messages_prefix(id), index.covered_through.as_deref())
@@ -207,7 +264,7 @@ impl Compactor {
             self.reset();
             return self.collect_garbage(store).await;
         };
-        if let Some(segment) = self.concatenate(store, id, index, &loose).await? {
+        if let Some(segment) = self.concatenate(store, id, index, &loose, intent).await? {
             return self.commit(store, id, index, segment, loose).await;
         }
         let mut messages: Vec<SequencedMessage> = Vec::new();
@@ -242,10 +299,22 @@ impl Compactor {
         }
         messages.sort_by_key(|m| m.seq);
         messages.dedup_by_key(|m| m.seq);
+        let chunks = split_segments(&messages);
+        let segment_keys: Vec<String> = chunks
+            .iter()
+            .map(|chunk| keys::batch_for_seq(id, chunk.first().map_or(0, |m| m.seq)))
+            .collect();
+        if let Some(intent) = intent {
+            let gone: Vec<String> = replaced
+                .iter()
+                .filter(|k| !segment_keys.contains(k))
+                .cloned()
+                .collect();
+            intent.intend(&segment_keys, &gone).await?;
+        }
         let mut written = Vec::new();
-        for chunk in split_segments(&messages) {
+        for (chunk, key) in chunks.into_iter().zip(segment_keys) {
             let first = chunk.first().map_or(0, |m| m.seq);
-            let key = keys::batch_for_seq(id, first);
             let body = encode_lines(chunk);
             store
                 .put(&key, body.clone(), "application/x-ndjson")
@@ -272,6 +341,7 @@ impl Compactor {
         id: &ConversationId,
         index: &HistoryIndex,
         loose: &[String],
+        intent: Option<&dyn CompactionIntent>,
     ) -> Result<Option<(Segment, Option<String>)>, StoreError> {
         let mut parts: Vec<&Written> = Vec::with_capacity(loose.len());
         for key in loose {
@@ -317,6 +387,17 @@ impl Compactor {
         }
         segment.bytes = body.len();
         segment.key = keys::batch_for_seq(id, segment.first_seq);
+        if let Some(intent) = intent {
+            let gone: Vec<String> = loose
+                .iter()
+                .chain(&replaced)
+                .filter(|k| **k != segment.key)
+                .cloned()
+                .collect();
+            intent
+                .intend(std::slice::from_ref(&segment.key), &gone)
+                .await?;
+        }
         store
             .put(&segment.key, Bytes::from(body), "application/x-ndjson")
             .await?;

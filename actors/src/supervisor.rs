@@ -18,7 +18,8 @@
 
 use crate::absent::AbsentIds;
 use crate::addresses::{ConversationAddresses, is_live};
-use crate::conversation::{Change, ConversationActor, ConversationArgs, ConversationMsg, Internal};
+use crate::changes::Change;
+use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg, Internal};
 use crate::domain::ConversationId;
 use crate::error::{ChatError, Report};
 use crate::flusher::{CONCURRENT_WRITES, FlushProgress};
@@ -133,6 +134,7 @@ impl Actor for ConversationSupervisor {
             args.store.clone(),
             args.settings.clone(),
             CONCURRENT_WRITES,
+            args.log.as_ref().map(|(wal, _)| wal.clone()),
         ));
         myself.send_interval(args.settings.housekeeping_interval(), || {
             SupervisorMsg::Housekeep

@@ -196,6 +196,11 @@ impl Wal {
         self.shared.syncs.load(Ordering::Relaxed)
     }
 
+    /// Records written since the log was opened.
+    pub fn records(&self) -> u64 {
+        self.shared.records.load(Ordering::Relaxed)
+    }
+
     /// Whether a write or sync failed (the process should stop).
     pub fn failed(&self) -> bool {
         self.shared.failed.load(Ordering::Acquire)

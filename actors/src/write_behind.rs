@@ -7,12 +7,13 @@
 //! supervisor's child, not the conversation's, so its pending batch outlives
 //! the panic and the new conversation takes the unstored messages back.
 
-use crate::conversation::Change;
+use crate::changes::Change;
 use crate::domain::ConversationId;
 use crate::error::ChatError;
-use crate::flusher::{FlushProgress, Flusher, FlusherArgs, FlusherMsg};
+use crate::flusher::{FlushProgress, Flusher, FlusherArgs, FlusherMsg, LoggedIntent};
 use crate::settings::Settings;
 use crate::store::SharedStore;
+use crate::wal::Wal;
 use ractor::{Actor, ActorCell, ActorId, ActorRef, ActorStatus};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +30,8 @@ pub(crate) struct FlusherStarter {
     /// Which conversation each running flusher stores, for the
     /// supervisor's handling of a flusher that stopped or failed.
     owners: Mutex<HashMap<ActorId, ConversationId>>,
+    /// The write-ahead log, where compactions log their intent.
+    log: Option<Wal>,
 }
 
 impl FlusherStarter {
@@ -39,6 +42,7 @@ impl FlusherStarter {
         store: SharedStore,
         settings: Arc<Settings>,
         concurrent_writes: usize,
+        log: Option<Wal>,
     ) -> Self {
         FlusherStarter {
             supervisor,
@@ -46,6 +50,7 @@ impl FlusherStarter {
             settings,
             permits: Arc::new(Semaphore::new(concurrent_writes)),
             owners: Mutex::new(HashMap::new()),
+            log,
         }
     }
 
@@ -126,6 +131,13 @@ impl WriteBehind {
             settings: starter.settings.clone(),
             progress: self.progress.clone(),
             permits: starter.permits.clone(),
+            intent: starter.log.clone().map(|wal| {
+                Arc::new(LoggedIntent {
+                    wal,
+                    id: self.id.clone(),
+                    progress: self.progress.clone(),
+                })
+            }),
         };
         let (actor, _) = Actor::spawn_linked(None, Flusher, args, starter.supervisor.clone())
             .await

@@ -5,7 +5,7 @@
 //! chats3 process with a temporary data directory), `report` (latency
 //! summaries, the human table and one JSON line per run), `sse` (a lean
 //! event-stream reader on raw TCP), `workloads/`
-//! (send, fanout, idle, history, storage, rooms). Every loop is bounded in time
+//! (send, fanout, idle, history, storage, rooms, fsync). Every loop is bounded in time
 //! and count, and only loopback addresses are accepted.
 
 mod chart;
@@ -28,6 +28,9 @@ pub enum Workload {
     Storage,
     /// Idle loaded conversations: RSS per room.
     Rooms,
+    /// The disk's `fdatasync` latency, as the write-ahead log pays it (no
+    /// server: appends to a file under --sync-dir).
+    Fsync,
 }
 
 /// Command line.
@@ -64,9 +67,21 @@ pub struct Args {
     /// --server-env still override it.
     #[arg(long)]
     pub server_config: Option<std::path::PathBuf>,
-    /// Extra CHATS3_* settings for --spawn, as KEY=VALUE.
+    /// Extra CHATS3_* settings for --spawn, as KEY=VALUE; `{data}` in a
+    /// value is the run's data directory.
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,
+    /// With --spawn: start the second server too, fresh for every run,
+    /// with these CHATS3_* settings on top of --server-env (e.g. the
+    /// write-ahead log off as A and on as B: `--server-env
+    /// CHATS3_DURABILITY__WAL_DIR= --compare-server-env
+    /// CHATS3_DURABILITY__WAL_DIR={data}/wal`).
+    #[arg(long = "compare-server-env")]
+    pub compare_server_env: Vec<String>,
+    /// fsync: the directory whose disk is measured (the log's, by default
+    /// the system's temporary directory).
+    #[arg(long)]
+    pub sync_dir: Option<std::path::PathBuf>,
     /// Admin password of the server (set automatically with --spawn).
     #[arg(long, env = "CHATS3_BENCH_ADMIN_PASSWORD", default_value = "")]
     pub admin_password: String,
@@ -134,14 +149,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(other) = &args.compare_base_url {
         loopback_only(other)?;
     }
+    let spawns_b = args.compare_server_bin.is_some() || !args.compare_server_env.is_empty();
     anyhow::ensure!(
-        args.compare_server_bin.is_none() || args.spawn,
-        "--compare-server-bin needs --spawn"
+        !spawns_b || args.spawn,
+        "--compare-server-bin and --compare-server-env need --spawn"
     );
     let mut targets = vec![args.base_url.clone()];
     if let Some(other) = &args.compare_base_url {
         targets.push(other.clone());
-    } else if args.compare_server_bin.is_some() {
+    } else if spawns_b {
         targets.push(args.base_url.clone());
     }
     let rates = if args.rates.is_empty() {
@@ -165,19 +181,22 @@ async fn main() -> anyhow::Result<()> {
                     if let Some(bin) = &args.compare_server_bin {
                         run_args.server_bin = Some(bin.clone());
                     }
+                    run_args
+                        .server_env
+                        .extend(args.compare_server_env.iter().cloned());
                 }
-                // Every run of A (and of B from --compare-server-bin) gets
-                // a fresh server, so no run inherits another's memory or
-                // conversations.
-                let spawned = if args.spawn && (index == 0 || args.compare_server_bin.is_some()) {
-                    let server = server::Spawned::start(&run_args).await?;
-                    run_args.base_url = server.base_url.clone();
-                    run_args.admin_password = server::ADMIN_PASSWORD.into();
-                    run_args.pid = Some(server.pid());
-                    Some(server)
-                } else {
-                    None
-                };
+                // Every run of A (and of a spawned B) gets a fresh server,
+                // so no run inherits another's memory or conversations.
+                let spawned =
+                    if args.spawn && (index == 0 || spawns_b) && args.workload != Workload::Fsync {
+                        let server = server::Spawned::start(&run_args).await?;
+                        run_args.base_url = server.base_url.clone();
+                        run_args.admin_password = server::ADMIN_PASSWORD.into();
+                        run_args.pid = Some(server.pid());
+                        Some(server)
+                    } else {
+                        None
+                    };
                 let run = workloads::run(&run_args).await;
                 if let Some(server) = spawned {
                     server.stop().await;

@@ -70,7 +70,7 @@ impl Spawned {
             let (key, value) = pair
                 .split_once('=')
                 .context("--server-env takes KEY=VALUE")?;
-            command.env(key, value);
+            command.env(key, value.replace("{data}", &data.0.to_string_lossy()));
         }
         let mut child = command
             .spawn()

@@ -2,6 +2,7 @@
 //! bounded closed/open loops.
 
 mod fanout;
+mod fsync;
 mod history;
 mod idle;
 mod rooms;
@@ -26,6 +27,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Run> {
         Workload::History => history::run(&api, args).await,
         Workload::Storage => storage::run(&api, args).await,
         Workload::Rooms => rooms::run(&api, args).await,
+        Workload::Fsync => fsync::run(args).await,
     }
 }
 

@@ -1,5 +1,6 @@
-//! `GET /metrics`: Prometheus text with request, message, stream and
-//! storage counters, behind a bearer token when `metrics_token` is set.
+//! `GET /metrics`: Prometheus text with request, message, stream, storage
+//! and write-ahead log counters, behind a bearer token when
+//! `metrics_token` is set.
 
 use super::error::AppError;
 use super::state::AppState;
@@ -123,8 +124,30 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
             u64::from(s.failing),
         ),
     ];
+    let log = state.system.log().map(|wal| {
+        [
+            (
+                "chats3_log_bytes",
+                GAUGE,
+                "Bytes the write-ahead log holds on disk.",
+                wal.bytes(),
+            ),
+            (
+                "chats3_log_records_total",
+                COUNTER,
+                "Records written to the write-ahead log.",
+                wal.records(),
+            ),
+            (
+                "chats3_log_syncs_total",
+                COUNTER,
+                "Group commits of the write-ahead log (one write and, with sync = fsync, one fdatasync each).",
+                wal.syncs(),
+            ),
+        ]
+    });
     let mut out = String::new();
-    for (name, kind, help, value) in series {
+    for (name, kind, help, value) in series.into_iter().chain(log.into_iter().flatten()) {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"

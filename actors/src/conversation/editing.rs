@@ -2,11 +2,11 @@
 //! the edit window, reactions on known messages (each logged, then
 //! broadcast once durable), and read receipts.
 
-use super::changes::Change;
 use super::documents::DocumentKind;
 use super::outbox::Outgoing;
 use super::revisions::{EDIT_WINDOW_MS, Revision};
 use super::{ConversationMsg, ConversationState, reactions};
+use crate::changes::Change;
 use crate::domain::{Message, Role};
 use crate::error::ChatError;
 use crate::log_needs::NONE;

@@ -6,7 +6,8 @@
 use super::documents::DocumentKind;
 use super::protocol::Internal;
 use super::tail::Tail;
-use super::{Change, ConversationMsg, ConversationState, revisions};
+use super::{ConversationMsg, ConversationState, revisions};
+use crate::changes::Change;
 use crate::domain::{Conversation, SequencedMessage};
 use crate::error::{ChatError, Report};
 use crate::flusher::FlusherMsg;
@@ -92,6 +93,22 @@ impl ConversationState {
         Ok(())
     }
 
+    /// Deletes what compactions the log names meant to replace and a
+    /// crash left behind (see [`crate::segments::repair_interrupted`]).
+    async fn repair_compactions(&self, changes: &[(u64, Change)]) -> Result<(), StoreError> {
+        for (_, change) in changes {
+            if let Change::Compacting { segments, replaced } = change {
+                let store = self.args.store.as_ref();
+                let deleted =
+                    crate::segments::repair_interrupted(store, segments, replaced).await?;
+                if deleted > 0 {
+                    tracing::info!(conversation = %self.args.id, deleted, "deleted objects an interrupted compaction replaced");
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the changes the log held at start that storage does not: a
     /// message at or below the last sequence loaded is stored already (a
     /// batch lands whole and in order); revisions and reactions are laid
@@ -103,6 +120,10 @@ impl ConversationState {
         }
         self.args.write_behind.started().await?;
         let changes = self.args.write_behind.take_replay();
+        if let Err(e) = self.repair_compactions(&changes).await {
+            self.args.write_behind.set_replay(changes);
+            return Err(e.into());
+        }
         let now = now_ms();
         let (mut messages, mut skipped) = (0usize, 0usize);
         for (lsn, change) in changes {
@@ -143,6 +164,7 @@ impl ConversationState {
                 } => {
                     self.keep_reaction(&message_id, &user_id, &emoji, added, lsn);
                 }
+                Change::Compacting { .. } => {}
             }
         }
         self.note_documents();

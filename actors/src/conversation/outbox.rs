@@ -12,8 +12,8 @@
 //! the log off nothing waits and nothing is queued.
 
 use super::ConversationState;
-use super::changes::Change;
 use super::protocol::{Internal, Reply};
+use crate::changes::Change;
 use crate::domain::SequencedMessage;
 use crate::error::{ChatError, Report};
 use crate::events::EventFrame;

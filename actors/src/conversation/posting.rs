@@ -3,11 +3,11 @@
 //! id, and answering a sender's retry with the stored message (409 to
 //! anyone else reusing the id).
 
-use super::changes::Change;
 use super::idempotency::KnownId;
 use super::outbox::Outgoing;
 use super::protocol::Reply;
 use super::{ConversationState, revisions};
+use crate::changes::Change;
 use crate::domain::{
     ConversationStatus, Message, MessageType, NewMessage, Role, Sender, SequencedMessage,
 };

@@ -9,23 +9,9 @@
 //! load, to the newest loaded message with their id (the one the old code
 //! edited); until then they apply to no system message.
 
+pub(crate) use crate::domain::Revision;
 use crate::domain::{Message, Role, SequencedMessage};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// The latest change to one message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Revision {
-    pub body: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edited_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
-    /// The revised message's sequence; `None` in files written before.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-}
 
 /// Every revision of a conversation.
 pub(crate) type Revisions = HashMap<String, Revision>;

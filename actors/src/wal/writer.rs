@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) end: AtomicU64,
     /// Syncs done (group commits).
     pub(crate) syncs: AtomicU64,
+    /// Records written.
+    pub(crate) records: AtomicU64,
     /// A write or sync failed: the log accepts nothing more.
     pub(crate) failed: AtomicBool,
 }
@@ -151,6 +153,11 @@ impl Writer {
             }
         }
         let result = self.write_out(&mut buffer);
+        if result.is_ok() {
+            self.shared
+                .records
+                .fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        }
         // After `write_out` counted what it wrote in `bytes`.
         self.shared.reserved.fetch_sub(reserved, Ordering::AcqRel);
         // Released before the group is answered: once an append queued

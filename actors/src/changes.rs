@@ -1,17 +1,17 @@
-//! The changes a conversation acknowledges that storage must come to hold:
-//! their records in the write-ahead log, and how each is made to the
-//! state, the same way when a request makes it and when the log replays it
-//! at start.
+//! The changes a conversation acknowledges that storage must come to hold,
+//! as its records in the write-ahead log ([`crate::log_records`] frames
+//! them); the conversation makes each to its state the same way live and
+//! at replay.
+//!
+//! A compaction's intent is logged too: not a change anyone acknowledged,
+//! but what a start needs to clean up after a crash in its middle.
 //!
 //! Conversation create and close are not among them: their `meta.json` is
 //! stored before they are answered. Read receipts are only relayed (no
 //! read state is kept), so nothing of them is lost.
 
-use super::revisions::{self, Revision};
-use super::{ConversationState, KnownId, reactions};
-use crate::domain::{Message, SequencedMessage};
+use crate::domain::{Message, Revision};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// One acknowledged change, as logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,15 @@ pub(crate) enum Change {
         /// Its latest revision.
         revision: Revision,
     },
+    /// A compaction is about to write `segments` and then delete
+    /// `replaced` (see [`crate::segments`]): a crash in between leaves
+    /// messages in two objects, which the next start removes again.
+    Compacting {
+        /// The segment keys about to be written.
+        segments: Vec<String>,
+        /// The keys they replace (none of `segments`).
+        replaced: Vec<String>,
+    },
     /// A reaction was added or removed.
     Reaction {
         /// The message reacted to.
@@ -53,71 +62,10 @@ pub(crate) enum Change {
     },
 }
 
-impl ConversationState {
-    /// Keeps an accepted message in the tail, and its id while a retry of
-    /// it may still come.
-    pub(super) fn keep_message(
-        &mut self,
-        message: SequencedMessage,
-        remember_until: Option<i64>,
-        now: i64,
-    ) {
-        if let Some(until) = remember_until.filter(|until| *until > now) {
-            self.idempotency.insert(
-                until,
-                &message.message.message_id,
-                KnownId::of(message.seq, &message.message),
-            );
-        }
-        self.last_seq = self.last_seq.max(message.seq);
-        self.tail.push(message);
-        self.trim_tail();
-    }
-
-    /// Keeps a revision in the revision document (`need`: its log
-    /// position's bound) and lays it over its message in the tail;
-    /// answers the message as revised when the tail holds it.
-    pub(super) fn keep_revision(
-        &mut self,
-        message_id: &str,
-        revision: Revision,
-        need: u64,
-    ) -> Option<Message> {
-        let updated = self
-            .tail
-            .find_mut(message_id)
-            .filter(|m| revision.seq.is_none_or(|seq| seq == m.seq))
-            .map(|m| {
-                revisions::apply(&revision, &mut m.message);
-                m.message.clone()
-            });
-        Arc::make_mut(&mut self.revisions).insert(message_id.to_owned(), revision);
-        self.revisions_doc.touch(need);
-        updated
-    }
-
-    /// Keeps a reaction change in the reaction document; whether it
-    /// changed anything.
-    pub(super) fn keep_reaction(
-        &mut self,
-        message_id: &str,
-        user_id: &str,
-        emoji: &str,
-        added: bool,
-        need: u64,
-    ) -> bool {
-        let changed = reactions::apply(&mut self.reactions, message_id, user_id, emoji, added);
-        if changed {
-            self.reactions_doc.touch(need);
-        }
-        changed
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::Change;
-    use crate::domain::{Role, SequencedMessage};
+    use crate::domain::{Revision, Role, SequencedMessage};
 
     #[test]
     fn changes_read_back_as_written() {
@@ -130,7 +78,7 @@ mod tests {
             },
             Change::Revision {
                 message_id: "m1".into(),
-                revision: super::Revision {
+                revision: Revision {
                     body: "edited".into(),
                     edited_at: Some("2026-01-01T00:00:00.000Z".into()),
                     deleted_at: None,
