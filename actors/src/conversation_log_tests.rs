@@ -293,3 +293,61 @@ async fn a_crash_before_the_segment_landed_keeps_every_batch() {
     );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_panicking_conversation_keeps_its_unsaved_reactions_and_edits_through_the_log() {
+    let store = Arc::new(MemoryStore::default());
+    let log = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        flush_interval: Duration::from_secs(3600),
+        ..Settings::default()
+    };
+    let (system, _) = system_on(store.clone(), log.path(), settings).await;
+    let (id, conversation) = created(&system, "crashy").await;
+    let first = conversation.post(&ann(), text("m0")).await.unwrap();
+    let second = conversation.post(&ann(), text("m1")).await.unwrap();
+    conversation
+        .react("u-ann", &first.message_id, "👍", true)
+        .await
+        .unwrap();
+    conversation
+        .revise("u-ann", &second.message_id, Some("m1 edited".into()))
+        .await
+        .unwrap();
+    conversation.crash().await;
+    eventually(
+        "the restarted actor has the reaction and the edit",
+        async || {
+            let reacted = conversation.reactions().await.is_ok_and(|r| {
+                r.get(&first.message_id)
+                    .is_some_and(|e| e.contains_key("👍"))
+            });
+            let page = conversation
+                .history(crate::PageQuery {
+                    limit: 10,
+                    cursor: None,
+                    newer: false,
+                })
+                .await;
+            let edited = page.is_ok_and(|p| {
+                p.messages
+                    .iter()
+                    .map(|m| m.body.as_str())
+                    .collect::<Vec<_>>()
+                    == ["m0", "m1 edited"]
+            });
+            reacted && edited
+        },
+    )
+    .await;
+    system.shutdown(Duration::from_secs(10)).await.unwrap();
+    let saved =
+        |key: String| String::from_utf8_lossy(&store.objects.lock().unwrap()[&key]).into_owned();
+    assert!(saved(crate::store::keys::reactions(&id)).contains("👍"));
+    assert!(saved(crate::store::keys::revisions(&id)).contains("m1 edited"));
+    assert_eq!(
+        stored_bodies(&store, &id).await,
+        ["m0", "m1"],
+        "batches stay as sent"
+    );
+}

@@ -74,6 +74,7 @@ pub enum WalError {
 pub struct Wal {
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
+    dir: PathBuf,
     segment_bytes: u64,
     max_bytes: u64,
 }
@@ -118,6 +119,7 @@ impl Wal {
         let recovered = Recovered(segments::Replay::new(found.clone()));
         let shared = Arc::new(Shared::default());
         let (segment_bytes, max_bytes) = (config.segment_bytes, config.max_bytes);
+        let dir = config.dir.clone();
         let writer = Writer::new(config, shared.clone(), found)?;
         let (commands, receiver) = mpsc::channel();
         std::thread::Builder::new()
@@ -127,6 +129,7 @@ impl Wal {
             Wal {
                 commands,
                 shared,
+                dir,
                 segment_bytes,
                 max_bytes,
             },
@@ -167,6 +170,15 @@ impl Wal {
             return Err(WalError::Closed);
         }
         Ok(Durable(answer))
+    }
+
+    /// The records from the segment holding `from` on, read beside the
+    /// writer (records before `from` in that segment come too; the caller
+    /// skips them). What the caller still needs is never released under
+    /// it; what is being written is not read. Blocking file reads.
+    pub fn read_from(&self, from: u64) -> io::Result<Recovered> {
+        let segments = segments::list_from(&self.dir, from)?;
+        Ok(Recovered(segments::Replay::new(segments)))
     }
 
     /// Lets the log delete the segments that end at or before `lsn`: the

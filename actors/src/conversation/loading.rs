@@ -12,8 +12,10 @@ use crate::domain::{Conversation, SequencedMessage};
 use crate::error::{ChatError, Report};
 use crate::flusher::FlusherMsg;
 use crate::log_needs::NONE;
+use crate::log_records::LogRecord;
 use crate::store::{StoreError, keys};
 use crate::time::now_ms;
+use crate::wal::WalError;
 use ractor::ActorRef;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -87,9 +89,50 @@ impl ConversationState {
         self.revisions = Arc::new(revisions);
         self.last_seq = loaded.last().map_or(0, |m| m.seq);
         self.tail = Tail::new(self.args.settings.history_tail, loaded, !more);
+        self.reread_after_a_failure().await?;
         self.apply_replay().await?;
         self.published_seq = self.last_seq;
         self.floor_seq = self.last_seq;
+        Ok(())
+    }
+
+    /// When an earlier actor of this conversation failed (a panic), what it
+    /// logged and storage may not hold yet is still needed of the log:
+    /// those changes are read back and applied as after a crash, so a
+    /// reaction or an edit it acknowledged and had not saved survives.
+    async fn reread_after_a_failure(&self) -> Result<(), ChatError> {
+        let write_behind = &self.args.write_behind;
+        let (Some(wal), Some(from)) = (&self.args.log, write_behind.progress.log.oldest()) else {
+            return Ok(());
+        };
+        if write_behind.has_replay() {
+            return Ok(());
+        }
+        let (wal, id) = (wal.clone(), self.args.id.to_string());
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(u64, Change)>> {
+            let mut records = wal.read_from(from)?;
+            let mut changes = Vec::new();
+            while let Some((lsn, bytes)) = records.next_record()? {
+                if lsn < from {
+                    continue;
+                }
+                if let Some(LogRecord::Conversation {
+                    conversation_id,
+                    change,
+                }) = LogRecord::decode(&bytes)
+                    && conversation_id == id
+                {
+                    changes.push((lsn, change));
+                }
+            }
+            Ok(changes)
+        })
+        .await
+        .map_err(|e| ChatError::Log(WalError::Failed(Arc::new(std::io::Error::other(e)))))?
+        .map_err(|e| ChatError::Log(WalError::Failed(Arc::new(e))))?;
+        tracing::info!(conversation = %self.args.id, changes = read.len(), "reading back what a failed actor logged");
+        write_behind.progress.log.set_outbox(NONE);
+        write_behind.set_replay(read);
         Ok(())
     }
 

@@ -97,6 +97,28 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Vec<Segment>> {
     Ok(segments)
 }
 
+/// The segments in `dir` that hold records at or after `from`, for a
+/// reader beside the writer: nothing is checked or cut, a reader stops at
+/// the first record that is not whole (the one being written).
+pub(crate) fn list_from(dir: &Path, from: u64) -> io::Result<Vec<Segment>> {
+    let mut segments: Vec<Segment> = fs::read_dir(dir)?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            let base = name.strip_suffix(SUFFIX)?.parse().ok()?;
+            let len = entry.metadata().ok()?.len();
+            Some(Segment {
+                base,
+                path: entry.path(),
+                len,
+            })
+        })
+        .filter(|s| s.end() > from)
+        .collect();
+    segments.sort_by_key(|s| s.base);
+    Ok(segments)
+}
+
 /// Bytes of whole, intact records at the start of `bytes`.
 fn intact_len(bytes: &[u8]) -> usize {
     let mut at = 0;
@@ -135,7 +157,13 @@ impl Replay {
             let Some(segment) = self.segments.next() else {
                 return Ok(None);
             };
-            let mut bytes = fs::read(&segment.path)?;
+            let mut bytes = match fs::read(&segment.path) {
+                Ok(bytes) => bytes,
+                // Released meanwhile: it held nothing a reader beside the
+                // writer still needs.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             bytes.truncate(segment.len as usize);
             self.current = Some((segment.base, bytes, 0));
         }
