@@ -68,11 +68,13 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/conversations", post(admin::create))
         .route("/conversations/{id}", post(admin::get_one))
-        .route("/conversations/{id}/close", post(admin::close))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::admin,
-        ));
+        .route("/conversations/{id}/close", post(admin::close));
+    #[cfg(feature = "fault-injection")]
+    let admin = admin.route("/conversations/{id}/crash", post(admin::crash));
+    let admin = admin.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        rate_limit::admin,
+    ));
     let api = Router::new()
         .nest("/admin", admin)
         .route("/join", post(participation::join))

@@ -427,7 +427,7 @@ impl ConversationState {
             Internal::SaveDocument(kind) => self.save_due(myself, kind),
             Internal::UploadFailed(bytes) => self.upload_failed(bytes),
             Internal::Logged { ticket, outcome } => self.logged(ticket, outcome),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fault-injection"))]
             Internal::Crash => return Err("crash requested by a test".into()),
         }
         Ok(())

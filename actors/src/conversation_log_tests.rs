@@ -314,7 +314,7 @@ async fn a_panicking_conversation_keeps_its_unsaved_reactions_and_edits_through_
         .revise("u-ann", &second.message_id, Some("m1 edited".into()))
         .await
         .unwrap();
-    conversation.crash().await;
+    conversation.crash().await.unwrap();
     eventually(
         "the restarted actor has the reaction and the edit",
         async || {

@@ -307,12 +307,15 @@ impl ConversationHandle {
         }
     }
 
-    /// Makes the conversation actor fail (supervision tests).
-    #[cfg(test)]
-    pub(crate) async fn crash(&self) {
+    /// Makes the conversation actor fail, as a panic would (tests of
+    /// supervision only: the `fault-injection` feature).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub async fn crash(&self) -> Result<(), ChatError> {
         use crate::conversation::Internal;
-        let actor = self.actor().await.unwrap();
-        actor.cast(Internal::Crash.into()).unwrap();
+        let actor = self.actor().await?;
+        actor
+            .cast(Internal::Crash.into())
+            .map_err(|_| ChatError::ActorGone("the conversation"))
     }
 
     /// Creates the conversation with a fresh join code.

@@ -62,7 +62,7 @@ async fn a_panicking_conversation_restarts_without_losing_unstored_messages() {
         .post(&ann(), text("before the crash"))
         .await
         .unwrap();
-    conversation.crash().await;
+    conversation.crash().await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     store.down.store(false, Ordering::SeqCst);
     let query = crate::conversation::PageQuery {
@@ -128,7 +128,7 @@ async fn a_loaded_conversations_address_is_cached_until_it_fails_or_idles_out() 
     let addresses = system.addresses();
     let (id, conversation) = created(&system, "cached").await;
     let first = addresses.get(&id).expect("cached once loaded").get_id();
-    conversation.crash().await;
+    conversation.crash().await.unwrap();
     eventually("the restarted actor cached instead", async || {
         addresses.get(&id).is_some_and(|a| a.get_id() != first)
     })

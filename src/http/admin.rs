@@ -69,3 +69,17 @@ pub async fn close(
     tracing::info!(conversation = %conversation.conversation_id, "conversation closed");
     Ok(ok("Conversation closed", conversation))
 }
+
+/// `POST /api/v1/admin/conversations/:id/crash`: makes the conversation's
+/// actor fail as a panic would (the fault tests; only built with the
+/// `fault-injection` feature).
+#[cfg(feature = "fault-injection")]
+pub async fn crash(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    authorised_target(&state, &id, &body)?.crash().await?;
+    tracing::warn!(conversation = %id, "conversation actor failed on request (fault injection)");
+    Ok(ok("Conversation actor failed", serde_json::json!({})))
+}

@@ -18,7 +18,7 @@ const WRITERS: usize = 4;
 /// Acknowledged messages after which the process is killed.
 const KILL_AFTER: usize = 400;
 
-fn start(data_dir: TempDir, envs: &[(&str, &str)]) -> (KillOnDrop, TestApp) {
+pub(crate) fn start(data_dir: TempDir, envs: &[(&str, &str)]) -> (KillOnDrop, TestApp) {
     let root = data_dir.path().to_string_lossy().into_owned();
     let mut all = vec![("CHATS3_STORAGE__FS_ROOT", root.as_str())];
     all.extend_from_slice(envs);
@@ -28,18 +28,23 @@ fn start(data_dir: TempDir, envs: &[(&str, &str)]) -> (KillOnDrop, TestApp) {
 
 /// What the load had answered 200 for when the process was killed.
 #[derive(Default)]
-struct Acknowledged {
+pub(crate) struct Acknowledged {
     /// Per writer, the ids of its messages in the order they were sent.
-    messages: Vec<Vec<String>>,
+    pub(crate) messages: Vec<Vec<String>>,
     /// Message id → the body an acknowledged edit gave it.
-    edits: HashMap<String, String>,
+    pub(crate) edits: HashMap<String, String>,
     /// Message ids an acknowledged reaction (👍 by its writer) names.
-    reactions: HashSet<String>,
+    pub(crate) reactions: HashSet<String>,
 }
 
 /// One writer: posts numbered messages, edits every 7th and reacts to
 /// every 5th, recording what was answered 200, until the server is gone.
-async fn write(app: Arc<TestApp>, session: String, writer: usize, acked: Arc<Mutex<Acknowledged>>) {
+pub(crate) async fn write(
+    app: Arc<TestApp>,
+    session: String,
+    writer: usize,
+    acked: Arc<Mutex<Acknowledged>>,
+) {
     for n in 0.. {
         let id = uuid::Uuid::new_v4().to_string();
         let body = json!({ "messageId": id, "body": format!("w{writer}-{n}"), "clientTimestamp": "2025-01-01T00:00:00Z" });
@@ -93,7 +98,7 @@ async fn write(app: Arc<TestApp>, session: String, writer: usize, acked: Arc<Mut
 }
 
 /// The whole history, oldest first, read a page at a time.
-async fn all_messages(app: &TestApp, session: &str) -> Vec<Value> {
+pub(crate) async fn all_messages(app: &TestApp, session: &str) -> Vec<Value> {
     let mut pages = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -115,7 +120,7 @@ async fn all_messages(app: &TestApp, session: &str) -> Vec<Value> {
 }
 
 /// Every message line of every stored object of the conversation.
-fn stored_ids(data_dir: &std::path::Path, conversation: &str) -> Vec<String> {
+pub(crate) fn stored_ids(data_dir: &std::path::Path, conversation: &str) -> Vec<String> {
     let root = data_dir.join(format!("conversations/{conversation}/messages"));
     let mut ids = Vec::new();
     let mut dirs = vec![root];

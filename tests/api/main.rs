@@ -21,6 +21,8 @@ mod join;
 mod join_holds;
 mod lazy_replay;
 mod messages;
+#[cfg(feature = "fault-injection")]
+mod panic_recovery;
 mod rooms;
 mod s3_server;
 mod shutdown;

@@ -18,7 +18,6 @@ use crate::time::now_ms;
 use crate::wal::WalError;
 use ractor::ActorRef;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 impl ConversationState {
@@ -185,11 +184,6 @@ impl ConversationState {
                         seq,
                         message: *message,
                     };
-                    self.args
-                        .write_behind
-                        .progress
-                        .pending
-                        .fetch_add(1, Ordering::AcqRel);
                     self.keep_message(sequenced.clone(), remember_until, now);
                     self.hand_to_flusher(lsn, sequenced);
                 }

@@ -42,7 +42,8 @@ pub(super) type Answer = Box<dyn FnOnce(Result<(), ChatError>) + Send + Sync>;
 pub(super) struct Outgoing {
     /// An event for the streams.
     pub(super) frame: Option<Arc<EventFrame>>,
-    /// A message for the flusher (counted in `pending` already).
+    /// A message for the flusher (counted in `pending` once handed; until
+    /// then the outbox's length counts toward `max_pending`).
     pub(super) store: Option<SequencedMessage>,
     /// An answer.
     pub(super) reply: Option<Answer>,
@@ -219,13 +220,6 @@ impl ConversationState {
     /// Sends out one entry whose record is durable (or that has none).
     fn deliver(&mut self, need: u64, outcome: Result<(), ChatError>, out: Outgoing) {
         if let Err(e) = outcome {
-            if out.store.is_some() {
-                self.args
-                    .write_behind
-                    .progress
-                    .pending
-                    .fetch_sub(1, Ordering::AcqRel);
-            }
             tracing::error!(conversation = %self.args.id, error = %Report(&e), "a change was not logged; it is not acknowledged");
             if let Some(reply) = out.reply {
                 reply(Err(e));
@@ -250,6 +244,7 @@ impl ConversationState {
     /// flusher cannot store it first).
     pub(super) fn hand_to_flusher(&mut self, need: u64, message: SequencedMessage) {
         let write_behind = &self.args.write_behind;
+        write_behind.progress.pending.fetch_add(1, Ordering::AcqRel);
         if need != NONE {
             write_behind.progress.log.handed(need);
         }

@@ -201,11 +201,6 @@ impl ConversationState {
             seq,
             message: message.clone(),
         };
-        self.args
-            .write_behind
-            .progress
-            .pending
-            .fetch_add(1, Ordering::AcqRel);
         let frame = Arc::new(message_frame(&sequenced));
         self.keep_message(sequenced.clone(), remember_until, now);
         self.send_out(

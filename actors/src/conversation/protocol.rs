@@ -163,7 +163,7 @@ pub(crate) enum Internal {
         outcome: Result<(), ChatError>,
     },
     /// Makes the actor fail, to exercise supervision.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fault-injection"))]
     Crash,
 }
 
