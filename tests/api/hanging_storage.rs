@@ -7,7 +7,7 @@
 use crate::attachments::{PNG, upload};
 use crate::helpers::*;
 use crate::s3_server::S3Process;
-use crate::storage::{use_s3, walk};
+use crate::storage::use_s3;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -458,3 +458,85 @@ pub fn spawn_binary(
     std::thread::spawn(move || for _ in lines {});
     (child, address)
 }
+
+/// Resident memory of a process, in bytes (`VmRSS` of `/proc/PID/status`).
+pub fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// File descriptors a process has open (entries of `/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Bytes as MiB, for test output.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Every message of the conversation `session` is in, oldest first, read
+/// page by page (`direction=newer` from the start).
+pub async fn full_history(app: &TestApp, session: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let response = app
+            .get_as(
+                session,
+                &format!("/api/v1/messages?limit=100&direction=newer&cursor={cursor}"),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let page = envelope(response).await["details"].clone();
+        messages.extend(page["messages"].as_array().unwrap().iter().cloned());
+        if !page["hasMore"].as_bool().unwrap() {
+            return messages;
+        }
+        cursor = page["nextCursor"].as_str().unwrap().to_owned();
+    }
+}
+
+/// Every message line of every stored NDJSON object of a conversation,
+/// read from the directory that holds its keys (an fs root, or an S3
+/// server's bucket directory).
+pub fn stored_messages(root: &std::path::Path, conversation: &str) -> Vec<Value> {
+    let messages = root.join(format!("conversations/{conversation}/messages"));
+    let mut objects: Vec<_> = walk(&messages)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    objects.sort();
+    objects
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(|line| serde_json::from_str(line).expect("a stored message line"))
+                .collect::<Vec<Value>>()
+        })
+        .collect()
+}
+
+/// Every file under `dir`, at any depth (none when it does not exist).
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}

@@ -1,7 +1,9 @@
 //! Resuming from an old cursor replays lazily: a long backlog arrives in
 //! order, and streams that never read hold no more of it than a chunk.
 
-use crate::helpers::{KillOnDrop, TestApp, spawn_app_with, spawn_binary, terminate};
+use crate::helpers::{
+    KillOnDrop, TestApp, resident_bytes, spawn_app_with, spawn_binary, terminate,
+};
 use futures::{FutureExt, StreamExt};
 use std::process::Stdio;
 use std::time::Duration;
@@ -35,14 +37,6 @@ async fn a_long_backlog_is_replayed_in_order_then_live() {
     app.send(&ann.session_id, "live").await;
     let live = resumed.next_of("new-message").await;
     assert_eq!(live.data["data"]["body"], "live", "no gap, no duplicate");
-}
-
-/// Resident memory of a process, in bytes.
-fn resident_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
 }
 
 /// Messages in the backlog of the memory test.

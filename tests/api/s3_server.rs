@@ -1,7 +1,8 @@
 //! A real S3-compatible server (s3s + s3s-fs) on a free loopback port:
 //! in-process for most S3 tests (optionally answering every request after
 //! a delay, as a distant store does), or in a process of its own
-//! ([`S3Process`]) that a test can freeze with SIGSTOP.
+//! ([`S3Process`]) that a test can freeze with SIGSTOP, or kill and start
+//! again on the same address and data.
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -127,6 +128,10 @@ impl Drop for S3Server {
 /// serve from.
 const SERVE_ROOT_ENV: &str = "CHATS3_TEST_S3_ROOT";
 
+/// Set for the child process when it must listen on a given address (a
+/// restart); else it takes a free port.
+const SERVE_ADDRESS_ENV: &str = "CHATS3_TEST_S3_ADDRESS";
+
 /// The test function the child runs (`--exact` picks it alone).
 const SERVE_TEST: &str = "s3_server::serves_s3_when_started_as_another_process";
 
@@ -141,7 +146,8 @@ async fn serves_s3_when_started_as_another_process() {
     let Ok(root) = std::env::var(SERVE_ROOT_ENV) else {
         return;
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = std::env::var(SERVE_ADDRESS_ENV).unwrap_or_else(|_| "127.0.0.1:0".into());
+    let listener = TcpListener::bind(address).await.unwrap();
     println!("S3_ENDPOINT=http://{}", listener.local_addr().unwrap());
     let _server = serve(listener, std::path::Path::new(&root), Duration::ZERO);
     tokio::time::sleep(CHILD_LIFETIME).await;
@@ -164,28 +170,29 @@ impl S3Process {
         let root = tempfile::tempdir().unwrap();
         let bucket = "chats3-test".to_owned();
         std::fs::create_dir_all(root.path().join(&bucket)).unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", SERVE_TEST, "--nocapture", "--test-threads=1"])
-            .env(SERVE_ROOT_ENV, root.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the S3 child process");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let endpoint = loop {
-            let line = lines.next().expect("S3 child output").unwrap();
-            // libtest may print the test's name on the same line first.
-            if let Some((_, endpoint)) = line.split_once("S3_ENDPOINT=") {
-                break endpoint.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let (child, endpoint) = spawn_child(root.path(), None);
         S3Process {
             endpoint,
             bucket,
             root,
             child,
         }
+    }
+
+    /// Kills the server (SIGKILL): its connections are reset, new ones
+    /// refused.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new server process on the same address and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        let address = self.endpoint.trim_start_matches("http://").to_owned();
+        let (child, endpoint) = spawn_child(self.root.path(), Some(&address));
+        assert_eq!(endpoint, self.endpoint, "the same address again");
+        self.child = child;
     }
 
     fn signal(&self, name: &str) {
@@ -215,6 +222,31 @@ impl S3Process {
     pub fn object_path(&self, key: &str) -> std::path::PathBuf {
         self.root.path().join(&self.bucket).join(key)
     }
+}
+
+/// Runs this test binary as an S3 server serving `root` (on `address`, or
+/// a free port); returns the process and its endpoint.
+fn spawn_child(root: &std::path::Path, address: Option<&str>) -> (Child, String) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", SERVE_TEST, "--nocapture", "--test-threads=1"])
+        .env(SERVE_ROOT_ENV, root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(address) = address {
+        command.env(SERVE_ADDRESS_ENV, address);
+    }
+    let mut child = command.spawn().expect("start the S3 child process");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = loop {
+        let line = lines.next().expect("S3 child output").unwrap();
+        // libtest may print the test's name on the same line first.
+        if let Some((_, endpoint)) = line.split_once("S3_ENDPOINT=") {
+            break endpoint.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, endpoint)
 }
 
 impl Drop for S3Process {

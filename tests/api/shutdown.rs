@@ -3,9 +3,8 @@
 //! storage, and when storage cannot take them the process exits non-zero
 //! and says what is unstored.
 
-use crate::helpers::ADMIN_PASSWORD;
+use crate::helpers::{ADMIN_PASSWORD, walk};
 use crate::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
-use crate::storage::walk;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -334,19 +334,3 @@ async fn sigterm_flushes_a_long_write_behind_interval() {
         .collect();
     assert_eq!(bodies, expected);
 }
-
-pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            if e.path().is_dir() {
-                walk(&e.path())
-            } else {
-                vec![e.path()]
-            }
-        })
-        .collect()
-}
