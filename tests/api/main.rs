@@ -23,7 +23,9 @@ mod lazy_replay;
 mod messages;
 #[cfg(feature = "fault-injection")]
 mod panic_recovery;
+mod pending_flood;
 mod rooms;
+mod s3_restart;
 mod s3_server;
 mod shutdown;
 mod slowloris;
