@@ -21,7 +21,7 @@ const ROUNDS: usize = 5;
 /// Streams being opened at once.
 const OPENING_AT_ONCE: usize = 100;
 
-/// The soft limit on open files of process `pid`.
+/// The soft and hard limits on open files of process `pid`.
 fn open_files_limit(pid: u32) -> (u64, u64) {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let line = limits
