@@ -6,7 +6,7 @@
 //! gracefully, every message is in exactly one stored object.
 
 use crate::helpers::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -97,48 +97,12 @@ pub(crate) async fn write(
     }
 }
 
-/// The whole history, oldest first, read a page at a time.
-pub(crate) async fn all_messages(app: &TestApp, session: &str) -> Vec<Value> {
-    let mut pages = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/messages?limit=100&cursor={c}"),
-            None => "/api/v1/messages?limit=100".to_owned(),
-        };
-        let page = envelope(app.get_as(session, &path).await).await["details"].clone();
-        pages.push(page["messages"].as_array().unwrap().clone());
-        if page["hasMore"] != true {
-            break;
-        }
-        cursor = Some(match &page["nextCursor"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
-    }
-    pages.into_iter().rev().flatten().collect()
-}
-
-/// Every message line of every stored object of the conversation.
+/// The ids of every stored message line of the conversation.
 pub(crate) fn stored_ids(data_dir: &std::path::Path, conversation: &str) -> Vec<String> {
-    let root = data_dir.join(format!("conversations/{conversation}/messages"));
-    let mut ids = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "ndjson") {
-                for line in std::fs::read_to_string(&path).unwrap().lines() {
-                    if let Ok(message) = serde_json::from_str::<Value>(line) {
-                        ids.push(message["messageId"].as_str().unwrap_or("").to_owned());
-                    }
-                }
-            }
-        }
-    }
-    ids
+    stored_messages(data_dir, conversation)
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 /// The event id and message id of the last `new-message` a stream has
@@ -207,7 +171,7 @@ async fn a_kill_9_mid_load_loses_no_acknowledged_message_edit_or_reaction() {
     let app = Arc::try_unwrap(app).ok().expect("writers are done");
     let (process, app) = start(app.data_dir, &envs);
 
-    let history = all_messages(&app, &people[1].session_id).await;
+    let history = full_history(&app, &people[1].session_id).await;
     let mut count: HashMap<&str, usize> = HashMap::new();
     for m in &history {
         *count.entry(m["messageId"].as_str().unwrap()).or_default() += 1;
@@ -336,7 +300,7 @@ async fn past_its_bound_the_log_refuses_messages_with_503_and_stores_none_of_the
     let (status, message, _) = failure(refused).await;
     assert_eq!(status, 503);
     assert!(!message.is_empty());
-    let history = all_messages(&app, session).await;
+    let history = full_history(&app, session).await;
     let texts: Vec<&str> = history.iter().filter_map(|m| m["body"].as_str()).collect();
     for body in &accepted {
         assert!(texts.contains(&body.as_str()));

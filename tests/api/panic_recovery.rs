@@ -5,7 +5,7 @@
 //! still there after three failures, and stored once after a graceful
 //! stop. Run by `.ci/run` with `cargo test --features fault-injection`.
 
-use crate::durable_messages::{Acknowledged, all_messages, start, stored_ids, write};
+use crate::durable_messages::{Acknowledged, start, stored_ids, write};
 use crate::helpers::*;
 use serde_json::json;
 use std::collections::HashMap;
@@ -77,7 +77,7 @@ async fn a_conversation_that_panics_mid_load_loses_nothing_acknowledged() {
     }
     let acked = std::mem::take(&mut *acked.lock().unwrap());
 
-    let history = all_messages(&app, &people[0].session_id).await;
+    let history = full_history(&app, &people[0].session_id).await;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for m in &history {
         *seen.entry(m["messageId"].as_str().unwrap()).or_default() += 1;
