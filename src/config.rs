@@ -346,14 +346,28 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let config: Config = figment
-            .merge(
+        Config::extract(
+            figment.merge(
                 // Only SECTION__KEY variables are settings; CHATS3_CONFIG and
                 // other CHATS3_* variables belong to the binary and tools.
                 Env::prefixed("CHATS3_")
                     .filter(|key| key.as_str().contains("__"))
                     .split("__"),
-            )
+            ),
+        )
+    }
+
+    /// Defaults, then the TOML `text`; the environment is not read. What
+    /// [`Config::load`] makes of a file with this text, for checking
+    /// configuration text on its own.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        Config::extract(Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string(text)))
+    }
+
+    /// The typed, validated configuration of `figment`, or one line saying
+    /// what is wrong.
+    fn extract(figment: Figment) -> Result<Config, String> {
+        let config: Config = figment
             .extract()
             .map_err(|e| e.to_string().replace('\n', "; "))?;
         config.validate()?;
@@ -456,6 +470,9 @@ impl Config {
             .flat_map(|i| i.allowed_origins.iter().map(String::as_str))
     }
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

@@ -8,14 +8,18 @@ use bytes::Bytes;
 /// Parses one batch object. Lines that do not parse are skipped with a
 /// warning rather than making the whole history unreadable.
 pub(crate) fn parse_batch(epoch_ms: i64, key: &str, body: &[u8]) -> Vec<SequencedMessage> {
-    let base = u64::try_from(epoch_ms).unwrap_or(0) * 1000;
+    // The time comes from an object's key: one named after a time past
+    // year 584 million must still read, so the derived seq saturates.
+    let base = u64::try_from(epoch_ms).unwrap_or(0).saturating_mul(1000);
     body.split(|b| *b == b'\n')
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
         .enumerate()
         .filter_map(
             |(index, line)| match serde_json::from_slice::<StoredMessage>(line) {
                 Ok(stored) => Some(SequencedMessage {
-                    seq: stored.seq.unwrap_or(base + index as u64),
+                    seq: stored
+                        .seq
+                        .unwrap_or_else(|| base.saturating_add(index as u64)),
                     message: stored.message,
                 }),
                 Err(e) => {
@@ -41,3 +45,6 @@ pub(crate) fn encode_lines(messages: &[SequencedMessage]) -> Bytes {
     }
     Bytes::from(body)
 }
+
+#[cfg(test)]
+mod properties;

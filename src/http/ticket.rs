@@ -124,6 +124,9 @@ pub fn check_ticket(
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::{Ticket, TicketError, check_ticket};
     use crate::config::Integrator;

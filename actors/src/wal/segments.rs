@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 /// File name suffix of a segment.
 const SUFFIX: &str = ".wal";
 
+/// The highest log position a segment may reach (8 EiB, beyond any real
+/// log): a file named past it is damage, and refusing it keeps every
+/// position computed from a segment's base clear of overflow.
+const MAX_POSITION: u64 = i64::MAX as u64;
+
 /// One segment file.
 #[derive(Debug, Clone)]
 pub(crate) struct Segment {
@@ -59,6 +64,19 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Vec<Segment>> {
     let count = segments.len();
     for (index, segment) in segments.iter_mut().enumerate() {
         let bytes = fs::read(&segment.path)?;
+        if segment
+            .base
+            .checked_add(bytes.len() as u64)
+            .is_none_or(|end| end > MAX_POSITION)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "write-ahead log segment {} is named past any log position",
+                    segment.path.display()
+                ),
+            ));
+        }
         let intact = intact_len(&bytes);
         segment.len = intact as u64;
         if intact < bytes.len() {
@@ -219,6 +237,14 @@ mod tests {
             fs::metadata(path_of(dir.path(), 0)).unwrap().len(),
             whole as u64
         );
+    }
+
+    #[test]
+    fn a_segment_named_past_any_log_position_stops_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(path_of(dir.path(), u64::MAX - 3), frames(&[b"one"])).unwrap();
+        let error = recover(dir.path()).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
     }
 
     #[test]
