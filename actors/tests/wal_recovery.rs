@@ -22,8 +22,11 @@ fn config(dir: &Path) -> WalConfig {
     }
 }
 
+/// Records as replayed: each log position and payload.
+type Records = Vec<(u64, Vec<u8>)>;
+
 /// Opens the log in `dir` and reads every record it hands back.
-fn open_and_replay(dir: &Path) -> std::io::Result<(Wal, Vec<(u64, Vec<u8>)>)> {
+fn open_and_replay(dir: &Path) -> std::io::Result<(Wal, Records)> {
     let (wal, mut recovered) = Wal::open(config(dir))?;
     let mut records = Vec::new();
     while let Some(record) = recovered.next_record()? {
@@ -40,7 +43,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Appends `payloads` to a fresh log in `dir`; their log positions.
-fn written(dir: &Path, payloads: &[Vec<u8>]) -> Vec<(u64, Vec<u8>)> {
+fn written(dir: &Path, payloads: &[Vec<u8>]) -> Records {
     let (wal, recovered) = open_and_replay(dir).expect("a fresh log opens");
     assert!(recovered.is_empty());
     let records = runtime().block_on(async {
