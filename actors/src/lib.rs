@@ -34,6 +34,8 @@
 //! - `settings`: the knobs (each a `config.toml` key); `time`: clocks and
 //!   ISO-8601 timestamps.
 //!
+//! - `fuzzing` (feature `fuzzing`): the private decoders, for `fuzz/`.
+//!
 //! Only `domain`, `error`, `store` and `time` are public modules; the rest
 //! is reached through the handles and the types re-exported here.
 //!
@@ -69,6 +71,9 @@ pub mod domain;
 pub mod error;
 mod events;
 mod flusher;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod history;
 mod log_needs;
