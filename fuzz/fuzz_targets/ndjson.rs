@@ -8,7 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let (epoch, body) = match data.split_at_checked(8) {
-        Some((head, body)) => (i64::from_le_bytes(head.try_into().unwrap_or_default()), body),
+        Some((head, body)) => (
+            i64::from_le_bytes(head.try_into().unwrap_or_default()),
+            body,
+        ),
         None => (0, data),
     };
     let lines = body.split(|b| *b == b'\n').count();

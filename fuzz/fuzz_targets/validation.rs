@@ -22,16 +22,19 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_default();
     let name = names.first().map_or("body", String::as_str);
     let text = fields.text(name, Text::trimmed(1, 50));
-    let optional = fields.optional_text(name, Text::len(0, 5000));
     let id = fields.optional_parsed(name, &CONVERSATION_ID);
     let at = fields.optional_parsed(name, &DATETIME);
     let uuid = fields.optional_parsed(name, &UUID);
     let code = fields.optional_parsed(name, &JOIN_CODE);
     let url = fields.optional_parsed(name, &AVATAR_URL);
-    let choice = fields.one_of(name, &[MessageType::Text, MessageType::File], Some(MessageType::Text));
+    let choice = fields.one_of(
+        name,
+        &[MessageType::Text, MessageType::File],
+        Some(MessageType::Text),
+    );
     let data = fields.json(name, 256);
-    if let Ok((text, _, id, _, uuid, code, _, _, data)) =
-        fields.finish((text, optional, id, at, uuid, code, url, choice, data))
+    if let Ok((text, id, _, uuid, code, _, _, data)) =
+        fields.finish((text, id, at, uuid, code, url, choice, data))
     {
         let length = text.chars().count();
         assert!((1..=50).contains(&length) && text.trim() == text);
