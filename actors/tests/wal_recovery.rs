@@ -49,7 +49,11 @@ fn written(dir: &Path, payloads: &[Vec<u8>]) -> Records {
     let records = runtime().block_on(async {
         let mut records = Vec::new();
         for payload in payloads {
-            let lsn = wal.append(payload.clone()).await.expect("appended");
+            let lsn = wal
+                .append(payload.clone())
+                .expect("taken")
+                .await
+                .expect("appended");
             records.push((lsn, payload.clone()));
         }
         records
@@ -97,7 +101,9 @@ proptest! {
         let expected: Vec<_> = records.iter().filter(|r| end_of(r) <= base + kept_len).cloned().collect();
         let (wal, replayed) = open_and_replay(dir.path()).expect("a torn tail still opens");
         prop_assert_eq!(&replayed, &expected);
-        let next = runtime().block_on(wal.append(b"after".to_vec())).expect("appended");
+        let next = runtime()
+            .block_on(wal.append(b"after".to_vec()).expect("taken"))
+            .expect("appended");
         prop_assert_eq!(next, expected.last().map_or(base, end_of));
         drop(wal);
         let (_wal, again) = open_and_replay(dir.path()).expect("reopens");
