@@ -277,7 +277,7 @@ impl ConversationActor {
             ConversationMsg::Internal(internal) => {
                 if !matches!(
                     internal,
-                    Internal::Housekeep | Internal::DocumentSaved { .. } | Internal::Logged { .. }
+                    Internal::Housekeep | Internal::DocumentSaved { .. } | Internal::Logged
                 ) {
                     state.last_activity_ms = now;
                 }
@@ -426,7 +426,7 @@ impl ConversationState {
             }
             Internal::SaveDocument(kind) => self.save_due(myself, kind),
             Internal::UploadFailed(bytes) => self.upload_failed(bytes),
-            Internal::Logged { ticket, outcome } => self.logged(ticket, outcome),
+            Internal::Logged => self.logged(),
             #[cfg(any(test, feature = "fault-injection"))]
             Internal::Crash => return Err("crash requested by a test".into()),
         }

@@ -84,6 +84,17 @@ pub struct Wal {
 #[must_use = "an append is acknowledged only once this resolves"]
 pub struct Durable(oneshot::Receiver<Result<u64, WalError>>);
 
+impl Durable {
+    /// The outcome if it is known already, without waiting.
+    pub fn outcome_now(&mut self) -> Option<Result<u64, WalError>> {
+        match self.0.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(WalError::Closed)),
+        }
+    }
+}
+
 impl Future for Durable {
     type Output = Result<u64, WalError>;
 

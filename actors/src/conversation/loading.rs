@@ -63,20 +63,21 @@ impl ConversationState {
         if quota > 0 && self.meta.is_some() {
             self.upload_bytes = store.usage(&keys::attachments_prefix(id)).await?;
         }
-        let (mut loaded, more) =
-            crate::history::read_tail(store, id, self.args.settings.history_tail).await?;
+        // What the flusher holds is asked before storage is read: a batch
+        // it stores meanwhile is then in both (and taken once), never in
+        // neither (which would replay it from the log a second time).
         let unstored = match self.args.write_behind.flusher() {
-            Some(flusher) => flusher
+            Some(flusher) => match flusher
                 .call(FlusherMsg::Unstored, Some(self.args.settings.call_timeout))
                 .await
-                .ok()
-                .and_then(|r| match r {
-                    ractor::rpc::CallResult::Success(v) => Some(v),
-                    _ => None,
-                })
-                .unwrap_or_default(),
+            {
+                Ok(ractor::rpc::CallResult::Success(unstored)) => unstored,
+                _ => return Err(ChatError::ActorGone("the write-behind flusher")),
+            },
             None => Vec::new(),
         };
+        let (mut loaded, more) =
+            crate::history::read_tail(store, id, self.args.settings.history_tail).await?;
         let stored_max = loaded.last().map_or(0, |m| m.seq);
         loaded.extend(unstored.into_iter().filter(|m| m.seq > stored_max));
         if revisions::attribute_legacy(&mut revisions, &loaded) {

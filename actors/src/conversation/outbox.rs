@@ -6,13 +6,15 @@
 //! the order it was made, so an event never overtakes an earlier one still
 //! waiting, and an answer never precedes the change it reports.
 //!
-//! A task per record waits for durability off the mailbox and tells the
-//! conversation ([`Internal::Logged`]); records complete out of order only
-//! in how those tasks are scheduled, so each entry waits for its own. With
-//! the log off nothing waits and nothing is queued.
+//! One task per conversation waits for its records' durability off the
+//! mailbox, while any are pending (it ends when none are): it notes every
+//! outcome known at once (a group commit answers many) and nudges the
+//! conversation once ([`Internal::Logged`]), which sends out what is ready.
+//! Each entry waits for its own record's outcome. With the log off nothing
+//! waits and nothing is queued.
 
-use super::ConversationState;
 use super::protocol::{Internal, Reply};
+use super::{ConversationMsg, ConversationState};
 use crate::changes::Change;
 use crate::domain::SequencedMessage;
 use crate::error::{ChatError, Report};
@@ -20,9 +22,12 @@ use crate::events::EventFrame;
 use crate::flusher::FlusherMsg;
 use crate::log_needs::NONE;
 use crate::log_records::encode_change;
+use crate::wal::Durable;
+use ractor::ActorRef;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::task::JoinHandle;
 
 /// A change's record queued on the log.
@@ -30,8 +35,18 @@ pub(super) struct Logged {
     ticket: u64,
     /// The log's end before the record: never after the record itself.
     pub(super) need: u64,
-    /// The task waiting for durability; yields its outcome.
-    task: JoinHandle<Result<(), ChatError>>,
+}
+
+/// The records being made durable and the outcomes known, shared with
+/// the task that waits for them.
+#[derive(Default)]
+struct Durability {
+    /// Records whose outcome is not known yet, in log order.
+    pending: VecDeque<(u64, Durable)>,
+    /// Outcomes not yet taken by the conversation.
+    known: Vec<(u64, Result<(), ChatError>)>,
+    /// The waiting task runs.
+    waiting: bool,
 }
 
 /// An answer to send once its change is durable (or the failure).
@@ -79,6 +94,10 @@ impl Waiting {
 pub(super) struct Outbox {
     waiting: VecDeque<Waiting>,
     next_ticket: u64,
+    /// Made with the first record logged.
+    durability: Option<Arc<Mutex<Durability>>>,
+    /// The task waiting for durability, while one runs.
+    waiter: Option<JoinHandle<()>>,
 }
 
 impl Outbox {
@@ -109,19 +128,21 @@ impl ConversationState {
         let durable = wal.append(bytes)?;
         let ticket = self.outbox.next_ticket;
         self.outbox.next_ticket += 1;
-        let me = self.myself.clone();
-        let task = tokio::spawn(async move {
-            let outcome = durable.await.map(|_| ()).map_err(ChatError::from);
-            let _ = me.cast(
-                Internal::Logged {
-                    ticket,
-                    outcome: outcome.clone(),
-                }
-                .into(),
-            );
-            outcome
-        });
-        Ok(Some(Logged { ticket, need, task }))
+        let durability = self
+            .outbox
+            .durability
+            .get_or_insert_with(Arc::default)
+            .clone();
+        let start_waiter = {
+            let mut shared = lock(&durability);
+            shared.pending.push_back((ticket, durable));
+            !std::mem::replace(&mut shared.waiting, true)
+        };
+        if start_waiter {
+            let me = self.myself.clone();
+            self.outbox.waiter = Some(tokio::spawn(wait_for_durability(durability, me)));
+        }
+        Ok(Some(Logged { ticket, need }))
     }
 
     /// Sends `out` now when nothing waits and `logged` is `None`, else
@@ -165,34 +186,33 @@ impl ConversationState {
         }
     }
 
-    /// A record's durability is known: sends out every entry that is ready
+    /// Records' durability is known: sends out every entry that is ready
     /// from the front.
-    pub(super) fn logged(&mut self, ticket: u64, outcome: Result<(), ChatError>) {
-        if let Some(entry) = self
-            .outbox
-            .waiting
-            .iter_mut()
-            .find(|w| w.logged.as_ref().is_some_and(|l| l.ticket == ticket))
-        {
-            entry.outcome = Some(outcome);
-        }
-        self.send_ready();
-    }
-
-    /// Waits for every record still being made durable (at stop, when no
-    /// more mailbox messages come) and sends everything out.
-    pub(super) async fn settle_outbox(&mut self) {
-        for entry in self.outbox.waiting.iter_mut() {
-            if entry.outcome.is_none()
-                && let Some(logged) = entry.logged.as_mut()
+    pub(super) fn logged(&mut self) {
+        let known = match &self.outbox.durability {
+            Some(durability) => std::mem::take(&mut lock(durability).known),
+            None => Vec::new(),
+        };
+        for (ticket, outcome) in known {
+            if let Some(entry) = self
+                .outbox
+                .waiting
+                .iter_mut()
+                .find(|w| w.logged.as_ref().is_some_and(|l| l.ticket == ticket))
             {
-                let outcome = (&mut logged.task)
-                    .await
-                    .unwrap_or(Err(ChatError::ActorGone("the log's waiting task")));
                 entry.outcome = Some(outcome);
             }
         }
         self.send_ready();
+    }
+
+    /// Waits until every record is durable or failed (at stop, when no
+    /// more mailbox messages come) and sends everything out.
+    pub(super) async fn settle_outbox(&mut self) {
+        if let Some(waiter) = self.outbox.waiter.take() {
+            let _ = waiter.await;
+        }
+        self.logged();
     }
 
     fn send_ready(&mut self) {
@@ -257,6 +277,52 @@ impl ConversationState {
             }
             write_behind.progress.pending.fetch_sub(1, Ordering::AcqRel);
             tracing::error!(conversation = %self.args.id, "the flusher is gone; a message is not stored");
+        }
+    }
+}
+
+fn lock(durability: &Mutex<Durability>) -> MutexGuard<'_, Durability> {
+    durability.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits for the conversation's records in log order; after each, notes
+/// every later outcome already known too (one group commit answers many)
+/// and nudges the conversation once per batch of news. Ends when nothing
+/// is pending.
+async fn wait_for_durability(
+    durability: Arc<Mutex<Durability>>,
+    conversation: ActorRef<ConversationMsg>,
+) {
+    loop {
+        let Some((ticket, durable)) = ({
+            let mut shared = lock(&durability);
+            let next = shared.pending.pop_front();
+            if next.is_none() {
+                shared.waiting = false;
+            }
+            next
+        }) else {
+            return;
+        };
+        let outcome = durable.await.map(|_| ()).map_err(ChatError::from);
+        let nudge = {
+            let mut shared = lock(&durability);
+            let nudge = shared.known.is_empty();
+            shared.known.push((ticket, outcome));
+            while let Some((ticket, durable)) = shared.pending.front_mut() {
+                let Some(outcome) = durable.outcome_now() else {
+                    break;
+                };
+                let ticket = *ticket;
+                shared.pending.pop_front();
+                shared
+                    .known
+                    .push((ticket, outcome.map(|_| ()).map_err(ChatError::from)));
+            }
+            nudge
+        };
+        if nudge {
+            let _ = conversation.cast(Internal::Logged.into());
         }
     }
 }

@@ -156,12 +156,9 @@ pub(crate) enum Internal {
     Housekeep,
     /// Tries loading from storage again after a failed load.
     Reload,
-    /// A change's record is durable (or failed to be): what waits for it
-    /// in the outbox may go out.
-    Logged {
-        ticket: u64,
-        outcome: Result<(), ChatError>,
-    },
+    /// Records became durable (or failed to): what waits for them in the
+    /// outbox may go out (the outcomes wait beside the outbox).
+    Logged,
     /// Makes the actor fail, to exercise supervision.
     #[cfg(any(test, feature = "fault-injection"))]
     Crash,

@@ -1,5 +1,6 @@
 //! The log's one writer thread, doing group commit: it takes every append
-//! queued (waiting up to `commit_interval` after the previous sync so that
+//! queued (waiting up to `commit_interval` after the previous sync, and no
+//! longer than it takes the previous group's writers to come back, so that
 //! a burst shares one), writes them with one `write`, makes them durable
 //! with one `sync_data` (in `fsync` mode), then completes every waiting
 //! append in order. It rotates segments and deletes released ones; the
@@ -99,12 +100,22 @@ impl Writer {
     }
 
     /// Serves commands until every handle is gone.
+    ///
+    /// A group waits for more appends at most `commit_interval` after the
+    /// previous sync, and no longer once it is as large as the previous
+    /// group: under a steady load the same writers come back (each waited
+    /// for the last sync), so waiting past that only adds latency, while a
+    /// trickle still shares syncs.
     pub(crate) fn run(mut self, commands: Receiver<Command>) {
         let mut last_sync = Instant::now() - self.config.commit_interval;
+        let mut last_group = 1;
         while let Ok(first) = commands.recv() {
             let mut batch = vec![first];
+            batch.extend(commands.try_iter());
             let due = last_sync + self.config.commit_interval;
-            while let Some(wait) = due.checked_duration_since(Instant::now()) {
+            while batch.len() < last_group
+                && let Some(wait) = due.checked_duration_since(Instant::now())
+            {
                 match commands.recv_timeout(wait) {
                     Ok(command) => batch.push(command),
                     Err(RecvTimeoutError::Timeout) => break,
@@ -112,6 +123,7 @@ impl Writer {
                 }
             }
             batch.extend(commands.try_iter());
+            last_group = batch.len().max(1);
             self.commit(batch);
             last_sync = Instant::now();
         }
