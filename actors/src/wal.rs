@@ -9,10 +9,12 @@
 //! Records are opaque bytes here: what they mean is the caller's.
 //!
 //! - `frame`: one record's bytes on disk;
+//! - `inbox`: the queue to the writer, waking it only when it waits;
 //! - `segments`: the files, recovery and replay;
 //! - `writer`: the writer thread.
 
 mod frame;
+mod inbox;
 mod segments;
 mod writer;
 
@@ -21,7 +23,6 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -72,7 +73,9 @@ pub enum WalError {
 /// A handle to the log; clones share one writer.
 #[derive(Clone)]
 pub struct Wal {
-    commands: mpsc::Sender<Command>,
+    inbox: Arc<inbox::Inbox>,
+    /// Closes the inbox when the last handle goes.
+    _closer: Arc<inbox::Closer>,
     shared: Arc<Shared>,
     dir: PathBuf,
     segment_bytes: u64,
@@ -132,13 +135,15 @@ impl Wal {
         let (segment_bytes, max_bytes) = (config.segment_bytes, config.max_bytes);
         let dir = config.dir.clone();
         let writer = Writer::new(config, shared.clone(), found)?;
-        let (commands, receiver) = mpsc::channel();
+        let inbox = Arc::new(inbox::Inbox::default());
+        let for_writer = inbox.clone();
         std::thread::Builder::new()
             .name("chats3-wal".into())
-            .spawn(move || writer.run(receiver))?;
+            .spawn(move || writer.run(for_writer))?;
         Ok((
             Wal {
-                commands,
+                _closer: Arc::new(inbox::Closer(inbox.clone())),
+                inbox,
                 shared,
                 dir,
                 segment_bytes,
@@ -169,8 +174,8 @@ impl Wal {
         }
         let (done, answer) = oneshot::channel();
         if self
-            .commands
-            .send(Command::Append {
+            .inbox
+            .push(Command::Append {
                 payload,
                 size,
                 done,
@@ -196,7 +201,7 @@ impl Wal {
     /// caller no longer needs any record before it. They are gone once an
     /// append made after this call is answered.
     pub fn release_before(&self, lsn: u64) {
-        let _ = self.commands.send(Command::Release(lsn));
+        let _ = self.inbox.push(Command::Release(lsn));
     }
 
     /// Bytes of the log on disk.

@@ -9,13 +9,13 @@
 //! lost is never acknowledged.
 
 use super::frame;
+use super::inbox::Inbox;
 use super::segments::{Segment, path_of, sync_dir};
 use super::{SyncMode, WalConfig, WalError};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -106,23 +106,19 @@ impl Writer {
     /// group: under a steady load the same writers come back (each waited
     /// for the last sync), so waiting past that only adds latency, while a
     /// trickle still shares syncs.
-    pub(crate) fn run(mut self, commands: Receiver<Command>) {
+    pub(crate) fn run(mut self, inbox: Arc<Inbox>) {
         let mut last_sync = Instant::now() - self.config.commit_interval;
         let mut last_group = 1;
-        while let Ok(first) = commands.recv() {
-            let mut batch = vec![first];
-            batch.extend(commands.try_iter());
-            let due = last_sync + self.config.commit_interval;
-            while batch.len() < last_group
-                && let Some(wait) = due.checked_duration_since(Instant::now())
-            {
-                match commands.recv_timeout(wait) {
-                    Ok(command) => batch.push(command),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
+        loop {
+            let mut batch = Vec::with_capacity(last_group);
+            if !inbox.first(&mut batch) {
+                return;
             }
-            batch.extend(commands.try_iter());
+            inbox.gather(
+                &mut batch,
+                last_group,
+                last_sync + self.config.commit_interval,
+            );
             last_group = batch.len().max(1);
             self.commit(batch);
             last_sync = Instant::now();
