@@ -13,21 +13,23 @@
 use crate::domain::{Message, Revision};
 use serde::{Deserialize, Serialize};
 
-/// One acknowledged change, as logged.
+/// One acknowledged change, as logged. `M` is how the message is held:
+/// owned when read back, borrowed when written (so logging a message
+/// does not copy it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(
     tag = "type",
     rename_all = "camelCase",
     rename_all_fields = "camelCase"
 )]
-pub(crate) enum Change {
+pub(crate) enum Change<M = Box<Message>> {
     /// A message was accepted: a user's, an integrator's or the service's
     /// own notice.
     Message {
         /// Its sequence (its event id).
         seq: u64,
         /// The message as accepted.
-        message: Box<Message>,
+        message: M,
         /// Until when (epoch ms) its id answers a retry; `None` for an id
         /// the service chose.
         #[serde(default, skip_serializing_if = "Option::is_none")]

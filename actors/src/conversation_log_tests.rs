@@ -243,7 +243,7 @@ async fn three_batches(
 /// Logs the intent of a compaction of `keys` into a segment at the first.
 fn log_intent(dir: &Path, id: &ConversationId, keys: &[String]) {
     let (wal, _) = Wal::open(wal_config(dir)).unwrap();
-    let change = crate::changes::Change::Compacting {
+    let change: crate::changes::Change = crate::changes::Change::Compacting {
         segments: vec![keys[0].clone()],
         replaced: keys[1..].to_vec(),
     };

@@ -95,7 +95,7 @@ pub(crate) struct LoggedIntent {
 #[async_trait::async_trait]
 impl CompactionIntent for LoggedIntent {
     async fn intend(&self, segments: &[String], replaced: &[String]) -> Result<(), StoreError> {
-        let change = Change::Compacting {
+        let change: Change = Change::Compacting {
             segments: segments.to_vec(),
             replaced: replaced.to_vec(),
         };

@@ -79,13 +79,16 @@ pub(crate) enum LogRecord {
 /// A [`LogRecord::Conversation`] as written, borrowing what it logs.
 #[derive(Serialize)]
 #[serde(tag = "kind", rename = "conversation", rename_all = "camelCase")]
-struct ConversationRecord<'a> {
+struct ConversationRecord<'a, M> {
     conversation_id: &'a str,
-    change: &'a Change,
+    change: &'a Change<M>,
 }
 
 /// The bytes of a conversation's change in the log.
-pub(crate) fn encode_change(conversation_id: &str, change: &Change) -> Result<Vec<u8>, WalError> {
+pub(crate) fn encode_change<M: Serialize>(
+    conversation_id: &str,
+    change: &Change<M>,
+) -> Result<Vec<u8>, WalError> {
     serde_json::to_vec(&ConversationRecord {
         conversation_id,
         change,

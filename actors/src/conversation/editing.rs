@@ -71,7 +71,7 @@ impl ConversationState {
                 seq: Some(seq),
             },
         };
-        let change = Change::Revision {
+        let change: Change = Change::Revision {
             message_id: message_id.to_owned(),
             revision,
         };
@@ -118,7 +118,7 @@ impl ConversationState {
         if !reactions::changes(&self.reactions, message_id, user_id, emoji, added) {
             return Ok(());
         }
-        let logged = self.log_change(&Change::Reaction {
+        let logged = self.log_change(&Change::<&Message>::Reaction {
             message_id: message_id.to_owned(),
             user_id: user_id.to_owned(),
             emoji: emoji.to_owned(),

@@ -119,7 +119,10 @@ impl ConversationState {
     /// Queues `change`'s record on the log (when it is on), before the
     /// change is made: a log that cannot take it refuses the request here,
     /// with nothing changed.
-    pub(super) fn log_change(&mut self, change: &Change) -> Result<Option<Logged>, ChatError> {
+    pub(super) fn log_change<M: serde::Serialize>(
+        &mut self,
+        change: &Change<M>,
+    ) -> Result<Option<Logged>, ChatError> {
         let Some(wal) = &self.args.log else {
             return Ok(None);
         };

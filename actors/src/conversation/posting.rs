@@ -194,7 +194,7 @@ impl ConversationState {
         };
         let logged = self.log_change(&Change::Message {
             seq,
-            message: Box::new(message.clone()),
+            message: &message,
             remember_until,
         })?;
         let sequenced = SequencedMessage {
