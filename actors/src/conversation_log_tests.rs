@@ -17,6 +17,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The newest page of history.
+const NEWEST: crate::PageQuery = crate::PageQuery {
+    limit: 100,
+    cursor: None,
+    newer: false,
+};
+
 fn wal_config(dir: &Path) -> WalConfig {
     WalConfig {
         dir: dir.to_path_buf(),
@@ -96,14 +103,7 @@ async fn acknowledged_changes_come_back_after_a_crash_and_are_stored_once() {
         stored_copies(&store, &id).len() == 10
     })
     .await;
-    let before = conversation
-        .history(crate::PageQuery {
-            limit: 100,
-            cursor: None,
-            newer: false,
-        })
-        .await
-        .unwrap();
+    let before = conversation.history(NEWEST).await.unwrap();
 
     let (log_copy, store_copy) = crash_copy(log.path(), &store);
     let restarted = Settings {
@@ -112,14 +112,7 @@ async fn acknowledged_changes_come_back_after_a_crash_and_are_stored_once() {
     };
     let (second, _) = system_on(store_copy.clone(), log_copy.path(), restarted).await;
     let again = second.conversation(id.clone());
-    let after = again
-        .history(crate::PageQuery {
-            limit: 100,
-            cursor: None,
-            newer: false,
-        })
-        .await
-        .unwrap();
+    let after = again.history(NEWEST).await.unwrap();
     let bodies: Vec<&str> = after.messages.iter().map(|m| m.body.as_str()).collect();
     let mut expected = numbered(11);
     expected.push("m11 edited".into());
@@ -190,14 +183,7 @@ async fn with_the_log_full_a_post_is_refused_and_nothing_of_it_is_kept() {
         matches!(refused, crate::ChatError::Overloaded { .. }),
         "{refused:?}"
     );
-    let page = conversation
-        .history(crate::PageQuery {
-            limit: 100,
-            cursor: None,
-            newer: false,
-        })
-        .await
-        .unwrap();
+    let page = conversation.history(NEWEST).await.unwrap();
     let bodies: Vec<String> = page.messages.into_iter().map(|m| m.body).collect();
     assert_eq!(bodies, numbered(accepted));
 }

@@ -97,6 +97,48 @@ pub(crate) async fn write(
     }
 }
 
+/// Checks that every message, edit and reaction `acked` names is there:
+/// each message once and each writer's in the order it sent them.
+/// Answers the history.
+pub(crate) async fn assert_acknowledged_there(
+    app: &TestApp,
+    session: &str,
+    acked: &Acknowledged,
+) -> Vec<serde_json::Value> {
+    let history = full_history(app, session).await;
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for m in &history {
+        *count.entry(m["messageId"].as_str().unwrap()).or_default() += 1;
+    }
+    let position = |id: &str| history.iter().position(|m| m["messageId"] == id);
+    for (writer, ids) in acked.messages.iter().enumerate() {
+        for id in ids {
+            assert_eq!(
+                count.get(id.as_str()),
+                Some(&1),
+                "writer {writer}'s {id} once"
+            );
+        }
+        let positions: Vec<Option<usize>> = ids.iter().map(|id| position(id)).collect();
+        assert!(
+            positions.windows(2).all(|p| p[0] < p[1]),
+            "writer {writer}'s messages keep their order"
+        );
+    }
+    for (id, body) in &acked.edits {
+        let message = &history[position(id).unwrap()];
+        assert_eq!(message["body"], body.as_str(), "the edit of {id} survives");
+    }
+    let reactions = envelope(app.get_as(session, "/api/v1/reactions").await).await;
+    for id in &acked.reactions {
+        assert!(
+            reactions["details"][id]["👍"].is_array(),
+            "the reaction on {id} survives"
+        );
+    }
+    history
+}
+
 /// The ids of every stored message line of the conversation.
 pub(crate) fn stored_ids(data_dir: &std::path::Path, conversation: &str) -> Vec<String> {
     stored_messages(data_dir, conversation)
@@ -171,45 +213,7 @@ async fn a_kill_9_mid_load_loses_no_acknowledged_message_edit_or_reaction() {
     let app = Arc::try_unwrap(app).ok().expect("writers are done");
     let (process, app) = start(app.data_dir, &envs);
 
-    let history = full_history(&app, &people[1].session_id).await;
-    let mut count: HashMap<&str, usize> = HashMap::new();
-    for m in &history {
-        *count.entry(m["messageId"].as_str().unwrap()).or_default() += 1;
-    }
-    for (writer, ids) in acked.messages.iter().enumerate() {
-        let positions: Vec<usize> = ids
-            .iter()
-            .map(|id| {
-                assert_eq!(
-                    count.get(id.as_str()),
-                    Some(&1),
-                    "writer {writer}'s {id} once"
-                );
-                history
-                    .iter()
-                    .position(|m| m["messageId"] == id.as_str())
-                    .unwrap()
-            })
-            .collect();
-        assert!(
-            positions.windows(2).all(|p| p[0] < p[1]),
-            "writer {writer}'s messages keep their order"
-        );
-    }
-    for (id, body) in &acked.edits {
-        let message = history
-            .iter()
-            .find(|m| m["messageId"] == id.as_str())
-            .unwrap();
-        assert_eq!(message["body"], body.as_str(), "the edit of {id} survives");
-    }
-    let reactions = envelope(app.get_as(&people[1].session_id, "/api/v1/reactions").await).await;
-    for id in &acked.reactions {
-        assert!(
-            reactions["details"][id]["👍"].is_array(),
-            "the reaction on {id} survives"
-        );
-    }
+    let history = assert_acknowledged_there(&app, &people[1].session_id, &acked).await;
     println!(
         "acknowledged before the kill: {total} messages, {} edits, {} reactions; history holds {}",
         acked.edits.len(),

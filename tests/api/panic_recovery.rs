@@ -5,10 +5,9 @@
 //! still there after three failures, and stored once after a graceful
 //! stop. Run by `.ci/run` with `cargo test --features fault-injection`.
 
-use crate::durable_messages::{Acknowledged, start, stored_ids, write};
+use crate::durable_messages::{Acknowledged, assert_acknowledged_there, start, stored_ids, write};
 use crate::helpers::*;
 use serde_json::json;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,42 +76,7 @@ async fn a_conversation_that_panics_mid_load_loses_nothing_acknowledged() {
     }
     let acked = std::mem::take(&mut *acked.lock().unwrap());
 
-    let history = full_history(&app, &people[0].session_id).await;
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for m in &history {
-        *seen.entry(m["messageId"].as_str().unwrap()).or_default() += 1;
-    }
-    for (writer, ids) in acked.messages.iter().enumerate() {
-        let positions: Vec<usize> = ids
-            .iter()
-            .map(|id| {
-                assert_eq!(
-                    seen.get(id.as_str()),
-                    Some(&1),
-                    "writer {writer}'s {id} once"
-                );
-                history
-                    .iter()
-                    .position(|m| m["messageId"] == id.as_str())
-                    .unwrap()
-            })
-            .collect();
-        assert!(positions.windows(2).all(|p| p[0] < p[1]), "in order");
-    }
-    for (id, body) in &acked.edits {
-        let message = history
-            .iter()
-            .find(|m| m["messageId"] == id.as_str())
-            .unwrap();
-        assert_eq!(message["body"], body.as_str(), "the edit of {id} survives");
-    }
-    let reactions = envelope(app.get_as(&people[0].session_id, "/api/v1/reactions").await).await;
-    for id in &acked.reactions {
-        assert!(
-            reactions["details"][id]["👍"].is_array(),
-            "the reaction on {id}"
-        );
-    }
+    assert_acknowledged_there(&app, &people[0].session_id, &acked).await;
     println!(
         "after 3 failures: {} messages, {} edits, {} reactions acknowledged, all there",
         acked.messages.iter().map(Vec::len).sum::<usize>(),
