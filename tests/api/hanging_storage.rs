@@ -11,16 +11,6 @@ use crate::storage::use_s3;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-async fn ready_status(app: &TestApp) -> u16 {
-    app.client
-        .get(app.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn a_hanging_store_fails_readiness_and_keeps_nothing_answered_with_an_error() {
     let s3 = S3Process::start();
@@ -36,7 +26,7 @@ async fn a_hanging_store_fails_readiness_and_keeps_nothing_answered_with_an_erro
         app.metric("chats3_messages_pending").await == 0
     })
     .await;
-    assert_eq!(ready_status(&app).await, 200);
+    assert_eq!(app.ready_status().await, 200);
     let errors_before = app.metric("chats3_storage_errors_total").await;
 
     s3.freeze();
@@ -55,7 +45,7 @@ async fn a_hanging_store_fails_readiness_and_keeps_nothing_answered_with_an_erro
         .await;
     assert_eq!(created.status(), 503, "a create on a hung store fails");
     eventually("/ready reports the hung store", || async {
-        ready_status(&app).await == 503
+        app.ready_status().await == 503
     })
     .await;
     assert!(app.metric("chats3_storage_errors_total").await > errors_before);
@@ -63,7 +53,7 @@ async fn a_hanging_store_fails_readiness_and_keeps_nothing_answered_with_an_erro
 
     s3.thaw();
     eventually("/ready recovers by itself", || async {
-        ready_status(&app).await == 200
+        app.ready_status().await == 200
     })
     .await;
     let attachments = s3.object_path(&format!("conversations/{id}/attachments"));

@@ -220,6 +220,17 @@ impl TestApp {
             .clone()
     }
 
+    /// The status `/ready` answers.
+    pub async fn ready_status(&self) -> u16 {
+        self.client
+            .get(self.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         let response = self.client.get(self.url("/metrics")).send().await.unwrap();

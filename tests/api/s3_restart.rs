@@ -73,20 +73,10 @@ impl Load {
     }
 }
 
-async fn ready_status(app: &TestApp) -> u16 {
-    app.client
-        .get(app.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Polls until `/ready` answers `status`, failing after `limit`.
 async fn ready_becomes(app: &TestApp, status: u16, limit: Duration) -> Duration {
     let started = Instant::now();
-    while ready_status(app).await != status {
+    while app.ready_status().await != status {
         assert!(started.elapsed() < limit, "/ready never answered {status}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -105,7 +95,7 @@ async fn messages_acknowledged_around_an_s3_restart_all_reach_the_bucket_once() 
     .await;
     let (id, code) = app.create_conversation(None).await;
     let ann = app.join(&id, &code, "Ann").await;
-    assert_eq!(ready_status(&app).await, 200);
+    assert_eq!(app.ready_status().await, 200);
 
     let load = Load::start(&app, &ann.session_id);
     tokio::time::sleep(Duration::from_millis(1500)).await;
