@@ -37,6 +37,13 @@ pub(crate) struct Acknowledged {
     pub(crate) reactions: HashSet<String>,
 }
 
+impl Acknowledged {
+    /// Messages acknowledged so far, all writers together.
+    pub(crate) fn message_count(&self) -> usize {
+        self.messages.iter().map(Vec::len).sum()
+    }
+}
+
 /// One writer: posts numbered messages, edits every 7th and reacts to
 /// every 5th, recording what was answered 200, until the server is gone.
 pub(crate) async fn write(
@@ -187,16 +194,7 @@ async fn a_kill_9_mid_load_loses_no_acknowledged_message_edit_or_reaction() {
         .collect();
     eventually("the load is under way", || {
         let acked = acked.clone();
-        async move {
-            acked
-                .lock()
-                .unwrap()
-                .messages
-                .iter()
-                .map(Vec::len)
-                .sum::<usize>()
-                >= KILL_AFTER
-        }
+        async move { acked.lock().unwrap().message_count() >= KILL_AFTER }
     })
     .await;
     process.0.kill().unwrap();
@@ -209,7 +207,7 @@ async fn a_kill_9_mid_load_loses_no_acknowledged_message_edit_or_reaction() {
         .expect("the stream saw messages before the kill");
     drop(watcher);
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let total: usize = acked.messages.iter().map(Vec::len).sum();
+    let total = acked.message_count();
     let app = Arc::try_unwrap(app).ok().expect("writers are done");
     let (process, app) = start(app.data_dir, &envs);
 

@@ -41,15 +41,7 @@ async fn a_conversation_that_panics_mid_load_loses_nothing_acknowledged() {
             })
         })
         .collect();
-    let count = || {
-        acked
-            .lock()
-            .unwrap()
-            .messages
-            .iter()
-            .map(Vec::len)
-            .sum::<usize>()
-    };
+    let count = || acked.lock().unwrap().message_count();
     for failure in 1..=3 {
         let before = count();
         eventually("the load goes on", || {
@@ -79,7 +71,7 @@ async fn a_conversation_that_panics_mid_load_loses_nothing_acknowledged() {
     assert_acknowledged_there(&app, &people[0].session_id, &acked).await;
     println!(
         "after 3 failures: {} messages, {} edits, {} reactions acknowledged, all there",
-        acked.messages.iter().map(Vec::len).sum::<usize>(),
+        acked.message_count(),
         acked.edits.len(),
         acked.reactions.len()
     );
