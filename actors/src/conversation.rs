@@ -284,6 +284,7 @@ impl ConversationActor {
                 state.note(&myself, internal, now).await?;
             }
         }
+        state.logged_if_news();
         Ok(())
     }
 }

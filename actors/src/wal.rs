@@ -11,11 +11,13 @@
 //! - `frame`: one record's bytes on disk;
 //! - `inbox`: the queue to the writer, waking it only when it waits;
 //! - `segments`: the files, recovery and replay;
+//! - `spare`: the next segment, made ahead of time;
 //! - `writer`: the writer thread.
 
 mod frame;
 mod inbox;
 mod segments;
+mod spare;
 mod writer;
 
 use std::io;
@@ -26,7 +28,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use writer::{Command, Shared, Writer};
+use writer::{Command, Completion, Shared, Writer};
 
 /// How an append is made durable before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +165,21 @@ impl Wal {
     /// and may await durability elsewhere. Dropping the answer still logs
     /// the record, unacknowledged.
     pub fn append(&self, payload: Vec<u8>) -> Result<Durable, WalError> {
+        let (done, answer) = oneshot::channel();
+        self.append_then(payload, move |outcome| {
+            let _ = done.send(outcome);
+        })?;
+        Ok(Durable(answer))
+    }
+
+    /// Queues a record like [`Wal::append`], and calls `tell` with its
+    /// outcome on the writer thread, at once after the group's sync: no
+    /// task in between. `tell` must be quick and must not block.
+    pub fn append_then(
+        &self,
+        payload: Vec<u8>,
+        tell: impl FnOnce(Result<u64, WalError>) + Send + 'static,
+    ) -> Result<(), WalError> {
         if payload.len() > frame::MAX_PAYLOAD {
             return Err(WalError::TooLarge);
         }
@@ -172,20 +189,20 @@ impl Wal {
             self.shared.reserved.fetch_sub(size, Ordering::AcqRel);
             return Err(WalError::Full);
         }
-        let (done, answer) = oneshot::channel();
-        if self
-            .inbox
-            .push(Command::Append {
-                payload,
-                size,
-                done,
-            })
-            .is_err()
-        {
+        let command = Command::Append {
+            payload,
+            size,
+            done: Completion::new(tell),
+        };
+        if let Err(refused) = self.inbox.push(command) {
+            // Refused: the caller hears it from the error, not from `tell`.
+            if let Command::Append { done, .. } = refused {
+                done.dismiss();
+            }
             self.shared.reserved.fetch_sub(size, Ordering::AcqRel);
             return Err(WalError::Closed);
         }
-        Ok(Durable(answer))
+        Ok(())
     }
 
     /// The records from the segment holding `from` on, read beside the
@@ -345,6 +362,64 @@ mod tests {
         assert!(records.iter().any(|(lsn, _)| *lsn == keep_from));
         assert_eq!(records.last().unwrap().1, b"after release");
         assert!(records.iter().all(|(lsn, _)| *lsn >= positions[0]));
+    }
+
+    #[tokio::test]
+    async fn the_segment_made_ahead_is_used_and_reopens_after_its_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let spare = dir.path().join("next-segment.tmp");
+        let made = || std::fs::metadata(&spare).is_ok_and(|m| m.len() == 4096);
+        let (wal, _) = Wal::open(config(dir.path())).unwrap();
+        for _ in 0..500 {
+            if made() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(made(), "the next segment is made ahead");
+        let mut positions = Vec::new();
+        for i in 0..30u32 {
+            positions.push(wal.append(vec![i as u8 + 1; 200]).unwrap().await.unwrap());
+        }
+        let mut segments: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .collect();
+        segments.sort();
+        assert!(
+            segments.len() >= 2,
+            "30 records of 208 bytes rotate 4 KiB segments"
+        );
+        let made_ahead = segments
+            .iter()
+            .filter(|s| std::fs::metadata(s).unwrap().len() == 4096)
+            .count();
+        assert!(
+            made_ahead >= 1,
+            "the log moved onto the segment made ahead: {segments:?}"
+        );
+        drop(wal);
+        let (wal, recovered) = Wal::open(config(dir.path())).unwrap();
+        assert_eq!(all(recovered).len(), 30);
+        let after = wal.append(b"after reopen".to_vec()).unwrap().await.unwrap();
+        drop(wal);
+        let (_wal, recovered) = Wal::open(config(dir.path())).unwrap();
+        let records = all(recovered);
+        assert_eq!(
+            records.len(),
+            31,
+            "written after the records, not the zeros"
+        );
+        assert_eq!(records.last().unwrap(), &(after, b"after reopen".to_vec()));
+        assert_eq!(
+            records
+                .iter()
+                .map(|(lsn, _)| *lsn)
+                .take(30)
+                .collect::<Vec<_>>(),
+            positions
+        );
     }
 
     #[tokio::test]

@@ -6,11 +6,12 @@
 //! the order it was made, so an event never overtakes an earlier one still
 //! waiting, and an answer never precedes the change it reports.
 //!
-//! One task per conversation waits for its records' durability off the
-//! mailbox, while any are pending (it ends when none are): it notes every
-//! outcome known at once (a group commit answers many) and nudges the
-//! conversation once ([`Internal::Logged`]), which sends out what is ready.
-//! Each entry waits for its own record's outcome. With the log off nothing
+//! The log's writer notes each record's outcome beside the outbox as soon
+//! as its group is synced (no task in between) and nudges the conversation
+//! once per batch of news ([`Internal::Logged`]); the conversation also
+//! looks for news after every message it handles, so what is ready goes
+//! out without waiting behind the requests queued in its mailbox. Each
+//! entry waits for its own record's outcome. With the log off nothing
 //! waits and nothing is queued.
 
 use super::protocol::{Internal, Reply};
@@ -22,13 +23,12 @@ use crate::events::EventFrame;
 use crate::flusher::FlusherMsg;
 use crate::log_needs::NONE;
 use crate::log_records::encode_change;
-use crate::wal::Durable;
 use ractor::ActorRef;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 /// A change's record queued on the log.
 pub(super) struct Logged {
@@ -37,16 +37,59 @@ pub(super) struct Logged {
     pub(super) need: u64,
 }
 
-/// The records being made durable and the outcomes known, shared with
-/// the task that waits for them.
+/// The outcomes of the conversation's records, noted by the log's writer
+/// and taken by the conversation.
 #[derive(Default)]
 struct Durability {
-    /// Records whose outcome is not known yet, in log order.
-    pending: VecDeque<(u64, Durable)>,
-    /// Outcomes not yet taken by the conversation.
+    state: Mutex<Outcomes>,
+    /// Outcomes wait to be taken (read without the lock).
+    news: AtomicBool,
+    /// Told when no record's outcome is outstanding.
+    settled: Notify,
+}
+
+#[derive(Default)]
+struct Outcomes {
+    /// Outcomes not yet taken, in log order.
     known: Vec<(u64, Result<(), ChatError>)>,
-    /// The waiting task runs.
-    waiting: bool,
+    /// Records logged whose outcome is not known yet.
+    outstanding: usize,
+}
+
+impl Durability {
+    fn lock(&self) -> MutexGuard<'_, Outcomes> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes a record's outcome (on the writer thread); the first news
+    /// since the conversation last looked nudges it.
+    fn note(
+        &self,
+        ticket: u64,
+        outcome: Result<(), ChatError>,
+        conversation: &ActorRef<ConversationMsg>,
+    ) {
+        let (first, settled) = {
+            let mut state = self.lock();
+            state.known.push((ticket, outcome));
+            state.outstanding -= 1;
+            let first = !self.news.swap(true, Ordering::AcqRel);
+            (first, state.outstanding == 0)
+        };
+        if first {
+            let _ = conversation.cast(Internal::Logged.into());
+        }
+        if settled {
+            self.settled.notify_one();
+        }
+    }
+
+    /// The outcomes noted since the last call.
+    fn take(&self) -> Vec<(u64, Result<(), ChatError>)> {
+        let mut state = self.lock();
+        self.news.store(false, Ordering::Release);
+        std::mem::take(&mut state.known)
+    }
 }
 
 /// An answer to send once its change is durable (or the failure).
@@ -95,9 +138,7 @@ pub(super) struct Outbox {
     waiting: VecDeque<Waiting>,
     next_ticket: u64,
     /// Made with the first record logged.
-    durability: Option<Arc<Mutex<Durability>>>,
-    /// The task waiting for durability, while one runs.
-    waiter: Option<JoinHandle<()>>,
+    durability: Option<Arc<Durability>>,
 }
 
 impl Outbox {
@@ -128,23 +169,24 @@ impl ConversationState {
         };
         let bytes = encode_change(self.args.id.as_str(), change)?;
         let need = wal.end();
-        let durable = wal.append(bytes)?;
         let ticket = self.outbox.next_ticket;
-        self.outbox.next_ticket += 1;
         let durability = self
             .outbox
             .durability
             .get_or_insert_with(Arc::default)
             .clone();
-        let start_waiter = {
-            let mut shared = lock(&durability);
-            shared.pending.push_back((ticket, durable));
-            !std::mem::replace(&mut shared.waiting, true)
-        };
-        if start_waiter {
-            let me = self.myself.clone();
-            self.outbox.waiter = Some(tokio::spawn(wait_for_durability(durability, me)));
+        durability.lock().outstanding += 1;
+        let conversation = self.myself.clone();
+        let noted = durability.clone();
+        let appended = wal.append_then(bytes, move |outcome| {
+            let outcome = outcome.map(|_| ()).map_err(ChatError::from);
+            noted.note(ticket, outcome, &conversation);
+        });
+        if let Err(e) = appended {
+            durability.lock().outstanding -= 1;
+            return Err(e.into());
         }
+        self.outbox.next_ticket += 1;
         Ok(Some(Logged { ticket, need }))
     }
 
@@ -192,16 +234,15 @@ impl ConversationState {
     /// Records' durability is known: sends out every entry that is ready
     /// from the front.
     pub(super) fn logged(&mut self) {
-        let known = match &self.outbox.durability {
-            Some(durability) => std::mem::take(&mut lock(durability).known),
-            None => Vec::new(),
+        let Some(durability) = &self.outbox.durability else {
+            return;
         };
+        let known = durability.take();
+        let mut entries = self.outbox.waiting.iter_mut();
         for (ticket, outcome) in known {
-            if let Some(entry) = self
-                .outbox
-                .waiting
-                .iter_mut()
-                .find(|w| w.logged.as_ref().is_some_and(|l| l.ticket == ticket))
+            // Both in log order: each outcome's entry is after the last one's.
+            if let Some(entry) =
+                entries.find(|w| w.logged.as_ref().is_some_and(|l| l.ticket == ticket))
             {
                 entry.outcome = Some(outcome);
             }
@@ -209,11 +250,31 @@ impl ConversationState {
         self.send_ready();
     }
 
+    /// Sends out what is ready if the log noted outcomes since the last
+    /// look: called after every message, so no entry waits for the nudge
+    /// behind the requests queued in the mailbox.
+    pub(super) fn logged_if_news(&mut self) {
+        if self
+            .outbox
+            .durability
+            .as_ref()
+            .is_some_and(|d| d.news.load(Ordering::Acquire))
+        {
+            self.logged();
+        }
+    }
+
     /// Waits until every record is durable or failed (at stop, when no
     /// more mailbox messages come) and sends everything out.
     pub(super) async fn settle_outbox(&mut self) {
-        if let Some(waiter) = self.outbox.waiter.take() {
-            let _ = waiter.await;
+        if let Some(durability) = self.outbox.durability.clone() {
+            loop {
+                let settled = durability.settled.notified();
+                if durability.lock().outstanding == 0 {
+                    break;
+                }
+                settled.await;
+            }
         }
         self.logged();
     }
@@ -280,52 +341,6 @@ impl ConversationState {
             }
             write_behind.progress.pending.fetch_sub(1, Ordering::AcqRel);
             tracing::error!(conversation = %self.args.id, "the flusher is gone; a message is not stored");
-        }
-    }
-}
-
-fn lock(durability: &Mutex<Durability>) -> MutexGuard<'_, Durability> {
-    durability.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Waits for the conversation's records in log order; after each, notes
-/// every later outcome already known too (one group commit answers many)
-/// and nudges the conversation once per batch of news. Ends when nothing
-/// is pending.
-async fn wait_for_durability(
-    durability: Arc<Mutex<Durability>>,
-    conversation: ActorRef<ConversationMsg>,
-) {
-    loop {
-        let Some((ticket, durable)) = ({
-            let mut shared = lock(&durability);
-            let next = shared.pending.pop_front();
-            if next.is_none() {
-                shared.waiting = false;
-            }
-            next
-        }) else {
-            return;
-        };
-        let outcome = durable.await.map(|_| ()).map_err(ChatError::from);
-        let nudge = {
-            let mut shared = lock(&durability);
-            let nudge = shared.known.is_empty();
-            shared.known.push((ticket, outcome));
-            while let Some((ticket, durable)) = shared.pending.front_mut() {
-                let Some(outcome) = durable.outcome_now() else {
-                    break;
-                };
-                let ticket = *ticket;
-                shared.pending.pop_front();
-                shared
-                    .known
-                    .push((ticket, outcome.map(|_| ()).map_err(ChatError::from)));
-            }
-            nudge
-        };
-        if nudge {
-            let _ = conversation.cast(Internal::Logged.into());
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The log's files: segments named by the log position (LSN, a byte
-//! offset across the whole log) of their first byte, `{lsn:020}.wal`. At
-//! open the last segment's torn tail is cut off; a damaged earlier segment
-//! stops the open, since records after it were acknowledged.
+//! offset across the whole log) of their first byte, `{lsn:020}.wal`. A
+//! segment holds its records, then zeros up to its made-ahead size (or
+//! nothing, for a plain one). At open the last segment's torn tail is cut
+//! off; a damaged earlier segment stops the open, since records after it
+//! were acknowledged.
 
 use super::frame::{Decoded, decode};
 use std::fs::{self, File, OpenOptions};
@@ -45,7 +47,8 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// The segments in `dir`, in log order, each checked and its length set to
-/// its intact records; the last one's torn tail is truncated away.
+/// its intact records; the last one's torn tail (anything but zeros after
+/// its records) is truncated away.
 pub(crate) fn recover(dir: &Path) -> io::Result<Vec<Segment>> {
     fs::create_dir_all(dir)?;
     let mut segments: Vec<Segment> = fs::read_dir(dir)?
@@ -79,7 +82,8 @@ pub(crate) fn recover(dir: &Path) -> io::Result<Vec<Segment>> {
         }
         let intact = intact_len(&bytes);
         segment.len = intact as u64;
-        if intact < bytes.len() {
+        // Zeros after the records: the rest of a segment made ahead.
+        if bytes[intact..].iter().any(|&b| b != 0) {
             if index + 1 < count {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -237,6 +241,26 @@ mod tests {
             fs::metadata(path_of(dir.path(), 0)).unwrap().len(),
             whole as u64
         );
+    }
+
+    #[test]
+    fn zeros_after_the_records_are_the_rest_of_a_made_ahead_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = frames(&[b"one", b"two"]);
+        let len = first.len() as u64;
+        first.resize(4096, 0);
+        fs::write(path_of(dir.path(), 0), &first).unwrap();
+        let mut last = frames(&[b"three"]);
+        last.resize(4096, 0);
+        fs::write(path_of(dir.path(), len), &last).unwrap();
+        let segments = recover(dir.path()).unwrap();
+        assert_eq!(segments[0].len, len);
+        assert_eq!(
+            fs::metadata(path_of(dir.path(), len)).unwrap().len(),
+            4096,
+            "nothing is cut from zeros"
+        );
+        assert_eq!(replay_all(dir.path()).len(), 3);
     }
 
     #[test]

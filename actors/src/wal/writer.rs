@@ -11,13 +11,14 @@
 use super::frame;
 use super::inbox::Inbox;
 use super::segments::{Segment, path_of, sync_dir};
+use super::spare::Spares;
 use super::{SyncMode, WalConfig, WalError};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
-use tokio::sync::oneshot;
 
 /// What the writer is asked.
 pub(crate) enum Command {
@@ -26,10 +27,43 @@ pub(crate) enum Command {
         payload: Vec<u8>,
         /// Its framed size, reserved against the bound when it was queued.
         size: u64,
-        done: oneshot::Sender<Result<u64, WalError>>,
+        done: Completion,
     },
     /// Delete the segments wholly before this log position.
     Release(u64),
+}
+
+/// What an append's caller is told, once, on the writer thread: the
+/// record's log position once it is durable, or why it is not. Dropped
+/// untold (the writer gone), it tells [`WalError::Closed`].
+pub(crate) struct Completion(Option<Tell>);
+
+/// Told an append's outcome.
+type Tell = Box<dyn FnOnce(Result<u64, WalError>) + Send>;
+
+impl Completion {
+    pub(crate) fn new(tell: impl FnOnce(Result<u64, WalError>) + Send + 'static) -> Self {
+        Completion(Some(Box::new(tell)))
+    }
+
+    /// Drops `tell` untold: the caller learned the outcome another way.
+    pub(crate) fn dismiss(mut self) {
+        self.0 = None;
+    }
+
+    fn complete(mut self, outcome: Result<u64, WalError>) {
+        if let Some(tell) = self.0.take() {
+            tell(outcome);
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(tell) = self.0.take() {
+            tell(Err(WalError::Closed));
+        }
+    }
 }
 
 /// What the writer shares with handles.
@@ -60,7 +94,13 @@ pub(crate) struct Writer {
     /// Segments before the current one, oldest first.
     closed: Vec<Segment>,
     current: Segment,
+    /// The current segment's file, written at `current.len` (a made-ahead
+    /// segment is longer than its records: zeros follow them).
     file: File,
+    /// The next segment, made ahead.
+    spares: Spares,
+    /// The current segment grows as it is written (not made ahead).
+    plain: bool,
     /// Set once a write or sync failed.
     broken: Option<Arc<io::Error>>,
 }
@@ -85,7 +125,9 @@ impl Writer {
                 segment
             }
         };
-        let file = OpenOptions::new().append(true).open(&current.path)?;
+        let file = OpenOptions::new().write(true).open(&current.path)?;
+        let plain = file.metadata()?.len() < config.segment_bytes;
+        let spares = Spares::start(&config.dir, config.segment_bytes)?;
         let bytes = segments.iter().map(|s| s.len).sum::<u64>() + current.len;
         shared.bytes.store(bytes, Ordering::Release);
         shared.end.store(current.end(), Ordering::Release);
@@ -95,6 +137,8 @@ impl Writer {
             closed: segments,
             current,
             file,
+            spares,
+            plain,
             broken: None,
         })
     }
@@ -127,6 +171,11 @@ impl Writer {
 
     /// Writes and syncs one group, then answers it.
     fn commit(&mut self, batch: Vec<Command>) {
+        if self.broken.is_none()
+            && let Err(e) = self.adopt_spare()
+        {
+            self.fail(e);
+        }
         let mut buffer = Vec::new();
         let mut waiting = Vec::new();
         let mut released = None;
@@ -140,7 +189,7 @@ impl Writer {
                 } => {
                     reserved += size;
                     if let Some(e) = &self.broken {
-                        let _ = done.send(Err(WalError::Failed(e.clone())));
+                        done.complete(Err(WalError::Failed(e.clone())));
                         continue;
                     }
                     if self.current.len + buffer.len() as u64 + size > self.config.segment_bytes
@@ -148,7 +197,7 @@ impl Writer {
                         && let Err(e) = self.rotate(&mut buffer)
                     {
                         self.fail(e);
-                        let _ = done.send(Err(self.failure()));
+                        done.complete(Err(self.failure()));
                         continue;
                     }
                     let lsn = self.current.end() + buffer.len() as u64;
@@ -178,7 +227,7 @@ impl Writer {
                 Ok(()) => Ok(lsn),
                 Err(_) => Err(self.failure()),
             };
-            let _ = done.send(answer);
+            done.complete(answer);
         }
     }
 
@@ -193,7 +242,7 @@ impl Writer {
         }
         let written = self
             .file
-            .write_all(buffer)
+            .write_all_at(buffer, self.current.len)
             .and_then(|()| match self.config.sync {
                 SyncMode::Fsync => self.file.sync_data(),
                 SyncMode::Write => Ok(()),
@@ -230,15 +279,41 @@ impl Writer {
             path: path_of(&self.config.dir, base),
             len: 0,
         };
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&next.path)?;
-        file.sync_all()?;
+        let made_ahead = self.spares.take_into(&next.path)?;
+        let file = if made_ahead {
+            OpenOptions::new().write(true).open(&next.path)?
+        } else {
+            let file = OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .open(&next.path)?;
+            file.sync_all()?;
+            file
+        };
         sync_dir(&self.config.dir)?;
         let previous = std::mem::replace(&mut self.current, next);
         self.closed.push(previous);
         self.file = file;
+        self.plain = !made_ahead;
+        Ok(())
+    }
+
+    /// Moves onto a made-ahead segment as soon as one is ready while the
+    /// current one is plain (the first segment, or one cut after a
+    /// crash), so syncs are cheap without waiting for the next rotation.
+    fn adopt_spare(&mut self) -> io::Result<()> {
+        if !self.plain || !self.spares.ready() {
+            return Ok(());
+        }
+        if self.current.len > 0 {
+            return self.rotate(&mut Vec::new());
+        }
+        // Nothing in it yet: the spare takes its place.
+        if self.spares.take_into(&self.current.path)? {
+            self.file = OpenOptions::new().write(true).open(&self.current.path)?;
+            sync_dir(&self.config.dir)?;
+            self.plain = false;
+        }
         Ok(())
     }
 
