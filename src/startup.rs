@@ -98,8 +98,12 @@ impl Application {
         let log = match config.durability.wal_config() {
             Some(wal) => {
                 let dir = wal.dir.display().to_string();
-                let opened = chats3_actors::wal::Wal::open(wal)
-                    .with_context(|| format!("opening the write-ahead log in {dir}"))?;
+                // File reads and syncs: off the runtime's threads.
+                let opened =
+                    tokio::task::spawn_blocking(move || chats3_actors::wal::Wal::open(wal))
+                        .await
+                        .context("opening the write-ahead log")?
+                        .with_context(|| format!("opening the write-ahead log in {dir}"))?;
                 tracing::info!(dir, "write-ahead log open");
                 stop_when_the_log_fails(opened.0.clone());
                 Some(opened)

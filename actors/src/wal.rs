@@ -131,12 +131,14 @@ impl Wal {
     /// starts the writer after the last intact record and hands back what
     /// the log holds, to be replayed before new appends are answered.
     pub fn open(config: WalConfig) -> io::Result<(Wal, Recovered)> {
+        std::fs::create_dir_all(&config.dir)?;
+        let lock = segments::lock(&config.dir)?;
         let found = segments::recover(&config.dir)?;
         let recovered = Recovered(segments::Replay::new(found.clone()));
         let shared = Arc::new(Shared::default());
         let (segment_bytes, max_bytes) = (config.segment_bytes, config.max_bytes);
         let dir = config.dir.clone();
-        let writer = Writer::new(config, shared.clone(), found)?;
+        let writer = Writer::new(config, shared.clone(), found, lock)?;
         let inbox = Arc::new(inbox::Inbox::default());
         let for_writer = inbox.clone();
         std::thread::Builder::new()
@@ -420,6 +422,20 @@ mod tests {
                 .collect::<Vec<_>>(),
             positions
         );
+    }
+
+    #[tokio::test]
+    async fn a_log_directory_in_use_is_refused_until_its_writer_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(config(dir.path())).unwrap();
+        wal.append(b"first".to_vec()).unwrap().await.unwrap();
+        let refused = Wal::open(config(dir.path()))
+            .err()
+            .expect("the directory is in use");
+        assert!(refused.to_string().contains("in use"), "{refused}");
+        drop(wal);
+        let (_wal, recovered) = Wal::open(config(dir.path())).unwrap();
+        assert_eq!(all(recovered).len(), 1);
     }
 
     #[tokio::test]

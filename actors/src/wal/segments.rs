@@ -41,6 +41,42 @@ pub(crate) fn path_of(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("{base:020}{SUFFIX}"))
 }
 
+/// The lock file that keeps a second process off a log directory.
+const LOCK_NAME: &str = "LOCK";
+
+/// How long an open waits for the directory's lock: a log closed in this
+/// process lets go once its writer has finished.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Takes the directory's lock (held while the returned file is open); an
+/// error if another process holds it.
+pub(crate) fn lock(dir: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_NAME))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "the write-ahead log in {} is in use by another process",
+                        dir.display()
+                    ),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
 /// Makes a file's creation or removal durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -101,6 +101,8 @@ pub(crate) struct Writer {
     spares: Spares,
     /// The current segment grows as it is written (not made ahead).
     plain: bool,
+    /// Held while the writer runs: one process per log directory.
+    _lock: File,
     /// Set once a write or sync failed.
     broken: Option<Arc<io::Error>>,
 }
@@ -111,6 +113,7 @@ impl Writer {
         config: WalConfig,
         shared: Arc<Shared>,
         mut segments: Vec<Segment>,
+        lock: File,
     ) -> io::Result<Self> {
         let current = match segments.pop() {
             Some(last) => last,
@@ -139,6 +142,7 @@ impl Writer {
             file,
             spares,
             plain,
+            _lock: lock,
             broken: None,
         })
     }
