@@ -55,9 +55,10 @@ const LOG_FAILED_EXIT: i32 = 74;
 /// Ends the process as soon as a write or sync of the log fails: what was
 /// queued may be lost, so nothing more may be acknowledged, and the next
 /// start replays what the log holds.
-fn stop_when_the_log_fails(wal: chats3_actors::wal::Wal) {
+fn stop_when_the_log_fails(wal: &chats3_actors::wal::Wal) {
+    let failure = wal.failure();
     tokio::spawn(async move {
-        wal.failure().await;
+        failure.await;
         tracing::error!(
             "the write-ahead log failed; stopping so that nothing more is acknowledged"
         );
@@ -105,7 +106,7 @@ impl Application {
                         .context("opening the write-ahead log")?
                         .with_context(|| format!("opening the write-ahead log in {dir}"))?;
                 tracing::info!(dir, "write-ahead log open");
-                stop_when_the_log_fails(opened.0.clone());
+                stop_when_the_log_fails(&opened.0);
                 Some(opened)
             }
             None => {

@@ -254,15 +254,20 @@ impl Wal {
     }
 
     /// Resolves once a write or sync failed: from then on nothing more is
-    /// acknowledged, and what was queued may be lost.
-    pub async fn failure(&self) {
-        loop {
-            // Made before the check, so a failure between the two wakes it.
-            let notified = self.shared.failure.notified();
-            if self.failed() {
-                return;
+    /// acknowledged, and what was queued may be lost. The future does not
+    /// keep the log open: once every handle is gone the writer ends (and
+    /// the future never resolves).
+    pub fn failure(&self) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            loop {
+                // Made before the check, so a failure between the two wakes it.
+                let notified = shared.failure.notified();
+                if shared.failed.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
             }
-            notified.await;
         }
     }
 }
