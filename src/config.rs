@@ -24,6 +24,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[durability]`
     pub durability: DurabilityConfig,
+    /// `[cluster]`
+    pub cluster: ClusterConfig,
     /// `[auth]`
     pub auth: AuthConfig,
     /// `[[integrators]]`: who may embed rooms and post system messages.
@@ -207,6 +209,28 @@ impl DurabilityConfig {
     }
 }
 
+/// `[cluster]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// One process, or several on one Redis.
+    pub backend: ClusterBackend,
+    /// The shared Redis (with `redis`).
+    pub redis_url: String,
+    /// This instance's name; empty: generated at start.
+    pub instance_id: String,
+}
+
+/// `cluster.backend`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterBackend {
+    /// One process: everything in its memory (and its log).
+    Local,
+    /// Several instances sharing one Redis.
+    Redis,
+}
+
 /// `[auth]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -388,6 +412,9 @@ impl Config {
         }
         if self.storage.operation_timeout.is_zero() {
             return Err("storage.operation_timeout must be more than 0".into());
+        }
+        if self.cluster.backend == ClusterBackend::Redis && self.cluster.redis_url.is_empty() {
+            return Err("cluster.redis_url is required with cluster.backend = \"redis\"".into());
         }
         let durability = &self.durability;
         if durability.segment_bytes < MIN_SEGMENT_BYTES

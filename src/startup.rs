@@ -3,7 +3,7 @@
 //! `run_until_stopped()` serves until the shutdown token is cancelled, then
 //! ends streams, drains connections and flushes every conversation.
 
-use crate::config::Config;
+use crate::config::{ClusterBackend, Config};
 use crate::http::layers::admission::Admission;
 use crate::http::layers::rate_limit::Limiter;
 use crate::http::layers::security_headers::SecurityHeaders;
@@ -13,6 +13,7 @@ use crate::storage::Storage;
 use crate::storage::links::DownloadLinks;
 use anyhow::Context;
 use chats3_actors::System;
+use chats3_actors::cluster::RedisLink;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +118,10 @@ impl Application {
         let system = System::start(storage.store(), config.actor_settings(), log)
             .await
             .context("starting actors")?;
+        let system = match join_cluster(&config)? {
+            Some(link) => system.in_cluster(link),
+            None => system,
+        };
         let limiter = Arc::new(Limiter::new(&config));
         let admission = Arc::new(Admission::new(&config, &public_url, limiter.clone()));
         let state = AppState::new(AppInner {
@@ -204,4 +209,23 @@ impl Application {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// The link to the cluster's Redis with `backend = "redis"` (connected on
+/// first use, so an instance starts while Redis is down and answers 503
+/// until it is back).
+fn join_cluster(config: &Config) -> anyhow::Result<Option<RedisLink>> {
+    let cluster = &config.cluster;
+    if cluster.backend != ClusterBackend::Redis {
+        return Ok(None);
+    }
+    let instance_id = if cluster.instance_id.is_empty() {
+        uuid::Uuid::new_v4().simple().to_string()
+    } else {
+        cluster.instance_id.clone()
+    };
+    let link = RedisLink::connect(&cluster.redis_url, &instance_id, config.actors.call_timeout)
+        .context("cluster.redis_url")?;
+    tracing::info!(instance_id, "in a cluster on Redis");
+    Ok(Some(link))
 }

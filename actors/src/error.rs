@@ -83,6 +83,10 @@ pub enum ChatError {
     /// is closed); the change was not acknowledged.
     #[error("the change could not be logged")]
     Log(#[source] crate::wal::WalError),
+    /// The cluster's Redis could not be reached or refused a call; nothing
+    /// was acknowledged.
+    #[error("the cluster backend is unavailable")]
+    Cluster(#[source] crate::cluster::ClusterError),
     /// An actor did not answer within the call timeout.
     #[error("no answer within {0:?}")]
     TimedOut(Duration),

@@ -4,6 +4,7 @@
 
 use crate::addresses::ConversationAddresses;
 use crate::ask::ask;
+use crate::cluster::{RedisLink, RedisNonces, RedisSessions};
 use crate::conversation::{
     ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, StreamOpen, Subscription,
 };
@@ -38,6 +39,7 @@ pub struct System {
     board: Arc<ProgressBoard>,
     addresses: Arc<ConversationAddresses>,
     log: Option<Wal>,
+    cluster: Option<RedisLink>,
 }
 
 /// One conversation's share of what a shutdown left unstored.
@@ -150,7 +152,25 @@ impl System {
             board,
             addresses,
             log: conversation_log.map(|(wal, _)| wal),
+            cluster: None,
         })
+    }
+
+    /// Joins a cluster: sessions and ticket nonces live in its Redis from
+    /// now on, shared by every instance (the in-process registries stay
+    /// idle).
+    pub fn in_cluster(self, link: RedisLink) -> Self {
+        System {
+            sessions: Arc::new(RedisSessions::new(link.clone(), self.settings.session_ttl)),
+            nonces: Arc::new(RedisNonces::new(link.clone(), self.settings.nonce_ttl)),
+            cluster: Some(link),
+            ..self
+        }
+    }
+
+    /// The cluster's Redis, when this instance is in one.
+    pub fn cluster(&self) -> Option<&RedisLink> {
+        self.cluster.as_ref()
     }
 
     /// The write-ahead log, when it is on (for its figures).

@@ -66,6 +66,7 @@ mod absent;
 mod addresses;
 mod ask;
 mod changes;
+pub mod cluster;
 mod conversation;
 pub mod domain;
 pub mod error;

@@ -118,6 +118,7 @@ impl From<ChatError> for AppError {
                 ..AppError::unavailable(e, 5)
             },
             ChatError::Log(_) => AppError::unavailable(e, 5),
+            ChatError::Cluster(_) => AppError::unavailable(e, 2),
             ChatError::TimedOut(_) | ChatError::ActorGone(_) | ChatError::SpawnFailed { .. } => {
                 AppError::unavailable(e, 2)
             }

@@ -146,8 +146,28 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
             ),
         ]
     });
+    let cluster = state.system.cluster().map(|link| {
+        [
+            (
+                "chats3_redis_round_trips_total",
+                COUNTER,
+                "Calls to the cluster's Redis.",
+                link.stats().round_trips(),
+            ),
+            (
+                "chats3_redis_errors_total",
+                COUNTER,
+                "Calls to the cluster's Redis that failed or timed out.",
+                link.stats().errors(),
+            ),
+        ]
+    });
     let mut out = String::new();
-    for (name, kind, help, value) in series.into_iter().chain(log.into_iter().flatten()) {
+    let optional = log
+        .into_iter()
+        .flatten()
+        .chain(cluster.into_iter().flatten());
+    for (name, kind, help, value) in series.into_iter().chain(optional) {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"

@@ -17,15 +17,20 @@ pub async fn health() -> Response {
 }
 
 /// `GET /ready`: 200 while storage answers, 503 while storage calls fail
-/// or time out or a flusher is retrying. Never waits on storage itself:
+/// or time out, a flusher is retrying, or (in a cluster) Redis does not
+/// answer a `PING`. Never waits on storage itself:
 /// a probe runs in the background when needed (see `storage::guard`).
 pub async fn ready(State(state): State<AppState>) -> Response {
     let storage_ok = state.storage.ready();
+    let cluster_ok = match state.system.cluster() {
+        Some(link) => link.ping().await,
+        None => true,
+    };
     match state.system.stats().await {
-        Ok(stats) if stats.failing_flushers == 0 && storage_ok => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(stats) if stats.failing_flushers == 0 && storage_ok && cluster_ok => axum::Json(json!({"status": "ready"})).into_response(),
         Ok(stats) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "degraded", "storageFailing": !storage_ok, "failingConversations": stats.failing_flushers, "pendingMessages": stats.pending_messages})),
+            axum::Json(json!({"status": "degraded", "storageFailing": !storage_ok, "redisFailing": !cluster_ok, "failingConversations": stats.failing_flushers, "pendingMessages": stats.pending_messages})),
         )
             .into_response(),
         Err(e) => AppError::from(e).into_response(),

@@ -7,6 +7,7 @@ mod admin_guessing;
 mod attachments;
 mod binary;
 mod client_config;
+mod cluster;
 mod connections;
 mod cross_conversation;
 mod csrf;
@@ -29,6 +30,7 @@ mod odd_ids;
 #[cfg(feature = "fault-injection")]
 mod panic_recovery;
 mod pending_flood;
+mod redis_server;
 mod rooms;
 mod s3_restart;
 mod s3_server;
