@@ -390,11 +390,9 @@ impl ConversationState {
                 let set = self.set_presence(&user_id, status, now);
                 self.answer(reply, set);
             }
-            Request::PutAttachment { meta, data, reply } => {
-                self.put_attachment(myself, meta, data, reply)
-            }
-            Request::AttachmentData(id, reply) => self.attachment_data(id, reply),
-            Request::AttachmentLink(id, reply) => self.attachment_link(id, reply),
+            Request::PutAttachment(upload, reply) => self.put_attachment(myself, *upload, reply),
+            Request::AttachmentData(id, variant, reply) => self.attachment_data(id, variant, reply),
+            Request::AttachmentLink(id, variant, reply) => self.attachment_link(id, variant, reply),
         }
     }
 

@@ -40,4 +40,5 @@ mod stream_churn;
 mod stuck_streams;
 mod system_message;
 mod tampering;
+mod thumbnails;
 mod upload_quota;

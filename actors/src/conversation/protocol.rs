@@ -4,7 +4,9 @@
 
 use super::streams::{ReplayPart, Subscription};
 use super::{DocumentKind, KnownId, ReactionMap};
-use crate::domain::{AttachmentMeta, Conversation, Message, NewMessage, Sender};
+use crate::domain::{
+    AttachmentMeta, AttachmentUpload, AttachmentVariant, Conversation, Message, NewMessage, Sender,
+};
 use crate::error::ChatError;
 use bytes::Bytes;
 use ractor::RpcReplyPort;
@@ -120,17 +122,13 @@ pub(crate) enum Request {
         status: String,
         reply: Reply<()>,
     },
-    /// Stores an uploaded file and its metadata.
-    PutAttachment {
-        meta: AttachmentMeta,
-        data: Bytes,
-        reply: Reply<AttachmentMeta>,
-    },
-    /// An attachment's metadata and bytes.
-    AttachmentData(String, Reply<(AttachmentMeta, Bytes)>),
-    /// An attachment's metadata and a link that downloads it without a
-    /// session.
-    AttachmentLink(String, Reply<(AttachmentMeta, String)>),
+    /// Stores an uploaded file, its thumbnail and its metadata.
+    PutAttachment(Box<AttachmentUpload>, Reply<AttachmentMeta>),
+    /// An attachment's metadata and the bytes of one of its forms.
+    AttachmentData(String, AttachmentVariant, Reply<(AttachmentMeta, Bytes)>),
+    /// An attachment's metadata and a link that downloads one of its
+    /// forms without a session.
+    AttachmentLink(String, AttachmentVariant, Reply<(AttachmentMeta, String)>),
 }
 
 /// What the conversation tells itself.
@@ -198,9 +196,9 @@ impl Request {
             Request::History(_, reply) => drop(reply.send(Err(error))),
             Request::Reactions(reply) => drop(reply.send(Err(error))),
             Request::Presence(reply) => drop(reply.send(Err(error))),
-            Request::PutAttachment { reply, .. } => drop(reply.send(Err(error))),
-            Request::AttachmentData(_, reply) => drop(reply.send(Err(error))),
-            Request::AttachmentLink(_, reply) => drop(reply.send(Err(error))),
+            Request::PutAttachment(_, reply) => drop(reply.send(Err(error))),
+            Request::AttachmentData(_, _, reply) => drop(reply.send(Err(error))),
+            Request::AttachmentLink(_, _, reply) => drop(reply.send(Err(error))),
         }
     }
 }
