@@ -228,6 +228,11 @@ pub struct Integrator {
     /// Origins it embeds from: exact or `scheme://*.domain[:port]`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Whether its valid tickets and system messages create a
+    /// conversation that does not exist (as Chats3 let integrators do);
+    /// a closed one is never reopened.
+    #[serde(default)]
+    pub auto_create: bool,
 }
 
 /// `[actors]`

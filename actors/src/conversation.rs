@@ -294,7 +294,11 @@ impl ConversationState {
     /// Serves one caller's request on a loaded conversation.
     async fn serve(&mut self, myself: &ActorRef<ConversationMsg>, request: Request, now: i64) {
         match request {
-            Request::Create(reply) => {
+            Request::Create {
+                keep_existing: true,
+                reply,
+            } if self.meta.is_some() => drop(reply.send(self.meta().cloned())),
+            Request::Create { reply, .. } => {
                 let result = self.create().await;
                 let created = result.is_ok();
                 if reply.send(result).is_err() && created {

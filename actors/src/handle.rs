@@ -323,7 +323,27 @@ impl ConversationHandle {
 
     /// Creates the conversation with a fresh join code.
     pub async fn create(&self) -> Result<Conversation, ChatError> {
-        self.ask(Request::Create).await
+        self.ask(|reply| Request::Create {
+            keep_existing: false,
+            reply,
+        })
+        .await
+    }
+
+    /// Creates the conversation as [`Self::create`] does unless it exists;
+    /// answers its metadata either way (an existing one as it is: a closed
+    /// conversation stays closed).
+    pub async fn create_if_absent(&self) -> Result<Conversation, ChatError> {
+        let creating = ConversationHandle {
+            must_exist: false,
+            ..self.clone()
+        };
+        creating
+            .ask(|reply| Request::Create {
+                keep_existing: true,
+                reply,
+            })
+            .await
     }
 
     /// The conversation's metadata.

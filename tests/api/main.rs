@@ -5,6 +5,7 @@ mod actor_settings;
 mod admin;
 mod admin_guessing;
 mod attachments;
+mod auto_create;
 mod binary;
 mod client_config;
 mod connections;

@@ -44,8 +44,12 @@ impl From<Internal> for ConversationMsg {
 
 /// A caller's request.
 pub(crate) enum Request {
-    /// Creates the conversation (409 when it exists).
-    Create(Reply<Conversation>),
+    /// Creates the conversation; when it exists, answers 409, or (with
+    /// `keep_existing`) its metadata as it is, a closed one staying closed.
+    Create {
+        keep_existing: bool,
+        reply: Reply<Conversation>,
+    },
     /// The conversation's metadata.
     Get(Reply<Conversation>),
     /// Closes the conversation to new joins.
@@ -178,7 +182,7 @@ impl Request {
     /// conversation whose state is unknown, a flusher that cannot start).
     pub(super) fn fail(self, error: ChatError) {
         match self {
-            Request::Create(reply) | Request::Get(reply) | Request::Close(reply) => {
+            Request::Create { reply, .. } | Request::Get(reply) | Request::Close(reply) => {
                 drop(reply.send(Err(error)))
             }
             Request::Signal { reply, .. } => drop(reply.send(Err(error))),
