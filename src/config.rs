@@ -319,6 +319,8 @@ pub struct RateLimitConfig {
     pub per_ip_per_minute: u32,
     /// Requests per minute per client address on each admin route; 0: off.
     pub admin_per_minute: u32,
+    /// Messages per minute each user may send (HTTP or WebSocket); 0: off.
+    pub messages_per_user_per_minute: u32,
 }
 
 /// Log output format.

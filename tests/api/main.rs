@@ -43,3 +43,4 @@ mod system_message;
 mod tampering;
 mod thumbnails;
 mod upload_quota;
+mod user_rate_limit;
