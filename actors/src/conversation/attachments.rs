@@ -75,8 +75,9 @@ impl ConversationState {
                     meta.mime_type_of(variant).to_owned(),
                 ));
             }
+            let meta_key = keys::attachment_meta(&id, attachment_id);
             let mut written: Vec<String> = objects.iter().map(|(key, ..)| key.clone()).collect();
-            written.push(keys::attachment_meta(&id, attachment_id));
+            written.push(meta_key.clone());
             let result = async {
                 for (key, body, content_type) in objects {
                     store.put(&key, body, &content_type).await?;
@@ -85,11 +86,7 @@ impl ConversationState {
                     StoreError::Unusable(format!("attachment meta not serializable: {e}"))
                 })?;
                 store
-                    .put(
-                        &keys::attachment_meta(&id, &meta.attachment_id),
-                        Bytes::from(body),
-                        "application/json",
-                    )
+                    .put(&meta_key, Bytes::from(body), "application/json")
                     .await?;
                 Ok(meta)
             }
