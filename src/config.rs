@@ -252,6 +252,11 @@ pub struct Integrator {
     /// Origins it embeds from: exact or `scheme://*.domain[:port]`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Whether its valid tickets and system messages create a
+    /// conversation that does not exist (as Chats3 let integrators do);
+    /// a closed one is never reopened.
+    #[serde(default)]
+    pub auto_create: bool,
 }
 
 /// `[actors]`
@@ -338,6 +343,8 @@ pub struct RateLimitConfig {
     pub per_ip_per_minute: u32,
     /// Requests per minute per client address on each admin route; 0: off.
     pub admin_per_minute: u32,
+    /// Messages per minute each user may send (HTTP or WebSocket); 0: off.
+    pub messages_per_user_per_minute: u32,
 }
 
 /// Log output format.

@@ -12,6 +12,7 @@
 //!   (`[server] fresh_stream_writer`).
 //! - `startup`: [`startup::Application`]: build → port → run until stopped.
 //! - `signing`: HMAC signatures (tickets, system messages, download links).
+//! - `thumbnails`: bounded decoding and scaling of uploaded images.
 //!
 //! The actor system itself (conversations, flushers, sessions, nonces) is
 //! the `chats3-actors` crate in `actors/`.
@@ -25,3 +26,4 @@ pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod thumbnails;

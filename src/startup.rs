@@ -11,6 +11,7 @@ use crate::http::state::{AppInner, AppState};
 use crate::http::{EVENT_STREAM_PATH, router};
 use crate::storage::Storage;
 use crate::storage::links::DownloadLinks;
+use crate::thumbnails::Thumbnailer;
 use anyhow::Context;
 use chats3_actors::System;
 use chats3_actors::cluster::RedisLink;
@@ -49,6 +50,13 @@ fn static_dir(configured: &str) -> PathBuf {
         path
     }
 }
+
+/// Images decoded at once: decoding is CPU-bound, so no more than the
+/// cores it may take from serving (sized for 2).
+const THUMBNAIL_WORKERS: usize = 2;
+
+/// Uploads waiting for a decoder; past it, an image upload answers 503.
+const THUMBNAIL_WAITING: usize = 8;
 
 /// The exit status after the write-ahead log failed (`EX_IOERR`).
 const LOG_FAILED_EXIT: i32 = 74;
@@ -136,6 +144,7 @@ impl Application {
             limiter,
             admission,
             security_headers: SecurityHeaders::new(&config),
+            thumbnails: Thumbnailer::new(THUMBNAIL_WORKERS, THUMBNAIL_WAITING),
             config,
         });
         Ok(Application { listener, state })

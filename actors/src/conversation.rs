@@ -295,7 +295,11 @@ impl ConversationState {
     /// Serves one caller's request on a loaded conversation.
     async fn serve(&mut self, myself: &ActorRef<ConversationMsg>, request: Request, now: i64) {
         match request {
-            Request::Create(reply) => {
+            Request::Create {
+                keep_existing: true,
+                reply,
+            } if self.meta.is_some() => drop(reply.send(self.meta().cloned())),
+            Request::Create { reply, .. } => {
                 let result = self.create().await;
                 let created = result.is_ok();
                 if reply.send(result).is_err() && created {
@@ -391,11 +395,9 @@ impl ConversationState {
                 let set = self.set_presence(&user_id, status, now);
                 self.answer(reply, set);
             }
-            Request::PutAttachment { meta, data, reply } => {
-                self.put_attachment(myself, meta, data, reply)
-            }
-            Request::AttachmentData(id, reply) => self.attachment_data(id, reply),
-            Request::AttachmentLink(id, reply) => self.attachment_link(id, reply),
+            Request::PutAttachment(upload, reply) => self.put_attachment(myself, *upload, reply),
+            Request::AttachmentData(id, variant, reply) => self.attachment_data(id, variant, reply),
+            Request::AttachmentLink(id, variant, reply) => self.attachment_link(id, variant, reply),
         }
     }
 

@@ -344,6 +344,70 @@ pub struct AttachmentMeta {
     pub variants: Option<serde_json::Value>,
 }
 
+/// An upload to store: its metadata (naming its thumbnail, if any in
+/// `variants`), its bytes and its thumbnail's bytes.
+#[derive(Debug, Clone)]
+pub struct AttachmentUpload {
+    /// What `meta.json` will hold.
+    pub meta: AttachmentMeta,
+    /// The file as uploaded.
+    pub data: bytes::Bytes,
+    /// The JPEG thumbnail of an image.
+    pub thumbnail: Option<bytes::Bytes>,
+}
+
+/// One stored form of an attachment: the upload itself, or a version
+/// derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentVariant {
+    /// The bytes as uploaded.
+    Original,
+    /// The JPEG thumbnail of an image (named in `variants.thumbnail`).
+    Thumbnail,
+}
+
+impl AttachmentVariant {
+    /// Its name: the last segment of its storage key, and the value of
+    /// `?variant=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachmentVariant::Original => "original",
+            AttachmentVariant::Thumbnail => "thumbnail",
+        }
+    }
+
+    /// The variant of a name, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        [AttachmentVariant::Original, AttachmentVariant::Thumbnail]
+            .into_iter()
+            .find(|v| v.name() == name)
+    }
+}
+
+impl AttachmentMeta {
+    /// What `variants` says of a variant (`None` when it names none; the
+    /// original is always there).
+    pub fn variant(&self, variant: AttachmentVariant) -> Option<&serde_json::Value> {
+        match variant {
+            AttachmentVariant::Original => None,
+            _ => self.variants.as_ref()?.get(variant.name()),
+        }
+    }
+
+    /// Whether this form is stored.
+    pub fn has(&self, variant: AttachmentVariant) -> bool {
+        variant == AttachmentVariant::Original || self.variant(variant).is_some()
+    }
+
+    /// The MIME type of one of its forms.
+    pub fn mime_type_of(&self, variant: AttachmentVariant) -> &str {
+        self.variant(variant)
+            .and_then(|v| v.get("mimeType"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&self.mime_type)
+    }
+}
+
 /// The latest edit or delete of one message, as `revisions.json` keeps
 /// it (messageId → revision) and the write-ahead log carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,10 @@ use crate::cluster::{RedisLink, RedisNonces, RedisSessions};
 use crate::conversation::{
     ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, StreamOpen, Subscription,
 };
-use crate::domain::{AttachmentMeta, Conversation, ConversationId, Message, NewMessage, Sender};
+use crate::domain::{
+    AttachmentMeta, AttachmentUpload, AttachmentVariant, Conversation, ConversationId, Message,
+    NewMessage, Sender,
+};
 use crate::error::ChatError;
 use crate::log_records::LogStart;
 use crate::nonces::{ActorNonces, NonceRegistry};
@@ -340,7 +343,27 @@ impl ConversationHandle {
 
     /// Creates the conversation with a fresh join code.
     pub async fn create(&self) -> Result<Conversation, ChatError> {
-        self.ask(Request::Create).await
+        self.ask(|reply| Request::Create {
+            keep_existing: false,
+            reply,
+        })
+        .await
+    }
+
+    /// Creates the conversation as [`Self::create`] does unless it exists;
+    /// answers its metadata either way (an existing one as it is: a closed
+    /// conversation stays closed).
+    pub async fn create_if_absent(&self) -> Result<Conversation, ChatError> {
+        let creating = ConversationHandle {
+            must_exist: false,
+            ..self.clone()
+        };
+        creating
+            .ask(|reply| Request::Create {
+                keep_existing: true,
+                reply,
+            })
+            .await
     }
 
     /// The conversation's metadata.
@@ -466,36 +489,33 @@ impl ConversationHandle {
         .await
     }
 
-    /// Stores an attachment and its metadata.
+    /// Stores an attachment, its thumbnail and its metadata.
     pub async fn put_attachment(
         &self,
-        meta: AttachmentMeta,
-        data: Bytes,
+        upload: AttachmentUpload,
     ) -> Result<AttachmentMeta, ChatError> {
-        self.ask(|reply| Request::PutAttachment {
-            meta: meta.clone(),
-            data: data.clone(),
-            reply,
-        })
-        .await
-    }
-
-    /// An attachment's metadata and a link that downloads it without a
-    /// session for a while.
-    pub async fn attachment_link(
-        &self,
-        attachment_id: &str,
-    ) -> Result<(AttachmentMeta, String), ChatError> {
-        self.ask(|reply| Request::AttachmentLink(attachment_id.to_owned(), reply))
+        self.ask(|reply| Request::PutAttachment(Box::new(upload.clone()), reply))
             .await
     }
 
-    /// An attachment's metadata and bytes.
+    /// An attachment's metadata and a link that downloads one of its forms
+    /// without a session for a while.
+    pub async fn attachment_link(
+        &self,
+        attachment_id: &str,
+        variant: AttachmentVariant,
+    ) -> Result<(AttachmentMeta, String), ChatError> {
+        self.ask(|reply| Request::AttachmentLink(attachment_id.to_owned(), variant, reply))
+            .await
+    }
+
+    /// An attachment's metadata and the bytes of one of its forms.
     pub async fn attachment_data(
         &self,
         attachment_id: &str,
+        variant: AttachmentVariant,
     ) -> Result<(AttachmentMeta, Bytes), ChatError> {
-        self.ask(|reply| Request::AttachmentData(attachment_id.to_owned(), reply))
+        self.ask(|reply| Request::AttachmentData(attachment_id.to_owned(), variant, reply))
             .await
     }
 

@@ -49,17 +49,25 @@ impl System {
     }
 
     /// Enters a conversation with a verified embed ticket: its nonce is
-    /// used up, the user admitted and the session opened.
+    /// used up, the conversation created if it does not exist and
+    /// `create_missing` (an integrator's `auto_create`), the user admitted
+    /// and the session opened.
     pub async fn enter_embedded(
         &self,
         conversation_id: ConversationId,
         user: Sender,
         nonce: &str,
+        create_missing: bool,
     ) -> Result<Session, ChatError> {
         if !self.nonces().check_and_store(nonce).await? {
             return Err(ChatError::Forbidden(
                 "Nonce already used (replay attack)".into(),
             ));
+        }
+        if create_missing {
+            self.conversation(conversation_id.clone())
+                .create_if_absent()
+                .await?;
         }
         let session = new_session(conversation_id.clone(), user);
         self.sessions().create(session.clone()).await?;

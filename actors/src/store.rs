@@ -1,7 +1,7 @@
 //! The storage seam: a flat key/value object store (S3 or a directory) and
 //! the key layout shared with Chats3.
 
-use crate::domain::ConversationId;
+use crate::domain::{AttachmentVariant, ConversationId};
 use crate::error::Report;
 pub use crate::error::StoreError;
 use async_trait::async_trait;
@@ -40,13 +40,14 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the objects; keys that do not exist are not an error.
     async fn delete(&self, keys: &[String]) -> Result<(), StoreError>;
 
-    /// A link that downloads an attachment without a session and works for
-    /// `ttl`: a presigned GET on S3, the service's own signed download
-    /// route on a directory.
+    /// A link that downloads one form of an attachment without a session
+    /// and works for `ttl`: a presigned GET on S3, the service's own
+    /// signed download route on a directory.
     async fn attachment_link(
         &self,
         conversation: &ConversationId,
         attachment_id: &str,
+        variant: AttachmentVariant,
         ttl: Duration,
     ) -> Result<String, StoreError>;
 
@@ -166,6 +167,18 @@ pub mod keys {
     /// `conversations/{id}/attachments/{attachmentId}/original`
     pub fn attachment(id: &ConversationId, attachment_id: &str) -> String {
         format!("conversations/{id}/attachments/{attachment_id}/original")
+    }
+
+    /// `conversations/{id}/attachments/{attachmentId}/{original|thumbnail}`
+    pub fn attachment_variant(
+        id: &ConversationId,
+        attachment_id: &str,
+        variant: crate::domain::AttachmentVariant,
+    ) -> String {
+        format!(
+            "conversations/{id}/attachments/{attachment_id}/{}",
+            variant.name()
+        )
     }
 
     /// `conversations/{id}/attachments/{attachmentId}/meta.json`

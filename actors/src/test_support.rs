@@ -82,10 +82,14 @@ impl Store for MemoryStore {
         &self,
         conversation: &crate::domain::ConversationId,
         attachment_id: &str,
+        variant: crate::domain::AttachmentVariant,
         _ttl: Duration,
     ) -> Result<String, StoreError> {
         self.check()?;
-        Ok(format!("memory://{conversation}/{attachment_id}"))
+        Ok(format!(
+            "memory://{conversation}/{attachment_id}/{}",
+            variant.name()
+        ))
     }
 }
 

@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         id: "acme".into(),
         secret: SECRET.into(),
         allowed_origins: vec!["https://*.acme.test".into(), "http://localhost:4000".into()],
+        auto_create: false,
     }];
     if let Ok(granted) = check_ticket(&integrators, ticket_text, &signature, NOW) {
         assert!(granted.user.user_id.chars().count() <= 100);

@@ -1,7 +1,8 @@
 //! Attachments: multipart upload checked against the MIME allow-list and by
-//! magic numbers, metadata lookup with a self-authorising signed URL
-//! (presigned on S3, HMAC-signed on the fs backend), and that URL's download
-//! route for the fs backend.
+//! magic numbers (an image must also decode: it gets a thumbnail),
+//! metadata lookup with a self-authorising signed URL to the original or
+//! its thumbnail (presigned on S3, HMAC-signed on the fs backend), and that
+//! URL's download route for the fs backend.
 
 use super::envelope::ok;
 use super::error::{ApiResult, AppError};
@@ -9,10 +10,14 @@ use super::extract::{AppPath, AppQuery, CurrentSession};
 use super::redirect::found;
 use super::rules::ALLOWED_TYPES;
 use super::state::AppState;
+use super::validate::invalid;
+use crate::thumbnails::{THUMBNAIL_TYPE, ThumbnailError};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use chats3_actors::domain::{AttachmentMeta, ConversationId, is_key_safe_id};
+use chats3_actors::domain::{
+    AttachmentMeta, AttachmentUpload, AttachmentVariant, ConversationId, is_key_safe_id,
+};
 use chats3_actors::time::{now_iso, now_ms};
 use serde::Deserialize;
 use serde_json::json;
@@ -90,6 +95,20 @@ pub async fn upload(
             "Invalid file content (magic number mismatch)",
         ));
     }
+    let data = bytes::Bytes::from(data);
+    let thumbnail = state
+        .thumbnails
+        .make(&declared, data.clone())
+        .await
+        .map_err(thumbnail_error)?;
+    let variants = thumbnail.as_ref().map(|t| {
+        json!({ "thumbnail": {
+            "mimeType": THUMBNAIL_TYPE,
+            "width": t.width,
+            "height": t.height,
+            "sizeBytes": t.bytes.len(),
+        }})
+    });
     let meta = AttachmentMeta {
         attachment_id: uuid::Uuid::new_v4().to_string(),
         conversation_id: session.0.conversation_id.to_string(),
@@ -102,12 +121,14 @@ pub async fn upload(
         mime_type: declared,
         size_bytes: data.len() as u64,
         created_at: now_iso(),
-        variants: None,
+        variants,
     };
-    let meta = session
-        .conversation(&state)
-        .put_attachment(meta, data.into())
-        .await?;
+    let upload = AttachmentUpload {
+        meta,
+        data,
+        thumbnail: thumbnail.map(|t| t.bytes),
+    };
+    let meta = session.conversation(&state).put_attachment(upload).await?;
     Ok(ok(
         "Attachment uploaded",
         json!({
@@ -117,6 +138,32 @@ pub async fn upload(
             "sizeBytes": meta.size_bytes,
         }),
     ))
+}
+
+fn thumbnail_error(e: ThumbnailError) -> AppError {
+    match e {
+        ThumbnailError::Undecodable(_) | ThumbnailError::TooManyPixels { .. } => {
+            AppError::new(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        ThumbnailError::Busy => AppError {
+            retry_after: Some(1),
+            ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        },
+    }
+}
+
+/// The form `?variant=` names (the original when absent).
+fn variant_of(query: Option<&str>) -> Result<AttachmentVariant, AppError> {
+    match query {
+        None => Ok(AttachmentVariant::Original),
+        Some(name) => AttachmentVariant::parse(name).ok_or_else(|| {
+            invalid(
+                "variant",
+                "invalid_enum_value",
+                "Expected 'original' | 'thumbnail'",
+            )
+        }),
+    }
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> AppError {
@@ -134,19 +181,24 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> A
 #[derive(Deserialize)]
 pub struct AttachmentQuery {
     download: Option<String>,
+    variant: Option<String>,
 }
 
-/// `GET /api/v1/attachments/:id[?download=true]`
+/// `GET /api/v1/attachments/:id[?download=true][&variant=thumbnail]`
 pub async fn get_one(
     State(state): State<AppState>,
     session: CurrentSession,
     AppPath(id): AppPath<String>,
     AppQuery(query): AppQuery<AttachmentQuery>,
 ) -> ApiResult {
+    let variant = variant_of(query.variant.as_deref())?;
     if !is_key_safe_id(&id, 100) {
         return Err(AppError::not_found("Attachment not found"));
     }
-    let (meta, signed_url) = session.conversation(&state).attachment_link(&id).await?;
+    let (meta, signed_url) = session
+        .conversation(&state)
+        .attachment_link(&id, variant)
+        .await?;
     if query.download.as_deref() == Some("true") {
         return Ok(found(&signed_url));
     }
@@ -159,20 +211,22 @@ pub async fn get_one(
 /// Query of the fs download route.
 #[derive(Deserialize)]
 pub struct DownloadQuery {
+    variant: Option<String>,
     expires: i64,
     sig: String,
 }
 
-/// `GET /api/v1/files/:conversation/:id?expires=&sig=`: the fs backend's
-/// signed, expiring link; no session needed.
+/// `GET /api/v1/files/:conversation/:id?[variant=&]expires=&sig=`: the fs
+/// backend's signed, expiring link; no session needed.
 pub async fn download(
     State(state): State<AppState>,
     AppPath((conversation, id)): AppPath<(String, String)>,
     AppQuery(query): AppQuery<DownloadQuery>,
 ) -> ApiResult {
+    let variant = variant_of(query.variant.as_deref())?;
     if !state
         .download_links
-        .verify(&conversation, &id, query.expires, &query.sig)
+        .verify(&conversation, &id, variant, query.expires, &query.sig)
     {
         return Err(AppError::forbidden("Invalid signature"));
     }
@@ -187,20 +241,24 @@ pub async fn download(
     let (meta, data) = state
         .system
         .conversation(conversation_id)
-        .attachment_data(&id)
+        .attachment_data(&id, variant)
         .await?;
+    let mime_type = meta.mime_type_of(variant);
     let mut response = Response::new(axum::body::Body::from(data));
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&meta.mime_type) {
+    if let Ok(value) = HeaderValue::from_str(mime_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    let disposition = if meta.mime_type.starts_with("image/") {
+    let disposition = if mime_type.starts_with("image/") {
         "inline"
     } else {
         "attachment"
     };
-    let encoded: String =
-        url::form_urlencoded::byte_serialize(meta.original_filename.as_bytes()).collect();
+    let filename = match variant {
+        AttachmentVariant::Original => meta.original_filename.clone(),
+        other => format!("{}-{}.jpg", other.name(), meta.attachment_id),
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(filename.as_bytes()).collect();
     if let Ok(value) = HeaderValue::from_str(&format!("{disposition}; filename*=UTF-8''{encoded}"))
     {
         headers.insert(header::CONTENT_DISPOSITION, value);

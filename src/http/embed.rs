@@ -33,7 +33,12 @@ async fn embed_session(
     )?;
     Ok(state
         .system
-        .enter_embedded(ticket.conversation_id, ticket.user, &ticket.nonce)
+        .enter_embedded(
+            ticket.conversation_id,
+            ticket.user,
+            &ticket.nonce,
+            ticket.create_missing,
+        )
         .await?)
 }
 

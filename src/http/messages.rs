@@ -83,6 +83,7 @@ pub async fn create(
         mimetype,
         url,
     };
+    state.limiter.spend_message(&session.0)?;
     let stored = session
         .conversation(&state)
         .post(&session.0.sender(), message)

@@ -9,6 +9,7 @@ use super::layers::security_headers::SecurityHeaders;
 use crate::config::Config;
 use crate::storage::Storage;
 use crate::storage::links::DownloadLinks;
+use crate::thumbnails::Thumbnailer;
 use axum::extract::FromRef;
 use chats3_actors::System;
 use std::ops::Deref;
@@ -42,6 +43,8 @@ pub struct AppInner {
     pub admission: Arc<Admission>,
     /// Headers every answer carries, rendered once at startup.
     pub security_headers: SecurityHeaders,
+    /// Makes the thumbnails of uploaded images, a few at a time.
+    pub thumbnails: Thumbnailer,
 }
 
 /// Shared state of the router.

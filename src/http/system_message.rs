@@ -9,8 +9,10 @@ use super::extract::JsonBody;
 use super::sanitize::strip_html;
 use super::state::AppState;
 use super::validate::{DATETIME, Fields, Text};
+use crate::config::Integrator;
 use crate::signing::{derived_id, verify};
 use axum::extract::State;
+use chats3_actors::ConversationHandle;
 use chats3_actors::domain::{ConversationId, MessageType, NewMessage, Sender};
 use chats3_actors::time::now_ms;
 use serde::Serialize;
@@ -27,6 +29,23 @@ struct Signed<'a> {
 
 /// How far `timestamp` may be from now.
 const MAX_SKEW_MS: i64 = 60_000;
+
+/// The conversation the message goes to. It must exist, unless its
+/// integrator has `auto_create`: then a missing one is created first
+/// (stored before the message is posted; a closed one stays closed and
+/// refuses the message).
+async fn target(
+    state: &AppState,
+    id: ConversationId,
+    integrator: &Integrator,
+) -> Result<ConversationHandle, AppError> {
+    if !integrator.auto_create {
+        return Ok(state.system.existing_conversation(id));
+    }
+    let conversation = state.system.conversation(id);
+    conversation.create_if_absent().await?;
+    Ok(conversation)
+}
 
 /// `POST /api/v1/system-message`
 pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
@@ -71,9 +90,8 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
         mimetype: None,
         url: None,
     };
-    let stored = state
-        .system
-        .existing_conversation(id)
+    let stored = target(&state, id, integrator)
+        .await?
         .post(&Sender::system(), message)
         .await?;
     state.counters.message_accepted();

@@ -47,6 +47,9 @@ pub struct Ticket {
     pub user: Sender,
     /// Its one-time nonce (at most 200 characters).
     pub nonce: String,
+    /// Whether a missing conversation is created (its integrator's
+    /// `auto_create`).
+    pub create_missing: bool,
 }
 
 /// Checks a ticket's text and signature against the integrators at `now`
@@ -120,6 +123,7 @@ pub fn check_ticket(
             role,
         },
         nonce: text("nonce").chars().take(200).collect(),
+        create_missing: integrator.auto_create,
     })
 }
 
@@ -141,6 +145,7 @@ mod tests {
             id: "acme".into(),
             secret: "s3cret".into(),
             allowed_origins: vec!["https://*.acme.test".into()],
+            auto_create: false,
         }]
     }
 

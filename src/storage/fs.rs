@@ -6,7 +6,7 @@ use super::StorageCounters;
 use super::links::DownloadLinks;
 use async_trait::async_trait;
 use bytes::Bytes;
-use chats3_actors::domain::ConversationId;
+use chats3_actors::domain::{AttachmentVariant, ConversationId};
 use chats3_actors::store::{Store, StoreError};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -166,9 +166,10 @@ impl Store for FsStore {
         &self,
         conversation: &ConversationId,
         attachment_id: &str,
+        variant: AttachmentVariant,
         ttl: Duration,
     ) -> Result<String, StoreError> {
-        Ok(self.links.link(conversation, attachment_id, ttl))
+        Ok(self.links.link(conversation, attachment_id, variant, ttl))
     }
 }
 

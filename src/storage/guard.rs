@@ -9,7 +9,7 @@
 use super::StorageCounters;
 use async_trait::async_trait;
 use bytes::Bytes;
-use chats3_actors::domain::ConversationId;
+use chats3_actors::domain::{AttachmentVariant, ConversationId};
 use chats3_actors::store::{SharedStore, Store, StoreError};
 use chats3_actors::time::now_ms;
 use std::future::Future;
@@ -152,10 +152,11 @@ impl Store for Guarded {
         &self,
         conversation: &ConversationId,
         attachment_id: &str,
+        variant: AttachmentVariant,
         ttl: Duration,
     ) -> Result<String, StoreError> {
         self.inner
-            .attachment_link(conversation, attachment_id, ttl)
+            .attachment_link(conversation, attachment_id, variant, ttl)
             .await
     }
 }

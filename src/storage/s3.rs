@@ -13,7 +13,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
-use chats3_actors::domain::ConversationId;
+use chats3_actors::domain::{AttachmentVariant, ConversationId};
 use chats3_actors::store::{Store, StoreError, keys};
 use std::sync::Arc;
 use std::time::Duration;
@@ -266,9 +266,10 @@ impl Store for S3Store {
         &self,
         conversation: &ConversationId,
         attachment_id: &str,
+        variant: AttachmentVariant,
         ttl: Duration,
     ) -> Result<String, StoreError> {
-        self.presign_get(&keys::attachment(conversation, attachment_id), ttl)
-            .await
+        let key = keys::attachment_variant(conversation, attachment_id, variant);
+        self.presign_get(&key, ttl).await
     }
 }

@@ -17,6 +17,7 @@ async fn frame_ancestors_names_each_integrators_origins_on_every_answer() {
             id: "second".into(),
             secret: "second-secret".into(),
             allowed_origins: vec![OTHER_ORIGIN.into()],
+            auto_create: false,
         })
     })
     .await;

@@ -42,6 +42,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         id: INTEGRATOR_ID.into(),
         secret: INTEGRATOR_SECRET.into(),
         allowed_origins: vec![INTEGRATOR_ORIGIN.into(), "https://*.example.com".into()],
+        auto_create: false,
     }];
     config
 }

@@ -63,6 +63,32 @@ async fn upload_image(browser: &Browser, png: &[u8]) {
     let _ = std::fs::remove_file(path);
 }
 
+/// The other side's preview of an uploaded image is the server's thumbnail
+/// (at most 200 px), and its link opens the original.
+async fn preview_is_the_thumbnail_and_opens_the_original(browser: &Browser) {
+    let script = "const img = document.querySelector('#messages figure.attachment img'); \
+                  if (!img || !img.complete || !img.naturalWidth) return null; \
+                  const link = img.closest('a').href; \
+                  if (!link.includes('/api/v1/files/')) return null; \
+                  return [img.src, img.naturalWidth, img.naturalHeight, link];";
+    for _ in 0..200 {
+        let seen = browser.client.execute(script, vec![]).await.unwrap();
+        if let Some([src, width, height, link]) = seen.as_array().map(Vec::as_slice) {
+            let (src, link) = (src.as_str().unwrap(), link.as_str().unwrap());
+            assert!(src.contains("variant=thumbnail"), "{src}");
+            assert!(width.as_u64().unwrap() <= 200, "{width}");
+            assert!(height.as_u64().unwrap() <= 200, "{height}");
+            assert!(
+                !link.contains("variant="),
+                "the link opens the original: {link}"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no thumbnail preview with a link to the original appeared");
+}
+
 #[tokio::test]
 async fn two_people_chat_live_in_two_browsers() {
     let Some(driver) = driver().await else { return };
@@ -127,6 +153,7 @@ async fn two_people_chat_live_in_two_browsers() {
     for browser in [&ann, &bob] {
         browser.wait_image().await;
     }
+    preview_is_the_thumbnail_and_opens_the_original(&bob).await;
     ann.screenshot("room.png").await;
 
     ann.close().await;

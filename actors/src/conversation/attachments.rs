@@ -4,8 +4,7 @@
 
 use super::protocol::{Internal, Reply};
 use super::{ConversationMsg, ConversationState};
-use crate::domain::AttachmentMeta;
-use crate::domain::ConversationId;
+use crate::domain::{AttachmentMeta, AttachmentUpload, AttachmentVariant, ConversationId};
 use crate::error::ChatError;
 use crate::store::SharedStore;
 use crate::store::{StoreError, keys};
@@ -28,24 +27,28 @@ struct Attachment {
 }
 
 impl ConversationState {
-    /// Writes the file, then its metadata, in a task; answers when both are
-    /// stored. Within the conversation's upload quota, counting uploads
-    /// under way; an upload answered with an error (its caller gone
-    /// included) is deleted again, so nothing the client was told failed
-    /// stays stored.
+    /// Writes the file, its thumbnail if any, then its metadata, in a
+    /// task; answers when all are stored. Within the conversation's upload
+    /// quota (the file and its thumbnail), counting uploads under way; an
+    /// upload answered with an error (its caller gone included) is deleted
+    /// again, so nothing the client was told failed stays stored.
     pub(super) fn put_attachment(
         &mut self,
         myself: &ActorRef<ConversationMsg>,
-        meta: AttachmentMeta,
-        data: Bytes,
+        upload: AttachmentUpload,
         reply: Reply<AttachmentMeta>,
     ) {
         if let Err(e) = self.meta() {
             let _ = reply.send(Err(e));
             return;
         }
+        let AttachmentUpload {
+            meta,
+            data,
+            thumbnail,
+        } = upload;
         let quota = self.args.settings.max_upload_bytes_per_conversation;
-        let size = data.len() as u64;
+        let size = (data.len() + thumbnail.as_ref().map_or(0, Bytes::len)) as u64;
         if quota > 0 && self.upload_bytes + size > quota {
             let _ = reply.send(Err(ChatError::TooLarge(format!(
                 "Upload quota of this conversation exceeded ({} of {quota} bytes used)",
@@ -58,24 +61,39 @@ impl ConversationState {
         let id = self.args.id.clone();
         let me = myself.clone();
         tokio::spawn(async move {
-            let written = [
-                keys::attachment(&id, &meta.attachment_id),
-                keys::attachment_meta(&id, &meta.attachment_id),
-            ];
+            let attachment_id = &meta.attachment_id;
+            let mut objects = vec![(
+                keys::attachment(&id, attachment_id),
+                data,
+                meta.mime_type.clone(),
+            )];
+            if let Some(thumbnail) = thumbnail {
+                let variant = AttachmentVariant::Thumbnail;
+                objects.push((
+                    keys::attachment_variant(&id, attachment_id, variant),
+                    thumbnail,
+                    meta.mime_type_of(variant).to_owned(),
+                ));
+            }
+            let meta_key = keys::attachment_meta(&id, attachment_id);
+            let mut written: Vec<String> = objects.iter().map(|(key, ..)| key.clone()).collect();
+            written.push(meta_key.clone());
             let result = async {
-                store.put(&written[0], data, &meta.mime_type).await?;
+                for (key, body, content_type) in objects {
+                    store.put(&key, body, &content_type).await?;
+                }
                 let body = serde_json::to_vec_pretty(&meta).map_err(|e| {
                     StoreError::Unusable(format!("attachment meta not serializable: {e}"))
                 })?;
                 store
-                    .put(&written[1], Bytes::from(body), "application/json")
+                    .put(&meta_key, Bytes::from(body), "application/json")
                     .await?;
                 Ok(meta)
             }
             .await;
             let failed = result.is_err();
             if reply.send(result).is_err() || failed {
-                crate::store::undo_writes(store, written.to_vec());
+                crate::store::undo_writes(store, written);
                 let _ = me.cast(Internal::UploadFailed(size).into());
             }
         });
@@ -121,31 +139,48 @@ impl ConversationState {
         self.upload_bytes = self.upload_bytes.saturating_sub(bytes);
     }
 
-    /// Answers an attachment's metadata and bytes.
+    /// Answers an attachment's metadata and the bytes of one of its forms.
     pub(super) fn attachment_data(
         &self,
         attachment_id: String,
+        variant: AttachmentVariant,
         reply: Reply<(AttachmentMeta, Bytes)>,
     ) {
-        self.read_attachment(attachment_id, reply, |a| async move {
-            let key = keys::attachment(&a.conversation, &a.attachment_id);
-            let data = a.store.get(&key).await?.ok_or(MISSING)?;
+        self.read_attachment(attachment_id, reply, move |a| async move {
+            if !a.meta.has(variant) {
+                return Err(missing(variant));
+            }
+            let key = keys::attachment_variant(&a.conversation, &a.attachment_id, variant);
+            let data = a.store.get(&key).await?.ok_or_else(|| missing(variant))?;
             Ok((a.meta, data))
         })
     }
 
-    /// Answers an attachment's metadata and a download link for it.
+    /// Answers an attachment's metadata and a download link for one of its
+    /// forms.
     pub(super) fn attachment_link(
         &self,
         attachment_id: String,
+        variant: AttachmentVariant,
         reply: Reply<(AttachmentMeta, String)>,
     ) {
-        self.read_attachment(attachment_id, reply, |a| async move {
+        self.read_attachment(attachment_id, reply, move |a| async move {
+            if !a.meta.has(variant) {
+                return Err(missing(variant));
+            }
             let link = a
                 .store
-                .attachment_link(&a.conversation, &a.attachment_id, LINK_TTL)
+                .attachment_link(&a.conversation, &a.attachment_id, variant, LINK_TTL)
                 .await?;
             Ok((a.meta, link))
         })
+    }
+}
+
+/// The answer for a form of an attachment that is not stored.
+fn missing(variant: AttachmentVariant) -> ChatError {
+    match variant {
+        AttachmentVariant::Original => MISSING,
+        AttachmentVariant::Thumbnail => ChatError::NotFound("Thumbnail not found"),
     }
 }

@@ -4,7 +4,9 @@
 
 use super::streams::{ReplayPart, Subscription};
 use super::{DocumentKind, KnownId, ReactionMap};
-use crate::domain::{AttachmentMeta, Conversation, Message, NewMessage, Sender};
+use crate::domain::{
+    AttachmentMeta, AttachmentUpload, AttachmentVariant, Conversation, Message, NewMessage, Sender,
+};
 use crate::error::ChatError;
 use bytes::Bytes;
 use ractor::RpcReplyPort;
@@ -42,8 +44,12 @@ impl From<Internal> for ConversationMsg {
 
 /// A caller's request.
 pub(crate) enum Request {
-    /// Creates the conversation (409 when it exists).
-    Create(Reply<Conversation>),
+    /// Creates the conversation; when it exists, answers 409, or (with
+    /// `keep_existing`) its metadata as it is, a closed one staying closed.
+    Create {
+        keep_existing: bool,
+        reply: Reply<Conversation>,
+    },
     /// The conversation's metadata.
     Get(Reply<Conversation>),
     /// Closes the conversation to new joins.
@@ -120,17 +126,13 @@ pub(crate) enum Request {
         status: String,
         reply: Reply<()>,
     },
-    /// Stores an uploaded file and its metadata.
-    PutAttachment {
-        meta: AttachmentMeta,
-        data: Bytes,
-        reply: Reply<AttachmentMeta>,
-    },
-    /// An attachment's metadata and bytes.
-    AttachmentData(String, Reply<(AttachmentMeta, Bytes)>),
-    /// An attachment's metadata and a link that downloads it without a
-    /// session.
-    AttachmentLink(String, Reply<(AttachmentMeta, String)>),
+    /// Stores an uploaded file, its thumbnail and its metadata.
+    PutAttachment(Box<AttachmentUpload>, Reply<AttachmentMeta>),
+    /// An attachment's metadata and the bytes of one of its forms.
+    AttachmentData(String, AttachmentVariant, Reply<(AttachmentMeta, Bytes)>),
+    /// An attachment's metadata and a link that downloads one of its
+    /// forms without a session.
+    AttachmentLink(String, AttachmentVariant, Reply<(AttachmentMeta, String)>),
 }
 
 /// What the conversation tells itself.
@@ -180,7 +182,7 @@ impl Request {
     /// conversation whose state is unknown, a flusher that cannot start).
     pub(super) fn fail(self, error: ChatError) {
         match self {
-            Request::Create(reply) | Request::Get(reply) | Request::Close(reply) => {
+            Request::Create { reply, .. } | Request::Get(reply) | Request::Close(reply) => {
                 drop(reply.send(Err(error)))
             }
             Request::Signal { reply, .. } => drop(reply.send(Err(error))),
@@ -198,9 +200,9 @@ impl Request {
             Request::History(_, reply) => drop(reply.send(Err(error))),
             Request::Reactions(reply) => drop(reply.send(Err(error))),
             Request::Presence(reply) => drop(reply.send(Err(error))),
-            Request::PutAttachment { reply, .. } => drop(reply.send(Err(error))),
-            Request::AttachmentData(_, reply) => drop(reply.send(Err(error))),
-            Request::AttachmentLink(_, reply) => drop(reply.send(Err(error))),
+            Request::PutAttachment(_, reply) => drop(reply.send(Err(error))),
+            Request::AttachmentData(_, _, reply) => drop(reply.send(Err(error))),
+            Request::AttachmentLink(_, _, reply) => drop(reply.send(Err(error))),
         }
     }
 }

@@ -1,6 +1,10 @@
-//! Per-client-address rate limits (governor; the address as
+//! Rate limits. Per client address (governor; the address as
 //! [`crate::http::client_addr`] resolves it): one budget over all routes
-//! and one per admin route. A 429 carries `Retry-After` in seconds.
+//! and one per admin route. Per user: a message budget
+//! ([`per_user`]), spent by every send, whichever way it comes in
+//! ([`Limiter::spend_message`]). A 429 carries `Retry-After` in seconds.
+
+pub mod per_user;
 
 use crate::config::Config;
 use crate::http::client_addr::{ProxyNet, client_ip};
@@ -9,17 +13,21 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chats3_actors::domain::Session;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use per_user::{MAX_TRACKED_USERS, UserBudget};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The limiters (`None` where the configuration disables one) and the
 /// proxies whose `X-Forwarded-For` names the client.
 pub struct Limiter {
     global: Option<DefaultKeyedRateLimiter<IpAddr>>,
     admin: Option<DefaultKeyedRateLimiter<(IpAddr, String)>>,
+    messages: Option<UserBudget>,
     trusted_proxies: Vec<ProxyNet>,
 }
 
@@ -29,6 +37,8 @@ impl Limiter {
         Limiter {
             global: keyed(config.rate_limit.per_ip_per_minute),
             admin: keyed(config.rate_limit.admin_per_minute),
+            messages: NonZeroU32::new(config.rate_limit.messages_per_user_per_minute)
+                .map(|n| UserBudget::new(n, MAX_TRACKED_USERS)),
             trusted_proxies: config.server.trusted_proxies.clone(),
         }
     }
@@ -37,8 +47,24 @@ impl Limiter {
         client_ip(&self.trusted_proxies, request)
     }
 
-    /// Forgets addresses whose budget is full again, bounding memory.
+    /// Spends one message of the session's user: the 429 when their
+    /// budget is spent. Every way of sending a message calls this once
+    /// per message, just before it goes to the conversation.
+    pub fn spend_message(&self, session: &Session) -> Result<(), AppError> {
+        let Some(messages) = &self.messages else {
+            return Ok(());
+        };
+        messages
+            .spend(&session.conversation_id, &session.user_id, Instant::now())
+            .map_err(|wait| rate_limited(wait.as_secs_f64().ceil() as u64))
+    }
+
+    /// Forgets addresses and users whose budget is full again, bounding
+    /// memory.
     pub fn sweep(&self) {
+        if let Some(messages) = &self.messages {
+            messages.sweep(Instant::now());
+        }
         if let Some(l) = &self.global {
             l.retain_recent();
             l.shrink_to_fit();
@@ -55,7 +81,8 @@ fn keyed<K: Clone + Eq + std::hash::Hash>(per_minute: u32) -> Option<DefaultKeye
     NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
 }
 
-fn too_many(wait_secs: u64) -> Response {
+/// The 429 of a spent budget, full again in `wait_secs`.
+fn rate_limited(wait_secs: u64) -> AppError {
     let seconds = wait_secs.max(1);
     let unit = if seconds == 1 { "second" } else { "seconds" };
     AppError {
@@ -65,7 +92,10 @@ fn too_many(wait_secs: u64) -> Response {
             format!("Rate limit exceeded, retry in {seconds} {unit}"),
         )
     }
-    .into_response()
+}
+
+fn too_many(wait_secs: u64) -> Response {
+    rate_limited(wait_secs).into_response()
 }
 
 fn wait_secs(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {

@@ -17,6 +17,7 @@ fn integrators() -> Vec<Integrator> {
         id: "acme".into(),
         secret: SECRET.into(),
         allowed_origins: vec!["https://*.acme.test".into()],
+        auto_create: false,
     }]
 }
 

@@ -1,6 +1,8 @@
-// How a file message shows its attachment: an inline preview for images and a
-// download link for everything else. Downloads need the session, so we ask
-// the API for a signed URL (sent with x-session-id) and use that.
+// How a file message shows its attachment: an inline preview for images (the
+// server's thumbnail, the original where there is none) that opens the
+// original, and a download link for everything else. Downloads need the
+// session, so we ask the API for a signed URL (sent with x-session-id) and use
+// that.
 import { call } from './ctx.js';
 import { el } from './dom.js';
 
@@ -8,7 +10,7 @@ const SIGNED_TTL_MS = 12 * 60 * 1000; // signed URLs live 15 min; refresh a bit 
 const IMAGE_TYPES = /^image\/(jpeg|png|gif|webp)$/i;
 const IMAGE_EXT = /\.(jpe?g|png|gif|webp)$/i;
 
-const signed = new Map();     // attachmentId -> {at, promise}
+const signed = new Map();     // "attachmentId variant" -> {at, promise}
 const localFiles = new Map(); // attachmentId -> blob: URL of a file we just uploaded
 
 /** Lets our own fresh uploads preview instantly from the local file. */
@@ -31,21 +33,28 @@ function safeHref(url) {
   } catch { return null; }
 }
 
-/** The signed URL of an attachment (null when unusable), cached while it is fresh. */
-function resolve(id, { fresh = false } = {}) {
-  const hit = signed.get(id);
+/** The signed URL of an attachment's original or thumbnail (null when unusable),
+ *  cached while it is fresh. */
+function resolve(id, { fresh = false, variant = 'original' } = {}) {
+  const key = `${id} ${variant}`;
+  const hit = signed.get(key);
   if (hit && !fresh && Date.now() - hit.at < SIGNED_TTL_MS) return hit.promise;
-  const promise = call(`/api/v1/attachments/${encodeURIComponent(id)}`).then(({ details }) => safeHref(details.signedUrl));
-  signed.set(id, { at: Date.now(), promise });
-  promise.catch(() => signed.delete(id));
+  const query = variant === 'original' ? '' : `?variant=${variant}`;
+  const promise = call(`/api/v1/attachments/${encodeURIComponent(id)}${query}`).then(({ details }) => safeHref(details.signedUrl));
+  signed.set(key, { at: Date.now(), promise });
+  promise.catch(() => signed.delete(key));
   return promise;
 }
+
+/** What an image preview shows: its thumbnail, or the original for an upload
+ *  that has none (one stored before thumbnails, or by another service). */
+const previewUrl = (id) => resolve(id, { variant: 'thumbnail' }).catch(() => resolve(id));
 
 const isImage = (msg) => IMAGE_TYPES.test(msg.mimetype || '') || (!msg.mimetype && IMAGE_EXT.test(msg.filename || ''));
 
 /** Opens the attachment with a fresh signed URL (the old one may have expired). */
 function openFresh(event, id, link) {
-  const hit = signed.get(id);
+  const hit = signed.get(`${id} original`);
   if (hit && Date.now() - hit.at < SIGNED_TTL_MS && link.dataset.signed === '1') return; // href is fresh
   event.preventDefault();
   resolve(id, { fresh: true }).then((url) => {
@@ -87,12 +96,15 @@ function imagePreview(msg, id, label) {
   const local = localFiles.get(id);
   if (local) img.src = local;
   else if (id) {
-    resolve(id).then((url) => {
+    previewUrl(id).then((url) => {
       if (!url) throw new Error('no url');
       img.src = url;
+    }).catch(() => figure.classList.add('broken'));
+    resolve(id).then((url) => {
+      if (!url) return;
       link.href = url;
       link.dataset.signed = '1';
-    }).catch(() => figure.classList.add('broken'));
+    }).catch(() => {});
   }
   return figure;
 }
