@@ -63,9 +63,11 @@ async fn registries(
     (sessions, nonces, wal)
 }
 
-fn stop(sessions: ActorSessions, nonces: ActorNonces) {
-    sessions.actor.stop(None);
-    nonces.actor.stop(None);
+/// Stops both registries and waits until they are gone (with them their
+/// handles of the log, so the directory can be opened again).
+async fn stop(sessions: ActorSessions, nonces: ActorNonces) {
+    let _ = sessions.actor.stop_and_wait(None, None).await;
+    let _ = nonces.actor.stop_and_wait(None, None).await;
 }
 
 #[tokio::test]
@@ -82,7 +84,7 @@ async fn acknowledged_sessions_and_nonces_come_back_and_expired_ones_do_not() {
         .unwrap();
     sessions.delete("left").await.unwrap();
     assert!(nonces.check_and_store("n-1").await.unwrap());
-    stop(sessions, nonces);
+    stop(sessions, nonces).await;
 
     let (sessions, nonces, _) = registries(open(dir.path()), Duration::from_secs(3600)).await;
     let kept = sessions.get("kept").await.unwrap().expect("kept survives");
@@ -137,7 +139,8 @@ async fn checkpoints_let_the_log_shrink_and_keep_what_is_live() {
             .unwrap();
         tokio::time::sleep(every).await;
     }
-    stop(sessions, nonces);
+    stop(sessions, nonces).await;
+    drop(wal);
 
     let (sessions, nonces, _) = registries(open(dir.path()), Duration::from_secs(3600)).await;
     for n in 0..300 {
@@ -158,7 +161,7 @@ async fn a_session_used_after_a_minute_restarts_its_ttl_from_that_use_after_a_re
     assert!(used_at > hour_ago);
     // The touch is not awaited; a create queued after it is.
     sessions.create(session("barrier", used_at)).await.unwrap();
-    stop(sessions, nonces);
+    stop(sessions, nonces).await;
 
     let restored = open(dir.path()).restored.sessions;
     assert!(
