@@ -41,3 +41,4 @@ mod stuck_streams;
 mod system_message;
 mod tampering;
 mod upload_quota;
+mod websocket;
