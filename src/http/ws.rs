@@ -41,11 +41,12 @@ pub async fn open(
     );
     let commands = Commands::new(state, session_id, upgrade.client);
     let pending = upgrade.pending;
-    tokio::spawn(async move {
+    let task = async move {
         match pending.connection().await {
             Ok(socket) => connection::run(socket, feed, commands).await,
             Err(e) => tracing::debug!(error = %e, "the WebSocket upgrade did not complete"),
         }
-    });
+    };
+    tokio::spawn(task);
     Ok(upgrade.accepted)
 }

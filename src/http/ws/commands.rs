@@ -15,9 +15,9 @@ use crate::http::state::AppState;
 use crate::http::validate::{Choice, Fields, Text, invalid};
 use crate::http::{messages, participation, signaling};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::Value;
 use std::net::IpAddr;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::Instrument;
 
 /// Longest `ref`, in characters.
@@ -79,19 +79,19 @@ impl Commands {
     }
 
     /// The ack of a text frame.
-    pub(super) async fn answer_text(&self, frame: &str) -> Utf8Bytes {
+    pub(super) async fn answer_text(&self, frame: &str) -> Bytes {
         let command = serde_json::from_str::<Value>(frame)
             .map_err(|e| invalid("", "invalid_json", &format!("Malformed JSON: {e}")));
         self.answer(command).await
     }
 
     /// The ack of a binary frame: commands are JSON text.
-    pub(super) async fn answer_binary(&self) -> Utf8Bytes {
+    pub(super) async fn answer_binary(&self) -> Bytes {
         let refused = invalid("", "invalid_type", "Commands are JSON text frames");
         self.answer(Err(refused)).await
     }
 
-    async fn answer(&self, command: Result<Value, AppError>) -> Utf8Bytes {
+    async fn answer(&self, command: Result<Value, AppError>) -> Bytes {
         let reference = command
             .as_ref()
             .ok()
@@ -154,7 +154,7 @@ fn read_id(body: &Value) -> Result<String, AppError> {
 }
 
 /// `{"ack": reference, "status": S, "response": ENVELOPE}` of an answer.
-async fn ack(reference: Option<&str>, response: Response) -> Utf8Bytes {
+async fn ack(reference: Option<&str>, response: Response) -> Bytes {
     let status = response.status().as_u16();
     let envelope = axum::body::to_bytes(response.into_body(), MAX_ANSWER)
         .await
@@ -164,7 +164,7 @@ async fn ack(reference: Option<&str>, response: Response) -> Utf8Bytes {
         text if text.is_empty() => "null".into(),
         text => text,
     };
-    Utf8Bytes::from(format!(
+    Bytes::from(format!(
         "{{\"ack\":{reference},\"status\":{status},\"response\":{envelope}}}"
     ))
 }

@@ -9,14 +9,22 @@
 //!
 //! Buffers are small on purpose (tungstenite's defaults are 128 KiB each
 //! way per connection): a 1 KiB read buffer, which grows only for a frame
-//! larger than it, and no write buffering, each frame going straight to
-//! the socket.
+//! larger than it (and keeps that size: a client's largest frame, at most
+//! [`MAX_FRAME`], stays allocated for its connection), and no write
+//! buffering. Text frames (events and acks) do not pass tungstenite's
+//! write buffer at all, which would keep the largest frame ever sent
+//! allocated for the connection's life: each is written straight to the
+//! socket, its header and its payload in one vectored write, the payload
+//! shared with every other socket it goes to; only control frames (pings,
+//! pongs, the close) go through tungstenite.
 
 use super::commands::Commands;
 use super::frames;
 use crate::http::event_stream::feed::{Feed, Item};
 use crate::serve::upgrade::UpgradedConnection;
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use std::io::{self, IoSlice};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
@@ -87,7 +95,7 @@ pub(super) async fn run(socket: UpgradedConnection, mut feed: Feed, commands: Co
                 ws.send(Message::Ping(Default::default())).await
             }
             Step::Out(Some(item)) => match frames::text(item) {
-                Some(text) => ws.send(Message::Text(text)).await,
+                Some(text) => send_text(&mut ws, &text).await,
                 None => Ok(()),
             },
             Step::In(None) => return,
@@ -99,13 +107,15 @@ pub(super) async fn run(socket: UpgradedConnection, mut feed: Feed, commands: Co
             Step::In(Some(Ok(message))) => {
                 unanswered = 0;
                 match message {
+                    // Boxed, so an idle socket's task holds no room for
+                    // a command's state.
                     Message::Text(text) => {
-                        let ack = commands.answer_text(&text).await;
-                        ws.send(Message::Text(ack)).await
+                        let ack = Box::pin(commands.answer_text(&text)).await;
+                        send_text(&mut ws, &ack).await
                     }
                     Message::Binary(_) => {
-                        let ack = commands.answer_binary().await;
-                        ws.send(Message::Text(ack)).await
+                        let ack = Box::pin(commands.answer_binary()).await;
+                        send_text(&mut ws, &ack).await
                     }
                     // Pongs to pings and the reply to a close are
                     // tungstenite's; after a close the next read ends.
@@ -127,7 +137,56 @@ pub(super) async fn run(socket: UpgradedConnection, mut feed: Feed, commands: Co
         End::Unanswered => CloseCode::Away,
         End::TooLarge => CloseCode::Size,
     };
-    let _ = tokio::time::timeout(CLOSE_WAIT, close(ws, code, end)).await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, Box::pin(close(ws, code, end))).await;
+}
+
+/// Sends a text frame of `payload` (UTF-8) straight to the socket, after
+/// whatever tungstenite has queued (a pong), so frames never interleave.
+async fn send_text(
+    ws: &mut WebSocketStream<UpgradedConnection>,
+    payload: &Bytes,
+) -> Result<(), Error> {
+    ws.flush().await?;
+    let mut header = [0u8; 10];
+    let header = text_header(payload.len(), &mut header);
+    write_all(ws.get_mut(), header, payload).await?;
+    Ok(())
+}
+
+/// The header of an unmasked, final text frame of `length` bytes.
+fn text_header(length: usize, header: &mut [u8; 10]) -> &[u8] {
+    header[0] = 0x81;
+    if length < 126 {
+        header[1] = length as u8;
+        &header[..2]
+    } else if let Ok(short) = u16::try_from(length) {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&short.to_be_bytes());
+        &header[..4]
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(length as u64).to_be_bytes());
+        &header[..10]
+    }
+}
+
+/// Writes `head` then `body`, in vectored writes.
+async fn write_all(socket: &mut UpgradedConnection, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    while written < head.len() + body.len() {
+        let (head_left, body_left) = match head.get(written..) {
+            Some(rest) if !rest.is_empty() => (rest, body),
+            _ => (&[][..], &body[written - head.len()..]),
+        };
+        let n = socket
+            .write_vectored(&[IoSlice::new(head_left), IoSlice::new(body_left)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        written += n;
+    }
+    Ok(())
 }
 
 /// Writes the close frame, ends the write side, then drops what the
@@ -154,5 +213,22 @@ async fn close(mut ws: WebSocketStream<UpgradedConnection>, code: CloseCode, end
             Ok(0) | Err(_) => return,
             Ok(n) => drained += n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_header;
+
+    #[test]
+    fn text_headers_use_the_shortest_length_encoding() {
+        let mut header = [0u8; 10];
+        assert_eq!(text_header(125, &mut header), &[0x81, 125]);
+        assert_eq!(text_header(126, &mut header), &[0x81, 126, 0, 126]);
+        assert_eq!(text_header(65_535, &mut header), &[0x81, 126, 0xff, 0xff]);
+        assert_eq!(
+            text_header(65_536, &mut header),
+            &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]
+        );
     }
 }

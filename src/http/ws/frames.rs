@@ -5,16 +5,15 @@
 
 use crate::http::event_stream::feed::Item;
 use bytes::Bytes;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-/// The text frame of `item`; `None` for a heartbeat, which is a ping.
-pub(super) fn text(item: Item) -> Option<Utf8Bytes> {
-    let payload = match item {
-        Item::Event(frame) => frame.ws(),
-        Item::Control(block) => from_sse(&block),
-        Item::Heartbeat => return None,
-    };
-    Utf8Bytes::try_from(payload).ok()
+/// The text frame's payload of `item`; `None` for a heartbeat, which is
+/// a ping.
+pub(super) fn text(item: Item) -> Option<Bytes> {
+    match item {
+        Item::Event(frame) => Some(frame.ws()),
+        Item::Control(block) => Some(from_sse(&block)),
+        Item::Heartbeat => None,
+    }
 }
 
 /// `{"seq":N,"event":DATA}` of an SSE block `id: N\ndata: DATA\n\n`.
@@ -66,6 +65,6 @@ mod tests {
     fn a_heartbeat_has_no_text_frame() {
         assert!(text(Item::Heartbeat).is_none());
         let frame = text(Item::Control(Bytes::from_static(b"id: 1\ndata: 5\n\n"))).unwrap();
-        assert_eq!(parsed(frame.as_bytes()), json!({"seq": 1, "event": 5}));
+        assert_eq!(parsed(&frame), json!({"seq": 1, "event": 5}));
     }
 }
