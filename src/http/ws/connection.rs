@@ -117,11 +117,14 @@ pub(super) async fn run(socket: UpgradedConnection, mut feed: Feed, commands: Co
                         let ack = Box::pin(commands.answer_binary()).await;
                         send_text(&mut ws, &ack).await
                     }
-                    // Pongs to pings and the reply to a close are
-                    // tungstenite's; after a close the next read ends.
-                    Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {
-                        Ok(())
+                    // The client closed: tungstenite queued the reply;
+                    // nothing may follow it.
+                    Message::Close(_) => {
+                        let _ = tokio::time::timeout(CLOSE_WAIT, ws.flush()).await;
+                        return;
                     }
+                    // Pongs to pings are tungstenite's.
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
                 }
             }
         };
