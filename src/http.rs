@@ -10,7 +10,9 @@
 //!   [`admin`], [`participation`] (join, leave, session, presence),
 //!   [`embed`], [`messages`], [`signaling`] (event stream and relay),
 //!   [`system_message`], [`attachments`], [`metrics`], [`views`] (pages,
-//!   health, 404/405);
+//!   health, 404/405); and [`ws`] (the WebSocket), whose commands call the
+//!   functions the other areas' handlers call, so a command and its HTTP
+//!   route share one validation path;
 //! - what handlers share: [`extract`] and [`query`] (typed requests),
 //!   [`validate`] (bodies into values), [`envelope`], [`error`] and
 //!   [`redirect`] (answers), [`event_stream`] (the SSE body),
@@ -44,6 +46,7 @@ pub mod system_message;
 pub mod ticket;
 pub mod validate;
 pub mod views;
+pub mod ws;
 
 pub use state::AppState;
 
@@ -58,6 +61,10 @@ use tower::ServiceBuilder;
 /// signal): the route here, and what the serve layer's fresh-connection
 /// writer recognises.
 pub const EVENT_STREAM_PATH: &str = "/api/v1/signaling";
+
+/// The WebSocket's path: the route here, and the upgrade the serve layer's
+/// fresh-connection writer recognises.
+pub const WEBSOCKET_PATH: &str = "/api/v1/ws";
 
 /// The upload route: the route here, and the one request whose body
 /// admission lets take longer than `request_timeout`.
@@ -109,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             EVENT_STREAM_PATH,
             get(signaling::stream).post(signaling::signal),
         )
+        .route(WEBSOCKET_PATH, get(ws::open))
         .route(UPLOAD_PATH, post(attachments::upload))
         .route("/health", get(views::health))
         .route("/favicon.ico", get(views::favicon))

@@ -6,10 +6,12 @@
 //! - `telemetry`: tracing setup (text or JSON).
 //! - `storage`: the fs and S3 implementations of the actors' store trait.
 //! - `http`: the axum router, its state, the layers every request passes,
-//!   one handler file per API area and the event-stream body (its own map).
+//!   one handler file per API area, the event-stream body and the
+//!   WebSocket (each its own map).
 //! - `serve`: the accept loop (hyper HTTP/1.1 per connection, graceful stop),
-//!   and the writer that answers an event stream opened on a fresh connection
-//!   (`[server] fresh_stream_writer`).
+//!   the writer that answers an event stream or a WebSocket upgrade asked
+//!   for on a fresh connection (`[server] fresh_stream_writer`), and the
+//!   handover of upgraded connections.
 //! - `startup`: [`startup::Application`]: build → port → run until stopped.
 //! - `signing`: HMAC signatures (tickets, system messages, download links).
 //! - `thumbnails`: bounded decoding and scaling of uploaded images.

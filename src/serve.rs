@@ -1,10 +1,13 @@
 //! The accept loop. Each connection's first request head is read here: an
 //! event stream asked for on a fresh connection (at
 //! [`Options::fresh_stream_path`]) is answered by [`stream_writer`] straight
-//! onto the socket, so an idle stream holds no HTTP buffers; every other
-//! connection goes to hyper's HTTP/1.1 connection with the bytes already
-//! read replayed in front of the socket. Both paths run the same router.
-//! The peer address reaches handlers as axum's `ConnectInfo`, as
+//! onto the socket, so an idle stream holds no HTTP buffers, and so is an
+//! upgrade asked for on a fresh connection (at
+//! [`Options::fresh_upgrade_path`]), whose socket then goes to the handler
+//! ([`upgrade`]); every other connection goes to hyper's HTTP/1.1
+//! connection (upgrades allowed) with the bytes already read replayed in
+//! front of the socket. Both paths run the same router. The peer address
+//! reaches handlers as axum's `ConnectInfo`, as
 //! `into_make_service_with_connect_info` would.
 //!
 //! Bounds: at most [`Options::max_connections`] connections are open (past
@@ -15,14 +18,14 @@
 mod first_request;
 mod prefixed;
 mod stream_writer;
+pub mod upgrade;
 mod write_deadline;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use first_request::FirstRequest;
+use first_request::{FirstRequest, FreshPaths};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +49,9 @@ pub struct Options {
     /// The event stream's path, the one request written without hyper when
     /// it is a connection's first; `None` leaves every request to hyper.
     pub fresh_stream_path: Option<&'static str>,
+    /// The path whose upgrade, asked for in a connection's first request,
+    /// is answered without hyper; `None` leaves upgrades to hyper.
+    pub fresh_upgrade_path: Option<&'static str>,
 }
 
 /// Marks the stand-in request of a connection whose head was too long:
@@ -61,7 +67,7 @@ struct Shared {
     /// Every connection's task, awaited at shutdown.
     connections: TaskTracker,
     stream_write_timeout: Duration,
-    fresh_stream_path: Option<&'static str>,
+    fresh_paths: FreshPaths,
 }
 
 impl Shared {
@@ -72,14 +78,13 @@ impl Shared {
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and
 /// waits for open connections to finish their current request (event
-/// streams end on the same token).
+/// streams and upgraded connections end on the same token).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
     options: Options,
 ) {
-    let graceful = GracefulShutdown::new();
     let connections = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -91,7 +96,10 @@ pub async fn serve(
         shutdown: shutdown.clone(),
         connections: connections.clone(),
         stream_write_timeout: options.stream_write_timeout,
-        fresh_stream_path: options.fresh_stream_path,
+        fresh_paths: FreshPaths {
+            stream: options.fresh_stream_path,
+            upgrade: options.fresh_upgrade_path,
+        },
     });
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     loop {
@@ -117,33 +125,25 @@ pub async fn serve(
             continue;
         };
         let _ = socket.set_nodelay(true);
-        connections.spawn(connection(
-            socket,
-            peer,
-            shared.clone(),
-            graceful.watcher(),
-            slot,
-        ));
+        connections.spawn(connection(socket, peer, shared.clone(), slot));
     }
     drop(listener);
-    graceful.shutdown().await;
     connections.close();
     connections.wait().await;
 }
 
 /// One connection: its first request head decides who writes the answers.
-/// It holds its `slot` until it closes.
+/// It holds its `slot` until it closes (an upgraded connection takes it along).
 async fn connection(
     mut socket: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    watcher: Watcher,
     slot: OwnedSemaphorePermit,
 ) {
     let first = tokio::select! {
         first = tokio::time::timeout(
             HEADER_READ_TIMEOUT,
-            FirstRequest::read(&mut socket, shared.fresh_stream_path),
+            FirstRequest::read(&mut socket, shared.fresh_paths),
         ) => first,
         _ = shared.shutdown.cancelled() => return,
     };
@@ -155,8 +155,18 @@ async fn connection(
             let router = shared.router.clone();
             let deadline = shared.write_deadline();
             shared.connections.spawn(async move {
-                stream_writer::respond(socket, request, router, deadline).await;
+                stream_writer::respond(socket, request, router, deadline, None).await;
                 drop(slot);
+            });
+        }
+        Ok(Ok(FirstRequest::Upgrade(mut request))) => {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let (handoff, pending) = upgrade::fresh(slot);
+            request.extensions_mut().insert(pending);
+            let router = shared.router.clone();
+            let deadline = shared.write_deadline();
+            shared.connections.spawn(async move {
+                stream_writer::respond(socket, request, router, deadline, Some(handoff)).await;
             });
         }
         Ok(Ok(FirstRequest::TooLarge)) => {
@@ -166,8 +176,8 @@ async fn connection(
             request.extensions_mut().insert(HeadTooLarge);
             request.extensions_mut().insert(ConnectInfo(peer));
             let deadline = shared.write_deadline();
-            stream_writer::respond(socket, Box::new(request), shared.router.clone(), deadline)
-                .await;
+            let router = shared.router.clone();
+            stream_writer::respond(socket, Box::new(request), router, deadline, None).await;
         }
         Ok(Ok(FirstRequest::Other(read))) => {
             let router = shared.router.clone();
@@ -177,12 +187,19 @@ async fn connection(
                     router.clone().oneshot(request)
                 });
             let io = TokioIo::new(Deadlined::new(
-                prefixed::Prefixed::new(read, socket),
+                prefixed::Prefixed::new(read, socket, slot),
                 shared.write_deadline(),
             ));
             // Boxed so an event stream's task does not carry its size.
-            let served = Box::pin(watcher.watch(shared.http.serve_connection(io, service)));
-            if let Err(e) = served.await {
+            let mut served = Box::pin(shared.http.serve_connection(io, service).with_upgrades());
+            let served = tokio::select! {
+                served = served.as_mut() => served,
+                _ = shared.shutdown.cancelled() => {
+                    served.as_mut().graceful_shutdown();
+                    served.await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         }

@@ -8,7 +8,7 @@ use crate::http::layers::admission::Admission;
 use crate::http::layers::rate_limit::Limiter;
 use crate::http::layers::security_headers::SecurityHeaders;
 use crate::http::state::{AppInner, AppState};
-use crate::http::{EVENT_STREAM_PATH, router};
+use crate::http::{EVENT_STREAM_PATH, WEBSOCKET_PATH, router};
 use crate::storage::Storage;
 use crate::storage::links::DownloadLinks;
 use crate::thumbnails::Thumbnailer;
@@ -185,6 +185,7 @@ impl Application {
             max_connections: settings.max_connections,
             stream_write_timeout: settings.stream_write_timeout,
             fresh_stream_path: settings.fresh_stream_writer.then_some(EVENT_STREAM_PATH),
+            fresh_upgrade_path: settings.fresh_stream_writer.then_some(WEBSOCKET_PATH),
         };
         let server =
             crate::serve::serve(listener, router(state.clone()), shutdown.clone(), options);

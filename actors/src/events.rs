@@ -1,10 +1,11 @@
-//! Events: serialized once into SSE bytes and shared by every subscriber,
-//! the replay buffer behind `Last-Event-ID`, and the fan-out seam.
+//! Events: serialized once into SSE bytes (and, on first use, into a
+//! WebSocket frame) shared by every subscriber, the replay buffer behind
+//! `Last-Event-ID`, and the fan-out seam.
 
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
 /// One event, already rendered as an SSE block (`id:` line and `data:` line).
@@ -21,6 +22,8 @@ pub struct EventFrame {
     /// `id: N\ndata: {json}\n\n`
     sse: Bytes,
     json_start: usize,
+    /// `{"seq":N,"event":{json}}`, made by the first WebSocket subscriber.
+    ws: OnceLock<Bytes>,
 }
 
 #[derive(Serialize)]
@@ -67,6 +70,7 @@ impl EventFrame {
             at_ms,
             json_start: head.len(),
             sse: Bytes::from(sse),
+            ws: OnceLock::new(),
         }
     }
 
@@ -78,6 +82,23 @@ impl EventFrame {
     /// The event's JSON text alone.
     pub fn json(&self) -> Bytes {
         self.sse.slice(self.json_start..self.sse.len() - 2)
+    }
+
+    /// The event as a WebSocket text frame's payload,
+    /// `{"seq":N,"event":{json}}`: rendered once, by the first WebSocket
+    /// subscriber that sends it, and shared by the others.
+    pub fn ws(&self) -> Bytes {
+        self.ws
+            .get_or_init(|| {
+                let json = &self.sse[self.json_start..self.sse.len() - 2];
+                let head = format!("{{\"seq\":{},\"event\":", self.seq);
+                let mut frame = Vec::with_capacity(head.len() + json.len() + 1);
+                frame.extend_from_slice(head.as_bytes());
+                frame.extend_from_slice(json);
+                frame.push(b'}');
+                Bytes::from(frame)
+            })
+            .clone()
     }
 
     /// Broadcasts reach everyone but their sender; targeted events reach
@@ -239,6 +260,10 @@ mod tests {
         );
         assert!(f.json().starts_with(b"{\"id\""));
         assert!(f.json().ends_with(b"}"));
+        let ws: serde_json::Value = serde_json::from_slice(&f.ws()).unwrap();
+        let event: serde_json::Value = serde_json::from_slice(&f.json()).unwrap();
+        assert_eq!(ws, serde_json::json!({ "seq": 7, "event": event }));
+        assert_eq!(f.ws().as_ptr(), f.ws().as_ptr(), "rendered once");
     }
 
     #[test]

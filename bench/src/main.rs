@@ -4,7 +4,7 @@
 //! chart), `server` (`--spawn` starts a
 //! chats3 process with a temporary data directory), `report` (latency
 //! summaries, the human table and one JSON line per run), `sse` (a lean
-//! event-stream reader on raw TCP), `workloads/`
+//! event-stream reader on raw TCP), `ws` (a WebSocket held open), `workloads/`
 //! (send, fanout, idle, history, storage, rooms, fsync). Every loop is bounded in time
 //! and count, and only loopback addresses are accepted.
 
@@ -14,6 +14,7 @@ mod report;
 mod server;
 mod sse;
 mod workloads;
+mod ws;
 
 use clap::{Parser, ValueEnum};
 use std::time::Duration;
@@ -124,6 +125,9 @@ pub struct Args {
     /// idle: the server is `chats3-floor` (streams without rooms or users).
     #[arg(long)]
     pub floor: bool,
+    /// idle: hold WebSockets (`/api/v1/ws`) instead of SSE streams.
+    #[arg(long)]
+    pub websocket: bool,
     /// Repeat the run this many times.
     #[arg(long, default_value_t = 1)]
     pub runs: usize,

@@ -3,6 +3,7 @@
 //! `X-Forwarded-For` that is not itself a trusted proxy.
 
 use axum::extract::{ConnectInfo, Request};
+use axum::http::{Extensions, HeaderMap};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -40,16 +41,23 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// The client address of `request` (`None` when no peer is known).
 pub fn client_ip(trusted: &[ProxyNet], request: &Request) -> Option<IpAddr> {
-    let peer = request
-        .extensions()
+    client_ip_of(trusted, request.extensions(), request.headers())
+}
+
+/// The client address of a request with these extensions and headers.
+pub fn client_ip_of(
+    trusted: &[ProxyNet],
+    extensions: &Extensions,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| canonical(addr.ip()))?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let hops: Vec<&str> = request
-        .headers()
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -27,6 +27,17 @@ impl CurrentSession {
     pub fn conversation(&self, state: &AppState) -> ConversationHandle {
         state.system.conversation(self.0.conversation_id.clone())
     }
+
+    /// The session `id` names, or the 401 a request carrying it answers.
+    pub async fn lookup(state: &AppState, id: &str) -> Result<CurrentSession, AppError> {
+        if id.len() > 100 {
+            return Err(AppError::unauthorized("Invalid session"));
+        }
+        match state.system.sessions().get(id).await? {
+            Some(session) => Ok(CurrentSession(session)),
+            None => Err(AppError::unauthorized("Invalid session")),
+        }
+    }
 }
 
 /// The session id a request carries, if any.
@@ -66,13 +77,7 @@ impl FromRequestParts<AppState> for CurrentSession {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let id = session_id_of(parts).ok_or_else(|| AppError::unauthorized("No session found"))?;
-        if id.len() > 100 {
-            return Err(AppError::unauthorized("Invalid session"));
-        }
-        match state.system.sessions().get(&id).await? {
-            Some(session) => Ok(CurrentSession(session)),
-            None => Err(AppError::unauthorized("Invalid session")),
-        }
+        CurrentSession::lookup(state, &id).await
     }
 }
 

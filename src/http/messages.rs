@@ -10,7 +10,7 @@ use super::validate::{DATETIME, Fields, Text, UUID, invalid};
 use axum::extract::State;
 use chats3_actors::PageQuery;
 use chats3_actors::domain::{MessageType, NewMessage};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Messages of the compatible `GET /messages` (no paging parameters).
 const COMPAT_PAGE: usize = 100;
@@ -52,6 +52,12 @@ pub async fn create(
     session: CurrentSession,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    send(&state, &session, body).await
+}
+
+/// Validates and posts a message: `POST /api/v1/messages` and the
+/// WebSocket's `send`.
+pub async fn send(state: &AppState, session: &CurrentSession, body: Value) -> ApiResult {
     let max_len = state.config.limits.max_message_len;
     let mut fields = Fields::of(&body)?;
     let message_id = fields.optional_parsed("messageId", &UUID);
@@ -85,7 +91,7 @@ pub async fn create(
     };
     state.limiter.spend_message(&session.0)?;
     let stored = session
-        .conversation(&state)
+        .conversation(state)
         .post(&session.0.sender(), message)
         .await?;
     state.counters.message_accepted();
@@ -106,13 +112,19 @@ pub async fn react(
     session: CurrentSession,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    set_reaction(&state, &session, body).await
+}
+
+/// Validates and sets or removes a reaction: `POST /api/v1/reactions` and
+/// the WebSocket's `react`.
+pub async fn set_reaction(state: &AppState, session: &CurrentSession, body: Value) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let message_id = fields.parsed("messageId", &UUID);
     let emoji = fields.text("emoji", Text::len(1, 10));
     let added = fields.boolean("added");
     let (message_id, emoji, added) = fields.finish((message_id, emoji, added))?;
     session
-        .conversation(&state)
+        .conversation(state)
         .react(&session.0.user_id, &message_id, &emoji, added)
         .await?;
     Ok(ok_empty("Reaction saved"))
@@ -164,9 +176,15 @@ pub async fn read(
     session: CurrentSession,
     AppPath(id): AppPath<String>,
 ) -> ApiResult {
-    let id = path_message_id(&id)?;
+    mark_read(&state, &session, &id).await
+}
+
+/// Marks the message `id` read: `POST /api/v1/messages/:id/read` and the
+/// WebSocket's `read`.
+pub async fn mark_read(state: &AppState, session: &CurrentSession, id: &str) -> ApiResult {
+    let id = path_message_id(id)?;
     session
-        .conversation(&state)
+        .conversation(state)
         .read(&session.0.user_id, id)
         .await?;
     Ok(ok_empty("Read receipt sent"))

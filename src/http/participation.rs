@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// `POST /api/v1/join`
 pub async fn join(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
@@ -93,11 +93,17 @@ pub async fn set_presence(
     session: CurrentSession,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    update_presence(&state, &session, body).await
+}
+
+/// Validates and sets the caller's presence: `POST /api/v1/presence` and
+/// the WebSocket's `presence`.
+pub async fn update_presence(state: &AppState, session: &CurrentSession, body: Value) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let status = fields.one_of("status", &["online", "away", "offline"], None);
     let status = fields.finish(status)?;
     session
-        .conversation(&state)
+        .conversation(state)
         .set_presence(&session.0.user_id, status)
         .await?;
     Ok(ok(

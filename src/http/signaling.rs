@@ -2,7 +2,7 @@
 //! the signaling relay (`POST`).
 
 use super::envelope::ok;
-use super::error::ApiResult;
+use super::error::{ApiResult, AppError};
 use super::event_stream;
 use super::extract::{CurrentSession, JsonBody};
 use super::query::ResumeFrom;
@@ -10,8 +10,8 @@ use super::rules::SIGNAL_TYPES;
 use super::state::AppState;
 use super::validate::{Fields, Text};
 use axum::extract::State;
-use chats3_actors::StreamOpen;
-use serde_json::json;
+use chats3_actors::{StreamOpen, Subscription};
+use serde_json::{Value, json};
 
 /// Largest `data` of a signaling event (an SDP offer is a few KiB), which
 /// bounds the replay buffer and every subscriber queue.
@@ -23,6 +23,12 @@ pub async fn signal(
     session: CurrentSession,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
+    relay(&state, &session, body).await
+}
+
+/// Validates and relays a signaling event: `POST /api/v1/signaling` and
+/// the WebSocket's `signal`.
+pub async fn relay(state: &AppState, session: &CurrentSession, body: Value) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let kind = fields.one_of("type", SIGNAL_TYPES, None);
     let to = fields.optional_text("toUserId", Text::len(0, 200));
@@ -30,7 +36,7 @@ pub async fn signal(
     let (kind, to, data) = fields.finish((kind, to, data))?;
     let to = to.filter(|t| !t.is_empty());
     let event_id = session
-        .conversation(&state)
+        .conversation(state)
         .signal(&session.0.user_id, kind, to.as_deref(), &data)
         .await?;
     Ok(ok("Signaling event added", json!({ "eventId": event_id })))
@@ -42,7 +48,22 @@ pub async fn stream(
     session: CurrentSession,
     ResumeFrom(resume_from): ResumeFrom,
 ) -> ApiResult {
-    let conversation = session.conversation(&state);
+    let subscription = subscribe(&state, session, resume_from).await?;
+    Ok(event_stream::response(
+        subscription,
+        state.config.server.heartbeat_interval,
+        state.counters.clone(),
+    ))
+}
+
+/// Opens a stream of the session's conversation, resumed after
+/// `resume_from`: the SSE stream's and the WebSocket's, counted alike.
+pub async fn subscribe(
+    state: &AppState,
+    session: CurrentSession,
+    resume_from: Option<String>,
+) -> Result<Subscription, AppError> {
+    let conversation = session.conversation(state);
     let CurrentSession(session) = session;
     let subscription = conversation
         .subscribe(StreamOpen {
@@ -53,9 +74,5 @@ pub async fn stream(
             ends_with: state.shutdown.clone(),
         })
         .await?;
-    Ok(event_stream::response(
-        subscription,
-        state.config.server.heartbeat_interval,
-        state.counters.clone(),
-    ))
+    Ok(subscription)
 }

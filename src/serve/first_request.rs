@@ -1,9 +1,10 @@
-//! Reads a connection's first request head and decides whether it is an
-//! event stream the stream writer can answer on its own: a plain
-//! `GET` of the stream's path (when one is given) over HTTP/1.1, with no
-//! body, no upgrade and nothing sent after it. Anything else (and anything odd) goes to hyper
-//! with the bytes read so far, so hyper's parsing and errors apply. A head
-//! longer than [`MAX_HEAD`] is refused here, so the 431 is an envelope.
+//! Reads a connection's first request head and decides whether the stream
+//! writer can answer it on its own: a plain `GET` over HTTP/1.1 with no
+//! body and nothing sent after it, either of the event stream's path with
+//! no upgrade, or of the upgrade path asking for an upgrade (each when one
+//! is given). Anything else (and anything odd) goes to hyper with the
+//! bytes read so far, so hyper's parsing and errors apply. A head longer
+//! than [`MAX_HEAD`] is refused here, so the 431 is an envelope.
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, Version, header};
@@ -20,10 +21,21 @@ const MAX_HEADERS: usize = 32;
 /// First read size: a browser's event-stream request fits.
 const FIRST_READ: usize = 1024;
 
+/// The paths whose first request the stream writer answers (`None`: none).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FreshPaths {
+    /// The event stream's.
+    pub(super) stream: Option<&'static str>,
+    /// The one that upgrades (the WebSocket).
+    pub(super) upgrade: Option<&'static str>,
+}
+
 /// What the first request turned out to be.
 pub(super) enum FirstRequest {
     /// An event-stream request, parsed.
     EventStream(Box<Request<Body>>),
+    /// A request to upgrade the connection, parsed.
+    Upgrade(Box<Request<Body>>),
     /// Anything else: the bytes read so far, for hyper.
     Other(Bytes),
     /// The head did not end within [`MAX_HEAD`] bytes.
@@ -32,10 +44,10 @@ pub(super) enum FirstRequest {
 
 impl FirstRequest {
     /// Reads until the head is complete, the head is too long, or the
-    /// peer stops sending; with no `stream_path`, nothing is an event stream.
+    /// peer stops sending.
     pub(super) async fn read(
         socket: &mut TcpStream,
-        stream_path: Option<&str>,
+        paths: FreshPaths,
     ) -> io::Result<FirstRequest> {
         let mut read = BytesMut::with_capacity(FIRST_READ);
         loop {
@@ -44,13 +56,16 @@ impl FirstRequest {
             if socket.read_buf(&mut (&mut read).limit(room)).await? == 0 {
                 return Ok(FirstRequest::Other(read.freeze()));
             }
-            match parse(&read, stream_path) {
+            match parse(&read, paths) {
                 Parsed::Partial if read.len() <= MAX_HEAD => continue,
                 Parsed::Partial => return Ok(FirstRequest::TooLarge),
                 Parsed::Complete(length) if length > MAX_HEAD => {
                     return Ok(FirstRequest::TooLarge);
                 }
-                Parsed::EventStream(request) => return Ok(FirstRequest::EventStream(request)),
+                Parsed::Fresh(request, Kind::Stream) => {
+                    return Ok(FirstRequest::EventStream(request));
+                }
+                Parsed::Fresh(request, Kind::Upgrade) => return Ok(FirstRequest::Upgrade(request)),
                 Parsed::Complete(_) | Parsed::Other => {
                     return Ok(FirstRequest::Other(read.freeze()));
                 }
@@ -61,22 +76,28 @@ impl FirstRequest {
 
 enum Parsed {
     Partial,
-    EventStream(Box<Request<Body>>),
+    Fresh(Box<Request<Body>>, Kind),
     /// A complete head of this length that is not an event stream.
     Complete(usize),
     /// Not parseable here: hyper answers it.
     Other,
 }
 
+/// Which of the fresh paths a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Stream,
+    Upgrade,
+}
+
 /// Headers that mean the request is not a plain bodiless `GET`.
-const NOT_PLAIN: [HeaderName; 4] = [
+const NOT_PLAIN: [HeaderName; 3] = [
     header::CONTENT_LENGTH,
     header::TRANSFER_ENCODING,
     header::EXPECT,
-    header::UPGRADE,
 ];
 
-fn parse(read: &[u8], stream_path: Option<&str>) -> Parsed {
+fn parse(read: &[u8], paths: FreshPaths) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut head = httparse::Request::new(&mut headers);
     let length = match head.parse(read) {
@@ -90,10 +111,22 @@ fn parse(read: &[u8], stream_path: Option<&str>) -> Parsed {
         Err(_) => return Parsed::Other,
     };
     let target = head.path.unwrap_or("");
+    let path = target.split('?').next();
+    let kind = if paths.stream.is_some() && path == paths.stream {
+        Kind::Stream
+    } else if paths.upgrade.is_some() && path == paths.upgrade {
+        Kind::Upgrade
+    } else {
+        return Parsed::Complete(length);
+    };
+    let upgrades = head
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case(header::UPGRADE.as_str()));
     let plain = length == read.len()
         && head.method == Some("GET")
         && head.version == Some(1)
-        && stream_path.is_some_and(|path| target.split('?').next() == Some(path));
+        && upgrades == (kind == Kind::Upgrade);
     if !plain {
         return Parsed::Complete(length);
     }
@@ -117,19 +150,23 @@ fn parse(read: &[u8], stream_path: Option<&str>) -> Parsed {
         }
         map.append(name, value);
     }
-    Parsed::EventStream(Box::new(request))
+    Parsed::Fresh(Box::new(request), kind)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PATH: Option<&str> = Some("/api/v1/signaling");
+    const PATHS: FreshPaths = FreshPaths {
+        stream: Some("/api/v1/signaling"),
+        upgrade: Some("/api/v1/ws"),
+    };
 
     fn kind(read: &str) -> &'static str {
-        match parse(read.as_bytes(), PATH) {
+        match parse(read.as_bytes(), PATHS) {
             Parsed::Partial => "partial",
-            Parsed::EventStream(_) => "stream",
+            Parsed::Fresh(_, Kind::Stream) => "stream",
+            Parsed::Fresh(_, Kind::Upgrade) => "upgrade",
             Parsed::Complete(_) | Parsed::Other => "other",
         }
     }
@@ -169,15 +206,40 @@ mod tests {
         let pipelined = format!("{get}GET /health HTTP/1.1\r\n\r\n");
         assert_eq!(kind(&pipelined), "other");
         assert_eq!(kind("NOT HTTP AT ALL\r\n\r\n"), "other");
-        let Parsed::Complete(_) = parse(get.as_bytes(), None) else {
+        let off = FreshPaths {
+            stream: None,
+            upgrade: None,
+        };
+        let Parsed::Complete(_) = parse(get.as_bytes(), off) else {
             panic!("taken with the writer off");
+        };
+    }
+
+    #[test]
+    fn only_an_upgrade_of_the_upgrade_path_is_taken() {
+        let ws = "GET /api/v1/ws?cursor=3 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        assert_eq!(kind(ws), "upgrade");
+        assert_eq!(kind("GET /api/v1/ws HTTP/1.1\r\nHost: x\r\n\r\n"), "other");
+        let post = "POST /api/v1/ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        assert_eq!(kind(post), "other");
+        let with_body =
+            "GET /api/v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(kind(with_body), "other");
+        let early_frame = format!("{ws}\u{81}\u{80}");
+        assert_eq!(kind(&early_frame), "other");
+        let off = FreshPaths {
+            stream: Some("/api/v1/signaling"),
+            upgrade: None,
+        };
+        let Parsed::Complete(_) = parse(ws.as_bytes(), off) else {
+            panic!("taken with the upgrade path off");
         };
     }
 
     #[test]
     fn the_request_keeps_target_and_headers() {
         let get = "GET /api/v1/signaling?cursor=4 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 7\r\n\r\n";
-        let Parsed::EventStream(request) = parse(get.as_bytes(), PATH) else {
+        let Parsed::Fresh(request, Kind::Stream) = parse(get.as_bytes(), PATHS) else {
             panic!("not taken");
         };
         assert_eq!(request.uri().query(), Some("cursor=4"));

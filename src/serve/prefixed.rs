@@ -1,5 +1,7 @@
 //! A socket with bytes already read from it put back in front, so hyper
-//! parses the first request as if it had read it itself.
+//! parses the first request as if it had read it itself. It holds the
+//! connection's `max_connections` slot, so a connection hyper upgrades
+//! keeps it after hyper's task has ended.
 
 use bytes::{Buf, Bytes};
 use std::io;
@@ -7,16 +9,22 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// `read` is served before anything more from `socket`.
 pub(super) struct Prefixed {
     read: Bytes,
     socket: TcpStream,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Prefixed {
-    pub(super) fn new(read: Bytes, socket: TcpStream) -> Prefixed {
-        Prefixed { read, socket }
+    pub(super) fn new(read: Bytes, socket: TcpStream, slot: OwnedSemaphorePermit) -> Prefixed {
+        Prefixed {
+            read,
+            socket,
+            _slot: slot,
+        }
     }
 }
 

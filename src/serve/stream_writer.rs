@@ -5,12 +5,15 @@
 //! a stream costs its task, the socket and the body's own state, with no
 //! read or write buffers and no per-event futures. The peer going away is
 //! noticed through read readiness; a peer that stops reading, through the
-//! [`WriteDeadline`].
+//! [`WriteDeadline`]. A `101 Switching Protocols` answer to an upgrade is
+//! written as its head alone, and the socket is handed to the handler
+//! that answered it.
 
+use super::upgrade::Handoff;
 use super::write_deadline::WriteDeadline;
 use axum::Router;
 use axum::body::{Body, BodyDataStream, HttpBody};
-use axum::http::{Request, header, response::Parts};
+use axum::http::{Request, StatusCode, header, response::Parts};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::future::Future;
@@ -22,13 +25,16 @@ use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 /// Runs `request` through `router` and writes the answer to `socket`,
-/// giving up when a write stalls past `deadline`. (Arguments stay in an
-/// async fn's state for its whole life, hence the boxed request.)
+/// giving up when a write stalls past `deadline`; a 101 answer to a
+/// request that can upgrade hands the socket over through `upgrade`.
+/// (Arguments stay in an async fn's state for its whole life, hence the
+/// boxed request.)
 pub(super) async fn respond(
     mut socket: TcpStream,
     request: Box<Request<Body>>,
     router: Router,
-    deadline: WriteDeadline,
+    mut deadline: WriteDeadline,
+    upgrade: Option<Handoff>,
 ) {
     // Boxed so the router's future is freed once the response is ready;
     // the request's box is freed as it is opened.
@@ -37,23 +43,43 @@ pub(super) async fn respond(
         Err(never) => match never {},
     };
     let (parts, body) = response.into_parts();
-    let length = body.size_hint().exact();
-    let head = Bytes::from(head(&parts, length));
+    let upgrade = upgrade.filter(|_| parts.status == StatusCode::SWITCHING_PROTOCOLS);
+    let framing = match (&upgrade, body.size_hint().exact()) {
+        (Some(_), _) => Framing::Upgrade,
+        (None, Some(length)) => Framing::Length(length),
+        (None, None) => Framing::Chunked,
+    };
+    let head = Bytes::from(head(&parts, framing));
     drop(parts);
     let writer = BodyWriter {
         socket: &socket,
         body: body.into_data_stream(),
-        chunked: length.is_none(),
+        chunked: framing == Framing::Chunked,
         out: Some(Outgoing::raw(head)),
         ended: false,
-        deadline,
+        deadline: &mut deadline,
     };
     if let Err(e) = writer.await {
         tracing::debug!(error = %e, "event stream ended by the connection");
         return;
     }
+    if let Some(upgrade) = upgrade {
+        upgrade.complete(socket, deadline);
+        return;
+    }
     // Closes the write side, so the client reads the end of the body.
     let _ = socket.shutdown().await;
+}
+
+/// How an answer's end is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// `content-length`.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// A 101: the head alone, the connection going on in the new protocol.
+    Upgrade,
 }
 
 /// The boxed value, its box freed now (moving out of a box in place frees
@@ -66,15 +92,16 @@ fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
 
-/// The status line and headers, with this writer's framing.
-fn head(parts: &Parts, length: Option<u64>) -> Vec<u8> {
+/// The status line and headers, with this writer's framing (an upgrade
+/// keeps the answer's own `connection` header).
+fn head(parts: &Parts, framing: Framing) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     let reason = parts.status.canonical_reason().unwrap_or("");
     let _ = write!(head, "HTTP/1.1 {} {reason}\r\n", parts.status.as_u16());
     for (name, value) in &parts.headers {
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
+            || (name == header::CONNECTION && framing != Framing::Upgrade)
         {
             continue;
         }
@@ -87,13 +114,16 @@ fn head(parts: &Parts, length: Option<u64>) -> Vec<u8> {
         let now = httpdate::fmt_http_date(std::time::SystemTime::now());
         let _ = write!(head, "date: {now}\r\n");
     }
-    match length {
-        Some(length) => {
-            let _ = write!(head, "content-length: {length}\r\n");
+    match framing {
+        Framing::Length(length) => {
+            let _ = write!(head, "content-length: {length}\r\nconnection: close\r\n");
         }
-        None => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Chunked => {
+            head.extend_from_slice(b"transfer-encoding: chunked\r\nconnection: close\r\n")
+        }
+        Framing::Upgrade => {}
     }
-    head.extend_from_slice(b"connection: close\r\n\r\n");
+    head.extend_from_slice(b"\r\n");
     head
 }
 
@@ -164,7 +194,7 @@ struct BodyWriter<'a> {
     out: Option<Outgoing>,
     /// The body has ended; what is in `out` is the last write.
     ended: bool,
-    deadline: WriteDeadline,
+    deadline: &'a mut WriteDeadline,
 }
 
 impl Future for BodyWriter<'_> {

@@ -46,3 +46,4 @@ mod tampering;
 mod thumbnails;
 mod upload_quota;
 mod user_rate_limit;
+mod websocket;

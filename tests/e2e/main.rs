@@ -13,3 +13,4 @@ mod chat;
 mod embed;
 mod proxy;
 mod resilience;
+mod transport;

@@ -1,11 +1,13 @@
-//! `idle`: K streams held open; the server's RSS per stream and per joined
-//! user (session, membership and stream together).
+//! `idle`: K streams (SSE, or WebSockets with `--websocket`) held open;
+//! the server's RSS per stream and per joined user (session, membership
+//! and stream together).
 
 use crate::Args;
 use crate::client::Api;
 use crate::report::Run;
 use crate::server::rss_kib;
 use crate::sse::SseStream;
+use crate::ws::WsStream;
 use anyhow::Context;
 use serde_json::json;
 use std::time::Duration;
@@ -34,9 +36,14 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     settle().await;
     let joined = rss_kib(pid).context("reading RSS")?;
     let mut streams = Vec::new();
+    let mut sockets = Vec::new();
     for room in &rooms {
         for user in &room.users {
-            streams.push(api.stream(user).await?);
+            if args.websocket {
+                sockets.push(WsStream::open(&api.base, &user.session_id).await?);
+            } else {
+                streams.push(api.stream(user).await?);
+            }
         }
     }
     read_openings(&mut streams).await;
@@ -44,7 +51,8 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let streaming = rss_kib(pid).context("reading RSS")?;
     let k = args.streams.max(1) as f64;
     let mut run = Run::new("idle", &api.base);
-    run.set("streams", json!(streams.len()));
+    run.set("streams", json!(streams.len() + sockets.len()));
+    run.set("websocket", json!(args.websocket));
     run.set("rss_baseline_kib", json!(baseline));
     run.set("rss_joined_kib", json!(joined));
     run.set("rss_streaming_kib", json!(streaming));
@@ -57,6 +65,7 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
         json!(((streaming as f64 - baseline as f64) / k * 100.0).round() / 100.0),
     );
     drop(streams);
+    drop(sockets);
     Ok(run)
 }
 

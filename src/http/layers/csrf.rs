@@ -1,6 +1,8 @@
 //! The CSRF rule: a state-changing request whose `Origin` names neither
 //! its own `Host`, `public_url` nor an integrator origin answers 403. A
-//! request without `Origin` (servers, old clients) passes.
+//! WebSocket upgrade counts as state-changing (commands go up the socket,
+//! and browsers send cookies with it from any page). A request without
+//! `Origin` (servers, old clients) passes.
 
 use crate::config::Config;
 use crate::http::error::AppError;
@@ -35,14 +37,18 @@ impl AllowedOrigins {
     }
 }
 
-/// Methods that change state, so a foreign `Origin` on them is refused.
-fn changes_state(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+/// Requests that may change state, so a foreign `Origin` on them is
+/// refused: methods other than reads, and upgrades.
+fn changes_state(request: &Request) -> bool {
+    !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || request.headers().contains_key(header::UPGRADE)
 }
 
 /// The 403 answer when `request` breaks the rule.
 pub fn check(allowed: &AllowedOrigins, request: &Request) -> Option<Response> {
-    if !changes_state(request.method()) {
+    if !changes_state(request) {
         return None;
     }
     let text = request.headers().get(header::ORIGIN)?;

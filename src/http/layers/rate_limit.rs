@@ -7,10 +7,11 @@
 pub mod per_user;
 
 use crate::config::Config;
-use crate::http::client_addr::{ProxyNet, client_ip};
+use crate::http::client_addr::{ProxyNet, client_ip, client_ip_of};
 use crate::http::error::AppError;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chats3_actors::domain::Session;
@@ -57,6 +58,11 @@ impl Limiter {
         messages
             .spend(&session.conversation_id, &session.user_id, Instant::now())
             .map_err(|wait| rate_limited(wait.as_secs_f64().ceil() as u64))
+    }
+
+    /// The client address the budgets count a request of `parts` against.
+    pub fn address_of(&self, parts: &Parts) -> Option<IpAddr> {
+        client_ip_of(&self.trusted_proxies, &parts.extensions, &parts.headers)
     }
 
     /// Forgets addresses and users whose budget is full again, bounding
@@ -112,12 +118,16 @@ fn exempt(path: &str) -> bool {
 /// The budget over all routes: the 429 answer when the request's address
 /// has spent it.
 pub fn check_global(limiter: &Limiter, request: &Request) -> Option<Response> {
-    let (Some(global), Some(ip)) = (&limiter.global, limiter.client_ip(request)) else {
-        return None;
-    };
     if exempt(request.uri().path()) {
         return None;
     }
+    check_address(limiter, limiter.client_ip(request)?)
+}
+
+/// The budget over all routes, spent by one request of `ip` (a command
+/// sent up a WebSocket spends it as its HTTP request would).
+pub fn check_address(limiter: &Limiter, ip: IpAddr) -> Option<Response> {
+    let global = limiter.global.as_ref()?;
     let not_until = global.check_key(&ip).err()?;
     Some(too_many(wait_secs(&not_until)))
 }

@@ -1,0 +1,159 @@
+//! One subscriber's events, one at a time, whatever carries them (the SSE
+//! body, a WebSocket): the opening frames, then the replay of missed
+//! events a chunk at a time, then live events filtered for the
+//! subscriber, heartbeats in between, until the stream is to end.
+
+use super::interruptions::{Interruption, Interruptions};
+use super::poll_on_wake::PollOnWake;
+use crate::http::counters::Counters;
+use bytes::Bytes;
+use chats3_actors::{EventFrame, ReplayCursor, StreamRelease, Subscription};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio_util::sync::CancellationToken;
+
+/// What a subscriber is sent next.
+pub enum Item {
+    /// A stream frame that is no conversation event (`connected`,
+    /// `room-state`, `resync`), as its SSE block (`id:` and `data:` lines).
+    Control(Bytes),
+    /// A conversation event the subscriber may see.
+    Event(Arc<EventFrame>),
+    /// Nothing was sent for a heartbeat interval.
+    Heartbeat,
+}
+
+/// A subscriber's events; it counts as an open stream (for presence, the
+/// participant limit and `/metrics`) until dropped.
+pub struct Feed {
+    /// Frames to send before anything else: the opening, then a replay
+    /// chunk's frames as they are fetched.
+    pending: VecDeque<Item>,
+    replay: Option<ReplayCursor>,
+    live: broadcast::Receiver<Arc<EventFrame>>,
+    user_id: String,
+    ended: CancellationToken,
+    /// The end token and the heartbeat timer: made once, so no waiter is
+    /// registered and dropped per event, and polled only when one of them
+    /// woke, so an event takes none of the token's locks.
+    interruptions: PollOnWake<Pin<Box<Interruptions>>>,
+    _release: StreamRelease,
+    _gauge: StreamGauge,
+}
+
+/// Counts the stream as closed when the feed is dropped.
+struct StreamGauge(Arc<Counters>);
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        self.0.stream_closed();
+    }
+}
+
+impl Feed {
+    /// The events of `subscription`, a heartbeat every `heartbeat_every`;
+    /// `counters` count it open until it drops.
+    pub fn new(
+        subscription: Subscription,
+        heartbeat_every: Duration,
+        counters: Arc<Counters>,
+    ) -> Feed {
+        let ended = subscription.ended.clone();
+        counters.stream_opened();
+        Feed {
+            pending: subscription
+                .opening
+                .into_iter()
+                .map(Item::Control)
+                .collect(),
+            replay: subscription.replay,
+            live: subscription.live,
+            user_id: subscription.user_id,
+            ended: subscription.ended,
+            interruptions: PollOnWake::new(Box::pin(Interruptions::new(ended, heartbeat_every))),
+            _release: subscription.release,
+            _gauge: StreamGauge(counters),
+        }
+    }
+
+    /// The next item, or `None` when the stream ends (leave, shutdown,
+    /// conversation stopped, or fallen too far behind: the client then
+    /// resumes from the last sequence it got and replays what it missed).
+    /// Cancel-safe: a call dropped while it waits loses nothing.
+    pub async fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.queued() {
+                return Some(item);
+            }
+            let Some(replay) = &mut self.replay else {
+                break;
+            };
+            if self.ended.is_cancelled() {
+                return None;
+            }
+            match replay.next_chunk().await {
+                None => self.replay = None,
+                Some(Err(_)) => return None,
+                Some(Ok(chunk)) => {
+                    self.pending.extend(chunk.resync.map(Item::Control));
+                    let user_id = &self.user_id;
+                    let visible = chunk.frames.into_iter().filter(|f| f.visible_to(user_id));
+                    self.pending.extend(visible.map(Item::Event));
+                }
+            }
+        }
+        loop {
+            // Stop first: after a leave the stream ends at once, without
+            // the events broadcast after it (its own "left" message).
+            tokio::select! {
+                biased;
+                interruption = &mut self.interruptions => match interruption {
+                    Interruption::Stop => return None,
+                    Interruption::Heartbeat => return Some(Item::Heartbeat),
+                },
+                received = self.live.recv() => match received {
+                    Ok(frame) if frame.visible_to(&self.user_id) => return Some(Item::Event(frame)),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    /// An item that is ready now, without waiting: what is queued, or a
+    /// live event already received (a writer that coalesces what arrived
+    /// together calls it after [`Feed::next`]). Falling behind here ends
+    /// the stream at the next call of [`Feed::next`].
+    pub fn ready(&mut self) -> Option<Item> {
+        if let Some(item) = self.queued() {
+            return Some(item);
+        }
+        if self.replay.is_some() {
+            return None;
+        }
+        loop {
+            match self.live.try_recv() {
+                Ok(frame) if frame.visible_to(&self.user_id) => return Some(Item::Event(frame)),
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) | Err(TryRecvError::Closed) => {
+                    self.ended.cancel();
+                    return None;
+                }
+                Err(TryRecvError::Empty) => return None,
+            }
+        }
+    }
+
+    /// The next queued item; once the queue is empty it is freed, so a
+    /// stream keeps no queue between replay chunks or for its life.
+    fn queued(&mut self) -> Option<Item> {
+        let item = self.pending.pop_front()?;
+        if self.pending.is_empty() {
+            self.pending = VecDeque::new();
+        }
+        Some(item)
+    }
+}
