@@ -221,7 +221,9 @@ pub async fn create(
     Ok(ok("Message saved", stored))
 }
 
-/// Every reaction of the conversation: `{messageId: {emoji: [userId…]}}`.
+/// Every reaction of the conversation.
+///
+/// `{messageId: {emoji: [userId…]}}`.
 #[utoipa::path(
     get,
     path = "/api/v1/reactions",

@@ -180,7 +180,9 @@ pub async fn conversation(State(state): State<AppState>, session: CurrentSession
     ))
 }
 
-/// What each user of the conversation announced: `{userId: {status, lastSeen}}`.
+/// What each user of the conversation announced.
+///
+/// `{userId: {status, lastSeen}}`.
 #[utoipa::path(
     get,
     path = "/api/v1/presence",
