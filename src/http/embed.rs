@@ -100,9 +100,13 @@ pub async fn create_session(State(state): State<AppState>, JsonBody(body): JsonB
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LandingQuery {
+    // Required, but optional to serde: the page answers its absence in
+    // plain text itself.
     /// The ticket's JSON text, as for `POST /api/v1/embed`.
+    #[param(required = true)]
     ticket: Option<String>,
     /// Its signature.
+    #[param(required = true)]
     signature: Option<String>,
 }
 
