@@ -54,7 +54,7 @@ pub struct WebRtcConfig {
 }
 
 /// One STUN/TURN server, as `RTCPeerConnection` takes it.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IceServer {
     /// `stun:` or `turn:` URLs.

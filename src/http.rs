@@ -10,9 +10,11 @@
 //!   [`admin`], [`participation`] (join, leave, session, presence),
 //!   [`embed`], [`messages`], [`signaling`] (event stream and relay),
 //!   [`system_message`], [`attachments`], [`metrics`], [`views`] (pages,
-//!   health, 404/405); and [`ws`] (the WebSocket), whose commands call the
-//!   functions the other areas' handlers call, so a command and its HTTP
-//!   route share one validation path;
+//!   health, 404/405), [`docs`] (`/openapi.json`, `/docs`); and [`ws`]
+//!   (the WebSocket), whose commands call the functions the other areas'
+//!   handlers call, so a command and its HTTP route share one validation
+//!   path;
+//! - [`openapi`]: the OpenAPI document, from the handlers' annotations;
 //! - what handlers share: [`extract`] and [`query`] (typed requests),
 //!   [`validate`] (bodies into values), [`envelope`], [`error`] and
 //!   [`redirect`] (answers), [`event_stream`] (the SSE body),
@@ -25,6 +27,7 @@ pub mod client_addr;
 pub mod client_config;
 pub mod cookies;
 pub mod counters;
+pub mod docs;
 pub mod embed;
 pub mod envelope;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod layers;
 pub mod log_throttle;
 pub mod messages;
 pub mod metrics;
+pub mod openapi;
 pub mod origin;
 pub mod participation;
 pub mod query;
@@ -53,80 +57,92 @@ pub use state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, patch, post};
 use layers::{admission, context, cors, rate_limit};
 use tower::ServiceBuilder;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The event stream's path (`GET` opens a stream, `POST` relays a
-/// signal): the route here, and what the serve layer's fresh-connection
-/// writer recognises.
+/// signal): its handlers' route, and what the serve layer's
+/// fresh-connection writer recognises.
 pub const EVENT_STREAM_PATH: &str = "/api/v1/signaling";
 
-/// The WebSocket's path: the route here, and the upgrade the serve layer's
-/// fresh-connection writer recognises.
+/// The WebSocket's path: its handler's route, and the upgrade the serve
+/// layer's fresh-connection writer recognises.
 pub const WEBSOCKET_PATH: &str = "/api/v1/ws";
 
-/// The upload route: the route here, and the one request whose body
+/// The upload route: its handler's route, and the one request whose body
 /// admission lets take longer than `request_timeout`.
 pub const UPLOAD_PATH: &str = "/api/v1/attachments";
 
+/// The admin routes, which have a rate limit of their own.
+fn admin_routes() -> OpenApiRouter<AppState> {
+    let admin = OpenApiRouter::new()
+        .routes(routes!(admin::create))
+        .routes(routes!(admin::get_one))
+        .routes(routes!(admin::close));
+    #[cfg(feature = "fault-injection")]
+    let admin = admin.routes(routes!(admin::crash));
+    admin
+}
+
+/// Every other route. Routes are added only through `routes!`, which
+/// takes each handler's `#[utoipa::path]`: a route is in the OpenAPI
+/// document because it is served (a test holds the router to this).
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(participation::join))
+        .routes(routes!(participation::leave))
+        .routes(routes!(participation::session))
+        .routes(routes!(participation::conversation))
+        .routes(routes!(
+            participation::presence,
+            participation::set_presence
+        ))
+        .routes(routes!(embed::create_session))
+        .routes(routes!(messages::list, messages::create))
+        .routes(routes!(messages::edit, messages::remove))
+        .routes(routes!(messages::read))
+        .routes(routes!(messages::add_reaction))
+        .routes(routes!(messages::remove_reaction))
+        .routes(routes!(messages::reactions, messages::react))
+        .routes(routes!(client_config::client_config))
+        .routes(routes!(system_message::create))
+        .routes(routes!(signaling::stream, signaling::signal))
+        .routes(routes!(ws::open))
+        .routes(routes!(attachments::upload))
+        .routes(routes!(attachments::get_one))
+        .routes(routes!(attachments::download))
+        .routes(routes!(views::health))
+        .routes(routes!(views::favicon))
+        .routes(routes!(views::ready))
+        .routes(routes!(metrics::render))
+        .routes(routes!(views::root))
+        .routes(routes!(views::join))
+        .routes(routes!(views::admin))
+        .routes(routes!(views::room))
+        .routes(routes!(embed::landing))
+        .routes(routes!(docs::document))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::page_asset))
+}
+
+/// The OpenAPI document of [`router`]'s routes.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut routes = admin_routes().into_openapi();
+    routes.merge(public_routes().into_openapi());
+    openapi::document(routes)
+}
+
 /// The whole router, used by `main` and by tests.
 pub fn router(state: AppState) -> Router {
-    let admin = Router::new()
-        .route("/conversations", post(admin::create))
-        .route("/conversations/{id}", post(admin::get_one))
-        .route("/conversations/{id}/close", post(admin::close));
-    #[cfg(feature = "fault-injection")]
-    let admin = admin.route("/conversations/{id}/crash", post(admin::crash));
-    let admin = admin.route_layer(middleware::from_fn_with_state(
+    let admin = admin_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
         rate_limit::admin,
     ));
-    let api = Router::new()
-        .nest("/admin", admin)
-        .route("/join", post(participation::join))
-        .route("/leave", post(participation::leave))
-        .route("/session", get(participation::session))
-        .route("/conversation", get(participation::conversation))
-        .route("/embed", post(embed::create_session))
-        .route("/messages", get(messages::list).post(messages::create))
-        .route(
-            "/messages/{id}",
-            patch(messages::edit).delete(messages::remove),
-        )
-        .route("/messages/{id}/read", post(messages::read))
-        .route("/messages/{id}/reactions", post(messages::add_reaction))
-        .route(
-            "/messages/{id}/reactions/{emoji}",
-            delete(messages::remove_reaction),
-        )
-        .route(
-            "/presence",
-            get(participation::presence).post(participation::set_presence),
-        )
-        .route("/client-config", get(client_config::client_config))
-        .route("/reactions", get(messages::reactions).post(messages::react))
-        .route("/system-message", post(system_message::create))
-        .route("/attachments/{id}", get(attachments::get_one))
-        .route("/files/{conversation}/{id}", get(attachments::download));
+    let (routes, _) = public_routes().merge(admin).split_for_parts();
     let upload_limit = state.config.limits.max_upload + admission::MULTIPART_OVERHEAD;
-    let routes = Router::new()
-        .nest("/api/v1", api)
-        .route(
-            EVENT_STREAM_PATH,
-            get(signaling::stream).post(signaling::signal),
-        )
-        .route(WEBSOCKET_PATH, get(ws::open))
-        .route(UPLOAD_PATH, post(attachments::upload))
-        .route("/health", get(views::health))
-        .route("/favicon.ico", get(views::favicon))
-        .route("/ready", get(views::ready))
-        .route("/metrics", get(metrics::render))
-        .route("/", get(views::root))
-        .route("/join", get(views::join))
-        .route("/admin", get(views::admin))
-        .route("/room/{id}", get(views::room))
-        .route("/embed", get(embed::landing))
+    let routes = routes
         .nest_service("/static", views::static_files(&state.static_dir))
         .fallback(views::not_found)
         .method_not_allowed_fallback(views::method_not_allowed)

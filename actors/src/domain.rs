@@ -1,10 +1,12 @@
 //! Validated domain types shared by the actors and the HTTP layer.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A conversation id: `^[A-Za-z0-9_-]{1,100}$`, safe inside a storage key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,100}$", examples("conv-6f1c2a4e-0b7d-4c43-9f5e-2d7a1b3c4d5e"))]
 pub struct ConversationId(String);
 
 /// True when `text` is 1..=`max` characters of `[A-Za-z0-9_-]`: the shape of
@@ -64,7 +66,7 @@ pub fn generate_join_code() -> String {
 }
 
 /// Whether a conversation takes new joins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationStatus {
     /// Takes joins.
@@ -74,7 +76,7 @@ pub enum ConversationStatus {
 }
 
 /// A conversation's metadata, stored as `meta.json` and returned by the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
     /// The conversation's id.
@@ -90,7 +92,7 @@ pub struct Conversation {
 }
 
 /// Who a session or message belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Joined with a code, or embedded as a user.
@@ -102,7 +104,7 @@ pub enum Role {
 }
 
 /// The kind of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
     /// Plain text.
@@ -114,7 +116,7 @@ pub enum MessageType {
 }
 
 /// A stored chat message, exactly as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     /// Unique within the conversation, whoever sent it.
@@ -260,7 +262,7 @@ impl Sender {
 }
 
 /// A user session, as `GET /api/v1/session` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// The session's id (the cookie's value).
@@ -311,7 +313,7 @@ impl Session {
 }
 
 /// A participant as `room-state` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
     /// Their user id.
@@ -323,7 +325,7 @@ pub struct Participant {
 }
 
 /// Attachment metadata, stored beside the original bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentMeta {
     /// The attachment's id.
@@ -341,6 +343,7 @@ pub struct AttachmentMeta {
     /// When it was uploaded (ISO 8601).
     pub created_at: String,
     /// Derived versions (thumbnails), when any.
+    #[schema(value_type = Option<Object>)]
     pub variants: Option<serde_json::Value>,
 }
 

@@ -26,15 +26,26 @@ pub struct EventFrame {
     ws: OnceLock<Bytes>,
 }
 
-#[derive(Serialize)]
+/// A conversation event as streams carry it (the JSON of an SSE `data:`
+/// line, the `event` of a WebSocket frame).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventJson<'a, T: Serialize> {
+#[schema(as = StreamEvent, bound = "")]
+pub struct EventJson<'a, T: Serialize> {
+    /// The `eventId` that `POST /api/v1/signaling` answered (a message's id
+    /// for `new-message`).
     id: &'a str,
+    /// The event's type (`new-message`, `peer-leave`, a signaling type...).
     #[serde(rename = "type")]
     kind: &'a str,
+    /// Who caused it (`"system"` for system messages).
     from_user_id: &'a str,
+    /// The one user it is addressed to; `null` for broadcasts.
     to_user_id: Option<&'a str>,
+    /// What was sent, relayed unchanged (the stored message for `new-message`).
+    #[schema(value_type = Value)]
     data: &'a T,
+    /// When it happened, in milliseconds since the epoch.
     timestamp: i64,
 }
 

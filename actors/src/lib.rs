@@ -108,7 +108,7 @@ pub use conversation::{
     StreamOpen, StreamRelease, Subscription,
 };
 pub use error::{ChatError, Report};
-pub use events::EventFrame;
+pub use events::{EventFrame, EventJson};
 pub use handle::{ConversationHandle, System, Unstored, UnstoredConversation};
 pub use nonces::NonceRegistry;
 pub use sessions::SessionRegistry;

@@ -1,15 +1,37 @@
 //! Admin routes: create, look up and close conversations, authorised by
 //! `adminPassword` in the body.
 
-use super::envelope::ok;
-use super::error::{ApiResult, AppError};
+use super::envelope::{Envelope, ok};
+use super::error::{ApiResult, AppError, ErrorEnvelope};
 use super::extract::{AppPath, JsonBody};
 use super::state::AppState;
 use super::validate::{CONVERSATION_ID, Fields, Text};
 use crate::signing::same_secret;
 use axum::extract::State;
 use chats3_actors::ConversationHandle;
-use chats3_actors::domain::ConversationId;
+use chats3_actors::domain::{Conversation, ConversationId};
+use utoipa::ToSchema;
+
+/// Body of `POST /api/v1/admin/conversations`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CreateBody {
+    /// The admin password.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub admin_password: String,
+    /// The id to create; absent, `conv-<uuid>`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,100}$")]
+    pub conversation_id: Option<String>,
+}
+
+/// Body of the admin routes that name a conversation in their path.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct AdminBody {
+    /// The admin password.
+    #[schema(min_length = 1, max_length = 1000)]
+    pub admin_password: String,
+}
 
 /// The password check (403), once the body is valid (400 first).
 fn authorise(state: &AppState, password: &str) -> Result<(), AppError> {
@@ -23,7 +45,20 @@ fn path_id(id: &str) -> Result<ConversationId, AppError> {
     ConversationId::parse(id).ok_or_else(|| AppError::not_found("Conversation not found"))
 }
 
-/// `POST /api/v1/admin/conversations`
+/// Creates a conversation with a fresh join code.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/conversations",
+    operation_id = "create_conversation",
+    tag = "admin",
+    security(("adminPassword" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 200, description = "Created", body = Envelope<Conversation>),
+        (status = 403, description = "Wrong admin password", body = ErrorEnvelope),
+        (status = 409, description = "The conversation exists", body = ErrorEnvelope),
+    )
+)]
 pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let password = fields.text("adminPassword", Text::len(1, 1000));
@@ -49,7 +84,21 @@ fn authorised_target(
     Ok(state.system.existing_conversation(path_id(id)?))
 }
 
-/// `POST /api/v1/admin/conversations/:id`
+/// Reads a conversation's metadata.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/conversations/{id}",
+    operation_id = "get_conversation",
+    tag = "admin",
+    security(("adminPassword" = [])),
+    params(("id" = String, Path, description = "The conversation's id")),
+    request_body = AdminBody,
+    responses(
+        (status = 200, description = "Conversation retrieved", body = Envelope<Conversation>),
+        (status = 403, description = "Wrong admin password", body = ErrorEnvelope),
+        (status = 404, description = "No such conversation", body = ErrorEnvelope),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
@@ -59,7 +108,22 @@ pub async fn get_one(
     Ok(ok("Conversation retrieved", conversation))
 }
 
-/// `POST /api/v1/admin/conversations/:id/close`
+/// Closes a conversation: it takes no more joins or embeds; existing
+/// sessions go on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/conversations/{id}/close",
+    operation_id = "close_conversation",
+    tag = "admin",
+    security(("adminPassword" = [])),
+    params(("id" = String, Path, description = "The conversation's id")),
+    request_body = AdminBody,
+    responses(
+        (status = 200, description = "Closed", body = Envelope<Conversation>),
+        (status = 403, description = "Wrong admin password", body = ErrorEnvelope),
+        (status = 404, description = "No such conversation", body = ErrorEnvelope),
+    )
+)]
 pub async fn close(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
@@ -70,10 +134,24 @@ pub async fn close(
     Ok(ok("Conversation closed", conversation))
 }
 
-/// `POST /api/v1/admin/conversations/:id/crash`: makes the conversation's
-/// actor fail as a panic would (the fault tests; only built with the
-/// `fault-injection` feature).
+/// Makes the conversation's actor fail as a panic would.
+///
+/// For the fault tests; only built with the `fault-injection` feature.
 #[cfg(feature = "fault-injection")]
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/conversations/{id}/crash",
+    operation_id = "crash_conversation",
+    tag = "admin",
+    security(("adminPassword" = [])),
+    params(("id" = String, Path, description = "The conversation's id")),
+    request_body = AdminBody,
+    responses(
+        (status = 200, description = "Failed", body = Envelope<Object>),
+        (status = 403, description = "Wrong admin password", body = ErrorEnvelope),
+        (status = 404, description = "No such conversation", body = ErrorEnvelope),
+    )
+)]
 pub async fn crash(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,

@@ -4,11 +4,11 @@
 //! its thumbnail (presigned on S3, HMAC-signed on the fs backend), and that
 //! URL's download route for the fs backend.
 
-use super::envelope::ok;
-use super::error::{ApiResult, AppError};
+use super::envelope::{Envelope, ok};
+use super::error::{ApiResult, AppError, ErrorEnvelope};
 use super::extract::{AppPath, AppQuery, CurrentSession};
 use super::redirect::found;
-use super::rules::ALLOWED_TYPES;
+use super::rules::{ALLOWED_TYPES, UploadType};
 use super::state::AppState;
 use super::validate::invalid;
 use crate::thumbnails::{THUMBNAIL_TYPE, ThumbnailError};
@@ -19,8 +19,69 @@ use chats3_actors::domain::{
     AttachmentMeta, AttachmentUpload, AttachmentVariant, ConversationId, is_key_safe_id,
 };
 use chats3_actors::time::{now_iso, now_ms};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, RefOr, ResponseBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
+
+/// The multipart body of an upload.
+#[derive(ToSchema)]
+pub struct UploadForm {
+    /// The file, with its declared type as the part's `Content-Type` (one
+    /// of the allowed types; its content must match it by magic numbers,
+    /// `text/plain` exempt); at most `limits.max_upload` bytes (10 MiB by
+    /// default).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// What an upload answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Uploaded<'a> {
+    /// The attachment's id.
+    attachment_id: &'a str,
+    /// The file name it was uploaded with.
+    original_filename: &'a str,
+    /// The declared type, echoed.
+    #[schema(value_type = UploadType)]
+    mime_type: &'a str,
+    /// Its size.
+    size_bytes: u64,
+}
+
+/// An attachment's metadata and a link to its bytes.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentLink {
+    /// The metadata.
+    metadata: AttachmentMeta,
+    /// A link that authorises itself for 15 minutes (absolute, or relative
+    /// to the service).
+    signed_url: String,
+}
+
+/// The answer of the download route: the original bytes, in the type
+/// they were uploaded as (one response per allowed type).
+pub struct DownloadedBytes;
+
+impl utoipa::IntoResponses for DownloadedBytes {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let response = ALLOWED_TYPES
+            .iter()
+            .fold(
+                ResponseBuilder::new().description("The attachment's bytes"),
+                |response, kind| {
+                    let bytes = ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type(*kind);
+                    response.content(*kind, ContentBuilder::new().schema(Some(bytes)).build())
+                },
+            )
+            .build();
+        BTreeMap::from([("200".to_owned(), response.into())])
+    }
+}
 
 /// Whether the bytes are what the declared type says, by magic numbers.
 /// Plain text has none, so it passes when nothing binary is detected.
@@ -31,7 +92,19 @@ pub fn content_matches(declared: &str, data: &[u8]) -> bool {
     }
 }
 
-/// `POST /api/v1/attachments` (multipart field `file`)
+/// Uploads a file into the caller's conversation (multipart field `file`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/attachments",
+    tag = "attachments",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Stored", body = Envelope<Uploaded>),
+        (status = 400, description = "No `file` part, a type outside the allow-list, content that is not the declared type, or a malformed body", body = ErrorEnvelope),
+        (status = 413, description = "Larger than the upload limit, or past the conversation's quota", body = ErrorEnvelope),
+    )
+)]
 pub async fn upload(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -102,7 +175,7 @@ pub async fn upload(
         .await
         .map_err(thumbnail_error)?;
     let variants = thumbnail.as_ref().map(|t| {
-        json!({ "thumbnail": {
+        serde_json::json!({ "thumbnail": {
             "mimeType": THUMBNAIL_TYPE,
             "width": t.width,
             "height": t.height,
@@ -131,12 +204,12 @@ pub async fn upload(
     let meta = session.conversation(&state).put_attachment(upload).await?;
     Ok(ok(
         "Attachment uploaded",
-        json!({
-            "attachmentId": meta.attachment_id,
-            "originalFilename": meta.original_filename,
-            "mimeType": meta.mime_type,
-            "sizeBytes": meta.size_bytes,
-        }),
+        Uploaded {
+            attachment_id: &meta.attachment_id,
+            original_filename: &meta.original_filename,
+            mime_type: &meta.mime_type,
+            size_bytes: meta.size_bytes,
+        },
     ))
 }
 
@@ -178,13 +251,31 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, max: usize) -> A
 }
 
 /// Query of `GET /api/v1/attachments/:id`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttachmentQuery {
+    /// `true` redirects to the signed link.
     download: Option<String>,
+    /// `thumbnail` for the thumbnail of an image; the original when absent.
     variant: Option<String>,
 }
 
-/// `GET /api/v1/attachments/:id[?download=true][&variant=thumbnail]`
+/// An attachment of the caller's conversation: its metadata and a signed link.
+#[utoipa::path(
+    get,
+    path = "/api/v1/attachments/{id}",
+    operation_id = "get_attachment",
+    tag = "attachments",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(("id" = String, Path, description = "The attachment's id"), AttachmentQuery),
+    responses(
+        (status = 200, description = "The metadata and a link valid 15 minutes", body = Envelope<AttachmentLink>),
+        (status = 302, description = "With `download=true`: to the signed link",
+            headers(("Location" = String, description = "The signed link"))),
+        (status = 400, description = "Unusable query", body = ErrorEnvelope),
+        (status = 404, description = "Unknown here (or in another conversation)", body = ErrorEnvelope),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -204,20 +295,45 @@ pub async fn get_one(
     }
     Ok(ok(
         "Attachment retrieved",
-        json!({ "metadata": meta, "signedUrl": signed_url }),
+        AttachmentLink {
+            metadata: meta,
+            signed_url,
+        },
     ))
 }
 
 /// Query of the fs download route.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
+    /// `thumbnail` for the thumbnail of an image; the original when absent.
     variant: Option<String>,
+    /// When the link expires, in milliseconds since the epoch.
     expires: i64,
+    /// The link's signature.
     sig: String,
 }
 
-/// `GET /api/v1/files/:conversation/:id?[variant=&]expires=&sig=`: the fs
-/// backend's signed, expiring link; no session needed.
+/// The bytes behind a signed link of the fs backend (no session needed).
+///
+/// `signedUrl` points here when storage is a local directory; the link
+/// expires 15 minutes after it was made.
+#[utoipa::path(
+    get,
+    path = "/api/v1/files/{conversation}/{id}",
+    tag = "attachments",
+    params(
+        ("conversation" = String, Path, description = "The conversation's id"),
+        ("id" = String, Path, description = "The attachment's id"),
+        DownloadQuery,
+    ),
+    responses(
+        DownloadedBytes,
+        (status = 400, description = "Unusable query", body = ErrorEnvelope),
+        (status = 403, description = "Wrong signature, or the link expired", body = ErrorEnvelope),
+        (status = 404, description = "No such attachment", body = ErrorEnvelope),
+    )
+)]
 pub async fn download(
     State(state): State<AppState>,
     AppPath((conversation, id)): AppPath<(String, String)>,

@@ -2,8 +2,8 @@
 //! answers JSON, `GET /embed` sets the cookie and redirects into the room.
 
 use super::cookies::session_cookie;
-use super::envelope::ok;
-use super::error::{ApiResult, AppError};
+use super::envelope::{Envelope, ok};
+use super::error::{ApiResult, AppError, ErrorEnvelope};
 use super::extract::JsonBody;
 use super::redirect::found;
 use super::state::AppState;
@@ -13,10 +13,33 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chats3_actors::domain::Session;
+use chats3_actors::domain::{ConversationId, Session};
 use chats3_actors::time::now_ms;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Body of `POST /api/v1/embed`.
+#[derive(ToSchema)]
+pub struct EmbedBody {
+    /// The ticket: JSON text with `integratorId, conversationId, userId,
+    /// displayName, avatarUrl?, role (user|admin), origin, issuedAt,
+    /// expiresAt, nonce`.
+    #[schema(min_length = 1, max_length = 8192)]
+    pub ticket: String,
+    /// base64url(HMAC-SHA256(integrator secret, the ticket text as sent)).
+    #[schema(min_length = 1, max_length = 200)]
+    pub signature: String,
+}
+
+/// The session an embed made (the `sessionId` cookie is set too).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Embedded<'a> {
+    /// The session's id.
+    session_id: &'a str,
+    /// Its conversation.
+    conversation_id: &'a ConversationId,
+}
 
 /// Checks the ticket, then enters the user: the nonce, admission and the
 /// session in one call.
@@ -42,7 +65,22 @@ async fn embed_session(
         .await?)
 }
 
-/// `POST /api/v1/embed`
+/// Enters a conversation with an integrator-signed ticket: a new session
+/// and its cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/embed",
+    operation_id = "embed",
+    tag = "embed",
+    request_body = EmbedBody,
+    responses(
+        (status = 200, description = "Session created", body = Envelope<Embedded>,
+            headers(("Set-Cookie" = String, description = "`sessionId=…; Max-Age=86400; Path=/; HttpOnly`"))),
+        (status = 403, description = "The ticket is refused (the message says which check failed), or the conversation is closed or full", body = ErrorEnvelope),
+        (status = 404, description = "No such conversation", body = ErrorEnvelope),
+        (status = 409, description = "An active participant has that name", body = ErrorEnvelope),
+    )
+)]
 pub async fn create_session(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let ticket = fields.text("ticket", Text::len(1, 8192));
@@ -51,7 +89,10 @@ pub async fn create_session(State(state): State<AppState>, JsonBody(body): JsonB
     let session = embed_session(&state, &ticket, &signature).await?;
     let mut response = ok(
         "Session created",
-        json!({ "sessionId": session.session_id, "conversationId": session.conversation_id }),
+        Embedded {
+            session_id: &session.session_id,
+            conversation_id: &session.conversation_id,
+        },
     );
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -61,9 +102,16 @@ pub async fn create_session(State(state): State<AppState>, JsonBody(body): JsonB
 }
 
 /// Query of `GET /embed`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LandingQuery {
+    // Required, but optional to serde: the page answers its absence in
+    // plain text itself.
+    /// The ticket's JSON text, as for `POST /api/v1/embed`.
+    #[param(required = true)]
     ticket: Option<String>,
+    /// Its signature.
+    #[param(required = true)]
     signature: Option<String>,
 }
 
@@ -76,8 +124,30 @@ fn plain(status: StatusCode, text: String) -> Response {
         .into_response()
 }
 
-/// `GET /embed?ticket=&signature=`: cookie and 302 into the room, or a
-/// plain-text 400/403.
+/// The iframe's entry: checks the ticket, sets the cookie and redirects
+/// into the room.
+///
+/// Failures answer in plain text, as Chats3 did.
+#[utoipa::path(
+    get,
+    path = "/embed",
+    operation_id = "embed_landing",
+    tag = "embed",
+    params(LandingQuery),
+    responses(
+        (status = 302, description = "Into the room",
+            headers(
+                ("Location" = String, description = "`/room/:conversationId?sessionId=…&embed=1`"),
+                ("Set-Cookie" = String, description = "The session cookie"),
+            )),
+        (status = 400, description = "Missing ticket or signature", content_type = "text/plain", body = String),
+        (status = 403, description = "The ticket is refused", content_type = "text/plain", body = String),
+        (status = 404, description = "No such conversation", content_type = "text/plain", body = String),
+        (status = 409, description = "An active participant has that name", content_type = "text/plain", body = String),
+        (status = 429, description = "Too many streams or requests", content_type = "text/plain", body = String),
+        (status = 503, description = "Overloaded or storage unavailable", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn landing(
     State(state): State<AppState>,
     query: Result<Query<LandingQuery>, QueryRejection>,

@@ -1,11 +1,15 @@
 //! The envelope every JSON answer uses (`{success, message, details?,
 //! meta}`), and the success answers in it.
 
+use super::validate::Issue;
 use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// Room for a whole envelope in one allocation: a stored message in its
 /// envelope is about 500 bytes (axum's `Json` starts at 128 bytes and
@@ -18,10 +22,14 @@ tokio::task_local! {
 }
 
 /// `meta` of the envelope.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Meta {
+pub struct Meta {
+    /// The request's id, also sent as `x-request-id`.
+    #[schema(format = "uuid")]
     request_id: String,
+    /// When the answer was made (UTC, milliseconds, `Z`).
+    #[schema(format = DateTime)]
     timestamp: String,
 }
 
@@ -34,13 +42,18 @@ fn meta() -> Meta {
     }
 }
 
-/// The envelope of one answer.
-#[derive(Serialize)]
-pub(super) struct Envelope<'a, T: Serialize> {
+/// The envelope of one answer: `details` holds what a success answers, or
+/// the offending fields of a 400.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<'a, T: Serialize> {
+    /// `true` for a 200, `false` for an error.
     success: bool,
+    /// What happened, in words.
     message: &'a str,
+    /// The answer's data.
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<T>,
+    /// The request's id and the answer's time.
     meta: Meta,
 }
 
@@ -55,6 +68,32 @@ impl<'a, T: Serialize> Envelope<'a, T> {
         }
     }
 }
+
+/// The envelope of a success without `details` (what `ok_empty`
+/// answers), by its name in the OpenAPI document.
+#[derive(ToSchema)]
+pub struct Done(pub Envelope<'static, Absent>);
+
+/// The envelope of every error answer, by its name in the OpenAPI
+/// document: `details` lists the offending fields of a 400 and is absent
+/// otherwise.
+#[derive(ToSchema)]
+pub struct ErrorEnvelope(pub Envelope<'static, Vec<Issue<'static>>>);
+
+/// The `details` of [`Done`]: never sent.
+#[derive(Serialize)]
+pub struct Absent;
+
+impl utoipa::PartialSchema for Absent {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Null)
+            .description(Some("Not sent"))
+            .into()
+    }
+}
+
+impl ToSchema for Absent {}
 
 /// `envelope` as `application/json`, as axum's `Json` answers it, written
 /// into a buffer sized for it up front.

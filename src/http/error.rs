@@ -2,6 +2,7 @@
 //! the envelope, 5xx logged once with their whole cause chain.
 
 use super::envelope::Envelope;
+pub use super::envelope::ErrorEnvelope;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,16 +1,117 @@
 //! Messages and reactions of the caller's conversation.
 
-use super::envelope::{ok, ok_empty};
-use super::error::{ApiResult, AppError};
+use super::envelope::{Done, Envelope, ok, ok_empty};
+use super::error::{ApiResult, AppError, ErrorEnvelope};
 use super::extract::{AppPath, CurrentSession, JsonBody};
-use super::query::Paging;
+use super::query::{PageParams, Paging};
 use super::sanitize::strip_html;
 use super::state::AppState;
 use super::validate::{DATETIME, Fields, Text, UUID, invalid};
 use axum::extract::State;
-use chats3_actors::PageQuery;
-use chats3_actors::domain::{MessageType, NewMessage};
-use serde_json::{Value, json};
+use chats3_actors::domain::{Message, MessageType, NewMessage};
+use chats3_actors::{PageQuery, ReactionMap};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// What `GET /api/v1/messages` answers: the compatible array without
+/// paging parameters, a page with any of them.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum History {
+    /// The last 100 messages, oldest first.
+    Latest(Vec<Message>),
+    /// One page.
+    Page(HistoryPage),
+}
+
+/// Reactions by message id, then emoji: the users who reacted.
+#[derive(Serialize, ToSchema)]
+#[schema(value_type = BTreeMap<String, BTreeMap<String, Vec<String>>>)]
+pub struct Reactions(ReactionMap);
+
+/// A page of history.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    /// The page's messages, oldest first.
+    messages: Vec<Message>,
+    /// Where the next page in the same direction starts (opaque, exclusive).
+    next_cursor: Option<String>,
+    /// Whether messages lie beyond this page.
+    has_more: bool,
+}
+
+/// Body of `POST /api/v1/messages`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct NewMessageBody {
+    /// An idempotency key: the same id posted again answers the stored message.
+    #[schema(format = "uuid")]
+    pub message_id: Option<String>,
+    /// `text` when absent.
+    #[schema(value_type = Option<MessageType>, rename = "type")]
+    pub kind: Option<String>,
+    /// The text (HTML tags are removed); at most `limits.max_message_len`
+    /// characters (10000 by default).
+    #[schema(max_length = 10000)]
+    pub body: String,
+    /// When the client sent it; stored as sent.
+    #[schema(format = DateTime)]
+    pub client_timestamp: String,
+    /// An attachment's id.
+    #[schema(max_length = 100)]
+    pub attachment_id: Option<String>,
+    /// The attachment's file name.
+    #[schema(max_length = 255)]
+    pub filename: Option<String>,
+    /// The attachment's MIME type.
+    #[schema(max_length = 100)]
+    pub mimetype: Option<String>,
+    /// A link (any string, relative paths included).
+    #[schema(max_length = 2048)]
+    pub url: Option<String>,
+}
+
+/// Body of `POST /api/v1/reactions`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ReactBody {
+    /// The message reacted to.
+    #[schema(format = "uuid")]
+    pub message_id: String,
+    /// The emoji (one per user and message: adding one removes the others).
+    #[schema(min_length = 1, max_length = 10)]
+    pub emoji: String,
+    /// `true` adds, `false` removes the caller's.
+    pub added: bool,
+}
+
+/// Body of `PATCH /api/v1/messages/:id`.
+#[derive(ToSchema)]
+pub struct EditBody {
+    /// The new text (HTML tags are removed).
+    #[schema(max_length = 10000)]
+    pub body: String,
+}
+
+/// Body of `POST /api/v1/messages/:id/reactions`.
+#[derive(ToSchema)]
+pub struct EmojiBody {
+    /// The emoji to add.
+    #[schema(min_length = 1, max_length = 10)]
+    pub emoji: String,
+}
+
+/// What adding or removing one reaction answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionChange<'a> {
+    /// The message.
+    message_id: &'a str,
+    /// The emoji.
+    emoji: &'a str,
+}
 
 /// Messages of the compatible `GET /messages` (no paging parameters).
 const COMPAT_PAGE: usize = 100;
@@ -18,7 +119,22 @@ const COMPAT_PAGE: usize = 100;
 /// Message types a client may post.
 const MESSAGE_TYPES: &[MessageType] = &[MessageType::Text, MessageType::System, MessageType::File];
 
-/// `GET /api/v1/messages[?limit=&cursor=&direction=older|newer]`
+/// The conversation's history, in the order the service accepted it.
+///
+/// Without `limit`, `cursor` and `direction`: the last 100 messages, oldest
+/// first (as Chats3). With any of them: one page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages",
+    operation_id = "list_messages",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "Messages", body = Envelope<History>),
+        (status = 400, description = "Unusable paging parameters", body = ErrorEnvelope),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -33,20 +149,35 @@ pub async fn list(
                 newer: false,
             })
             .await?;
-        return Ok(ok("Messages retrieved", page.messages));
+        return Ok(ok("Messages retrieved", History::Latest(page.messages)));
     };
     let page = conversation.history(query).await?;
     Ok(ok(
         "Messages retrieved",
-        json!({
-            "messages": page.messages,
-            "nextCursor": page.next_cursor.map(|c| c.to_string()),
-            "hasMore": page.has_more,
+        History::Page(HistoryPage {
+            messages: page.messages,
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
+            has_more: page.has_more,
         }),
     ))
 }
 
-/// `POST /api/v1/messages`
+/// Posts a message, broadcast as `new-message`.
+///
+/// `messageId` is an idempotency key: posted again, the stored message is
+/// answered and nothing new is stored or broadcast.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    operation_id = "create_message",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    request_body = NewMessageBody,
+    responses(
+        (status = 200, description = "The stored message", body = Envelope<Message>),
+        (status = 409, description = "`messageId` names another sender's message", body = ErrorEnvelope),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -98,15 +229,36 @@ pub async fn send(state: &AppState, session: &CurrentSession, body: Value) -> Ap
     Ok(ok("Message saved", stored))
 }
 
-/// `GET /api/v1/reactions`
+/// Every reaction of the conversation.
+///
+/// `{messageId: {emoji: [userId…]}}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reactions",
+    operation_id = "list_reactions",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "Reactions by message and emoji", body = Envelope<Reactions>))
+)]
 pub async fn reactions(State(state): State<AppState>, session: CurrentSession) -> ApiResult {
     Ok(ok(
         "Reactions retrieved",
-        session.conversation(&state).reactions().await?,
+        Reactions(session.conversation(&state).reactions().await?),
     ))
 }
 
-/// `POST /api/v1/reactions`
+/// Adds or removes the caller's reaction to a message.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reactions",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    request_body = ReactBody,
+    responses(
+        (status = 200, description = "Saved", body = Done),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+    )
+)]
 pub async fn react(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -138,7 +290,23 @@ fn path_message_id(id: &str) -> Result<&str, AppError> {
     Ok(id)
 }
 
-/// `PATCH /api/v1/messages/:id` `{body}`: the author, within five minutes.
+/// Edits a message: its author, within five minutes of posting it.
+///
+/// Broadcast as `message-edited`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/messages/{id}",
+    operation_id = "edit_message",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(("id" = String, Path, description = "The message's id")),
+    request_body = EditBody,
+    responses(
+        (status = 200, description = "The edited message", body = Envelope<Message>),
+        (status = 403, description = "Not the author's, a system message, or too late", body = ErrorEnvelope),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+    )
+)]
 pub async fn edit(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -156,7 +324,22 @@ pub async fn edit(
     Ok(ok("Message edited", updated))
 }
 
-/// `DELETE /api/v1/messages/:id`: a soft delete by the author, within five minutes.
+/// Deletes a message (soft): its author, within five minutes of posting it.
+///
+/// Broadcast as `message-deleted`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/messages/{id}",
+    operation_id = "delete_message",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The deleted message", body = Envelope<Message>),
+        (status = 403, description = "Not the author's, a system message, or too late", body = ErrorEnvelope),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -170,7 +353,19 @@ pub async fn remove(
     Ok(ok("Message deleted", updated))
 }
 
-/// `POST /api/v1/messages/:id/read`
+/// Marks a message read by the caller (broadcast as `message-read`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/read",
+    operation_id = "read_message",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "Marked", body = Done),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+    )
+)]
 pub async fn read(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -190,7 +385,19 @@ pub async fn mark_read(state: &AppState, session: &CurrentSession, id: &str) -> 
     Ok(ok_empty("Read receipt sent"))
 }
 
-/// `POST /api/v1/messages/:id/reactions` `{emoji}`
+/// Adds the caller's reaction to a message (replacing their other one).
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/reactions",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(("id" = String, Path, description = "The message's id")),
+    request_body = EmojiBody,
+    responses(
+        (status = 200, description = "Added", body = Envelope<ReactionChange>),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+    )
+)]
 pub async fn add_reaction(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -207,11 +414,29 @@ pub async fn add_reaction(
         .await?;
     Ok(ok(
         "Reaction added",
-        json!({ "messageId": id, "emoji": emoji }),
+        ReactionChange {
+            message_id: id,
+            emoji: &emoji,
+        },
     ))
 }
 
-/// `DELETE /api/v1/messages/:id/reactions/:emoji`
+/// Removes the caller's reaction to a message.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/messages/{id}/reactions/{emoji}",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(
+        ("id" = String, Path, description = "The message's id"),
+        ("emoji" = String, Path, description = "The emoji (1..10 characters)"),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = Envelope<ReactionChange>),
+        (status = 400, description = "Unusable emoji", body = ErrorEnvelope),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+    )
+)]
 pub async fn remove_reaction(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -227,6 +452,9 @@ pub async fn remove_reaction(
         .await?;
     Ok(ok(
         "Reaction removed",
-        json!({ "messageId": id, "emoji": emoji }),
+        ReactionChange {
+            message_id: id,
+            emoji: &emoji,
+        },
     ))
 }

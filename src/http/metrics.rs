@@ -26,7 +26,22 @@ fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
             .is_some_and(|given| same_secret(given.trim(), token))
 }
 
-/// `GET /metrics`
+/// Prometheus metrics: requests, messages, streams, storage and the
+/// write-ahead log.
+///
+/// With `metrics_token` set, only with `Authorization: Bearer <token>`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    security((), ("metricsToken" = [])),
+    responses(
+        (status = 200, description = "The metrics, in Prometheus' text format", content_type = "text/plain", body = String),
+        (status = 401, description = "Missing or wrong token (when one is set)", body = crate::http::error::ErrorEnvelope,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    )
+)]
 pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !authorised(&state, &headers) {
         let mut refused = AppError::unauthorized("Invalid metrics token").into_response();

@@ -1,18 +1,87 @@
 //! Joining with a code, leaving, and reading one's session and conversation.
 
 use super::cookies::{cleared_cookie, session_cookie};
-use super::envelope::{ok, ok_empty};
-use super::error::ApiResult;
+use super::envelope::{Done, Envelope, ok, ok_empty};
+use super::error::{ApiResult, ErrorEnvelope};
 use super::extract::{AppQuery, CurrentSession, JsonBody};
+use super::rules::{PRESENCE_STATUSES, PresenceStatus};
 use super::state::AppState;
 use super::validate::{AVATAR_URL, CONVERSATION_ID, Fields, JOIN_CODE, Text};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use chats3_actors::PresenceEntry;
+use chats3_actors::domain::{Conversation, ConversationId, Session};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
-/// `POST /api/v1/join`
+/// Body of `POST /api/v1/join`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct JoinBody {
+    /// The conversation to join.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,100}$")]
+    pub conversation_id: String,
+    /// Its join code.
+    #[schema(pattern = "^[A-Z0-9]{6}$")]
+    pub join_code: String,
+    /// The name shown for the user, 1..50 characters once trimmed; unique
+    /// (case-insensitive) among active participants.
+    #[schema(min_length = 1, max_length = 50)]
+    pub display_name: String,
+    /// An http(s) URL of at most 500 characters.
+    #[schema(format = "uri", max_length = 500)]
+    pub avatar_url: Option<String>,
+}
+
+/// A new session, as join answers it (the `sessionId` cookie is set too).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Joined<'a> {
+    /// The session's id.
+    session_id: &'a str,
+    /// The user's id.
+    user_id: &'a str,
+    /// The conversation joined.
+    conversation_id: &'a ConversationId,
+}
+
+/// Body of `POST /api/v1/presence`.
+#[derive(ToSchema)]
+pub struct PresenceBody {
+    /// The status to announce.
+    #[schema(value_type = PresenceStatus)]
+    pub status: String,
+}
+
+/// What `POST /api/v1/presence` answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceSet<'a> {
+    /// The caller.
+    user_id: &'a str,
+    /// What they announced.
+    #[schema(value_type = PresenceStatus)]
+    status: &'a str,
+}
+
+/// Joins a conversation with its code: a new session and its cookie.
+///
+/// Broadcasts the system message "NAME joined the conversation".
+#[utoipa::path(
+    post,
+    path = "/api/v1/join",
+    tag = "sessions",
+    request_body = JoinBody,
+    responses(
+        (status = 200, description = "Joined", body = Envelope<Joined>,
+            headers(("Set-Cookie" = String, description = "`sessionId=…; Max-Age=86400; Path=/; HttpOnly`"))),
+        (status = 403, description = "Wrong code, unknown or closed conversation, or the conversation is full", body = ErrorEnvelope),
+        (status = 409, description = "An active participant has that name", body = ErrorEnvelope),
+    )
+)]
 pub async fn join(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let id = fields.parsed("conversationId", &CONVERSATION_ID);
@@ -27,11 +96,11 @@ pub async fn join(State(state): State<AppState>, JsonBody(body): JsonBody) -> Ap
         .await?;
     let mut response = ok(
         "Joined conversation",
-        json!({
-            "sessionId": session.session_id,
-            "userId": session.user_id,
-            "conversationId": session.conversation_id,
-        }),
+        Joined {
+            session_id: &session.session_id,
+            user_id: &session.user_id,
+            conversation_id: &session.conversation_id,
+        },
     );
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -41,13 +110,29 @@ pub async fn join(State(state): State<AppState>, JsonBody(body): JsonBody) -> Ap
 }
 
 /// Query of `POST /api/v1/leave`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeaveQuery {
+    /// `true` keeps the session (and its cookie) alive.
     #[serde(rename = "keepSession")]
     keep_session: Option<String>,
 }
 
-/// `POST /api/v1/leave[?keepSession=true]` (any body is ignored).
+/// Leaves the conversation: ends the session and its streams.
+///
+/// Broadcasts "NAME left the conversation" and `peer-leave`. Takes no
+/// body (any body is ignored). With `keepSession=true` the session stays.
+#[utoipa::path(
+    post,
+    path = "/api/v1/leave",
+    tag = "sessions",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(LeaveQuery),
+    responses(
+        (status = 200, description = "Left; the cookie is cleared unless the session is kept", body = Done),
+        (status = 400, description = "Unusable query", body = ErrorEnvelope),
+    )
+)]
 pub async fn leave(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -66,12 +151,29 @@ pub async fn leave(
     Ok(response)
 }
 
-/// `GET /api/v1/session`
+/// The caller's session.
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    tag = "sessions",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The session", body = Envelope<Session>))
+)]
 pub async fn session(CurrentSession(session): CurrentSession) -> ApiResult {
     Ok(ok("Session retrieved", session))
 }
 
-/// `GET /api/v1/conversation`
+/// The metadata of the caller's conversation (as the admin routes answer it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/conversation",
+    tag = "sessions",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "The conversation", body = Envelope<Conversation>),
+        (status = 404, description = "The conversation is gone", body = ErrorEnvelope),
+    )
+)]
 pub async fn conversation(State(state): State<AppState>, session: CurrentSession) -> ApiResult {
     Ok(ok(
         "Conversation retrieved",
@@ -79,7 +181,17 @@ pub async fn conversation(State(state): State<AppState>, session: CurrentSession
     ))
 }
 
-/// `GET /api/v1/presence`: `{userId: {status, lastSeen}}`
+/// What each user of the conversation announced.
+///
+/// `{userId: {status, lastSeen}}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/presence",
+    operation_id = "list_presence",
+    tag = "sessions",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "Presence by user id", body = Envelope<HashMap<String, PresenceEntry>>))
+)]
 pub async fn presence(State(state): State<AppState>, session: CurrentSession) -> ApiResult {
     Ok(ok(
         "Presence retrieved",
@@ -87,7 +199,15 @@ pub async fn presence(State(state): State<AppState>, session: CurrentSession) ->
     ))
 }
 
-/// `POST /api/v1/presence` `{status: online|away|offline}`
+/// Announces the caller's presence (broadcast as `presence-update`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/presence",
+    tag = "sessions",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    request_body = PresenceBody,
+    responses((status = 200, description = "Announced", body = Envelope<PresenceSet>))
+)]
 pub async fn set_presence(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -100,7 +220,7 @@ pub async fn set_presence(
 /// the WebSocket's `presence`.
 pub async fn update_presence(state: &AppState, session: &CurrentSession, body: Value) -> ApiResult {
     let mut fields = Fields::of(&body)?;
-    let status = fields.one_of("status", &["online", "away", "offline"], None);
+    let status = fields.one_of("status", PRESENCE_STATUSES, None);
     let status = fields.finish(status)?;
     session
         .conversation(state)
@@ -108,6 +228,9 @@ pub async fn update_presence(state: &AppState, session: &CurrentSession, body: V
         .await?;
     Ok(ok(
         "Presence updated",
-        json!({ "userId": session.0.user_id, "status": status }),
+        PresenceSet {
+            user_id: &session.0.user_id,
+            status,
+        },
     ))
 }

@@ -25,6 +25,30 @@ fn param<'a>(uri: &'a Uri, name: &str) -> Option<Cow<'a, str>> {
     params(uri, name).next()
 }
 
+/// The paging parameters [`Paging`] reads, as the OpenAPI document lists them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Messages per page (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `older` (default) or `newer` than the cursor.
+    #[param(value_type = Option<Direction>, inline)]
+    pub direction: Option<String>,
+}
+
+/// Which way a page goes from its cursor.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Direction {
+    /// Older messages.
+    Older,
+    /// Newer messages.
+    Newer,
+}
+
 /// Page size when `limit` is absent.
 const DEFAULT_LIMIT: usize = 50;
 

@@ -1,23 +1,56 @@
 //! `/api/v1/signaling`: the event stream (`GET`, Server-Sent Events) and
 //! the signaling relay (`POST`).
 
-use super::envelope::ok;
-use super::error::{ApiResult, AppError};
+use super::envelope::{Envelope, ok};
+use super::error::{ApiResult, AppError, ErrorEnvelope};
 use super::event_stream;
 use super::extract::{CurrentSession, JsonBody};
 use super::query::ResumeFrom;
-use super::rules::SIGNAL_TYPES;
+use super::rules::{SIGNAL_TYPES, SignalType};
 use super::state::AppState;
 use super::validate::{Fields, Text};
 use axum::extract::State;
 use chats3_actors::{StreamOpen, Subscription};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Largest `data` of a signaling event (an SDP offer is a few KiB), which
 /// bounds the replay buffer and every subscriber queue.
 pub const MAX_SIGNAL_DATA: usize = 64 * 1024;
 
-/// `POST /api/v1/signaling`
+/// Body of `POST /api/v1/signaling`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct SignalBody {
+    /// The event's type.
+    #[schema(value_type = SignalType, rename = "type")]
+    pub kind: String,
+    /// The one user it is for; absent or empty, a broadcast.
+    #[schema(max_length = 200)]
+    pub to_user_id: Option<String>,
+    /// Any JSON of at most 64 KiB, relayed unchanged (absent: `null`).
+    #[schema(value_type = Value, required = false)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// What `POST /api/v1/signaling` answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Signalled {
+    /// The event's id: its `id` on the streams.
+    event_id: String,
+}
+
+/// Relays a signaling event to the conversation's streams.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signaling",
+    tag = "events",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    request_body = SignalBody,
+    responses((status = 200, description = "Relayed", body = Envelope<Signalled>))
+)]
 pub async fn signal(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -39,10 +72,41 @@ pub async fn relay(state: &AppState, session: &CurrentSession, body: Value) -> A
         .conversation(state)
         .signal(&session.0.user_id, kind, to.as_deref(), &data)
         .await?;
-    Ok(ok("Signaling event added", json!({ "eventId": event_id })))
+    Ok(ok("Signaling event added", Signalled { event_id }))
 }
 
-/// `GET /api/v1/signaling[?cursor=]` with optional `Last-Event-ID`.
+/// The conversation's events as Server-Sent Events.
+///
+/// The stream opens with `retry: 3000`, then `{"type":"system","data":"connected"}`
+/// and `{"type":"room-state","data":{"participants":[…]}}`, then (on a resume
+/// that cannot be served in full) `{"type":"resync","data":{"lastEventId":…}}`,
+/// then the events (`StreamEvent`): each block an `id:` line (the
+/// per-conversation sequence) and a `data:` line of JSON (a `StreamFrame`).
+/// A `: heartbeat` comment comes every 15 s. A subscriber gets broadcasts
+/// except its own, events addressed to it, and targeted events it sent.
+/// Resume with `Last-Event-ID` (or `?cursor=`): the missed events are
+/// replayed in order, once each. Errors before the stream starts (401)
+/// are envelopes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/signaling",
+    operation_id = "event_stream",
+    tag = "events",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    params(
+        ("cursor" = Option<String>, Query, description = "Resume after this event id (when no `Last-Event-ID` is sent)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "The event stream; each `data:` line is a `StreamFrame`",
+            content_type = "text/event-stream", body = String,
+            headers(
+                ("Cache-Control" = String, description = "`no-cache`"),
+                ("X-Accel-Buffering" = String, description = "`no`"),
+            )),
+        (status = 404, description = "The session's conversation is gone", body = ErrorEnvelope),
+    )
+)]
 pub async fn stream(
     State(state): State<AppState>,
     session: CurrentSession,

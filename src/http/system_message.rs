@@ -3,8 +3,8 @@
 //! derived from the signed text, so a replayed or retried request is the
 //! same message: stored and broadcast once, answered with the first.
 
-use super::envelope::ok;
-use super::error::{ApiResult, AppError};
+use super::envelope::{Envelope, ok};
+use super::error::{ApiResult, AppError, ErrorEnvelope};
 use super::extract::JsonBody;
 use super::sanitize::strip_html;
 use super::state::AppState;
@@ -13,9 +13,32 @@ use crate::config::Integrator;
 use crate::signing::{derived_id, verify};
 use axum::extract::State;
 use chats3_actors::ConversationHandle;
-use chats3_actors::domain::{ConversationId, MessageType, NewMessage, Sender};
+use chats3_actors::domain::{ConversationId, Message, MessageType, NewMessage, Sender};
 use chats3_actors::time::now_ms;
 use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Body of `POST /api/v1/system-message`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct SystemMessageBody {
+    /// The integrator's id.
+    #[schema(min_length = 1, max_length = 100)]
+    pub integrator_id: String,
+    /// The conversation to post into.
+    #[schema(min_length = 1, max_length = 100)]
+    pub conversation_id: String,
+    /// The text (HTML tags are removed after the signature is checked).
+    #[schema(min_length = 1, max_length = 12000)]
+    pub body: String,
+    /// When the request was made: within 60 s of the server's clock.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    /// base64url(HMAC-SHA256(secret, `{"integratorId":…,"conversationId":…,"body":…,"timestamp":…}`)),
+    /// over compact JSON in exactly that key order.
+    #[schema(min_length = 1, max_length = 200)]
+    pub signature: String,
+}
 
 /// The signed text: `JSON.stringify({integratorId, conversationId, body, timestamp})`.
 #[derive(Serialize)]
@@ -47,7 +70,22 @@ async fn target(
     Ok(conversation)
 }
 
-/// `POST /api/v1/system-message`
+/// Posts an integrator's system message, signed with the integrator's secret.
+///
+/// A repeat of an accepted request answers the first stored message and
+/// stores nothing new.
+#[utoipa::path(
+    post,
+    path = "/api/v1/system-message",
+    operation_id = "create_system_message",
+    tag = "integrators",
+    request_body = SystemMessageBody,
+    responses(
+        (status = 200, description = "The stored message", body = Envelope<Message>),
+        (status = 403, description = "Unknown integrator, invalid signature, a timestamp too far from now, or a closed conversation", body = ErrorEnvelope),
+        (status = 404, description = "No such conversation", body = ErrorEnvelope),
+    )
+)]
 pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
     let mut fields = Fields::of(&body)?;
     let integrator_id = fields.text("integratorId", Text::len(1, 100));

@@ -6,7 +6,21 @@
 use super::error::AppError;
 use chats3_actors::domain::{ConversationId, MessageType};
 use chats3_actors::time::parse_iso_ms;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+/// One issue of a 400 "Validation error".
+#[derive(Serialize, ToSchema)]
+pub struct Issue<'a> {
+    /// The offending field (empty for the request as a whole).
+    path: Vec<&'a str>,
+    /// What is wrong: `invalid_type`, `too_small`, `too_big`,
+    /// `invalid_format`, `invalid_enum_value`, `invalid_json`...
+    code: &'a str,
+    /// The same in words.
+    message: &'a str,
+}
 
 /// One issue of a 400 "Validation error": `{path, code, message}`, the
 /// path empty for the request as a whole.
@@ -16,7 +30,11 @@ pub fn issue(field: &str, code: &str, message: &str) -> Value {
     } else {
         vec![field]
     };
-    json!({ "path": path, "code": code, "message": message })
+    json!(Issue {
+        path,
+        code,
+        message
+    })
 }
 
 /// A 400 "Validation error" with one issue.

@@ -28,6 +28,7 @@ mod join_holds;
 mod lazy_replay;
 mod messages;
 mod odd_ids;
+mod openapi;
 #[cfg(feature = "fault-injection")]
 mod panic_recovery;
 mod pending_flood;

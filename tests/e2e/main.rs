@@ -10,6 +10,7 @@ mod helpers;
 
 mod browser;
 mod chat;
+mod docs;
 mod embed;
 mod proxy;
 mod resilience;

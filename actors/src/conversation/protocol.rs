@@ -246,7 +246,7 @@ pub struct StreamOpen {
 }
 
 /// A user's announced presence.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PresenceEntry {
     /// What the user announced (`online`, `away`, ...).

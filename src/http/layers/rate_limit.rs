@@ -111,7 +111,8 @@ fn wait_secs(not_until: &governor::NotUntil<<DefaultClock as Clock>::Instant>) -
         .ceil() as u64
 }
 
-fn exempt(path: &str) -> bool {
+/// Paths outside the budget over all routes (probes, metrics, static files).
+pub fn exempt(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/metrics") || path.starts_with("/static/")
 }
 
