@@ -15,16 +15,6 @@ struct Instance {
     app: TestApp,
 }
 
-/// A config file naming the test integrator, who signs the tickets.
-fn integrator_config() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[[integrators]]\nid = \"{INTEGRATOR_ID}\"\nsecret = \"{INTEGRATOR_SECRET}\"\nallowed_origins = [\"{INTEGRATOR_ORIGIN}\"]\n"
-    );
-    std::fs::write(dir.path().join("chats3.toml"), text).unwrap();
-    dir
-}
-
 /// `count` instances on `redis`, sharing `storage`, each with its own
 /// write-ahead log.
 fn start_cluster(

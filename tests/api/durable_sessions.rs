@@ -19,16 +19,6 @@ enum Stop {
     Terminate,
 }
 
-/// A config file naming the test integrator, who signs the tickets.
-fn integrator_config() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[[integrators]]\nid = \"{INTEGRATOR_ID}\"\nsecret = \"{INTEGRATOR_SECRET}\"\nallowed_origins = [\"{INTEGRATOR_ORIGIN}\"]\n"
-    );
-    std::fs::write(dir.path().join("chats3.toml"), text).unwrap();
-    dir
-}
-
 /// The binary on `data_dir` (its log in `<data_dir>/wal` unless `envs`
 /// say otherwise) with the integrator of `config`, and the helpers of a
 /// test app.

@@ -430,6 +430,17 @@ pub async fn terminate(
     }
 }
 
+/// A config file (`chats3.toml` in the returned directory) naming the
+/// test integrator, who signs the tickets, for a spawned binary.
+pub fn integrator_config() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[[integrators]]\nid = \"{INTEGRATOR_ID}\"\nsecret = \"{INTEGRATOR_SECRET}\"\nallowed_origins = [\"{INTEGRATOR_ORIGIN}\"]\n"
+    );
+    std::fs::write(dir.path().join("chats3.toml"), text).unwrap();
+    dir
+}
+
 /// Starts the real `chats3` binary on port 0 with rate limits off, JSON
 /// logs and `envs` on top; returns the process (stdout drained, stderr as
 /// asked) and the URL it logged as listening on. Its write-ahead log is
