@@ -15,6 +15,7 @@
 //! at most 64 KiB, and a write the client does not take within
 //! [`Options::stream_write_timeout`] ends its connection.
 
+mod enveloped_431;
 mod first_request;
 mod prefixed;
 mod stream_writer;
@@ -59,6 +60,40 @@ pub struct Options {
 #[derive(Debug, Clone, Copy)]
 pub struct HeadTooLarge;
 
+/// Whether a head hyper parsed (a connection's later requests) is longer
+/// than the 64 KiB bound; hyper's own buffer bound is looser, so the router
+/// refuses these itself.
+pub fn head_too_large(request: &axum::extract::Request) -> bool {
+    let uri = request.uri();
+    let mut length = request.method().as_str().len()
+        + uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n\r\n".len();
+    for (name, value) in request.headers() {
+        length += name.as_str().len() + value.len() + ": \r\n".len();
+        if length > first_request::MAX_HEAD {
+            return true;
+        }
+    }
+    length > first_request::MAX_HEAD
+}
+
+/// The router's 431 answer as bytes, written in place of hyper's own.
+async fn rendered_head_too_large(router: &Router) -> Arc<enveloped_431::Answer431> {
+    let mut request = hyper::Request::new(axum::body::Body::empty());
+    request.extensions_mut().insert(HeadTooLarge);
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
+    let Ok(response) = router.clone().oneshot(request).await;
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    Arc::new(enveloped_431::Answer431::new(&parts, &body))
+}
+
 /// What every connection task shares.
 struct Shared {
     router: Router,
@@ -68,6 +103,8 @@ struct Shared {
     connections: TaskTracker,
     stream_write_timeout: Duration,
     fresh_paths: FreshPaths,
+    /// Written instead of hyper's own 431 ([`enveloped_431`]).
+    head_too_large: Arc<enveloped_431::Answer431>,
 }
 
 impl Shared {
@@ -90,7 +127,9 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(first_request::MAX_HEAD);
+    let head_too_large = rendered_head_too_large(&router).await;
     let shared = Arc::new(Shared {
+        head_too_large,
         router,
         http,
         shutdown: shutdown.clone(),
@@ -186,9 +225,12 @@ async fn connection(
                     request.extensions_mut().insert(ConnectInfo(peer));
                     router.clone().oneshot(request)
                 });
-            let io = TokioIo::new(Deadlined::new(
-                prefixed::Prefixed::new(read, socket, slot),
-                shared.write_deadline(),
+            let io = TokioIo::new(enveloped_431::Enveloped431::new(
+                Deadlined::new(
+                    prefixed::Prefixed::new(read, socket, slot),
+                    shared.write_deadline(),
+                ),
+                shared.head_too_large.clone(),
             ));
             // Boxed so an event stream's task does not carry its size.
             let mut served = Box::pin(shared.http.serve_connection(io, service).with_upgrades());

@@ -57,12 +57,19 @@ pub async fn admission(
         .extensions()
         .get::<crate::serve::HeadTooLarge>()
         .is_some()
+        || crate::serve::head_too_large(&request)
     {
-        return AppError::new(
+        // The connection closes after it, as after hyper's own 431.
+        let mut refused = AppError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request header fields too large",
         )
         .into_response();
+        refused.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return refused;
     }
     if let Some(refused) = rate_limit::check_global(&admission.limiter, &request) {
         return refused;
