@@ -229,6 +229,7 @@ impl ConversationActor {
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
         state.try_load(&myself).await;
+        state.note_idle();
         Ok(())
     }
 
@@ -285,6 +286,7 @@ impl ConversationActor {
             }
         }
         state.logged_if_news();
+        state.note_idle();
         Ok(())
     }
 }
@@ -507,6 +509,21 @@ impl ConversationState {
             .progress
             .memory_bytes
             .store(bytes, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Tells the supervisor since when this conversation is idle (no open
+    /// stream), for unloading the idlest under pressure.
+    fn note_idle(&self) {
+        let since = if self.members.stream_count() == 0 {
+            self.last_activity_ms
+        } else {
+            i64::MAX
+        };
+        self.args
+            .write_behind
+            .progress
+            .idle_since_ms
+            .store(since, std::sync::atomic::Ordering::Release);
     }
 
     /// Expires buffers, ids and holds; stops the actor when idle.

@@ -24,7 +24,7 @@ use crate::store::{SharedStore, StoreError, keys};
 use crate::wal::{Wal, WalError, durable};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -44,6 +44,11 @@ pub(crate) struct FlushProgress {
     /// Estimated bytes the loaded conversation holds (set by it at load
     /// and housekeeping; 0 while it is not loaded).
     pub memory_bytes: AtomicUsize,
+    /// Since when the loaded conversation has had no open stream and no
+    /// request (milliseconds; `i64::MAX` while a stream is open), set by
+    /// it after each message it handles: the supervisor unloads the
+    /// idlest first when loaded conversations reach their bounds.
+    pub idle_since_ms: AtomicI64,
     /// What of the write-ahead log the conversation still needs.
     pub log: LogNeeds,
 }

@@ -30,7 +30,7 @@ use crate::time::now_ms;
 use crate::wal::Wal;
 use crate::write_behind::{FlusherStarter, WriteBehind};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,7 +117,15 @@ pub(crate) struct SupervisorState {
     absent: AbsentIds,
     flushers: Arc<FlusherStarter>,
     check_permits: Arc<Semaphore>,
+    /// Conversation actors told to stop to make room (see
+    /// [`SupervisorState::unload_idlest`]), until they have stopped: they
+    /// no longer count against the bounds.
+    unloading: HashSet<ActorId>,
 }
+
+/// A conversation idle for less than this is not unloaded to make room
+/// for another: one in use between requests stays.
+const MIN_IDLE_TO_UNLOAD_MS: i64 = 1_000;
 
 impl Actor for ConversationSupervisor {
     type Msg = SupervisorMsg;
@@ -147,6 +155,7 @@ impl Actor for ConversationSupervisor {
             absent: AbsentIds::default(),
             flushers,
             check_permits: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
+            unloading: HashSet::new(),
         };
         for (id, changes) in std::mem::take(&mut state.args.replay) {
             state.write_behind_of(&id).set_replay(changes);
@@ -225,6 +234,7 @@ impl Actor for ConversationSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                state.unloading.remove(&cell.get_id());
                 if let Some(id) = state.owners.remove(&cell.get_id()) {
                     let is_current = state
                         .conversations
@@ -246,6 +256,7 @@ impl Actor for ConversationSupervisor {
                 }
             }
             SupervisionEvent::ActorFailed(cell, error) => {
+                state.unloading.remove(&cell.get_id());
                 if let Some(id) = state.owners.remove(&cell.get_id()) {
                     tracing::error!(conversation = %id, %error, "conversation failed; restarting from storage");
                     state.conversations.remove(&id);
@@ -388,30 +399,61 @@ impl SupervisorState {
         }
         let held: usize = self
             .conversations
-            .keys()
-            .filter_map(|id| self.write_behind.get(id))
+            .iter()
+            .filter(|(_, actor)| !self.unloading.contains(&actor.get_id()))
+            .filter_map(|(id, _)| self.write_behind.get(id))
             .map(|w| w.progress.memory_bytes.load(Ordering::Acquire))
             .sum();
         held >= bound
+    }
+
+    /// Makes room under the bounds: the loaded conversation idle for
+    /// longest (no open stream, no request for at least
+    /// [`MIN_IDLE_TO_UNLOAD_MS`]) is stopped, storing what it holds as an
+    /// idle one does. `false` when every loaded conversation is in use.
+    fn unload_idlest(&mut self) -> bool {
+        let latest = now_ms() - MIN_IDLE_TO_UNLOAD_MS;
+        let idlest = self
+            .conversations
+            .iter()
+            .filter(|(_, actor)| !self.unloading.contains(&actor.get_id()) && is_live(actor))
+            .filter_map(|(id, actor)| {
+                let since = self
+                    .write_behind
+                    .get(id)?
+                    .progress
+                    .idle_since_ms
+                    .load(Ordering::Acquire);
+                (since <= latest).then_some((since, id, actor))
+            })
+            .min_by_key(|(since, _, _)| *since);
+        let Some((_, id, actor)) = idlest else {
+            return false;
+        };
+        tracing::info!(conversation = %id, "unloading the idlest conversation to make room");
+        actor.stop(Some("unloaded to make room".into()));
+        self.unloading.insert(actor.get_id());
+        true
     }
 
     async fn get(&mut self, myself: &ActorRef<SupervisorMsg>, id: ConversationId) -> Lookup {
         if self.is_live(&id) {
             return Ok(self.conversations[&id].clone());
         }
-        if self.conversations.len() >= self.args.settings.max_conversations
-            && !self.conversations.contains_key(&id)
-        {
-            return Err(ChatError::Overloaded {
-                message: "Too many conversations are loaded; retry shortly",
-                retry_after: Duration::from_secs(2),
-            });
-        }
-        if !self.conversations.contains_key(&id) && self.over_memory_bound() {
-            return Err(ChatError::Overloaded {
-                message: "Loaded conversations hold too much memory; retry shortly",
-                retry_after: Duration::from_secs(5),
-            });
+        if !self.conversations.contains_key(&id) {
+            let loaded = self.conversations.len() - self.unloading.len();
+            if loaded >= self.args.settings.max_conversations && !self.unload_idlest() {
+                return Err(ChatError::Overloaded {
+                    message: "Too many conversations are loaded; retry shortly",
+                    retry_after: Duration::from_secs(2),
+                });
+            }
+            if self.over_memory_bound() && !self.unload_idlest() {
+                return Err(ChatError::Overloaded {
+                    message: "Loaded conversations hold too much memory; retry shortly",
+                    retry_after: Duration::from_secs(5),
+                });
+            }
         }
         let write_behind = self.write_behind_of(&id);
         let args = ConversationArgs {

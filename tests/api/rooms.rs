@@ -90,3 +90,62 @@ async fn past_max_loaded_memory_a_new_conversation_answers_503_and_loaded_ones_s
         .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn at_the_bound_the_idlest_room_is_unloaded_to_make_room_and_a_room_in_use_is_not() {
+    let app = spawn_app_with(|c| {
+        c.actors.max_conversations = 2;
+        c.actors.flush_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let (quiet, quiet_code) = app.create_conversation(Some("quiet")).await;
+    let ann = app.join(&quiet, &quiet_code, "Ann").await;
+    let kept = app.send(&ann.session_id, "kept across the unload").await;
+    let (busy, busy_code) = app.create_conversation(Some("busy")).await;
+    let bob = app.join(&busy, &busy_code, "Bob").await;
+    let mut watching = app.stream(&bob.session_id, None).await;
+    watching.opening().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+
+    // "quiet" has been idle for over a second and has no stream: it makes
+    // room; "busy" has a stream and stays.
+    app.create_conversation(Some("third")).await;
+    eventually("the idlest room to be unloaded", || async {
+        app.metric("chats3_conversations_live").await == 2
+    })
+    .await;
+    let refused = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD, "conversationId": "fourth" }),
+        )
+        .await;
+    let (status, message, _) = failure(refused).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (503, "Too many conversations are loaded; retry shortly"),
+        "a room in use and a room used a moment ago stay loaded"
+    );
+
+    // The unloaded room stored its message on the way out and loads
+    // again (in place of "third", now idle) with it and its session.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let history = app.history(&ann.session_id).await;
+    assert!(
+        history.iter().any(|m| m["messageId"] == kept["messageId"]),
+        "{history:?}"
+    );
+    let cy = app.join(&busy, &busy_code, "Cy").await;
+    let sent = app
+        .send(&cy.session_id, "the busy room never stopped")
+        .await;
+    // Cy's join notice comes first.
+    for _ in 0..2 {
+        let event = watching.next_of("new-message").await;
+        if event.data["data"]["messageId"] == sent["messageId"] {
+            app.stop().await;
+            return;
+        }
+    }
+    panic!("the stream of the busy room did not get the message");
+}
