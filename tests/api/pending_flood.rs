@@ -7,10 +7,14 @@ use crate::helpers::*;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const MAX_PENDING: usize = 20;
-const POSTS: usize = 600;
+/// The flood posts at least this many, and goes on until a flush has made
+/// room (however fast the machine answers), up to `MAX_POSTS`.
+const MIN_POSTS: usize = 600;
+const MAX_POSTS: usize = 100_000;
 const POSTING_AT_ONCE: usize = 32;
 
 /// How one post was answered.
@@ -72,17 +76,30 @@ async fn a_conversation_flooded_past_max_pending_refuses_with_503_and_loses_noth
     .await;
     let (id, code) = app.create_conversation(None).await;
     let ann = app.join(&id, &code, "Ann").await;
-    let ids: Vec<String> = (0..POSTS)
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let answers: Vec<(usize, Answer)> = futures::stream::iter(0..POSTS)
+    let salt = uuid::Uuid::new_v4().as_u128();
+    let id_of = |n: usize| uuid::Uuid::from_u128(salt ^ n as u128).to_string();
+    let (stored, refused_so_far) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let flood_over = || {
+        stored.load(Ordering::Relaxed) > MAX_PENDING && refused_so_far.load(Ordering::Relaxed) > 0
+    };
+    let answers: Vec<(usize, Answer)> = futures::stream::iter(0..MAX_POSTS)
+        .take_while(|n| std::future::ready(*n < MIN_POSTS || !flood_over()))
         .map(|n| {
-            let (app, session, ids) = (&app, &ann.session_id, &ids);
-            async move { (n, post(app, session, &ids[n], &format!("flood {n}")).await) }
+            let (app, session, id_of) = (&app, &ann.session_id, &id_of);
+            let (stored, refused_so_far) = (&stored, &refused_so_far);
+            async move {
+                let answer = post(app, session, &id_of(n), &format!("flood {n}")).await;
+                match answer {
+                    Answer::Stored => stored.fetch_add(1, Ordering::Relaxed),
+                    Answer::Refused => refused_so_far.fetch_add(1, Ordering::Relaxed),
+                };
+                (n, answer)
+            }
         })
         .buffer_unordered(POSTING_AT_ONCE)
         .collect()
         .await;
+    let posts = answers.len();
     let accepted: BTreeSet<usize> = answers
         .iter()
         .filter(|(_, a)| matches!(a, Answer::Stored))
@@ -94,7 +111,7 @@ async fn a_conversation_flooded_past_max_pending_refuses_with_503_and_loses_noth
         .map(|(n, _)| *n)
         .collect();
     eprintln!(
-        "{POSTS} posts, {POSTING_AT_ONCE} at once, max_pending {MAX_PENDING}: {} answered 200, {} answered 503",
+        "{posts} posts, {POSTING_AT_ONCE} at once, max_pending {MAX_PENDING}: {} answered 200, {} answered 503",
         accepted.len(),
         refused.len()
     );
@@ -113,7 +130,7 @@ async fn a_conversation_flooded_past_max_pending_refuses_with_503_and_loses_noth
     .await;
     for &n in retried {
         loop {
-            match post(&app, &ann.session_id, &ids[n], &format!("flood {n}")).await {
+            match post(&app, &ann.session_id, &id_of(n), &format!("flood {n}")).await {
                 Answer::Stored => break,
                 Answer::Refused => tokio::time::sleep(Duration::from_millis(200)).await,
             }
@@ -122,7 +139,7 @@ async fn a_conversation_flooded_past_max_pending_refuses_with_503_and_loses_noth
     // A retry of what was answered 200 stores nothing new.
     for &n in accepted.iter().take(10) {
         assert!(matches!(
-            post(&app, &ann.session_id, &ids[n], &format!("flood {n}")).await,
+            post(&app, &ann.session_id, &id_of(n), &format!("flood {n}")).await,
             Answer::Stored
         ));
     }
@@ -137,14 +154,14 @@ async fn a_conversation_flooded_past_max_pending_refuses_with_503_and_loses_noth
     let should_be_stored: BTreeSet<usize> = accepted.iter().chain(retried).copied().collect();
     for &n in &should_be_stored {
         assert_eq!(
-            counts.get(&ids[n]).copied().unwrap_or(0),
+            counts.get(&id_of(n)).copied().unwrap_or(0),
             1,
             "post {n}, answered 200, is stored exactly once"
         );
     }
     for &n in abandoned {
         assert!(
-            !counts.contains_key(&ids[n]),
+            !counts.contains_key(&id_of(n)),
             "post {n}, answered 503 and never retried, is not stored"
         );
     }
