@@ -424,3 +424,95 @@ async fn a_server_restart_mid_chat_logs_no_one_out_and_sends_what_was_typed_once
     assert_eq!(times, 1, "shown once: {shown:?}");
     ann.close().await;
 }
+
+#[tokio::test]
+async fn each_message_is_announced_once_and_the_list_is_one_tab_stop() {
+    let Some(driver) = driver().await else { return };
+    let app = spawn_app().await;
+    let (id, link) = titled_room(&app, "Announced").await;
+    let code = link.rsplit('=').next().unwrap();
+    let bob = app.join(&id, code, "Bob").await;
+    for i in 0..6 {
+        app.send(&bob.session_id, &format!("earlier {i}")).await;
+    }
+    let ann = driver.browser(1100, 760).await;
+    join_through_the_page(&ann, &link, "Ann").await;
+    ann.wait_message("earlier 5").await;
+    ann.client
+        .execute(
+            "window.__said = []; new MutationObserver(() => { \
+               const t = document.getElementById('announcer').textContent; if (t) window.__said.push(t); \
+             }).observe(document.getElementById('announcer'), { childList: true, characterData: true, subtree: true });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    app.send(&bob.session_id, "hello Ann").await;
+    ann.wait_message("hello Ann").await;
+    ann.fill("#message-input", "hello Bob").await;
+    ann.press(ENTER).await;
+    ann.wait_message("hello Bob").await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let said = ann
+        .client
+        .execute("return window.__said;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        said,
+        json!(["Bob: hello Ann"]),
+        "one announcement, none for our own"
+    );
+    let live = ann
+        .client
+        .execute(
+            "return document.querySelectorAll('#messages[aria-live], .log[aria-live], .log[role=log]').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(live, json!(0), "the list itself is not a live region");
+
+    let stops = ann
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#messages li.message')].filter(li => li.tabIndex === 0).length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stops, json!(1), "one message in the tab order");
+    ann.client
+        .execute(
+            "document.querySelector('#messages li.message[tabindex=\"0\"]').focus();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let hello = ann.message_with_body("hello Ann").await;
+    ann.press("\u{E013}").await; // ↑: from our own message to Bob's
+    let on = ann
+        .wait_for(
+            "↑ to reach Bob's message",
+            &format!("return document.activeElement.matches({hello:?}) ? true : null;"),
+        )
+        .await;
+    assert_eq!(on, json!(true));
+    ann.press("\u{E004}").await; // Tab: into that message's controls
+    let control = ann
+        .client
+        .execute(
+            "return document.activeElement.dataset.action || '';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        control,
+        json!("react"),
+        "Tab reaches the message's reactions"
+    );
+    ann.press(ENTER).await;
+    ann.find(&format!("{hello} .reaction-picker")).await;
+    ann.close().await;
+}

@@ -8,6 +8,7 @@ import { list } from './messages.js';
 
 const FOCUSABLE = 'a[href], button, textarea, input, [tabindex]';
 let active = null; // the <li> in the tab order
+let chosen = false; // the reader has been in the list: their place stays
 
 const messages = () => [...list.querySelectorAll(':scope > li.message')];
 
@@ -27,11 +28,11 @@ function activate(li) {
   setInner(li, true);
 }
 
-/** Keeps exactly one message in the tab order: the active one, else the newest. */
+/** Keeps exactly one message in the tab order: the one the reader moved to, else the newest. */
 function settle() {
   const all = messages();
   if (active && !active.isConnected) active = null;
-  if (!active && all.length) activate(all[all.length - 1]);
+  if ((!active || !chosen) && all.length) activate(all[all.length - 1]);
 }
 
 function move(from, key) {
@@ -55,7 +56,12 @@ list.addEventListener('keydown', (e) => {
     move(li, e.key);
   }
 });
-list.addEventListener('focusin', (e) => activate(e.target.closest?.('li.message')));
+list.addEventListener('focusin', (e) => {
+  const li = e.target.closest?.('li.message');
+  if (!li) return;
+  chosen = true;
+  activate(li);
+});
 
 // A message (re)rendered: its controls follow its place in the tab order.
 on('message-rendered', (entry) => {
