@@ -42,7 +42,7 @@ mod joining;
 mod keeping;
 mod loading;
 mod members;
-mod metadata;
+pub(crate) mod metadata;
 mod outbox;
 mod paging;
 mod posting;
@@ -300,9 +300,10 @@ impl ConversationState {
             Request::Create {
                 keep_existing: true,
                 reply,
+                ..
             } if self.meta.is_some() => drop(reply.send(self.meta().cloned())),
-            Request::Create { reply, .. } => {
-                let result = self.create().await;
+            Request::Create { title, reply, .. } => {
+                let result = self.create(title).await;
                 let created = result.is_ok();
                 if reply.send(result).is_err() && created {
                     // The caller gave up (timed out): it was told the create

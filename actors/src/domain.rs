@@ -89,6 +89,10 @@ pub struct Conversation {
     pub created_at: String,
     /// When it was closed (ISO 8601).
     pub closed_at: Option<String>,
+    /// The title its creator gave it; rooms created without one (and by
+    /// Chats3) have none and are shown by their id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// Who a session or message belongs to.

@@ -35,7 +35,8 @@ pub struct EventJson<'a, T: Serialize> {
     /// The `eventId` that `POST /api/v1/signaling` answered (a message's id
     /// for `new-message`).
     id: &'a str,
-    /// The event's type (`new-message`, `peer-leave`, a signaling type...).
+    /// The event's type (`new-message`, `peer-leave`, `conversation-closed`, a
+    /// signaling type...).
     #[serde(rename = "type")]
     kind: &'a str,
     /// Who caused it (`"system"` for system messages).

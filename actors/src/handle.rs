@@ -341,10 +341,17 @@ impl ConversationHandle {
             .map_err(|_| ChatError::ActorGone("the conversation"))
     }
 
-    /// Creates the conversation with a fresh join code.
+    /// Creates the conversation with a fresh join code and no title.
     pub async fn create(&self) -> Result<Conversation, ChatError> {
+        self.create_titled(None).await
+    }
+
+    /// Creates the conversation with a fresh join code and `title` (already
+    /// validated) when given.
+    pub async fn create_titled(&self, title: Option<String>) -> Result<Conversation, ChatError> {
         self.ask(|reply| Request::Create {
             keep_existing: false,
+            title: title.clone(),
             reply,
         })
         .await
@@ -361,6 +368,7 @@ impl ConversationHandle {
         creating
             .ask(|reply| Request::Create {
                 keep_existing: true,
+                title: None,
                 reply,
             })
             .await

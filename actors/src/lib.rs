@@ -102,6 +102,7 @@ mod system_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use conversation::metadata::CLOSED_EVENT;
 pub use conversation::revisions::EDIT_WINDOW_MS;
 pub use conversation::{
     Page, PageQuery, PresenceEntry, REPLAY_CHUNK, ReactionMap, ReplayChunk, ReplayCursor,

@@ -22,7 +22,14 @@ pub struct CreateBody {
     /// The id to create; absent, `conv-<uuid>`.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,100}$")]
     pub conversation_id: Option<String>,
+    /// A title shown to its members (trimmed, 1..=100 characters); absent,
+    /// the room is shown by its id.
+    #[schema(min_length = 1, max_length = 100)]
+    pub title: Option<String>,
 }
+
+/// The longest room title, in characters (after trimming).
+const TITLE_MAX_CHARS: usize = 100;
 
 /// Body of the admin routes that name a conversation in their path.
 #[derive(ToSchema)]
@@ -45,7 +52,7 @@ fn path_id(id: &str) -> Result<ConversationId, AppError> {
     ConversationId::parse(id).ok_or_else(|| AppError::not_found("Conversation not found"))
 }
 
-/// Creates a conversation with a fresh join code.
+/// Creates a conversation with a fresh join code and an optional title.
 #[utoipa::path(
     post,
     path = "/api/v1/admin/conversations",
@@ -63,10 +70,11 @@ pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> 
     let mut fields = Fields::of(&body)?;
     let password = fields.text("adminPassword", Text::len(1, 1000));
     let custom = fields.optional_parsed("conversationId", &CONVERSATION_ID);
-    let (password, custom) = fields.finish((password, custom))?;
+    let title = fields.optional_text("title", Text::trimmed(1, TITLE_MAX_CHARS));
+    let (password, custom, title) = fields.finish((password, custom, title))?;
     authorise(&state, &password)?;
     let id = custom.unwrap_or_else(ConversationId::generate);
-    let conversation = state.system.conversation(id).create().await?;
+    let conversation = state.system.conversation(id).create_titled(title).await?;
     tracing::info!(conversation = %conversation.conversation_id, "conversation created");
     Ok(ok("Conversation created", conversation))
 }
@@ -109,7 +117,7 @@ pub async fn get_one(
 }
 
 /// Closes a conversation: it takes no more joins or embeds; existing
-/// sessions go on.
+/// sessions go on, and every open stream gets a `conversation-closed` event.
 #[utoipa::path(
     post,
     path = "/api/v1/admin/conversations/{id}/close",

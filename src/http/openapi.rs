@@ -28,6 +28,7 @@ use utoipa::OpenApi;
         frames::Connected,
         frames::RoomState,
         frames::Resync,
+        frames::ConversationClosed,
         frames::WsServerFrame,
         frames::WsCommand,
         frames::WsAck,

@@ -165,7 +165,15 @@ pub async fn join(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(html(page(&state, "join.html").await?))
 }
 
-/// The admin page.
+/// Where the admin password comes from, as the admin page says under its field.
+const PASSWORD_GENERATED: &str = "No admin password is configured, so the server generated one \
+    for this run: it is in the server's log from startup (the line with admin_password). \
+    Set auth.admin_password (or CHATS3_AUTH__ADMIN_PASSWORD) to choose one that lasts.";
+/// The note when the configuration names the password.
+const PASSWORD_CONFIGURED: &str =
+    "The password set in the server's configuration (auth.admin_password).";
+
+/// The admin page, saying where its password comes from.
 #[utoipa::path(
     get,
     path = "/admin",
@@ -174,7 +182,16 @@ pub async fn join(State(state): State<AppState>) -> Result<Response, AppError> {
     responses((status = 200, description = "The page", content_type = "text/html", body = String))
 )]
 pub async fn admin(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(html(page(&state, "admin.html").await?))
+    let note = if state.config.auth.admin_password.is_empty() {
+        PASSWORD_GENERATED
+    } else {
+        PASSWORD_CONFIGURED
+    };
+    Ok(html(
+        page(&state, "admin.html")
+            .await?
+            .replace("{{ADMIN_PASSWORD_NOTE}}", note),
+    ))
 }
 
 /// A room's page: any id, HTML-escaped into the page.

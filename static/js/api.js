@@ -77,6 +77,7 @@ export function errorText(err) {
     const parts = err.details.map((x) => [x?.path?.join?.('.'), x?.message].filter(Boolean).join(': ')).filter(Boolean);
     if (parts.length) text += ` (${parts.join('; ')})`;
   }
-  if (err?.retryAfter) text += ` Try again in ${err.retryAfter} s.`;
+  // Said once: the server's own text may already say when to retry.
+  if (err?.retryAfter && !/\b(retry|try again)\b/i.test(text)) text += ` Try again in ${err.retryAfter} s.`;
   return text;
 }

@@ -1,8 +1,9 @@
 // The join page: conversation id and join code (prefilled from the link)
-// and a display name; a successful join keeps the session id for this tab
-// and opens the room.
+// and a display name (the one this tab used last for the room); a
+// successful join keeps the session id, code and name for this tab and
+// opens the room, where anything left unsent goes out.
 import { api, errorText } from './api.js';
-import { sessionKey, storage } from './storage.js';
+import { joinCodeKey, nameKey, sessionKey, storage } from './storage.js';
 
 const form = document.getElementById('join-form');
 const errorBox = document.getElementById('join-error');
@@ -19,6 +20,8 @@ const normalizeCode = (v) => v.toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, 
 const params = new URLSearchParams(location.search);
 if (params.get('conversationId')) fields.conversationId.value = params.get('conversationId');
 if (params.get('joinCode')) fields.joinCode.value = normalizeCode(params.get('joinCode'));
+// Joining again in this tab (e.g. after the session expired): the name used last time.
+if (fields.conversationId.value) fields.displayName.value = storage.get(nameKey(fields.conversationId.value)) || '';
 (Object.values(fields).find((f) => !f.value) || submit).focus();
 
 fields.joinCode.addEventListener('input', () => {
@@ -61,6 +64,8 @@ form.addEventListener('submit', async (event) => {
       body: { conversationId, joinCode, displayName },
     });
     storage.set(sessionKey(details.conversationId), details.sessionId);
+    storage.set(joinCodeKey(details.conversationId), joinCode);
+    storage.set(nameKey(details.conversationId), displayName);
     location.assign(`/room/${encodeURIComponent(details.conversationId)}?sessionId=${encodeURIComponent(details.sessionId)}`);
   } catch (err) {
     const field = err.status === 409 ? fields.displayName

@@ -123,3 +123,84 @@ async fn loaded_conversations_are_bounded() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_title_given_at_create_is_trimmed_kept_and_bounded() {
+    let app = spawn_app().await;
+    let created = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD, "title": "  Support <team> 🚀 " }),
+        )
+        .await;
+    let details = envelope(created).await["details"].clone();
+    assert_eq!(details["title"], "Support <team> 🚀");
+    let id = details["conversationId"].as_str().unwrap();
+    let code = details["joinCode"].as_str().unwrap();
+    let member = app.join(id, code, "Ann").await;
+    let seen = envelope(app.get_as(&member.session_id, "/api/v1/conversation").await).await;
+    assert_eq!(seen["details"]["title"], "Support <team> 🚀");
+
+    let untitled = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD }),
+        )
+        .await;
+    let untitled = envelope(untitled).await["details"].clone();
+    assert!(
+        untitled.get("title").is_none(),
+        "a room without a title answers as Chats3's did: {untitled}"
+    );
+
+    for title in [json!("   "), json!("x".repeat(101)), json!(7)] {
+        let response = app
+            .post_json(
+                "/api/v1/admin/conversations",
+                &json!({ "adminPassword": ADMIN_PASSWORD, "title": title }),
+            )
+            .await;
+        let (status, message, body) = failure(response).await;
+        assert_eq!((status, message.as_str()), (400, "Validation error"));
+        assert_eq!(body["details"][0]["path"][0], "title", "{body}");
+    }
+    let longest = app
+        .post_json(
+            "/api/v1/admin/conversations",
+            &json!({ "adminPassword": ADMIN_PASSWORD, "title": "é".repeat(100) }),
+        )
+        .await;
+    assert_eq!(
+        longest.status(),
+        200,
+        "100 characters, counted as characters"
+    );
+}
+
+#[tokio::test]
+async fn closing_a_room_tells_every_stream_once() {
+    let app = spawn_app().await;
+    let (id, joined) = app.room_with(&["Ann", "Bob"]).await;
+    let mut ann = app.stream(&joined[0].session_id, None).await;
+    ann.opening().await;
+    let mut bob = app.stream(&joined[1].session_id, None).await;
+    bob.opening().await;
+    let path = format!("/api/v1/admin/conversations/{id}/close");
+    let password = json!({ "adminPassword": ADMIN_PASSWORD });
+    assert_eq!(app.post_json(&path, &password).await.status(), 200);
+    for stream in [&mut ann, &mut bob] {
+        let event = stream.next_of("conversation-closed").await;
+        assert_eq!(event.data["fromUserId"], "system");
+        assert_eq!(event.data["toUserId"], serde_json::Value::Null);
+        assert_eq!(event.data["data"]["conversationId"], id.as_str());
+        assert_eq!(event.data["data"]["status"], "closed");
+        assert!(event.data["data"]["closedAt"].is_string());
+    }
+    assert_eq!(
+        app.post_json(&path, &password).await.status(),
+        200,
+        "closing again is harmless"
+    );
+    ann.expect_quiet(std::time::Duration::from_millis(500))
+        .await;
+}

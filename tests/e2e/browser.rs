@@ -11,6 +11,9 @@ use std::time::Duration;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// Chromium keeps a window at least about this wide, even headless.
+const MIN_WINDOW_WIDTH: u32 = 500;
+
 /// A running chromedriver.
 pub struct Driver {
     child: Child,
@@ -65,8 +68,18 @@ pub async fn driver() -> Option<Driver> {
 impl Driver {
     /// A fresh browser (its own profile, so its own cookies and storage).
     pub async fn browser(&self, width: u32, height: u32) -> Browser {
+        self.browser_with(width, height, &[]).await
+    }
+
+    /// A fresh browser that prefers a dark colour scheme.
+    pub async fn dark_browser(&self, width: u32, height: u32) -> Browser {
+        self.browser_with(width, height, &["--blink-settings=preferredColorScheme=0"])
+            .await
+    }
+
+    async fn browser_with(&self, width: u32, height: u32, extra: &[&str]) -> Browser {
         let profile = tempfile::tempdir().unwrap();
-        let args = [
+        let mut args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -79,11 +92,16 @@ impl Driver {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": CHROMIUM, "args": args }),
-        );
+        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        if width < MIN_WINDOW_WIDTH {
+            // A window this narrow is widened by Chromium: emulate the phone's viewport instead.
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "touch": true },
+            });
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         let client = ClientBuilder::rustls()
             .expect("tls")
             .capabilities(caps)
@@ -215,6 +233,51 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("no image preview appeared");
+    }
+
+    /// Runs `script` (a function body) until it returns something other
+    /// than null, for up to 10 s; panics with `what` otherwise.
+    pub async fn wait_for(&self, what: &str, script: &str) -> serde_json::Value {
+        for _ in 0..200 {
+            let value = self.client.execute(script, vec![]).await.unwrap();
+            if !value.is_null() {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// Presses a key (a WebDriver key code such as `"\u{E007}"` for Enter)
+    /// in the element that has the focus.
+    pub async fn press(&self, key: &str) {
+        let focused = self.client.active_element().await.unwrap();
+        focused.send_keys(key).await.unwrap();
+    }
+
+    /// The WCAG A/AA violations axe-core finds on the page, as
+    /// "rule: target" lines (axe-core is vendored under tests/e2e/vendor).
+    pub async fn axe_violations(&self) -> Vec<String> {
+        const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+        self.client.execute(AXE, vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }) \
+                   .then(r => done(r.violations.flatMap(v => v.nodes.map(n => \
+                     v.id + ': ' + n.target.join(' ') + ' ' + (n.failureSummary || '').replace(/\\s+/g, ' '))))) \
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Saves a PNG screenshot under `docs/screenshots/`.

@@ -3,7 +3,7 @@
 use crate::browser::{Browser, driver};
 use crate::helpers::*;
 
-async fn join_through_the_page(browser: &Browser, join_link: &str, name: &str) {
+pub(crate) async fn join_through_the_page(browser: &Browser, join_link: &str, name: &str) {
     browser.goto(join_link).await;
     browser.fill("#displayName", name).await;
     browser.click("#join-form button[type=submit]").await;
@@ -16,7 +16,7 @@ async fn join_through_the_page(browser: &Browser, join_link: &str, name: &str) {
 
 /// A real PNG (a screenshot) padded to 3 MiB (decoders ignore bytes after
 /// IEND), so the upload lasts long enough to show progress.
-fn padded_png(png: &[u8]) -> std::path::PathBuf {
+pub(crate) fn padded_png(png: &[u8]) -> std::path::PathBuf {
     let mut data = png.to_vec();
     data.resize(data.len().max(3 * 1024 * 1024), 0);
     let path = std::env::temp_dir().join(format!("screenshot-{}.png", uuid::Uuid::new_v4()));
@@ -138,6 +138,8 @@ async fn two_people_chat_live_in_two_browsers() {
     ann.find("#message-input").await.clear().await.unwrap();
 
     let hello = bob.message_with_body("Hello Bob").await;
+    // A message's actions show on hover or focus, as for a mouse user.
+    bob.click(&hello).await;
     bob.click(&format!("{hello} [data-action=react]")).await;
     bob.click(".reaction-picker [data-action=pick-reaction]")
         .await;

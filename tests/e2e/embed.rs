@@ -62,6 +62,8 @@ async fn an_integrator_page_on_another_origin_embeds_a_room() {
             t.trim() == "live"
         })
         .await;
+    let violations = browser.axe_violations().await;
+    assert!(violations.is_empty(), "embed: {violations:#?}");
     browser.fill("#message-input", "hello from the embed").await;
     browser.click("#send").await;
     let event = host_stream.next_of("new-message").await;

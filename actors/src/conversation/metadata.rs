@@ -1,5 +1,6 @@
 //! The conversation's metadata (`meta.json`): created once with a fresh
-//! join code (undone when the caller was told it failed), closed once.
+//! join code and an optional title (undone when the caller was told it
+//! failed), closed once, which every stream hears as `conversation-closed`.
 
 use super::ConversationState;
 use crate::domain::{Conversation, ConversationStatus, generate_join_code};
@@ -7,6 +8,9 @@ use crate::error::ChatError;
 use crate::store::{StoreError, keys};
 use crate::time::{iso_from_ms, now_ms};
 use bytes::Bytes;
+
+/// The event every stream of a conversation gets when it is closed.
+pub const CLOSED_EVENT: &str = "conversation-closed";
 
 impl ConversationState {
     async fn write_meta(&self, meta: &Conversation) -> Result<(), ChatError> {
@@ -23,7 +27,10 @@ impl ConversationState {
         Ok(())
     }
 
-    pub(super) async fn create(&mut self) -> Result<Conversation, ChatError> {
+    pub(super) async fn create(
+        &mut self,
+        title: Option<String>,
+    ) -> Result<Conversation, ChatError> {
         if self.meta.is_some() {
             return Err(ChatError::Conflict("Conversation already exists".into()));
         }
@@ -43,6 +50,7 @@ impl ConversationState {
             status: ConversationStatus::Active,
             created_at: iso_from_ms(now_ms()),
             closed_at: None,
+            title,
         };
         if let Err(e) = self.write_meta(&meta).await {
             self.undo_create();
@@ -62,13 +70,18 @@ impl ConversationState {
         ));
     }
 
+    /// Closes an active conversation and tells every stream
+    /// (`conversation-closed`, from `system`, its metadata as `data`); a
+    /// closed one stays as it is, with no second event.
     pub(super) async fn close(&mut self) -> Result<Conversation, ChatError> {
         let mut meta = self.meta()?.clone();
         if meta.status == ConversationStatus::Active {
+            let now = now_ms();
             meta.status = ConversationStatus::Closed;
-            meta.closed_at = Some(iso_from_ms(now_ms()));
+            meta.closed_at = Some(iso_from_ms(now));
             self.write_meta(&meta).await?;
             self.meta = Some(meta.clone());
+            self.publish(CLOSED_EVENT, "system", None, &meta, now);
         }
         Ok(meta)
     }

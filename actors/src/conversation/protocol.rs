@@ -48,6 +48,7 @@ pub(crate) enum Request {
     /// `keep_existing`) its metadata as it is, a closed one staying closed.
     Create {
         keep_existing: bool,
+        title: Option<String>,
         reply: Reply<Conversation>,
     },
     /// The conversation's metadata.

@@ -100,10 +100,34 @@ frame!(
 );
 
 frame!(
+    /// The event every stream of a conversation gets when it is closed.
+    ConversationClosed => ObjectBuilder::new()
+        .description(Some(
+            "A `StreamEvent` sent to every stream of a conversation when an admin closes it: \
+             `fromUserId` is `system`, `toUserId` null, `data` the closed conversation's \
+             metadata (`status: \"closed\"`, `closedAt` set). Existing sessions go on \
+             reading; joins and embeds are refused from then on.",
+        ))
+        .property("id", ObjectBuilder::new().schema_type(Type::String))
+        .property("type", constant(chats3_actors::CLOSED_EVENT))
+        .property("fromUserId", constant("system"))
+        .property("toUserId", ObjectBuilder::new().schema_type(Type::Null))
+        .property("data", component("Conversation"))
+        .property("timestamp", ObjectBuilder::new().schema_type(Type::Integer))
+        .required("id")
+        .required("type")
+        .required("fromUserId")
+        .required("data")
+        .required("timestamp")
+        .into()
+);
+
+frame!(
     /// Any frame of a stream.
     StreamFrame => OneOfBuilder::new()
         .description(Some(
-            "One `data:` line of the SSE stream (the `event` of a WebSocket frame)",
+            "One `data:` line of the SSE stream (the `event` of a WebSocket frame); \
+             `ConversationClosed` is the `StreamEvent` a close sends",
         ))
         .item(component("Connected"))
         .item(component("RoomState"))

@@ -1,12 +1,15 @@
 // Sending: the composer (Enter sends, Shift+Enter adds a line), optimistic
 // display and the outbox. Every message gets its messageId up front, so a
-// retry can never store it twice; the outbox survives a reload in
-// sessionStorage and is sent, in order, whenever the connection is back.
+// retry can never store it twice; the outbox is kept per room in this tab's
+// sessionStorage, so it survives a reload and an expired session (it goes
+// out under the new session after "Join again"), and is sent, in order,
+// whenever the connection is back. A closed room sends nothing.
 import { errorText } from '../api.js';
 import { storage } from '../storage.js';
 import { emit, on } from './bus.js';
 import { ctx, call, signalQuietly } from './ctx.js';
 import { $ } from './dom.js';
+import { showNotice } from './notice.js';
 import { has, upsert, remove } from './messages.js';
 
 const form = $('composer');
@@ -19,7 +22,10 @@ let again = false;
 let retryTimer = 0;
 let backoff = 1000;
 
-const outboxKey = () => `chats3:outbox:${ctx.conversationId}:${ctx.me?.userId || ''}`;
+/** The text of a send refused because the room is closed. */
+const CLOSED_TEXT = 'Not sent: this conversation is closed.';
+
+const outboxKey = () => `chats3:outbox:${ctx.conversationId}`;
 const retryable = (err) => err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500;
 
 function persist() {
@@ -35,6 +41,9 @@ export function restoreOutbox() {
     const id = item?.payload?.messageId;
     // Already in history: it was stored before the reload; sending it again is pointless.
     if (!id || has(id)) continue;
+    // Typed under a session that has since expired: it goes out as the one joined now.
+    item.local = { ...item.local, ...sender() };
+    if (ctx.closed && !item.failed) item.failed = CLOSED_TEXT;
     outbox.set(id, item);
     upsert(item.local, item.failed ? 'failed' : 'queued', item.failed || '');
   }
@@ -42,15 +51,22 @@ export function restoreOutbox() {
   flush();
 }
 
-/** Shows a message at once and queues it for the server. */
+const sender = () => ({
+  senderUserId: ctx.me.userId, senderDisplayName: ctx.me.displayName, senderRole: ctx.me.role,
+  senderAvatarUrl: ctx.me.avatarUrl || undefined,
+});
+
+/** Shows a message at once and queues it for the server; false when it cannot be sent. */
 export function enqueue(fields) {
-  if (ctx.stopped || !ctx.me) return;
+  if (ctx.stopped || !ctx.me) return false;
+  if (ctx.closed) { showNotice(CLOSED_TEXT); return false; }
   const payload = { messageId: crypto.randomUUID(), type: 'text', body: '', clientTimestamp: new Date().toISOString(), ...fields };
-  const local = { ...payload, senderUserId: ctx.me.userId, senderDisplayName: ctx.me.displayName, senderRole: ctx.me.role };
+  const local = { ...payload, ...sender() };
   outbox.set(payload.messageId, { payload, local, failed: '' });
   persist();
   upsert(local, 'pending');
   flush();
+  return true;
 }
 
 /** POSTs one message; true when it is stored (or will never be). */
@@ -65,7 +81,7 @@ async function deliver(id) {
     upsert(details);
     return true;
   } catch (err) {
-    if (err.status === 401) { emit('expired'); return false; }
+    if (err.status === 401) { upsert(item.local, 'queued'); emit('expired'); return false; }
     if (retryable(err)) {
       upsert(item.local, 'queued');
       if (err.retryAfter) backoff = err.retryAfter * 1000;
@@ -87,7 +103,7 @@ export async function flush() {
     do {
       again = false;
       for (const id of [...outbox.keys()]) {
-        if (ctx.stopped) return;
+        if (ctx.stopped || ctx.closed) return;
         if (!(await deliver(id))) {
           retryTimer = setTimeout(flush, backoff);
           backoff = Math.min(backoff * 2, 30000);
@@ -107,6 +123,7 @@ window.addEventListener('online', () => flush());
 on('action:retry', ({ entry }) => {
   const item = outbox.get(entry.msg.messageId);
   if (!item) return;
+  if (ctx.closed) { showNotice(CLOSED_TEXT); return; }
   item.failed = '';
   persist();
   flush();
@@ -117,6 +134,18 @@ on('action:discard', ({ entry }) => {
   remove(entry.msg.messageId);
   input.focus();
 });
+
+// The room closed: what is still unsent will not be, and says so.
+on('closed', () => {
+  for (const item of outbox.values()) {
+    if (item.failed) continue;
+    item.failed = CLOSED_TEXT;
+    upsert(item.local, 'failed', item.failed);
+  }
+  persist();
+});
+// Leaving on purpose drops what was not sent yet.
+on('left', () => { outbox.clear(); persist(); });
 
 // ---- typing ------------------------------------------------------------------------
 let typingSent = false;
@@ -147,10 +176,10 @@ form.addEventListener('submit', (e) => {
   e.preventDefault();
   const body = input.value;
   if (!ctx.me || ctx.stopped || !body.trim()) return;
+  stopTyping();
+  if (!enqueue({ type: 'text', body })) return;
   input.value = '';
   autosize();
-  stopTyping();
-  enqueue({ type: 'text', body });
   input.focus();
 });
 
@@ -163,6 +192,23 @@ input.addEventListener('keydown', (e) => {
   }
 });
 input.addEventListener('input', () => { autosize(); noteTyping(); });
+
+/** The text in the message box, taken out of it (a file's caption). */
+export function takeCaption() {
+  const text = input.value.trim() ? input.value : '';
+  if (text) { input.value = ''; autosize(); stopTyping(); }
+  return text;
+}
+
+/** Puts a caption back in an empty box when its file was not sent. */
+export function giveBackCaption(text) {
+  if (text && !input.value) { input.value = text; autosize(); }
+}
+
+/** Puts the caret in the message box (on load: typing is what people come for). */
+export function focusComposer() {
+  if (!input.disabled) input.focus({ preventScroll: true });
+}
 
 export function enableComposer(on) {
   input.disabled = sendBtn.disabled = !on;

@@ -1,7 +1,7 @@
 // The room page's state (which conversation, our session, the server's
 // client configuration) and the API bound to that session.
 import { ApiError, api, upload } from '../api.js';
-import { sessionKey, storage } from '../storage.js';
+import { joinCodeKey, joinLink, sessionKey, storage } from '../storage.js';
 
 const conversationId = document.querySelector('main[data-conversation-id]').getAttribute('data-conversation-id');
 const params = new URLSearchParams(location.search);
@@ -12,12 +12,16 @@ export const ctx = {
   storeKey,
   embed: params.get('embed') === '1',
   sessionId: params.get('sessionId') || storage.get(storeKey) || null, // null → rely on the cookie
-  joinUrl: `/join?conversationId=${encodeURIComponent(conversationId)}`,
   me: null,        // the session, once loaded
   config: null,    // GET /api/v1/client-config, loaded with the session
+  conversation: null, // GET /api/v1/conversation: title, status, join code
   live: false,     // the event stream is open
   stopped: false,  // left or session ended: no reconnects, no sends
+  closed: false,   // an admin closed the room: readable, no sends
 };
+
+/** The join form for this room, with its code when this tab has seen it. */
+export const joinUrl = () => joinLink(conversationId, storage.get(joinCodeKey(conversationId)));
 
 // Keep the session id out of the address bar once it is stored (it stays in
 // the URL when storage is blocked, so a reload still works).
@@ -29,9 +33,13 @@ if (params.has('sessionId') && storage.set(storeKey, ctx.sessionId)) {
 
 /** Loads the session and the client configuration (both needed before anything else). */
 export async function loadPage() {
-  const [config, session] = await Promise.all([api('/api/v1/client-config'), call('/api/v1/session')]);
+  const [config, session, conversation] = await Promise.all([
+    api('/api/v1/client-config'), call('/api/v1/session'), call('/api/v1/conversation'),
+  ]);
   ctx.config = config.details;
   ctx.me = session.details;
+  ctx.conversation = conversation.details;
+  if (ctx.conversation.joinCode) storage.set(joinCodeKey(conversationId), ctx.conversation.joinCode);
 }
 
 export const call = (path, opts = {}) => api(path, { ...opts, sessionId: ctx.sessionId });

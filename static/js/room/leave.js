@@ -2,8 +2,9 @@
 // page) and the end of a session.
 import { storage } from '../storage.js';
 import { emit, on } from './bus.js';
-import { ctx, call } from './ctx.js';
+import { ctx, call, joinUrl } from './ctx.js';
 import { $, el } from './dom.js';
+import { confirmAction } from '../confirm.js';
 import { showNotice } from './notice.js';
 import { connect, setConn, stopStream } from './stream.js';
 import { enableComposer } from './composer.js';
@@ -38,11 +39,13 @@ function stop() {
   leaveBtn.disabled = true;
 }
 
+/** Ends a session the server no longer knows. What is still unsent stays
+ *  in this tab's outbox and goes out once the user has joined again. */
 export function endSession(text) {
   if (ctx.stopped && !leftState.hidden) return;
   stop();
   storage.remove(ctx.storeKey);
-  const link = Object.assign(el('a', '', 'Join again'), { href: ctx.joinUrl });
+  const link = Object.assign(el('a', '', 'Join again'), { href: joinUrl() });
   showNotice(text);
   if (!ctx.embed) $('room-notice').append(' ', link);
   tellParent('session-ended');
@@ -56,6 +59,7 @@ function showLeft() {
   leftState.focus();
 }
 
+/** Leaves the room (asked by the parent page, or confirmed by the user). */
 export async function leave() {
   if (ctx.stopped) return;
   leaveBtn.disabled = true;
@@ -74,15 +78,25 @@ export async function leave() {
   }
   stop();
   storage.remove(ctx.storeKey);
+  emit('left');
   tellParent('left');
   if (ctx.embed || framed) showLeft();
-  else location.assign(ctx.joinUrl);
+  else location.assign(joinUrl());
+}
+
+async function confirmLeave() {
+  const ok = await confirmAction({
+    title: 'Leave this conversation?',
+    text: 'You stop receiving its messages; you can join again with the join code.',
+    confirmLabel: 'Leave',
+  });
+  if (ok) leave();
 }
 
 /** Wires the Leave button (hidden when not allowed) and the parent's leave request. */
 export function setupLeave(showButton) {
   leaveBtn.hidden = !showButton;
-  leaveBtn.addEventListener('click', leave);
+  leaveBtn.addEventListener('click', confirmLeave);
   if (!framed) return;
   window.addEventListener('message', (e) => {
     if (e.source !== window.parent) return;

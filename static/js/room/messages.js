@@ -1,10 +1,15 @@
 // The message list: one store keyed by messageId and its rendering. Other
 // modules decorate a rendered message through the `message-rendered` event
-// and react to its buttons through `action:<name>` events.
+// and react to its buttons through `action:<name>` events. Runs of one
+// sender within a few minutes are grouped (one avatar and name), and a day
+// divider stands before each new day. The list is not a live region: each
+// message from someone else is announced once, through #announcer.
 import { emit, on } from './bus.js';
 import { ctx, isMine, isSystem } from './ctx.js';
 import { $, el, button } from './dom.js';
 import { renderAttachment } from './attachment-view.js';
+import { avatar } from './avatar.js';
+import { formatBody } from './format.js';
 
 export const list = $('messages');
 export const scroller = list.closest('.log');
@@ -13,6 +18,7 @@ const jumpBtn = $('jump-latest');
 const store = new Map(); // messageId -> {msg, el, status, error}; status '' = stored
 
 const STATUS_TEXT = { pending: 'sending…', queued: 'queued, sends when back online' };
+const GROUP_GAP_MS = 5 * 60 * 1000; // a pause longer than this starts a new group
 
 // ---- scrolling -----------------------------------------------------------------
 export const nearBottom = (slack = 80) => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < slack;
@@ -27,13 +33,21 @@ jumpBtn.addEventListener('click', () => { scrollToBottom(); $('message-input').f
 list.addEventListener('preview-loaded', (e) => { if (nearBottom(e.detail.height + 120)) scrollToBottom(); });
 
 // ---- formatting ------------------------------------------------------------------
-function fmtTime(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  return d.toDateString() === new Date().toDateString() ? time
-    : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+const dateOf = (iso) => { const d = new Date(iso || ''); return Number.isNaN(d.getTime()) ? null : d; };
+const fmtTime = (d) => d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/** "Today", "Yesterday", "Monday 1 December", with the year when it is not this one. */
+export function dayLabel(d) {
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (d.toDateString() === today.toDateString()) return 'Today';
+  if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
+  const opts = { weekday: 'long', day: 'numeric', month: 'long' };
+  if (d.getFullYear() !== today.getFullYear()) opts.year = 'numeric';
+  return d.toLocaleDateString([], opts);
 }
+
+const whenOf = (msg) => msg.serverReceivedAt || msg.clientTimestamp;
 
 /** Own, stored, not deleted and inside the server's edit window (with a little slack). */
 export function canModify(msg, status = '') {
@@ -51,7 +65,8 @@ function actionButton(action, text, label) {
 function buildMeta(msg, status, when) {
   const meta = el('div', 'meta');
   meta.append(el('span', 'sender', msg.senderDisplayName || 'Unknown'));
-  if (when) meta.append(Object.assign(el('time', 'time', fmtTime(when)), { dateTime: when, title: new Date(when).toLocaleString() }));
+  const d = dateOf(when);
+  if (d) meta.append(Object.assign(el('time', 'time', fmtTime(d)), { dateTime: when, title: d.toLocaleString() }));
   if (msg.editedAt && !msg.deleted) meta.append(el('span', 'edited', '(edited)'));
   if (STATUS_TEXT[status]) meta.append(el('span', 'status', STATUS_TEXT[status]));
   return meta;
@@ -59,6 +74,8 @@ function buildMeta(msg, status, when) {
 
 function buildActions(msg, status) {
   const row = el('div', 'msg-actions');
+  row.setAttribute('role', 'group');
+  row.setAttribute('aria-label', 'Message actions');
   if (!status && !msg.deleted) {
     const react = actionButton('react', '☺+', 'Add a reaction');
     react.setAttribute('aria-haspopup', 'true');
@@ -79,46 +96,123 @@ function buildFailure(error) {
   return row;
 }
 
+function buildBody(msg) {
+  const body = el('div', 'body');
+  if (msg.deleted) body.textContent = 'message deleted';
+  else body.append(...formatBody(msg.body ?? ''));
+  return body;
+}
+
 function buildMessage(msg, status, error) {
   const li = el('li', 'message');
   li.dataset.messageId = msg.messageId;
+  li.tabIndex = -1;
   const system = isSystem(msg);
   li.classList.toggle('system', system);
   li.classList.toggle('mine', !system && isMine(msg));
   li.classList.toggle('deleted', !!msg.deleted);
   if (status) li.classList.add(status);
 
-  const when = msg.serverReceivedAt || msg.clientTimestamp;
-  if (system) { if (when) li.title = new Date(when).toLocaleString(); } else {
-    const meta = buildMeta(msg, status, when);
-    const actions = buildActions(msg, status);
-    if (actions) meta.append(actions);
-    li.append(meta);
+  const when = whenOf(msg);
+  if (system) {
+    const d = dateOf(when);
+    if (d) li.title = d.toLocaleString();
+    li.append(buildBody(msg));
+    return li;
   }
-  li.append(el('p', 'body', msg.deleted ? 'message deleted' : (msg.body ?? '')));
+  li.append(avatar(msg.senderUserId, msg.senderDisplayName, msg.senderAvatarUrl));
+  const content = el('div', 'content');
+  content.append(buildMeta(msg, status, when), buildBody(msg));
   if (!msg.deleted) {
     const att = renderAttachment(msg);
-    if (att) li.append(att);
+    if (att) content.append(att);
   }
-  if (!system) {
-    li.append(el('div', 'reactions'));
-    if (isMine(msg)) li.append(el('p', 'receipt'));
-  }
-  if (status === 'failed') li.append(buildFailure(error));
+  content.append(el('div', 'reactions'));
+  if (isMine(msg)) content.append(el('p', 'receipt'));
+  if (status === 'failed') content.append(buildFailure(error));
+  li.append(content);
+  const actions = buildActions(msg, status);
+  if (actions) li.append(actions);
   return li;
+}
+
+// ---- grouping and day dividers -------------------------------------------------------
+/** True when `msg` continues the run of `prev` (same sender, same day, a short pause). */
+function continues(prev, msg) {
+  if (!prev || isSystem(prev) || isSystem(msg) || prev.senderUserId !== msg.senderUserId) return false;
+  const a = dateOf(whenOf(prev));
+  const b = dateOf(whenOf(msg));
+  return !!a && !!b && a.toDateString() === b.toDateString() && b - a >= 0 && b - a < GROUP_GAP_MS;
+}
+
+function divider(day, label) {
+  const li = el('li', 'day-divider');
+  li.dataset.day = day;
+  li.append(el('span', '', label));
+  return li;
+}
+
+/** Marks runs and puts day dividers where the day changes (and only there). */
+function regroup() {
+  let prev = null;
+  let prevDay = '';
+  const wanted = new Set();
+  const today = new Date().toDateString();
+  for (const li of list.querySelectorAll(':scope > li.message')) {
+    const entry = store.get(li.dataset.messageId);
+    if (!entry) continue;
+    const d = dateOf(whenOf(entry.msg));
+    const day = d ? d.toDateString() : prevDay;
+    // A divider before each new day; none above a list that is all today.
+    if (d && day !== prevDay && (prevDay || day !== today)) {
+      const before = li.previousElementSibling;
+      const existing = before?.classList.contains('day-divider') && before.dataset.day === day ? before : null;
+      wanted.add(existing || li.insertAdjacentElement('beforebegin', divider(day, dayLabel(d))));
+    }
+    li.classList.toggle('continued', continues(prev?.msg, entry.msg));
+    prev = entry;
+    prevDay = day;
+  }
+  for (const dv of list.querySelectorAll(':scope > li.day-divider')) if (!wanted.has(dv)) dv.remove();
+}
+
+// ---- announcements -----------------------------------------------------------------------
+const announcer = $('announcer');
+/** Says one line to screen readers (the log itself is not a live region). */
+export function announce(text) {
+  announcer.textContent = '';
+  // A fresh text node, so the same words twice in a row are still spoken.
+  setTimeout(() => { announcer.textContent = text; }, 50);
+}
+
+function describe(msg) {
+  if (isSystem(msg)) return msg.body || '';
+  const what = msg.body || (msg.filename ? `sent ${msg.filename}` : 'sent a message');
+  return `${msg.senderDisplayName || 'Someone'}: ${what}`;
 }
 
 // ---- store ---------------------------------------------------------------------
 export const get = (id) => store.get(id);
 export const has = (id) => store.has(id);
 /** Entries in display order. */
-export const entries = () => [...list.children].map((li) => store.get(li.dataset.messageId)).filter(Boolean);
+export const entries = () => [...list.querySelectorAll(':scope > li.message')].map((li) => store.get(li.dataset.messageId)).filter(Boolean);
 
+/** (Re)builds a message's element; focus inside the old one moves to the new one. */
 function render(entry) {
   const li = buildMessage(entry.msg, entry.status, entry.error);
-  entry.el?.replaceWith(li);
+  const old = entry.el;
+  const focused = old?.contains(document.activeElement) ? document.activeElement : null;
+  if (old) {
+    li.classList.toggle('continued', old.classList.contains('continued'));
+    if (old.tabIndex === 0) li.tabIndex = 0;
+    old.replaceWith(li);
+  }
   entry.el = li;
   emit('message-rendered', entry);
+  if (focused) {
+    const action = focused.dataset?.action;
+    (action && li.querySelector(`[data-action="${action}"]`) || li).focus({ preventScroll: true });
+  }
   return li;
 }
 
@@ -138,6 +232,7 @@ export function upsert(msg, status = '', error = '') {
     list.append(li);
     store.set(msg.messageId, entry);
   }
+  regroup();
   if (stick || (status && !prev)) scrollToBottom();
   else if (!prev && !isMine(msg)) jumpBtn.hidden = false;
   emit('message-changed', entry);
@@ -155,6 +250,7 @@ export function remove(id) {
   if (!entry) return;
   entry.el.remove();
   store.delete(id);
+  regroup();
   emit('message-changed', entry);
 }
 
@@ -171,6 +267,7 @@ export function prependOlder(msgs) {
     added.push(entry);
   }
   list.prepend(frag);
+  regroup();
   scroller.scrollTop = scroller.scrollHeight - fromBottom;
   if (added.length) emit('message-changed', added[0]);
   return added.length;
@@ -208,5 +305,10 @@ list.addEventListener('click', (e) => {
   if (entry) emit(`action:${btn.dataset.action}`, { entry, button: btn, li });
 });
 
-// Live messages from the stream (our own come back from the POST instead).
-on('sse:new-message', ({ data }) => upsert(data));
+// Live messages from the stream (our own come back from the POST instead);
+// each new one from someone else is announced once.
+on('sse:new-message', ({ data }) => {
+  const fresh = data?.messageId && !has(data.messageId);
+  upsert(data);
+  if (fresh && !isMine(data)) announce(describe(data));
+});

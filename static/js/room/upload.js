@@ -1,10 +1,11 @@
 // File sending: the attach button, drag-and-drop onto the log and paste.
 // Files are checked against the server's limit and upload types first, so
-// the user hears at once what the server would refuse anyway.
+// the user hears at once what the server would refuse anyway. Text waiting
+// in the message box goes with the (first) file as its caption.
 import { ctx, uploadFile } from './ctx.js';
 import { $ } from './dom.js';
 import { showNotice, clearNotice } from './notice.js';
-import { enqueue } from './composer.js';
+import { enqueue, giveBackCaption, takeCaption } from './composer.js';
 import { rememberLocalFile } from './attachment-view.js';
 import { scroller } from './messages.js';
 
@@ -39,9 +40,9 @@ function hideProgress(delay = 0) {
   setTimeout(() => { if (!draining) box.hidden = true; }, delay);
 }
 
-async function uploadOne(file) {
+async function uploadOne({ file, caption }) {
   const why = problem(file);
-  if (why) { showNotice(why, { transient: true }); return false; }
+  if (why) { showNotice(why, { transient: true }); giveBackCaption(caption); return false; }
   showProgress(file, 0);
   cancel = new AbortController();
   try {
@@ -53,13 +54,14 @@ async function uploadOne(file) {
     const id = att.attachmentId;
     rememberLocalFile(id, file);
     enqueue({
-      type: 'file', body: '', attachmentId: id, filename: att.originalFilename,
+      type: 'file', body: caption, attachmentId: id, filename: att.originalFilename,
       mimetype: att.mimeType, url: `/api/v1/attachments/${encodeURIComponent(id)}?download=true`,
     });
     label.textContent = `Sent ${file.name}`;
     return true;
   } catch (err) {
     if (err.name !== 'AbortError') showNotice(`${file.name}: ${err.message}`, { transient: true });
+    giveBackCaption(caption);
     return false;
   } finally {
     cancel = null;
@@ -76,9 +78,10 @@ async function drain() {
 }
 
 export function uploadFiles(files) {
-  if (!ctx.me || ctx.stopped || !files.length) return;
+  if (!ctx.me || ctx.stopped || ctx.closed || !files.length) return;
   clearNotice();
-  queue.push(...files);
+  const caption = takeCaption();
+  queue.push(...files.map((file, i) => ({ file, caption: i === 0 ? caption : '' })));
   drain();
 }
 
