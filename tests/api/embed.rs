@@ -265,3 +265,64 @@ async fn a_ticket_issued_in_the_future_is_refused_on_the_embed_page_too() {
         "a clock 30 s ahead is within the allowed skew"
     );
 }
+
+#[tokio::test]
+async fn a_browser_gets_a_friendly_embed_page_that_tells_only_an_allowed_host() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_conversation(None).await;
+    let (text, signature) = ticket(&id, |_| {});
+    let browser_get = |referer: &'static str| {
+        app.client
+            .get(app.url("/embed"))
+            .query(&[("ticket", &text), ("signature", &signature)])
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("referer", referer)
+    };
+    let first = browser_get("http://localhost:4000/shop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 302);
+
+    let replay = browser_get("http://localhost:4000/shop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 403);
+    assert!(
+        replay.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(replay.headers()["cache-control"], "no-store");
+    let page = replay.text().await.unwrap();
+    assert!(
+        page.contains("<h1>This chat link has expired</h1>"),
+        "{page}"
+    );
+    assert!(page.contains("data-reason=\"ticket-expired\""));
+    assert!(page.contains("data-host-origin=\"http://localhost:4000\""));
+    assert!(!page.contains("Nonce"), "no server text: {page}");
+
+    // A page on an origin no integrator allows is not told; the ticket's
+    // (allowed) origin is, as the Referer may be absent or foreign.
+    let foreign = browser_get("https://evil.test/").send().await.unwrap();
+    let page = foreign.text().await.unwrap();
+    assert!(
+        page.contains("data-host-origin=\"http://localhost:4000\""),
+        "{page}"
+    );
+    let garbage = app
+        .client
+        .get(app.url("/embed?ticket=nope&signature=x"))
+        .header("accept", "text/html")
+        .header("referer", "https://evil.test/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 403);
+    let page = garbage.text().await.unwrap();
+    assert!(page.contains("data-host-origin=\"\""), "{page}");
+    assert!(page.contains("The chat could not be opened"));
+}
