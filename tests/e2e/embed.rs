@@ -385,7 +385,7 @@ async fn the_embed_page_answers_a_browser_with_a_friendly_page() {
 #[tokio::test]
 async fn the_badge_counts_messages_from_others_while_the_launcher_is_collapsed() {
     let Some(driver) = driver().await else { return };
-    let (app, _id, host, _stream, site) = setup().await;
+    let (app, _id, host, mut host_stream, site) = setup().await;
     let browser = driver.browser(1000, 760).await;
     browser.goto(&format!("{}/", site.origin)).await;
     wait_connected(&browser).await;
@@ -399,6 +399,10 @@ async fn the_badge_counts_messages_from_others_while_the_launcher_is_collapsed()
     let label = widget_text(&browser, ".bubble .sr").await;
     assert_eq!(label, "Open Acme support, 2 unread");
     browser.screenshot("embed-launcher.png").await;
+    // Collapsed, nothing is read: no receipt goes to the sender.
+    while let Some(event) = host_stream.next_within(Duration::from_millis(800)).await {
+        assert_ne!(event.data["type"], "message-read", "read while collapsed");
+    }
 
     // Opening shows them: the badge goes, and later messages are not counted.
     widget_element(&browser, ".bubble")
@@ -407,6 +411,8 @@ async fn the_badge_counts_messages_from_others_while_the_launcher_is_collapsed()
         .await
         .unwrap();
     wait_widget(&browser, ".badge", "no badge once open", str::is_empty).await;
+    let read = host_stream.next_of("message-read").await;
+    assert_eq!(read.data["fromUserId"], "customer-17");
     app.send(&host.session_id, "read right away").await;
     enter_live_room(&browser).await;
     browser.wait_message("read right away").await;

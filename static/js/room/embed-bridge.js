@@ -3,7 +3,8 @@
 // heard only from its window and origin.
 //   To the page:   {source:"chats3", type:"ready"|"left"|"session-ended"|"unread", conversationId, count?}
 //   From the page: {type:"leave"} (emitted as `parent:leave`),
-//                  {type:"visibility", visible} (whether the page shows the chat)
+//                  {type:"visibility", visible} (whether the page shows the chat;
+//                  emitted as `host-visibility`)
 // While the page hides the chat (a collapsed launcher) or the tab is hidden,
 // messages from others count as unread and the count goes to the page.
 import { emit, on } from './bus.js';
@@ -32,8 +33,8 @@ export function tellParent(type, extra = {}) {
   if (framed && origin) window.parent.postMessage({ source: 'chats3', type, conversationId: ctx.conversationId, ...extra }, origin);
 }
 
-/** Whether the person can see the chat now. */
-const seen = () => hostShows && !document.hidden;
+/** Whether the person can see the chat now (read receipts wait for it too). */
+export const seen = () => hostShows && !document.hidden;
 
 function setUnread(n) {
   if (n === unread) return;
@@ -58,6 +59,7 @@ if (framed) {
     if (d.type === 'visibility' && typeof d.visible === 'boolean') {
       hostShows = d.visible;
       markSeen();
+      emit('host-visibility', hostShows);
     }
   });
   document.addEventListener('visibilitychange', markSeen);
