@@ -50,7 +50,7 @@
   };
 
   const STYLE = `
-:host { all: initial; }
+:host { all: initial; display: block; }
 * { box-sizing: border-box; }
 .root { font: 15px/1.4 system-ui, sans-serif; color: #1d2329; --accent: #2457c5; --surface: #fff; --border: #c8ced6; }
 @media (prefers-color-scheme: dark) { .root { color: #e6e9ed; --accent: #7aa2ff; --surface: #1d2126; --border: #3a424c; } }

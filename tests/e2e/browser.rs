@@ -65,6 +65,28 @@ pub async fn driver() -> Option<Driver> {
 impl Driver {
     /// A fresh browser (its own profile, so its own cookies and storage).
     pub async fn browser(&self, width: u32, height: u32) -> Browser {
+        self.browser_with(width, height, serde_json::Map::new())
+            .await
+    }
+
+    /// A fresh browser whose viewport is `width` x `height` CSS pixels
+    /// however narrow (a window cannot be narrower than 500 px).
+    pub async fn phone(&self, width: u32, height: u32) -> Browser {
+        let mut options = serde_json::Map::new();
+        options.insert(
+            "mobileEmulation".into(),
+            json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1 } }),
+        );
+        self.browser_with(width.max(500), height, options).await
+    }
+
+    /// A fresh browser with more `goog:chromeOptions`.
+    async fn browser_with(
+        &self,
+        width: u32,
+        height: u32,
+        mut options: serde_json::Map<String, serde_json::Value>,
+    ) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let args = [
             "--headless".to_owned(),
@@ -80,10 +102,9 @@ impl Driver {
             format!("--user-data-dir={}", profile.path().display()),
         ];
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": CHROMIUM, "args": args }),
-        );
+        options.insert("binary".into(), json!(CHROMIUM));
+        options.insert("args".into(), json!(args));
+        caps.insert("goog:chromeOptions".into(), options.into());
         let client = ClientBuilder::rustls()
             .expect("tls")
             .capabilities(caps)

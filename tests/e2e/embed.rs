@@ -109,6 +109,16 @@ async fn page_with_foreign_frame(State(site): State<SiteState>) -> Html<String> 
     ))
 }
 
+/// A host page with the chat inline in a 480 px high element.
+async fn inline_page(State(site): State<SiteState>) -> Html<String> {
+    Html(format!(
+        "<!doctype html><title>inline</title><meta name=\"viewport\" content=\"width=device-width\">\
+         <div id=\"chat\" style=\"width: 90%; margin: 0 auto\"></div>\
+         <script src=\"{}/static/embed.js\" data-ticket-url=\"/ticket\" data-target=\"#chat\" data-height=\"480px\" async></script>",
+        site.chat_url
+    ))
+}
+
 /// A foreign origin's page that keeps trying to talk to the widget and to
 /// the room as if it were one of them.
 const SPOOF_PAGE: &str = r#"<!doctype html><title>foreign</title><script>
@@ -149,6 +159,7 @@ async fn integrator_site(listener: TcpListener, app: &TestApp, conversation: &st
         .route("/", get(example_page))
         .route("/integrator.html", get(example_page))
         .route("/with-foreign-frame.html", get(page_with_foreign_frame))
+        .route("/inline.html", get(inline_page))
         .route("/ticket", post(ticket_endpoint))
         .fallback_service(tower_http::services::ServeDir::new(dir))
         .with_state(state);
@@ -495,5 +506,87 @@ async fn messages_from_a_foreign_origin_are_ignored_both_ways() {
             "a room left on a foreign page's say-so"
         );
     }
+    browser.close().await;
+}
+
+/// The width and height of the widget's frame, and the window's.
+async fn frame_and_window(browser: &Browser) -> Value {
+    browser
+        .client
+        .execute(
+            "const f = document.querySelector(arguments[0]).shadowRoot.querySelector('iframe');\
+             const r = f.getBoundingClientRect();\
+             return [Math.round(r.width), Math.round(r.height), innerWidth, innerHeight];",
+            vec![json!(WIDGET)],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_widget_fills_a_phone_screen_or_its_inline_element() {
+    let Some(driver) = driver().await else { return };
+    let (_app, _id, _host, _stream, site) = setup().await;
+    let browser = driver.phone(360, 740).await;
+    browser.goto(&format!("{}/", site.origin)).await;
+    wait_connected(&browser).await;
+    widget_element(&browser, ".bubble")
+        .await
+        .click()
+        .await
+        .unwrap();
+    enter_live_room(&browser).await;
+    browser.client.enter_parent_frame().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser.screenshot("embed-phone.png").await;
+    let sizes = frame_and_window(&browser).await;
+    let size = |i: usize| sizes[i].as_i64().unwrap();
+    assert_eq!(
+        size(0),
+        size(2),
+        "the open panel is as wide as the phone: {sizes}"
+    );
+    let bar = 57; // the panel's title bar
+    assert!(size(1) >= size(3) - bar - 1, "{sizes}");
+    // Closing gives the page back its screen.
+    widget_element(&browser, ".close")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.find(PARENT_LEAVE).await;
+    let hit = browser
+        .client
+        .execute(
+            "return document.elementFromPoint(180, 300)?.tagName",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_ne!(hit, "DIV", "the collapsed panel still covers the page");
+
+    browser.goto(&format!("{}/inline.html", site.origin)).await;
+    enter_live_room(&browser).await;
+    browser.client.enter_parent_frame().await.unwrap();
+    let sizes = frame_and_window(&browser).await;
+    let element = browser
+        .client
+        .execute(
+            "return Math.round(document.getElementById('chat').getBoundingClientRect().width)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let inside_border = |outer: &Value| outer.as_i64().unwrap() - 2;
+    assert_eq!(
+        sizes[0],
+        inside_border(&element),
+        "the element's width: {sizes}"
+    );
+    assert_eq!(sizes[1], inside_border(&json!(480)), "data-height: {sizes}");
+    assert!(
+        widget_text(&browser, ".bubble").await.is_empty(),
+        "no launcher inline"
+    );
     browser.close().await;
 }
