@@ -326,3 +326,92 @@ async fn a_browser_gets_a_friendly_embed_page_that_tells_only_an_allowed_host() 
     assert!(page.contains("data-host-origin=\"\""), "{page}");
     assert!(page.contains("The chat could not be opened"));
 }
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_example_ticket_server_signs_a_fresh_accepted_ticket_each_call() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: node is not installed to run static/examples/ticket-server.mjs");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = format!("http://127.0.0.1:{port}");
+    let origin = site.clone();
+    let app = spawn_app_with(move |c| c.integrators[0].allowed_origins = vec![origin]).await;
+    let (id, _) = app.create_conversation(None).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static/examples/ticket-server.mjs");
+    let _server = Child(
+        std::process::Command::new("node")
+            .arg(script)
+            .env("CHATS3_URL", app.url(""))
+            .env("PORT", port.to_string())
+            .env("SITE_ORIGIN", &site)
+            .env("INTEGRATOR_ID", INTEGRATOR_ID)
+            .env("INTEGRATOR_SECRET", INTEGRATOR_SECRET)
+            .env("CONVERSATION_ID", &id)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let mut page = None;
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("{site}/")).send().await {
+            page = Some(response.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let page = page.expect("the example server answers");
+    let tag = format!(
+        "<script src=\"{}/static/embed.js\" data-ticket-url=\"/ticket\"",
+        app.url("")
+    );
+    assert!(page.contains(&tag), "{page}");
+
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        let signed: Value = client
+            .post(format!("{site}/ticket"))
+            .header("origin", &site)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ticket: Value = serde_json::from_str(signed["ticket"].as_str().unwrap()).unwrap();
+        nonces.push(ticket["nonce"].clone());
+        let entered = app.post_json("/api/v1/embed", &signed).await;
+        assert_eq!(entered.status(), 200, "{}", entered.text().await.unwrap());
+    }
+    assert_ne!(nonces[0], nonces[1]);
+    let foreign = client
+        .post(format!("{site}/ticket"))
+        .header("origin", "https://evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403, "a ticket for another site's page");
+}
