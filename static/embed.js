@@ -151,6 +151,7 @@ button:focus-visible { outline: 3px solid #e06c00; outline-offset: 2px; }
       this.status.append(this.statusTitle, this.statusText, this.retryBtn);
       this.stage.append(this.status);
       this.panel.append(bar, this.stage);
+      this.panel.addEventListener('keydown', (e) => { if (e.key === 'Escape') this.close(); }); // in the panel's own controls; keys in the frame stay the room's
       this.root.append(this.panel);
       if (!this.inline) {
         this.bubble = el('button', { type: 'button', class: 'bubble', 'aria-controls': 'panel', 'aria-expanded': 'false' });
