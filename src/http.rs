@@ -18,7 +18,8 @@
 //! - what handlers share: [`extract`] and [`query`] (typed requests),
 //!   [`validate`] (bodies into values), [`envelope`], [`error`] and
 //!   [`redirect`] (answers), [`event_stream`] (the SSE body),
-//!   [`ticket`] (embed ticket rules), [`cookies`], [`sanitize`],
+//!   [`ticket`] (embed ticket rules), [`pages`] (the HTML pages' files),
+//!   [`cookies`], [`sanitize`],
 //!   [`origin`], [`client_addr`], [`counters`], [`log_throttle`].
 
 pub mod admin;
@@ -39,6 +40,7 @@ pub mod messages;
 pub mod metrics;
 pub mod openapi;
 pub mod origin;
+pub mod pages;
 pub mod participation;
 pub mod query;
 pub mod redirect;

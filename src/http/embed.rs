@@ -1,17 +1,24 @@
 //! Iframe embedding with integrator-signed tickets: `POST /api/v1/embed`
-//! answers JSON, `GET /embed` sets the cookie and redirects into the room.
+//! answers JSON, `GET /embed` sets the cookie and redirects into the room
+//! (or, failing, answers plain text, or a browser [`failure_page`]).
+
+mod failure_page;
+
+use failure_page::Failure;
 
 use super::cookies::session_cookie;
 use super::envelope::{Envelope, ok};
 use super::error::{ApiResult, AppError, ErrorEnvelope};
 use super::extract::JsonBody;
+use super::origin::origin_allowed;
+use super::pages::{html_page, read_page};
 use super::redirect::found;
 use super::state::AppState;
 use super::ticket::{TicketError, check_ticket};
 use super::validate::{Fields, Text};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chats3_actors::domain::{ConversationId, Session};
 use chats3_actors::time::now_ms;
@@ -124,10 +131,49 @@ fn plain(status: StatusCode, text: String) -> Response {
         .into_response()
 }
 
+/// A failure of `GET /embed`: the service's message in plain text, as
+/// Chats3 answered; a browser's navigation gets the friendly page instead,
+/// with the same status.
+async fn refusal(
+    state: &AppState,
+    headers: &HeaderMap,
+    ticket: Option<&str>,
+    status: StatusCode,
+    message: String,
+) -> Response {
+    if !failure_page::wants_html(headers) {
+        return plain(status, message);
+    }
+    let failure = Failure::of(status, &message);
+    let host = failure_page::host_origin(headers, ticket, |origin| {
+        state
+            .config
+            .integrators
+            .iter()
+            .any(|i| origin_allowed(&i.allowed_origins, origin))
+    });
+    match read_page(state, failure_page::TEMPLATE).await {
+        Ok(template) => {
+            let mut response = html_page(
+                status,
+                failure_page::render(&template, failure, status, host.as_deref()),
+            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => plain(status, failure.title().into()),
+    }
+}
+
 /// The iframe's entry: checks the ticket, sets the cookie and redirects
 /// into the room.
 ///
-/// Failures answer in plain text, as Chats3 did.
+/// Failures answer in plain text, as Chats3 did; a request that accepts
+/// `text/html` (a browser's) gets a page with a friendly text instead, with
+/// the same status, that tells an allowed embedding page over
+/// `postMessage`.
 #[utoipa::path(
     get,
     path = "/embed",
@@ -140,31 +186,32 @@ fn plain(status: StatusCode, text: String) -> Response {
                 ("Location" = String, description = "`/room/:conversationId?sessionId=…&embed=1`"),
                 ("Set-Cookie" = String, description = "The session cookie"),
             )),
-        (status = 400, description = "Missing ticket or signature", content_type = "text/plain", body = String),
-        (status = 403, description = "The ticket is refused", content_type = "text/plain", body = String),
-        (status = 404, description = "No such conversation", content_type = "text/plain", body = String),
-        (status = 409, description = "An active participant has that name", content_type = "text/plain", body = String),
-        (status = 429, description = "Too many streams or requests", content_type = "text/plain", body = String),
-        (status = 503, description = "Overloaded or storage unavailable", content_type = "text/plain", body = String),
+        (status = 400, description = "Missing ticket or signature", content((String = "text/plain"), (String = "text/html"))),
+        (status = 403, description = "The ticket is refused", content((String = "text/plain"), (String = "text/html"))),
+        (status = 404, description = "No such conversation", content((String = "text/plain"), (String = "text/html"))),
+        (status = 409, description = "An active participant has that name", content((String = "text/plain"), (String = "text/html"))),
+        (status = 429, description = "Too many streams or requests", content((String = "text/plain"), (String = "text/html"))),
+        (status = 503, description = "Overloaded or storage unavailable", content((String = "text/plain"), (String = "text/html"))),
     )
 )]
 pub async fn landing(
     State(state): State<AppState>,
+    headers: HeaderMap,
     query: Result<Query<LandingQuery>, QueryRejection>,
 ) -> Response {
-    // This page answers its failures in plain text, as Chats3 did.
     let query = match query {
         Ok(Query(query)) => query,
-        Err(rejection) => return plain(StatusCode::BAD_REQUEST, rejection.body_text()),
+        Err(rejection) => {
+            let message = rejection.body_text();
+            return refusal(&state, &headers, None, StatusCode::BAD_REQUEST, message).await;
+        }
     };
     let (Some(ticket), Some(signature)) = (
         query.ticket.filter(|t| !t.is_empty() && t.len() <= 8192),
         query.signature.filter(|s| !s.is_empty() && s.len() <= 200),
     ) else {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "Missing ticket or signature".into(),
-        );
+        let message = "Missing ticket or signature".to_owned();
+        return refusal(&state, &headers, None, StatusCode::BAD_REQUEST, message).await;
     };
     match embed_session(&state, &ticket, &signature).await {
         Ok(session) => {
@@ -182,6 +229,6 @@ pub async fn landing(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(e) => plain(e.status, e.message),
+        Err(e) => refusal(&state, &headers, Some(&ticket), e.status, e.message).await,
     }
 }

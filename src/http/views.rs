@@ -2,11 +2,12 @@
 
 use super::error::{AppError, ErrorEnvelope};
 use super::extract::AppPath;
+use super::pages::{html_page, read_page};
 use super::redirect::found;
 use super::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 use std::path::Path as FsPath;
 use tower_http::services::ServeDir;
@@ -127,20 +128,6 @@ pub fn static_files(dir: &FsPath) -> ServeDir {
     ServeDir::new(dir)
 }
 
-async fn page(state: &AppState, name: &str) -> Result<String, AppError> {
-    tokio::fs::read_to_string(state.static_dir.join(name))
-        .await
-        .map_err(|e| AppError::internal(format!("page {name}: {e}")))
-}
-
-fn html(body: String) -> Response {
-    let mut response = Html(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
 /// The start page: to `/join`.
 #[utoipa::path(
     get,
@@ -162,7 +149,10 @@ pub async fn root() -> Response {
     responses((status = 200, description = "The page", content_type = "text/html", body = String))
 )]
 pub async fn join(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(html(page(&state, "join.html").await?))
+    Ok(html_page(
+        StatusCode::OK,
+        read_page(&state, "join.html").await?,
+    ))
 }
 
 /// Where the admin password comes from, as the admin page says under its field.
@@ -187,8 +177,9 @@ pub async fn admin(State(state): State<AppState>) -> Result<Response, AppError> 
     } else {
         PASSWORD_CONFIGURED
     };
-    Ok(html(
-        page(&state, "admin.html")
+    Ok(html_page(
+        StatusCode::OK,
+        read_page(&state, "admin.html")
             .await?
             .replace("{{ADMIN_PASSWORD_NOTE}}", note),
     ))
@@ -212,8 +203,9 @@ pub async fn room(
 ) -> Result<Response, AppError> {
     let escaped = html_escape::encode_double_quoted_attribute(&id);
     let escaped = escaped.replace('\'', "&#x27;");
-    Ok(html(
-        page(&state, "room.html")
+    Ok(html_page(
+        StatusCode::OK,
+        read_page(&state, "room.html")
             .await?
             .replace("{{CONVERSATION_ID}}", &escaped),
     ))

@@ -9,7 +9,8 @@ import { enableComposer, focusComposer, restoreOutbox } from './room/composer.js
 import { markClosed } from './room/closed.js';
 import { setupInvite, showTitle } from './room/identity.js';
 import { setupCalls } from './room/calls.js';
-import { endSession, setupLeave, tellParent } from './room/leave.js';
+import { endSession, setupLeave } from './room/leave.js';
+import { tellParent } from './room/embed-bridge.js';
 import './room/people.js';
 import './room/reactions.js';
 import './room/receipts.js';

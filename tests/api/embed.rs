@@ -265,3 +265,153 @@ async fn a_ticket_issued_in_the_future_is_refused_on_the_embed_page_too() {
         "a clock 30 s ahead is within the allowed skew"
     );
 }
+
+#[tokio::test]
+async fn a_browser_gets_a_friendly_embed_page_that_tells_only_an_allowed_host() {
+    let app = spawn_app().await;
+    let (id, _) = app.create_conversation(None).await;
+    let (text, signature) = ticket(&id, |_| {});
+    let browser_get = |referer: &'static str| {
+        app.client
+            .get(app.url("/embed"))
+            .query(&[("ticket", &text), ("signature", &signature)])
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("referer", referer)
+    };
+    let first = browser_get("http://localhost:4000/shop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 302);
+
+    let replay = browser_get("http://localhost:4000/shop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 403);
+    assert!(
+        replay.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(replay.headers()["cache-control"], "no-store");
+    let page = replay.text().await.unwrap();
+    assert!(
+        page.contains("<h1>This chat link has expired</h1>"),
+        "{page}"
+    );
+    assert!(page.contains("data-reason=\"ticket-expired\""));
+    assert!(page.contains("data-host-origin=\"http://localhost:4000\""));
+    assert!(!page.contains("Nonce"), "no server text: {page}");
+
+    // A page on an origin no integrator allows is not told; the ticket's
+    // (allowed) origin is, as the Referer may be absent or foreign.
+    let foreign = browser_get("https://evil.test/").send().await.unwrap();
+    let page = foreign.text().await.unwrap();
+    assert!(
+        page.contains("data-host-origin=\"http://localhost:4000\""),
+        "{page}"
+    );
+    let garbage = app
+        .client
+        .get(app.url("/embed?ticket=nope&signature=x"))
+        .header("accept", "text/html")
+        .header("referer", "https://evil.test/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 403);
+    let page = garbage.text().await.unwrap();
+    assert!(page.contains("data-host-origin=\"\""), "{page}");
+    assert!(page.contains("The chat could not be opened"));
+}
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_example_ticket_server_signs_a_fresh_accepted_ticket_each_call() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: node is not installed to run static/examples/ticket-server.mjs");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = format!("http://127.0.0.1:{port}");
+    let origin = site.clone();
+    let app = spawn_app_with(move |c| c.integrators[0].allowed_origins = vec![origin]).await;
+    let (id, _) = app.create_conversation(None).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static/examples/ticket-server.mjs");
+    let _server = Child(
+        std::process::Command::new("node")
+            .arg(script)
+            .env("CHATS3_URL", app.url(""))
+            .env("PORT", port.to_string())
+            .env("SITE_ORIGIN", &site)
+            .env("INTEGRATOR_ID", INTEGRATOR_ID)
+            .env("INTEGRATOR_SECRET", INTEGRATOR_SECRET)
+            .env("CONVERSATION_ID", &id)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let mut page = None;
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("{site}/")).send().await {
+            page = Some(response.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let page = page.expect("the example server answers");
+    let tag = format!(
+        "<script src=\"{}/static/embed.js\" data-ticket-url=\"/ticket\"",
+        app.url("")
+    );
+    assert!(page.contains(&tag), "{page}");
+
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        let signed: Value = client
+            .post(format!("{site}/ticket"))
+            .header("origin", &site)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ticket: Value = serde_json::from_str(signed["ticket"].as_str().unwrap()).unwrap();
+        nonces.push(ticket["nonce"].clone());
+        let entered = app.post_json("/api/v1/embed", &signed).await;
+        assert_eq!(entered.status(), 200, "{}", entered.text().await.unwrap());
+    }
+    assert_ne!(nonces[0], nonces[1]);
+    let foreign = client
+        .post(format!("{site}/ticket"))
+        .header("origin", "https://evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403, "a ticket for another site's page");
+}

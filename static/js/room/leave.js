@@ -1,5 +1,5 @@
-// Leaving (button or, in an iframe, a {type:"leave"} message from the parent
-// page) and the end of a session.
+// Leaving (button or, in an iframe, the parent page's request, see
+// embed-bridge.js) and the end of a session.
 import { storage } from '../storage.js';
 import { emit, on } from './bus.js';
 import { ctx, call, joinUrl } from './ctx.js';
@@ -8,25 +8,11 @@ import { confirmAction } from '../confirm.js';
 import { showNotice } from './notice.js';
 import { connect, setConn, stopStream } from './stream.js';
 import { enableComposer } from './composer.js';
+import { tellParent } from './embed-bridge.js';
 
 const leaveBtn = $('leave');
 const leftState = $('left-state');
 const framed = window.parent !== window;
-
-/** The embedding page's origin, so our messages reach only it. */
-function parentOrigin() {
-  try {
-    if (location.ancestorOrigins?.length) return location.ancestorOrigins[0];
-    if (document.referrer) return new URL(document.referrer).origin;
-  } catch { /* fall through */ }
-  return null;
-}
-
-/** Tells the embedding page what happened ({source:"chats3", type, ...}). */
-export function tellParent(type, extra = {}) {
-  const origin = parentOrigin();
-  if (framed && origin) window.parent.postMessage({ source: 'chats3', type, conversationId: ctx.conversationId, ...extra }, origin);
-}
 
 /** Stops everything live; the page stays readable. */
 function stop() {
@@ -97,13 +83,7 @@ async function confirmLeave() {
 export function setupLeave(showButton) {
   leaveBtn.hidden = !showButton;
   leaveBtn.addEventListener('click', confirmLeave);
-  if (!framed) return;
-  window.addEventListener('message', (e) => {
-    if (e.source !== window.parent) return;
-    const expected = parentOrigin();
-    if (expected && e.origin !== expected) return;
-    if (e.data && typeof e.data === 'object' && e.data.type === 'leave') leave();
-  });
+  on('parent:leave', leave);
 }
 
 on('expired', () => endSession('Your session has expired.'));

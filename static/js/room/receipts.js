@@ -4,6 +4,7 @@ import { on } from './bus.js';
 import { ctx, call, isMine, isSystem } from './ctx.js';
 import { entries, list, scroller } from './messages.js';
 import { nameOf } from './people.js';
+import { seen } from './embed-bridge.js';
 
 const lastRead = new Map(); // userId -> messageId they last read
 let sentFor = '';
@@ -27,7 +28,7 @@ function newestVisibleFromOthers() {
 }
 
 function report() {
-  if (!ctx.me || !ctx.live || ctx.stopped || document.hidden) return;
+  if (!ctx.me || !ctx.live || ctx.stopped || !seen()) return; // not while hidden, nor in a collapsed embed
   const id = newestVisibleFromOthers();
   if (!id || id === sentFor) return;
   sentFor = id;
@@ -61,4 +62,5 @@ on('message-changed', () => { paint(); soon(); });
 on('live', soon);
 scroller.addEventListener('scroll', soon, { passive: true });
 document.addEventListener('visibilitychange', soon);
+on('host-visibility', soon);
 window.addEventListener('focus', soon);
