@@ -103,6 +103,7 @@ fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::list, messages::create))
         .routes(routes!(messages::edit, messages::remove))
         .routes(routes!(messages::read))
+        .routes(routes!(messages::unread))
         .routes(routes!(messages::add_reaction))
         .routes(routes!(messages::remove_reaction))
         .routes(routes!(messages::reactions, messages::react))

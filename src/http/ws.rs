@@ -65,7 +65,8 @@ pub async fn open(
         state.config.server.heartbeat_interval,
         state.counters.clone(),
     );
-    let commands = Commands::new(state, session_id, upgrade.client);
+    let stream_id = feed.viewer().stream_id;
+    let commands = Commands::new(state, session_id, stream_id, upgrade.client);
     let pending = upgrade.pending;
     let task = async move {
         match pending.connection().await {

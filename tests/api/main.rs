@@ -32,6 +32,7 @@ mod openapi;
 #[cfg(feature = "fault-injection")]
 mod panic_recovery;
 mod pending_flood;
+mod read_state;
 mod redis_server;
 mod rooms;
 mod s3_restart;

@@ -7,7 +7,7 @@ use super::interruptions::{Interruption, Interruptions};
 use super::poll_on_wake::PollOnWake;
 use crate::http::counters::Counters;
 use bytes::Bytes;
-use chats3_actors::{EventFrame, ReplayCursor, StreamRelease, Subscription};
+use chats3_actors::{EventFrame, ReplayCursor, StreamRelease, Subscription, Viewer};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub struct Feed {
     pending: VecDeque<Item>,
     replay: Option<ReplayCursor>,
     live: broadcast::Receiver<Arc<EventFrame>>,
-    user_id: String,
+    viewer: Viewer,
     ended: CancellationToken,
     /// The end token and the heartbeat timer: made once, so no waiter is
     /// registered and dropped per event, and polled only when one of them
@@ -71,12 +71,17 @@ impl Feed {
                 .collect(),
             replay: subscription.replay,
             live: subscription.live,
-            user_id: subscription.user_id,
+            viewer: subscription.viewer,
             ended: subscription.ended,
             interruptions: PollOnWake::new(Box::pin(Interruptions::new(ended, heartbeat_every))),
             _release: subscription.release,
             _gauge: StreamGauge(counters),
         }
+    }
+
+    /// The stream as the no-echo rule sees it.
+    pub fn viewer(&self) -> &Viewer {
+        &self.viewer
     }
 
     /// The next item, or `None` when the stream ends (leave, shutdown,
@@ -99,8 +104,8 @@ impl Feed {
                 Some(Err(_)) => return None,
                 Some(Ok(chunk)) => {
                     self.pending.extend(chunk.resync.map(Item::Control));
-                    let user_id = &self.user_id;
-                    let visible = chunk.frames.into_iter().filter(|f| f.visible_to(user_id));
+                    let viewer = &self.viewer;
+                    let visible = chunk.frames.into_iter().filter(|f| f.replayed_to(viewer));
                     self.pending.extend(visible.map(Item::Event));
                 }
             }
@@ -115,7 +120,7 @@ impl Feed {
                     Interruption::Heartbeat => return Some(Item::Heartbeat),
                 },
                 received = self.live.recv() => match received {
-                    Ok(frame) if frame.visible_to(&self.user_id) => return Some(Item::Event(frame)),
+                    Ok(frame) if frame.visible_to(&self.viewer) => return Some(Item::Event(frame)),
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
                 },
@@ -136,7 +141,7 @@ impl Feed {
         }
         loop {
             match self.live.try_recv() {
-                Ok(frame) if frame.visible_to(&self.user_id) => return Some(Item::Event(frame)),
+                Ok(frame) if frame.visible_to(&self.viewer) => return Some(Item::Event(frame)),
                 Ok(_) => {}
                 Err(TryRecvError::Lagged(_)) | Err(TryRecvError::Closed) => {
                     self.ended.cancel();

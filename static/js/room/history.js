@@ -30,6 +30,7 @@ export async function loadLatest() {
   const { details } = await call(`/api/v1/messages?limit=${PAGE}`);
   reset(takePage(details));
   updateOlder();
+  emit('readers', details.readers || {});
   emit('history-loaded');
   fillViewport();
 }
