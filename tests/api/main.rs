@@ -27,6 +27,7 @@ mod join;
 mod join_holds;
 mod lazy_replay;
 mod messages;
+mod metrics;
 mod odd_ids;
 mod openapi;
 #[cfg(feature = "fault-injection")]

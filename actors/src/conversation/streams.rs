@@ -23,6 +23,8 @@ pub struct Subscription {
     pub viewer: Viewer,
     /// `connected`, `room-state` and, when needed, `resync`.
     pub opening: Vec<Bytes>,
+    /// The opening holds a `resync` frame.
+    pub resync_at_open: bool,
     /// Missed events to send before live ones, fetched a chunk at a time;
     /// `None` when nothing was missed.
     pub replay: Option<ReplayCursor>,
@@ -209,6 +211,7 @@ impl ConversationState {
                 stream_id,
             },
             opening,
+            resync_at_open: resync,
             replay,
             live,
             ended,

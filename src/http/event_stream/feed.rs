@@ -5,7 +5,7 @@
 
 use super::interruptions::{Interruption, Interruptions};
 use super::poll_on_wake::PollOnWake;
-use crate::http::counters::Counters;
+use crate::http::counters::{Counters, Transport};
 use bytes::Bytes;
 use chats3_actors::{EventFrame, ReplayCursor, StreamRelease, Subscription, Viewer};
 use std::collections::VecDeque;
@@ -41,28 +41,32 @@ pub struct Feed {
     /// woke, so an event takes none of the token's locks.
     interruptions: PollOnWake<Pin<Box<Interruptions>>>,
     _release: StreamRelease,
-    _gauge: StreamGauge,
+    gauge: StreamGauge,
 }
 
 /// Counts the stream as closed when the feed is dropped.
-struct StreamGauge(Arc<Counters>);
+struct StreamGauge(Arc<Counters>, Transport);
 
 impl Drop for StreamGauge {
     fn drop(&mut self) {
-        self.0.stream_closed();
+        self.0.stream_closed(self.1);
     }
 }
 
 impl Feed {
-    /// The events of `subscription`, a heartbeat every `heartbeat_every`;
-    /// `counters` count it open until it drops.
+    /// The events of `subscription` over `transport`, a heartbeat every
+    /// `heartbeat_every`; `counters` count it open until it drops.
     pub fn new(
         subscription: Subscription,
         heartbeat_every: Duration,
         counters: Arc<Counters>,
+        transport: Transport,
     ) -> Feed {
         let ended = subscription.ended.clone();
-        counters.stream_opened();
+        counters.stream_opened(transport);
+        if subscription.resync_at_open {
+            counters.resync_sent();
+        }
         Feed {
             pending: subscription
                 .opening
@@ -75,7 +79,7 @@ impl Feed {
             ended: subscription.ended,
             interruptions: PollOnWake::new(Box::pin(Interruptions::new(ended, heartbeat_every))),
             _release: subscription.release,
-            _gauge: StreamGauge(counters),
+            gauge: StreamGauge(counters, transport),
         }
     }
 
@@ -103,6 +107,9 @@ impl Feed {
                 None => self.replay = None,
                 Some(Err(_)) => return None,
                 Some(Ok(chunk)) => {
+                    if chunk.resync.is_some() {
+                        self.gauge.0.resync_sent();
+                    }
                     self.pending.extend(chunk.resync.map(Item::Control));
                     let viewer = &self.viewer;
                     let visible = chunk.frames.into_iter().filter(|f| f.replayed_to(viewer));
@@ -122,7 +129,11 @@ impl Feed {
                 received = self.live.recv() => match received {
                     Ok(frame) if frame.visible_to(&self.viewer) => return Some(Item::Event(frame)),
                     Ok(_) => {}
-                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
+                    Err(RecvError::Lagged(_)) => {
+                        self.gauge.0.fanout_dropped();
+                        return None;
+                    }
+                    Err(RecvError::Closed) => return None,
                 },
             }
         }
@@ -143,7 +154,12 @@ impl Feed {
             match self.live.try_recv() {
                 Ok(frame) if frame.visible_to(&self.viewer) => return Some(Item::Event(frame)),
                 Ok(_) => {}
-                Err(TryRecvError::Lagged(_)) | Err(TryRecvError::Closed) => {
+                Err(TryRecvError::Lagged(_)) => {
+                    self.gauge.0.fanout_dropped();
+                    self.ended.cancel();
+                    return None;
+                }
+                Err(TryRecvError::Closed) => {
                     self.ended.cancel();
                     return None;
                 }
