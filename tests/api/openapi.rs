@@ -35,6 +35,7 @@ const CONTRACT: &[&str] = &[
     "PATCH /api/v1/messages/{id}",
     "DELETE /api/v1/messages/{id}",
     "POST /api/v1/messages/{id}/read",
+    "GET /api/v1/messages/unread",
     "POST /api/v1/messages/{id}/reactions",
     "DELETE /api/v1/messages/{id}/reactions/{emoji}",
     "GET /api/v1/presence",

@@ -253,3 +253,28 @@ async fn a_read_mark_answered_200_survives_a_kill_9() {
     let stored: Value = serde_json::from_slice(&stored).unwrap();
     assert_eq!(stored[bob.user_id.as_str()]["messageId"], id_of(&second));
 }
+
+#[tokio::test]
+async fn the_api_document_describes_readers_and_the_unread_count() {
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+    assert!(
+        schemas["HistoryPage"]["properties"]["readers"].is_object(),
+        "{}",
+        schemas["HistoryPage"]
+    );
+    let unread = &schemas["UnreadCount"]["properties"];
+    for field in ["unread", "capped", "lastReadSeq", "lastReadMessageId"] {
+        assert!(unread[field].is_object(), "{field}: {unread}");
+    }
+    assert!(document["paths"]["/api/v1/messages/unread"]["get"].is_object());
+}
