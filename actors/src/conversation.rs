@@ -28,6 +28,7 @@
 //! - `posting`: sequencing, logging, idempotent retries;
 //! - `streams`: opening, resuming and closing event streams, signaling;
 //! - `paging`: history pages;
+//! - `search`: searching the whole history, newest first;
 //! - `editing`: edits, deletes, reactions, read receipts;
 //! - `documents`: the reaction, revision and read-mark documents and
 //!   their saving;
@@ -51,6 +52,7 @@ mod protocol;
 pub(crate) mod reactions;
 pub(crate) mod read_marks;
 pub(crate) mod revisions;
+mod search;
 mod streams;
 mod tail;
 
@@ -69,7 +71,9 @@ pub(crate) use joining::invalid_join;
 use members::Members;
 use outbox::{Outbox, Outgoing};
 pub(crate) use protocol::{ConversationMsg, Internal, Request};
-pub use protocol::{Page, PageQuery, PresenceEntry, StreamOpen, Unread};
+pub use protocol::{
+    Page, PageQuery, PresenceEntry, SearchHit, SearchPage, SearchQuery, StreamOpen, Unread,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 pub use reactions::ReactionMap;
 pub use read_marks::ReadMark;
@@ -364,6 +368,7 @@ impl ConversationState {
                 reply,
             } => drop(reply.send(Ok(self.replay_chunk(after, until)))),
             Request::History(query, reply) => self.history(myself, query, reply),
+            Request::Search(query, reply) => self.search(query, reply),
             Request::Reactions(reply) => {
                 drop(reply.send(self.meta().map(|_| self.reactions.clone())))
             }

@@ -6,8 +6,8 @@ use crate::addresses::ConversationAddresses;
 use crate::ask::ask;
 use crate::cluster::{RedisLink, RedisNonces, RedisSessions};
 use crate::conversation::{
-    ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, StreamOpen,
-    Subscription, Unread,
+    ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, SearchPage, SearchQuery,
+    StreamOpen, Subscription, Unread,
 };
 use crate::domain::{
     AttachmentMeta, AttachmentUpload, AttachmentVariant, Conversation, ConversationId, Message,
@@ -479,6 +479,12 @@ impl ConversationHandle {
     /// A page of history.
     pub async fn history(&self, query: PageQuery) -> Result<Page, ChatError> {
         self.ask(|reply| Request::History(query, reply)).await
+    }
+
+    /// A page of the messages whose text holds `query.text`, newest first.
+    pub async fn search(&self, query: SearchQuery) -> Result<SearchPage, ChatError> {
+        self.ask(|reply| Request::Search(query.clone(), reply))
+            .await
     }
 
     /// The reaction map.

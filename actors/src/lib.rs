@@ -105,7 +105,7 @@ mod test_support;
 pub use conversation::revisions::EDIT_WINDOW_MS;
 pub use conversation::{
     Page, PageQuery, PresenceEntry, REPLAY_CHUNK, ReactionMap, ReadMark, ReplayChunk, ReplayCursor,
-    StreamOpen, StreamRelease, Subscription, Unread,
+    SearchHit, SearchPage, SearchQuery, StreamOpen, StreamRelease, Subscription, Unread,
 };
 pub use error::{ChatError, Report};
 pub use events::{EventFrame, EventJson, Origin, Viewer};

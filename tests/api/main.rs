@@ -38,6 +38,7 @@ mod redis_server;
 mod rooms;
 mod s3_restart;
 mod s3_server;
+mod search;
 mod served_uploads;
 mod shutdown;
 mod slowloris;

@@ -99,6 +99,8 @@ pub(crate) enum Request {
     },
     /// A page of history.
     History(PageQuery, Reply<Page>),
+    /// A page of the messages whose text holds a query.
+    Search(SearchQuery, Reply<SearchPage>),
     /// The reaction map.
     Reactions(Reply<ReactionMap>),
     /// Adds or removes one reaction.
@@ -210,6 +212,7 @@ impl Request {
             Request::Subscribe(_, reply) => drop(reply.send(Err(error))),
             Request::Replay { reply, .. } => drop(reply.send(Err(error))),
             Request::History(_, reply) => drop(reply.send(Err(error))),
+            Request::Search(_, reply) => drop(reply.send(Err(error))),
             Request::Reactions(reply) => drop(reply.send(Err(error))),
             Request::Unread { reply, .. } => drop(reply.send(Err(error))),
             Request::Presence(reply) => drop(reply.send(Err(error))),
@@ -254,6 +257,40 @@ pub struct PageQuery {
     pub cursor: Option<u64>,
     /// Newer messages than the cursor (else older).
     pub newer: bool,
+}
+
+/// Which page of a search to read.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// What the messages' text holds, compared case-insensitively.
+    pub text: String,
+    /// Exclusive bound: only messages before this sequence (the previous
+    /// page's `next_cursor`).
+    pub cursor: Option<u64>,
+    /// Hits per page at most.
+    pub limit: usize,
+}
+
+/// A page of search hits, newest first.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// The hits, newest first; fewer than the limit (none, even) when the
+    /// page's scan ran out of its budget first.
+    pub hits: Vec<SearchHit>,
+    /// Where the next page starts (exclusive); `None` at the start of
+    /// history.
+    pub next_cursor: Option<u64>,
+    /// Whether older messages are left to search.
+    pub has_more: bool,
+}
+
+/// One message a search found.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    /// Its sequence: a history cursor just after it.
+    pub seq: u64,
+    /// The message, as history shows it (edits applied).
+    pub message: Message,
 }
 
 /// Who opens a stream.
