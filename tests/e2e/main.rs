@@ -14,4 +14,5 @@ mod docs;
 mod embed;
 mod proxy;
 mod resilience;
+mod search;
 mod transport;
