@@ -65,8 +65,10 @@ function paint(entry) {
 
 function showStatus(text) {
   const count = `${results.length}${hasMore ? '+' : ''}`;
-  statusEl.textContent = text ?? (!query ? '' : results.length ? `${current + 1} of ${count}` : 'No matches');
-  prevBtn.disabled = nextBtn.disabled = busy || results.length === 0;
+  const none = hasMore ? 'No matches yet: Enter searches older messages' : 'No matches';
+  statusEl.textContent = text ?? (!query ? '' : results.length ? `${current + 1} of ${count}` : none);
+  prevBtn.disabled = busy || (!results.length && !hasMore);
+  nextBtn.disabled = busy || !results.length;
 }
 
 /** Reads result pages until one more result arrives or the history ends. */
@@ -138,11 +140,11 @@ function run() {
 
 /** Moves to an older (+1) or newer (-1) result, reading the next page when needed. */
 function step(delta) {
-  if (!results.length || busy) return;
+  if (busy || (!results.length && !hasMore)) return;
   const mine = generation;
   guarded(mine, async () => {
     if (delta > 0 && current === results.length - 1 && hasMore) await fetchMore(mine);
-    if (mine !== generation) return;
+    if (mine !== generation || !results.length) return;
     current = (current + delta + results.length) % results.length;
     await focusCurrent(mine);
   });
