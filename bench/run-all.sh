@@ -31,6 +31,7 @@ run idle --streams 10000
 run idle --streams 10000 --websocket
 run rooms --rooms 20000
 run history --messages 100000 --duration 5s
+run search --messages 100000 --duration 9s
 run storage --rooms 5 --rate 1000 --duration 20s
 if [ -n "${S3_ENDPOINT:-}" ]; then
   s3=(

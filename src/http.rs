@@ -8,7 +8,8 @@
 //! - [`layers`]: what every request passes before a handler;
 //! - handlers, one file per API area, none importing another:
 //!   [`admin`], [`participation`] (join, leave, session, presence),
-//!   [`embed`], [`messages`], [`signaling`] (event stream and relay),
+//!   [`embed`], [`messages`], [`search`] (of the whole history),
+//!   [`signaling`] (event stream and relay),
 //!   [`system_message`], [`attachments`], [`metrics`], [`views`] (pages,
 //!   health, 404/405), [`docs`] (`/openapi.json`, `/docs`); and [`ws`]
 //!   (the WebSocket), whose commands call the functions the other areas'
@@ -46,6 +47,7 @@ pub mod query;
 pub mod redirect;
 pub mod rules;
 pub mod sanitize;
+pub mod search;
 pub mod signaling;
 pub mod state;
 pub mod system_message;
@@ -105,6 +107,8 @@ fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::list, messages::create))
         .routes(routes!(messages::edit, messages::remove))
         .routes(routes!(messages::read))
+        .routes(routes!(messages::unread))
+        .routes(routes!(search::search))
         .routes(routes!(messages::add_reaction))
         .routes(routes!(messages::remove_reaction))
         .routes(routes!(messages::reactions, messages::react))

@@ -5,6 +5,7 @@
 
 pub mod fs;
 pub mod guard;
+pub mod instruments;
 pub mod links;
 pub mod s3;
 
@@ -29,6 +30,8 @@ pub struct StorageCounters {
     pub errors: AtomicU64,
     /// Requests cut by `operation_timeout`.
     pub timeouts: AtomicU64,
+    /// The labelled instruments `/metrics` shows.
+    pub instruments: instruments::StorageInstruments,
 }
 
 impl StorageCounters {
@@ -103,6 +106,11 @@ impl Storage {
     /// Whether storage answers (`/ready`); see [`guard::StorageHealth::check`].
     pub fn ready(&self) -> bool {
         self.health.check(&self.store)
+    }
+
+    /// Storage's Prometheus instruments.
+    pub fn instruments(&self) -> &instruments::StorageInstruments {
+        &self.counters.instruments
     }
 
     /// Requests made so far and the health, now.

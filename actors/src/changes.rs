@@ -7,8 +7,7 @@
 //! but what a start needs to clean up after a crash in its middle.
 //!
 //! Conversation create and close are not among them: their `meta.json` is
-//! stored before they are answered. Read receipts are only relayed (no
-//! read state is kept), so nothing of them is lost.
+//! stored before they are answered.
 
 use crate::domain::{Message, Revision};
 use serde::{Deserialize, Serialize};
@@ -62,6 +61,15 @@ pub(crate) enum Change<M = Box<Message>> {
         /// Added (else removed).
         added: bool,
     },
+    /// A user's read mark moved forward.
+    ReadMark {
+        /// Who read.
+        user_id: String,
+        /// The last message they read.
+        message_id: String,
+        /// Its sequence.
+        seq: u64,
+    },
 }
 
 #[cfg(test)]
@@ -92,6 +100,11 @@ mod tests {
                 user_id: "u".into(),
                 emoji: "👍".into(),
                 added: true,
+            },
+            Change::ReadMark {
+                user_id: "u".into(),
+                message_id: "m1".into(),
+                seq: 7,
             },
         ];
         for change in changes {

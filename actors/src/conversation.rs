@@ -28,11 +28,13 @@
 //! - `posting`: sequencing, logging, idempotent retries;
 //! - `streams`: opening, resuming and closing event streams, signaling;
 //! - `paging`: history pages;
+//! - `search`: searching the whole history, newest first;
 //! - `editing`: edits, deletes, reactions, read receipts;
-//! - `documents`: the reaction and revision documents and their saving;
+//! - `documents`: the reaction, revision and read-mark documents and
+//!   their saving;
 //! - `attachments`: uploads and downloads;
-//! - `members`, `tail`, `idempotency`, `reactions`, `revisions`: the data
-//!   structures the state is made of.
+//! - `members`, `tail`, `idempotency`, `reactions`, `revisions`,
+//!   `read_marks`: the data structures the state is made of.
 
 mod attachments;
 mod documents;
@@ -48,13 +50,15 @@ mod paging;
 mod posting;
 mod protocol;
 pub(crate) mod reactions;
+pub(crate) mod read_marks;
 pub(crate) mod revisions;
+mod search;
 mod streams;
 mod tail;
 
 use crate::domain::{Conversation, ConversationId};
 use crate::error::ChatError;
-use crate::events::{EventFrame, Fanout, LocalFanout, ReplayBuffer};
+use crate::events::{EventFrame, Fanout, LocalFanout, Origin, ReplayBuffer};
 use crate::flusher::FlusherMsg;
 use crate::settings::Settings;
 use crate::store::SharedStore;
@@ -67,9 +71,13 @@ pub(crate) use joining::invalid_join;
 use members::Members;
 use outbox::{Outbox, Outgoing};
 pub(crate) use protocol::{ConversationMsg, Internal, Request};
-pub use protocol::{Page, PageQuery, PresenceEntry, StreamOpen};
+pub use protocol::{
+    Page, PageQuery, PresenceEntry, SearchHit, SearchPage, SearchQuery, StreamOpen, Unread,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 pub use reactions::ReactionMap;
+pub use read_marks::ReadMark;
+use read_marks::ReadMarks;
 use revisions::Revisions;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -125,6 +133,9 @@ pub(crate) struct ConversationState {
     reactions_doc: Document,
     revisions: Arc<Revisions>,
     revisions_doc: Document,
+    /// Each user's last-read position.
+    read_marks: ReadMarks,
+    read_marks_doc: Document,
     presence: HashMap<String, PresenceEntry>,
     /// Last sequence handed out; ids never go backwards.
     last_seq: u64,
@@ -210,6 +221,8 @@ impl ConversationActor {
             reactions_doc: Document::default(),
             revisions: Arc::default(),
             revisions_doc: Document::default(),
+            read_marks: ReadMarks::new(),
+            read_marks_doc: Document::default(),
             presence: HashMap::new(),
             last_seq: 0,
             published_seq: 0,
@@ -329,8 +342,9 @@ impl ConversationState {
             Request::Post {
                 sender,
                 message,
+                origin,
                 reply,
-            } => self.post_or_repeat(&sender, message, now, reply),
+            } => self.post_or_repeat(&sender, message, origin, now, reply),
             Request::Leave {
                 user,
                 session_id,
@@ -357,6 +371,7 @@ impl ConversationState {
                 reply,
             } => drop(reply.send(Ok(self.replay_chunk(after, until)))),
             Request::History(query, reply) => self.history(myself, query, reply),
+            Request::Search(query, reply) => self.search(query, reply),
             Request::Reactions(reply) => {
                 drop(reply.send(self.meta().map(|_| self.reactions.clone())))
             }
@@ -382,11 +397,13 @@ impl ConversationState {
             Request::Read {
                 user_id,
                 message_id,
+                origin,
                 reply,
             } => {
-                let read = self.read_receipt(&user_id, &message_id, now);
+                let read = self.mark_read(myself, &user_id, &message_id, origin, now);
                 self.answer(reply, read);
             }
+            Request::Unread { user_id, reply } => drop(reply.send(self.unread(&user_id))),
             Request::Presence(reply) => {
                 drop(reply.send(self.meta().map(|_| self.presence.clone())))
             }
@@ -463,25 +480,30 @@ impl ConversationState {
         now: i64,
     ) -> String {
         let event_id = uuid::Uuid::new_v4().to_string();
-        let frame = self.event_frame_with_id(&event_id, kind, from, to, data, now);
+        let frame = self.event_frame_with_id(&event_id, kind, from, to, data, now, Origin::Sender);
         self.send_out(None, Outgoing::event(frame));
         event_id
     }
 
-    /// A new event (not a message) with a fresh id and sequence, to send
-    /// out behind the change it reports.
+    /// A new broadcast (not a message) with a fresh id and sequence, to
+    /// send out behind the change it reports; `origin` names the sender's
+    /// streams it skips.
     fn event_frame(
         &mut self,
         kind: &str,
         from: &str,
-        to: Option<&str>,
         data: &impl serde::Serialize,
         now: i64,
+        origin: Origin,
     ) -> Arc<EventFrame> {
         let event_id = uuid::Uuid::new_v4().to_string();
-        self.event_frame_with_id(&event_id, kind, from, to, data, now)
+        self.event_frame_with_id(&event_id, kind, from, None, data, now, origin)
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the event's fields, each its own"
+    )]
     fn event_frame_with_id(
         &mut self,
         event_id: &str,
@@ -490,9 +512,10 @@ impl ConversationState {
         to: Option<&str>,
         data: &impl serde::Serialize,
         now: i64,
+        origin: Origin,
     ) -> Arc<EventFrame> {
         let seq = self.next_seq(now);
-        Arc::new(EventFrame::new(seq, event_id, kind, from, to, data, now))
+        Arc::new(EventFrame::new(seq, event_id, kind, from, to, data, now).from_origin(origin))
     }
 
     /// Tells the supervisor about how many bytes this conversation holds,
@@ -504,7 +527,7 @@ impl ConversationState {
             + (self.idempotency.len() + self.older_ids.len()) * ID_BYTES
             + self.members.member_count() * MEMBER_BYTES
             + self.presence.len() * MEMBER_BYTES
-            + self.reactions.len() * ID_BYTES;
+            + (self.reactions.len() + self.read_marks.len()) * ID_BYTES;
         self.args
             .write_behind
             .progress

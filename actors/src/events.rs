@@ -19,6 +19,8 @@ pub struct EventFrame {
     pub to_user: Option<Arc<str>>,
     /// When the event was created, epoch milliseconds.
     pub at_ms: i64,
+    /// Which of the sender's own streams it skips (the no-echo rule).
+    pub origin: Origin,
     /// `id: N\ndata: {json}\n\n`
     sse: Bytes,
     json_start: usize,
@@ -80,6 +82,7 @@ impl EventFrame {
             from_user: from_user.into(),
             to_user: to_user.map(Into::into),
             at_ms,
+            origin: Origin::Sender,
             json_start: head.len(),
             sse: Bytes::from(sse),
             ws: OnceLock::new(),
@@ -113,14 +116,73 @@ impl EventFrame {
             .clone()
     }
 
-    /// Broadcasts reach everyone but their sender; targeted events reach
+    /// The event, sent from `origin` (the sender's streams it skips).
+    pub fn from_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Whether `viewer` sees the event live: broadcasts reach everyone
+    /// but the stream(s) their [`Origin`] names; targeted events reach
     /// their target and their sender.
-    pub fn visible_to(&self, user_id: &str) -> bool {
-        match &self.to_user {
-            None => &*self.from_user != user_id,
-            Some(to) => &**to == user_id || &*self.from_user == user_id,
+    pub fn visible_to(&self, viewer: &Viewer) -> bool {
+        self.seen_by(viewer, false)
+    }
+
+    /// Whether `viewer` sees the event in a replay: as live, except that an
+    /// event sent up a stream skips every stream of that stream's session
+    /// (the resumed stream may be the sender under a new id).
+    pub fn replayed_to(&self, viewer: &Viewer) -> bool {
+        self.seen_by(viewer, true)
+    }
+
+    fn seen_by(&self, viewer: &Viewer, replaying: bool) -> bool {
+        if let Some(to) = &self.to_user {
+            return **to == *viewer.user_id || *self.from_user == *viewer.user_id;
+        }
+        if *self.from_user != *viewer.user_id {
+            return true;
+        }
+        match &self.origin {
+            Origin::Sender => false,
+            Origin::Session(session) => **session != *viewer.session_id,
+            Origin::Stream(session, _) if replaying => **session != *viewer.session_id,
+            Origin::Stream(session, stream) => {
+                **session != *viewer.session_id || *stream != viewer.stream_id
+            }
+            Origin::Nowhere => true,
         }
     }
+}
+
+/// Where an event was sent from, for the no-echo rule: which of its
+/// sender's own streams do not get it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// Unknown (the service's own events, events rebuilt from history):
+    /// none of the sender's streams.
+    #[default]
+    Sender,
+    /// An HTTP request of this session: none of the session's streams;
+    /// the user's other sessions (devices) get it.
+    Session(Arc<str>),
+    /// A command up this stream of this session (a WebSocket): that
+    /// stream alone; the user's other streams (tabs) get it.
+    Stream(Arc<str>, u64),
+    /// Every stream, the sender's included: the event tells the user's
+    /// own streams about their state (a read mark sent over HTTP).
+    Nowhere,
+}
+
+/// One open stream, as the no-echo rule sees it.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The stream's user.
+    pub user_id: String,
+    /// The session it was opened with.
+    pub session_id: String,
+    /// Its id within the conversation.
+    pub stream_id: u64,
 }
 
 /// A stream frame that is not a conversation event: `connected`,
@@ -278,15 +340,54 @@ mod tests {
         assert_eq!(f.ws().as_ptr(), f.ws().as_ptr(), "rendered once");
     }
 
+    fn viewer(user: &str, session: &str, stream: u64) -> Viewer {
+        Viewer {
+            user_id: user.into(),
+            session_id: session.into(),
+            stream_id: stream,
+        }
+    }
+
     #[test]
     fn visibility_follows_the_contract() {
+        let (a, b, c) = (
+            viewer("a", "sa", 1),
+            viewer("b", "sb", 2),
+            viewer("c", "sc", 3),
+        );
         let broadcast = frame(1, "a", None, 0);
-        assert!(!broadcast.visible_to("a"));
-        assert!(broadcast.visible_to("b"));
+        assert!(!broadcast.visible_to(&a));
+        assert!(broadcast.visible_to(&b));
         let targeted = frame(2, "a", Some("b"), 0);
-        assert!(targeted.visible_to("a"));
-        assert!(targeted.visible_to("b"));
-        assert!(!targeted.visible_to("c"));
+        assert!(targeted.visible_to(&a));
+        assert!(targeted.visible_to(&b));
+        assert!(!targeted.visible_to(&c));
+    }
+
+    #[test]
+    fn only_the_sending_stream_or_session_gets_no_echo() {
+        let same_stream = viewer("a", "s1", 1);
+        let other_tab = viewer("a", "s1", 2);
+        let other_device = viewer("a", "s2", 3);
+        let by_stream = Arc::new(
+            EventFrame::new(1, "e", "new-message", "a", None, &1, 0)
+                .from_origin(Origin::Stream("s1".into(), 1)),
+        );
+        assert!(!by_stream.visible_to(&same_stream));
+        assert!(by_stream.visible_to(&other_tab));
+        assert!(by_stream.visible_to(&other_device));
+        assert!(
+            !by_stream.replayed_to(&other_tab),
+            "a resumed stream may be the sender"
+        );
+        assert!(by_stream.replayed_to(&other_device));
+        let by_request = EventFrame::new(2, "e", "new-message", "a", None, &1, 0)
+            .from_origin(Origin::Session("s1".into()));
+        assert!(!by_request.visible_to(&other_tab));
+        assert!(by_request.visible_to(&other_device));
+        let to_all =
+            EventFrame::new(3, "e", "message-read", "a", None, &1, 0).from_origin(Origin::Nowhere);
+        assert!(to_all.visible_to(&same_stream));
     }
 
     #[test]

@@ -6,13 +6,15 @@ use crate::addresses::ConversationAddresses;
 use crate::ask::ask;
 use crate::cluster::{RedisLink, RedisNonces, RedisSessions};
 use crate::conversation::{
-    ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, StreamOpen, Subscription,
+    ConversationMsg, Page, PageQuery, PresenceEntry, ReactionMap, Request, SearchPage, SearchQuery,
+    StreamOpen, Subscription, Unread,
 };
 use crate::domain::{
     AttachmentMeta, AttachmentUpload, AttachmentVariant, Conversation, ConversationId, Message,
     NewMessage, Sender,
 };
 use crate::error::ChatError;
+use crate::events::Origin;
 use crate::log_records::LogStart;
 use crate::nonces::{ActorNonces, NonceRegistry};
 use crate::sessions::{ActorSessions, SessionRegistry};
@@ -419,11 +421,24 @@ impl ConversationHandle {
         .await
     }
 
-    /// Accepts a message; answers it as stored.
+    /// Accepts a message; answers it as stored. None of the sender's
+    /// streams get it back.
     pub async fn post(&self, sender: &Sender, message: NewMessage) -> Result<Message, ChatError> {
+        self.post_from(sender, message, Origin::Sender).await
+    }
+
+    /// Accepts a message sent from `origin`: the sender's streams it names
+    /// get no echo, their others do.
+    pub async fn post_from(
+        &self,
+        sender: &Sender,
+        message: NewMessage,
+        origin: Origin,
+    ) -> Result<Message, ChatError> {
         self.ask(|reply| Request::Post {
             sender: sender.clone(),
             message: message.clone(),
+            origin: origin.clone(),
             reply,
         })
         .await
@@ -472,6 +487,12 @@ impl ConversationHandle {
     /// A page of history.
     pub async fn history(&self, query: PageQuery) -> Result<Page, ChatError> {
         self.ask(|reply| Request::History(query, reply)).await
+    }
+
+    /// A page of the messages whose text holds `query.text`, newest first.
+    pub async fn search(&self, query: SearchQuery) -> Result<SearchPage, ChatError> {
+        self.ask(|reply| Request::Search(query.clone(), reply))
+            .await
     }
 
     /// The reaction map.
@@ -543,11 +564,28 @@ impl ConversationHandle {
         .await
     }
 
-    /// Broadcasts a read receipt.
-    pub async fn read(&self, user_id: &str, message_id: &str) -> Result<(), ChatError> {
+    /// Moves the user's read mark forward to a message (404 for one the
+    /// conversation does not know) and broadcasts `message-read` to every
+    /// stream but those `origin` names.
+    pub async fn read(
+        &self,
+        user_id: &str,
+        message_id: &str,
+        origin: Origin,
+    ) -> Result<(), ChatError> {
         self.ask(|reply| Request::Read {
             user_id: user_id.to_owned(),
             message_id: message_id.to_owned(),
+            origin: origin.clone(),
+            reply,
+        })
+        .await
+    }
+
+    /// The user's unread count and read mark.
+    pub async fn unread(&self, user_id: &str) -> Result<Unread, ChatError> {
+        self.ask(|reply| Request::Unread {
+            user_id: user_id.to_owned(),
             reply,
         })
         .await

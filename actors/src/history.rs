@@ -100,6 +100,80 @@ async fn read_page_once(
     Ok(Some((found, more)))
 }
 
+/// How a [`scan_before`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanEnd {
+    /// Every stored message before the bound was visited.
+    Exhausted,
+    /// The visitor asked to stop.
+    Stopped,
+    /// The budget ran out: messages before this sequence are left.
+    Budget(u64),
+}
+
+/// Times a scan lists the objects again after one vanished (compacted
+/// meanwhile) before it gives up.
+const SCAN_RELISTS: usize = 3;
+
+/// Visits the stored messages with `seq < bound`, newest first, reading
+/// one group of objects (those sharing a name) at a time, so a scan of
+/// the whole history holds one segment in memory, not the history. Stops
+/// when `visit` answers `true`, or before the next group once `budget`
+/// messages were visited. An object that vanished was compacted meanwhile:
+/// the scan lists again and goes on below what it already visited (a few
+/// times; then it ends as if the budget ran out).
+pub(crate) async fn scan_before(
+    store: &dyn Store,
+    id: &ConversationId,
+    mut bound: u64,
+    budget: usize,
+    mut visit: impl FnMut(SequencedMessage) -> bool + Send,
+) -> Result<ScanEnd, StoreError> {
+    let mut visited = 0;
+    let mut relists = 0;
+    'listing: loop {
+        let objects = crate::segments::history_objects(store, id).await?;
+        let mut groups: Vec<(u64, Vec<&str>)> = Vec::new();
+        for (base, key) in objects.iter().filter(|(base, _)| *base < bound) {
+            match groups.last_mut() {
+                Some((b, group)) if b == base => group.push(key),
+                _ => groups.push((*base, vec![key])),
+            }
+        }
+        for (_, group) in groups.iter().rev() {
+            if visited >= budget {
+                return Ok(ScanEnd::Budget(bound));
+            }
+            let mut found: Vec<SequencedMessage> = Vec::new();
+            for key in group {
+                let Some(body) = store.get(key).await? else {
+                    relists += 1;
+                    if relists > SCAN_RELISTS {
+                        // Still compacting: the caller goes on from here later.
+                        return Ok(ScanEnd::Budget(bound));
+                    }
+                    continue 'listing;
+                };
+                let ms = keys::batch_epoch_ms(key).unwrap_or(0);
+                found.extend(parse_batch(ms, key, &body));
+            }
+            let group_front = found.iter().map(|m| m.seq).min().unwrap_or(bound);
+            found.retain(|m| m.seq < bound);
+            found.sort_by_key(|m| std::cmp::Reverse(m.seq));
+            found.dedup_by_key(|m| m.seq);
+            for message in found {
+                visited += 1;
+                if visit(message) {
+                    return Ok(ScanEnd::Stopped);
+                }
+            }
+            // Older groups hold only messages older than any of this one's.
+            bound = bound.min(group_front);
+        }
+        return Ok(ScanEnd::Exhausted);
+    }
+}
+
 /// The newest `limit` stored messages, oldest first, and whether older ones exist.
 pub(crate) async fn read_tail(
     store: &dyn Store,

@@ -105,11 +105,11 @@ mod test_support;
 pub use conversation::metadata::CLOSED_EVENT;
 pub use conversation::revisions::EDIT_WINDOW_MS;
 pub use conversation::{
-    Page, PageQuery, PresenceEntry, REPLAY_CHUNK, ReactionMap, ReplayChunk, ReplayCursor,
-    StreamOpen, StreamRelease, Subscription,
+    Page, PageQuery, PresenceEntry, REPLAY_CHUNK, ReactionMap, ReadMark, ReplayChunk, ReplayCursor,
+    SearchHit, SearchPage, SearchQuery, StreamOpen, StreamRelease, Subscription, Unread,
 };
 pub use error::{ChatError, Report};
-pub use events::{EventFrame, EventJson};
+pub use events::{EventFrame, EventJson, Origin, Viewer};
 pub use handle::{ConversationHandle, System, Unstored, UnstoredConversation};
 pub use nonces::NonceRegistry;
 pub use sessions::SessionRegistry;

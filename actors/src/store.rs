@@ -116,6 +116,12 @@ pub mod keys {
         format!("conversations/{id}/revisions.json")
     }
 
+    /// `conversations/{id}/reads.json`: each user's read mark (this
+    /// service only).
+    pub fn read_marks(id: &ConversationId) -> String {
+        format!("conversations/{id}/reads.json")
+    }
+
     /// `conversations/{id}/history.json`: the index of compacted segments
     /// (this service only; see [`crate::segments`]).
     pub fn history_index(id: &ConversationId) -> String {

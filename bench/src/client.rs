@@ -103,6 +103,20 @@ impl Api {
         Ok(status)
     }
 
+    /// GETs a path as the user; returns the envelope's `details`.
+    pub async fn get_details(&self, user: &User, path: &str) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .header("x-session-id", &user.session_id)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        anyhow::ensure!(status == 200, "{path} answered {status}");
+        let mut body: serde_json::Value = response.json().await?;
+        Ok(body["details"].take())
+    }
+
     /// Opens an event stream for the user.
     pub async fn stream(&self, user: &User) -> anyhow::Result<crate::sse::SseStream> {
         crate::sse::SseStream::open(&self.base, "/api/v1/signaling", &user.session_id).await

@@ -5,7 +5,7 @@
 //! chats3 process with a temporary data directory), `report` (latency
 //! summaries, the human table and one JSON line per run), `sse` (a lean
 //! event-stream reader on raw TCP), `ws` (a WebSocket held open), `workloads/`
-//! (send, fanout, idle, history, storage, rooms, fsync). Every loop is bounded in time
+//! (send, fanout, idle, history, search, storage, rooms, fsync). Every loop is bounded in time
 //! and count, and only loopback addresses are accepted.
 
 mod chart;
@@ -26,6 +26,9 @@ pub enum Workload {
     Fanout,
     Idle,
     History,
+    /// Server-side search over a long history: first page and a whole
+    /// walk, warm and cold.
+    Search,
     Storage,
     /// Idle loaded conversations: RSS per room.
     Rooms,

@@ -58,7 +58,10 @@ impl Spawned {
             .env("RUST_LOG", "warn,chats3=info")
             .env(
                 "CHATS3_ACTORS__IDLE_TIMEOUT",
-                if args.workload == crate::Workload::History {
+                if matches!(
+                    args.workload,
+                    crate::Workload::History | crate::Workload::Search
+                ) {
                     "2s"
                 } else {
                     "10m"

@@ -6,6 +6,7 @@ mod fsync;
 mod history;
 mod idle;
 mod rooms;
+mod search;
 mod send;
 mod storage;
 
@@ -25,6 +26,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Run> {
         Workload::Fanout => fanout::run(&api, args).await,
         Workload::Idle => idle::run(&api, args).await,
         Workload::History => history::run(&api, args).await,
+        Workload::Search => search::run(&api, args).await,
         Workload::Storage => storage::run(&api, args).await,
         Workload::Rooms => rooms::run(&api, args).await,
         Workload::Fsync => fsync::run(args).await,

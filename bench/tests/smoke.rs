@@ -27,6 +27,7 @@ fn every_workload_runs_at_a_tiny_size() {
         ("idle", &["--streams", "10"][..]),
         ("idle", &["--streams", "10", "--websocket"][..]),
         ("history", &["--messages", "20"][..]),
+        ("search", &["--messages", "20"][..]),
         ("storage", &["--rate", "50"][..]),
         ("rooms", &[][..]),
     ] {

@@ -7,7 +7,7 @@ pub mod feed;
 mod interruptions;
 mod poll_on_wake;
 
-use super::counters::Counters;
+use super::counters::{Counters, Transport};
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -30,7 +30,7 @@ pub fn response(
 ) -> Response {
     let events = EventStream {
         retry_sent: false,
-        feed: Feed::new(subscription, heartbeat_every, counters),
+        feed: Feed::new(subscription, heartbeat_every, counters, Transport::Sse),
     };
     let body = futures::stream::unfold(events, |mut events| async move {
         events

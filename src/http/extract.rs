@@ -11,8 +11,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use chats3_actors::ConversationHandle;
 use chats3_actors::domain::Session;
+use chats3_actors::{ConversationHandle, Origin};
 use futures::StreamExt;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -26,6 +26,12 @@ impl CurrentSession {
     /// The conversation this session belongs to.
     pub fn conversation(&self, state: &AppState) -> ConversationHandle {
         state.system.conversation(self.0.conversation_id.clone())
+    }
+
+    /// Where an HTTP request of this session comes from, for the no-echo
+    /// rule: the session's own streams get no echo of what it sends.
+    pub fn origin(&self) -> Origin {
+        Origin::Session(self.0.session_id.as_str().into())
     }
 
     /// The session `id` names, or the 401 a request carrying it answers.

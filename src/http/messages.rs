@@ -9,9 +9,10 @@ use super::state::AppState;
 use super::validate::{DATETIME, Fields, Text, UUID, invalid};
 use axum::extract::State;
 use chats3_actors::domain::{Message, MessageType, NewMessage};
-use chats3_actors::{PageQuery, ReactionMap};
+use chats3_actors::{Origin, PageQuery, ReactionMap};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// What `GET /api/v1/messages` answers: the compatible array without
@@ -40,6 +41,26 @@ pub struct HistoryPage {
     next_cursor: Option<String>,
     /// Whether messages lie beyond this page.
     has_more: bool,
+    /// Each reader's read mark: `{userId: messageId}`, the last message
+    /// that user read (every user with a mark, wherever it lies).
+    readers: BTreeMap<String, String>,
+}
+
+/// What `GET /api/v1/messages/unread` answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreadCount {
+    /// Messages of others after the caller's read mark (system notices
+    /// and deleted messages not counted).
+    unread: usize,
+    /// More may be unread than counted: the mark is older than the
+    /// newest messages the service holds in memory (`history_tail`).
+    capped: bool,
+    /// The sequence of the last message the caller read (its stream
+    /// event id); `null` before their first read.
+    last_read_seq: Option<u64>,
+    /// The last message the caller read; `null` before their first read.
+    last_read_message_id: Option<String>,
 }
 
 /// Body of `POST /api/v1/messages`.
@@ -158,7 +179,36 @@ pub async fn list(
             messages: page.messages,
             next_cursor: page.next_cursor.map(|c| c.to_string()),
             has_more: page.has_more,
+            readers: page.readers,
         }),
+    ))
+}
+
+/// The caller's unread count and read mark.
+///
+/// Messages of others after the caller's last `POST
+/// /api/v1/messages/:id/read` (or WebSocket `read`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/unread",
+    operation_id = "unread_count",
+    tag = "messages",
+    security(("sessionHeader" = []), ("sessionQuery" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The caller's unread count", body = Envelope<UnreadCount>))
+)]
+pub async fn unread(State(state): State<AppState>, session: CurrentSession) -> ApiResult {
+    let unread = session
+        .conversation(&state)
+        .unread(&session.0.user_id)
+        .await?;
+    Ok(ok(
+        "Unread count retrieved",
+        UnreadCount {
+            unread: unread.count,
+            capped: unread.capped,
+            last_read_seq: unread.last_read.as_ref().map(|mark| mark.seq),
+            last_read_message_id: unread.last_read.map(|mark| mark.message_id),
+        },
     ))
 }
 
@@ -183,12 +233,18 @@ pub async fn create(
     session: CurrentSession,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    send(&state, &session, body).await
+    let origin = session.origin();
+    send(&state, &session, origin, body).await
 }
 
 /// Validates and posts a message: `POST /api/v1/messages` and the
-/// WebSocket's `send`.
-pub async fn send(state: &AppState, session: &CurrentSession, body: Value) -> ApiResult {
+/// WebSocket's `send`; the sender's streams `origin` names get no echo.
+pub async fn send(
+    state: &AppState,
+    session: &CurrentSession,
+    origin: Origin,
+    body: Value,
+) -> ApiResult {
     let max_len = state.config.limits.max_message_len;
     let mut fields = Fields::of(&body)?;
     let message_id = fields.optional_parsed("messageId", &UUID);
@@ -223,7 +279,7 @@ pub async fn send(state: &AppState, session: &CurrentSession, body: Value) -> Ap
     state.limiter.spend_message(&session.0)?;
     let stored = session
         .conversation(state)
-        .post(&session.0.sender(), message)
+        .post_from(&session.0.sender(), message, origin)
         .await?;
     state.counters.message_accepted();
     Ok(ok("Message saved", stored))
@@ -353,7 +409,13 @@ pub async fn remove(
     Ok(ok("Message deleted", updated))
 }
 
-/// Marks a message read by the caller (broadcast as `message-read`).
+/// Moves the caller's read mark forward to a message.
+///
+/// Broadcast as `message-read`, to the caller's own other streams too
+/// (their other tabs and devices). A message at or before the caller's
+/// mark leaves it where it is. The mark is kept with the conversation:
+/// paged `GET /api/v1/messages` answers carry every reader's, and `GET
+/// /api/v1/messages/unread` counts from it.
 #[utoipa::path(
     post,
     path = "/api/v1/messages/{id}/read",
@@ -371,16 +433,24 @@ pub async fn read(
     session: CurrentSession,
     AppPath(id): AppPath<String>,
 ) -> ApiResult {
-    mark_read(&state, &session, &id).await
+    // An HTTP request comes from no stream: every stream of the caller's
+    // learns the new mark.
+    mark_read(&state, &session, Origin::Nowhere, &id).await
 }
 
-/// Marks the message `id` read: `POST /api/v1/messages/:id/read` and the
-/// WebSocket's `read`.
-pub async fn mark_read(state: &AppState, session: &CurrentSession, id: &str) -> ApiResult {
+/// Moves the caller's read mark to the message `id`: `POST
+/// /api/v1/messages/:id/read` and the WebSocket's `read`; the caller's
+/// streams `origin` names are not told.
+pub async fn mark_read(
+    state: &AppState,
+    session: &CurrentSession,
+    origin: Origin,
+    id: &str,
+) -> ApiResult {
     let id = path_message_id(id)?;
     session
         .conversation(state)
-        .read(&session.0.user_id, id)
+        .read(&session.0.user_id, id, origin)
         .await?;
     Ok(ok_empty("Read receipt sent"))
 }

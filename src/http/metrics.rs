@@ -1,6 +1,11 @@
-//! `GET /metrics`: Prometheus text with request, message, stream, storage
-//! and write-ahead log counters, behind a bearer token when
-//! `metrics_token` is set.
+//! `GET /metrics`: Prometheus text (`prometheus-client`'s encoder) with
+//! what is read when scraped (request, message, stream, conversation,
+//! storage, log and Redis counters, as a table) and the labelled
+//! instruments the HTTP layer ([`super::counters`]) and storage
+//! ([`crate::storage::instruments`]) update as they go: requests and
+//! latency by route, streams by transport, fan-out drops and resyncs,
+//! storage requests by operation and outcome, stored batches. Behind a
+//! bearer token when `metrics_token` is set.
 
 use super::error::AppError;
 use super::state::AppState;
@@ -8,11 +13,10 @@ use crate::signing::same_secret;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use std::fmt::Write;
-
-/// Prometheus metric types.
-const COUNTER: &str = "counter";
-const GAUGE: &str = "gauge";
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 /// Whether the request may read the metrics: always when no
 /// `metrics_token` is set, else with `Authorization: Bearer <token>`.
@@ -50,148 +54,157 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return refused;
     }
-    let m = state.counters.read();
-    let s = state.storage.metrics();
-    let stats = state.system.stats().await.unwrap_or_default();
-    let series: [(&str, &str, &str, u64); 14] = [
-        (
-            "chats3_http_requests_total",
-            COUNTER,
-            "HTTP requests received.",
-            m.requests,
-        ),
-        (
-            "chats3_messages_accepted_total",
-            COUNTER,
-            "Messages accepted.",
-            m.messages,
-        ),
-        (
-            "chats3_streams_opened_total",
-            COUNTER,
-            "Event streams opened.",
-            m.streams_opened,
-        ),
-        (
-            "chats3_streams_open",
-            GAUGE,
-            "Event streams open now.",
-            m.streams_open,
-        ),
-        (
-            "chats3_conversations_live",
-            GAUGE,
-            "Conversation actors running.",
-            stats.conversations as u64,
-        ),
-        (
-            "chats3_conversations_known_absent",
-            GAUGE,
-            "Unknown conversation ids remembered, answered without loading a room.",
-            stats.known_absent as u64,
-        ),
-        (
-            "chats3_messages_pending",
-            GAUGE,
-            "Accepted messages not yet stored.",
-            stats.pending_messages as u64,
-        ),
-        (
-            "chats3_storage_gets_total",
-            COUNTER,
-            "Storage GET requests.",
-            s.gets,
-        ),
-        (
-            "chats3_storage_puts_total",
-            COUNTER,
-            "Storage PUT requests.",
-            s.puts,
-        ),
-        (
-            "chats3_storage_lists_total",
-            COUNTER,
-            "Storage LIST requests.",
-            s.lists,
-        ),
-        (
-            "chats3_storage_deletes_total",
-            COUNTER,
-            "Storage DELETE requests (one per batch of keys).",
-            s.deletes,
-        ),
-        (
-            "chats3_storage_errors_total",
-            COUNTER,
-            "Failed storage requests, timeouts included.",
-            s.errors,
-        ),
-        (
-            "chats3_storage_timeouts_total",
-            COUNTER,
-            "Storage requests cut by storage.operation_timeout.",
-            s.timeouts,
-        ),
-        (
-            "chats3_storage_failing",
-            GAUGE,
-            "1 while the latest storage request failed or timed out.",
-            u64::from(s.failing),
-        ),
-    ];
-    let log = state.system.log().map(|wal| {
-        [
-            (
-                "chats3_log_bytes",
-                GAUGE,
-                "Bytes the write-ahead log holds on disk.",
-                wal.bytes(),
-            ),
-            (
-                "chats3_log_records_total",
-                COUNTER,
-                "Records written to the write-ahead log.",
-                wal.records(),
-            ),
-            (
-                "chats3_log_syncs_total",
-                COUNTER,
-                "Group commits of the write-ahead log (one write and, with sync = fsync, one fdatasync each).",
-                wal.syncs(),
-            ),
-        ]
-    });
-    let cluster = state.system.cluster().map(|link| {
-        [
-            (
-                "chats3_redis_round_trips_total",
-                COUNTER,
-                "Calls to the cluster's Redis.",
-                link.stats().round_trips(),
-            ),
-            (
-                "chats3_redis_errors_total",
-                COUNTER,
-                "Calls to the cluster's Redis that failed or timed out.",
-                link.stats().errors(),
-            ),
-        ]
-    });
-    let mut out = String::new();
-    let optional = log
-        .into_iter()
-        .flatten()
-        .chain(cluster.into_iter().flatten());
-    for (name, kind, help, value) in series.into_iter().chain(optional) {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    }
-    let mut response = out.into_response();
+    let mut response = encode(&state).await.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// A metric read when scraped: its kind, name (counters without
+/// `_total`, which the encoder adds), help and value.
+type Reading = (Kind, &'static str, &'static str, u64);
+
+/// Whether a read value only grows.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// Every metric in Prometheus' text format: what is read when scraped
+/// (the service's atomics, the actors' stats, the log's and Redis'
+/// counters), then the labelled instruments and histograms.
+async fn encode(state: &AppState) -> String {
+    let m = state.counters.read();
+    let s = state.storage.metrics();
+    let stats = state.system.stats().await.unwrap_or_default();
+    let mut readings: Vec<Reading> = vec![
+        (
+            Kind::Counter,
+            "chats3_http_requests",
+            "HTTP requests received",
+            m.requests,
+        ),
+        (
+            Kind::Counter,
+            "chats3_messages_accepted",
+            "Messages accepted",
+            m.messages,
+        ),
+        (
+            Kind::Counter,
+            "chats3_streams_opened",
+            "Event streams opened",
+            m.streams_opened,
+        ),
+        (
+            Kind::Gauge,
+            "chats3_streams_open",
+            "Event streams open now",
+            m.streams_open,
+        ),
+        (
+            Kind::Gauge,
+            "chats3_conversations_live",
+            "Conversation actors running",
+            stats.conversations as u64,
+        ),
+        (
+            Kind::Gauge,
+            "chats3_conversations_known_absent",
+            "Unknown conversation ids remembered, answered without loading a room",
+            stats.known_absent as u64,
+        ),
+        (
+            Kind::Gauge,
+            "chats3_messages_pending",
+            "Accepted messages not yet stored (write-behind)",
+            stats.pending_messages as u64,
+        ),
+        (
+            Kind::Counter,
+            "chats3_storage_gets",
+            "Storage GET requests",
+            s.gets,
+        ),
+        (
+            Kind::Counter,
+            "chats3_storage_puts",
+            "Storage PUT requests",
+            s.puts,
+        ),
+        (
+            Kind::Counter,
+            "chats3_storage_lists",
+            "Storage LIST requests",
+            s.lists,
+        ),
+        (
+            Kind::Counter,
+            "chats3_storage_deletes",
+            "Storage DELETE requests (one per batch of keys)",
+            s.deletes,
+        ),
+        (
+            Kind::Counter,
+            "chats3_storage_errors",
+            "Failed storage requests, timeouts included",
+            s.errors,
+        ),
+        (
+            Kind::Counter,
+            "chats3_storage_timeouts",
+            "Storage requests cut by storage.operation_timeout",
+            s.timeouts,
+        ),
+        (
+            Kind::Gauge,
+            "chats3_storage_failing",
+            "1 while the latest storage request failed or timed out",
+            u64::from(s.failing),
+        ),
+    ];
+    if let Some(wal) = state.system.log() {
+        readings.extend([
+            (Kind::Gauge, "chats3_log_bytes", "Bytes the write-ahead log holds on disk", wal.bytes()),
+            (Kind::Counter, "chats3_log_records", "Records written to the write-ahead log", wal.records()),
+            (Kind::Counter, "chats3_log_syncs", "Group commits of the write-ahead log (one write and, with sync = fsync, one fdatasync each)", wal.syncs()),
+        ]);
+    }
+    if let Some(link) = state.system.cluster() {
+        readings.extend([
+            (
+                Kind::Counter,
+                "chats3_redis_round_trips",
+                "Calls to the cluster's Redis",
+                link.stats().round_trips(),
+            ),
+            (
+                Kind::Counter,
+                "chats3_redis_errors",
+                "Calls to the cluster's Redis that failed or timed out",
+                link.stats().errors(),
+            ),
+        ]);
+    }
+    let mut registry = Registry::default();
+    for (kind, name, help, value) in readings {
+        match kind {
+            Kind::Counter => registry.register(name, help, ConstCounter::new(value)),
+            Kind::Gauge => registry.register(
+                name,
+                help,
+                ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)),
+            ),
+        }
+    }
+    state.counters.register(&mut registry);
+    state.storage.instruments().register(&mut registry);
+    let mut out = String::new();
+    if let Err(e) = prometheus_text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "encoding the metrics failed");
+    }
+    out
 }

@@ -8,7 +8,7 @@ use super::validate::{Checked, Issues};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
-use chats3_actors::PageQuery;
+use chats3_actors::{PageQuery, SearchQuery};
 use std::borrow::Cow;
 use std::convert::Infallible;
 
@@ -91,6 +91,66 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
             cursor,
             newer,
         })))
+    }
+}
+
+/// The parameters [`Searching`] reads, as the OpenAPI document lists them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// What the messages' text (or file name) holds, compared
+    /// case-insensitively; spaces around it are ignored.
+    #[param(min_length = 1, max_length = 100)]
+    pub q: String,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Hits per page (default 20).
+    #[param(minimum = 1, maximum = 50)]
+    pub limit: Option<u32>,
+}
+
+/// Longest search query, in characters.
+pub const MAX_SEARCH_CHARS: usize = 100;
+/// Most hits per search page.
+pub const MAX_SEARCH_LIMIT: usize = 50;
+/// Hits per search page when `limit` is absent.
+const DEFAULT_SEARCH_LIMIT: usize = 20;
+
+/// The query of `GET /messages/search`.
+pub struct Searching(pub SearchQuery);
+
+impl<S: Send + Sync> FromRequestParts<S> for Searching {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let get = |name| param(&parts.uri, name);
+        let mut issues = Issues::default();
+        let text = match get("q").as_deref().map(str::trim) {
+            None | Some("") => issues.fail("q", "too_small", "Required: what to search for"),
+            Some(q) if q.chars().count() > MAX_SEARCH_CHARS => {
+                issues.fail("q", "too_big", "Must be at most 100 characters")
+            }
+            Some(q) => Checked::valid(q.to_owned()),
+        };
+        let limit = match get("limit").as_deref().map(str::parse::<usize>) {
+            None => Checked::valid(DEFAULT_SEARCH_LIMIT),
+            Some(Ok(n @ 1..=MAX_SEARCH_LIMIT)) => Checked::valid(n),
+            Some(_) => issues.fail("limit", "too_big", "Must be an integer from 1 to 50"),
+        };
+        let cursor = match get("cursor")
+            .filter(|c| !c.is_empty())
+            .map(|c| c.parse::<u64>())
+        {
+            None => Checked::valid(None),
+            Some(Ok(c)) => Checked::valid(Some(c)),
+            Some(Err(_)) => issues.fail("cursor", "invalid_format", "Unknown cursor"),
+        };
+        let (text, limit, cursor) = issues.finish((text, limit, cursor))?;
+        Ok(Searching(SearchQuery {
+            text,
+            cursor,
+            limit,
+        }))
     }
 }
 

@@ -15,6 +15,7 @@ mod connection;
 mod frames;
 pub mod handshake;
 
+use super::counters::Transport;
 use super::error::ApiResult;
 use super::event_stream::feed::Feed;
 use super::extract::CurrentSession;
@@ -64,8 +65,10 @@ pub async fn open(
         subscription,
         state.config.server.heartbeat_interval,
         state.counters.clone(),
+        Transport::Ws,
     );
-    let commands = Commands::new(state, session_id, upgrade.client);
+    let stream_id = feed.viewer().stream_id;
+    let commands = Commands::new(state, session_id, stream_id, upgrade.client);
     let pending = upgrade.pending;
     let task = async move {
         match pending.connection().await {

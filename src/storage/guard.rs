@@ -15,7 +15,7 @@ use chats3_actors::time::now_ms;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A key no one writes: reading it (absent) proves storage answers.
 const PROBE_KEY: &str = "chats3-ready-probe";
@@ -93,8 +93,24 @@ impl Guarded {
     async fn run<T>(
         &self,
         kind: &AtomicU64,
+        operation: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        let (result, took) = self.timed(kind, call).await;
+        self.counters
+            .instruments
+            .request(operation, outcome(&result), took);
+        result
+    }
+
+    /// Runs one call within the timeout; answers its result and how long
+    /// it took.
+    async fn timed<T>(
+        &self,
+        kind: &AtomicU64,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> (Result<T, StoreError>, Duration) {
+        let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => {
@@ -105,23 +121,41 @@ impl Guarded {
             }
         };
         self.health.record(result.is_ok());
-        result
+        (result, started.elapsed())
+    }
+}
+
+/// A call's outcome, as the request metrics label it.
+fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(StoreError::TimedOut(_)) => "timeout",
+        Err(_) => "error",
     }
 }
 
 #[async_trait]
 impl Store for Guarded {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.run(&self.counters.gets, self.inner.get(key)).await
-    }
-
-    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
-        self.run(&self.counters.puts, self.inner.put(key, body, content_type))
+        self.run(&self.counters.gets, "get", self.inner.get(key))
             .await
     }
 
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        let batch = super::instruments::is_batch(key).then(|| body.clone());
+        let (result, took) = self
+            .timed(&self.counters.puts, self.inner.put(key, body, content_type))
+            .await;
+        let instruments = &self.counters.instruments;
+        instruments.request("put", outcome(&result), took);
+        if let (Some(body), Ok(())) = (batch, &result) {
+            instruments.batch_written(&body, took);
+        }
+        result
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.run(&self.counters.lists, self.inner.list(prefix))
+        self.run(&self.counters.lists, "list", self.inner.list(prefix))
             .await
     }
 
@@ -132,18 +166,19 @@ impl Store for Guarded {
     ) -> Result<Vec<String>, StoreError> {
         self.run(
             &self.counters.lists,
+            "list",
             self.inner.list_after(prefix, start_after),
         )
         .await
     }
 
     async fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.run(&self.counters.deletes, self.inner.delete(keys))
+        self.run(&self.counters.deletes, "delete", self.inner.delete(keys))
             .await
     }
 
     async fn usage(&self, prefix: &str) -> Result<u64, StoreError> {
-        self.run(&self.counters.lists, self.inner.usage(prefix))
+        self.run(&self.counters.lists, "list", self.inner.usage(prefix))
             .await
     }
 

@@ -27,15 +27,18 @@ mod join;
 mod join_holds;
 mod lazy_replay;
 mod messages;
+mod metrics;
 mod odd_ids;
 mod openapi;
 #[cfg(feature = "fault-injection")]
 mod panic_recovery;
 mod pending_flood;
+mod read_state;
 mod redis_server;
 mod rooms;
 mod s3_restart;
 mod s3_server;
+mod search;
 mod served_uploads;
 mod shutdown;
 mod slowloris;

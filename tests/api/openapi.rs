@@ -35,6 +35,8 @@ const CONTRACT: &[&str] = &[
     "PATCH /api/v1/messages/{id}",
     "DELETE /api/v1/messages/{id}",
     "POST /api/v1/messages/{id}/read",
+    "GET /api/v1/messages/unread",
+    "GET /api/v1/messages/search",
     "POST /api/v1/messages/{id}/reactions",
     "DELETE /api/v1/messages/{id}/reactions/{emoji}",
     "GET /api/v1/presence",

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The headers of an upgrade request, for clients that are no WebSocket
 /// client (to see what the server answers before any upgrade).
@@ -35,7 +35,7 @@ fn ws_url(app: &TestApp, query: &str) -> String {
 }
 
 /// Opens the WebSocket of `session`, resuming after `cursor` when given.
-async fn open(app: &TestApp, session: &str, cursor: Option<u64>) -> Ws {
+pub(crate) async fn open(app: &TestApp, session: &str, cursor: Option<u64>) -> Ws {
     let query = match cursor {
         Some(cursor) => format!("?cursor={cursor}"),
         None => String::new(),
@@ -53,13 +53,13 @@ async fn open(app: &TestApp, session: &str, cursor: Option<u64>) -> Ws {
 }
 
 /// The next frame's JSON (pings skipped), failing after 5 s.
-async fn next(ws: &mut Ws) -> Value {
+pub(crate) async fn next(ws: &mut Ws) -> Value {
     next_within(ws, Duration::from_secs(5))
         .await
         .expect("a frame within 5 s")
 }
 
-async fn next_within(ws: &mut Ws, limit: Duration) -> Option<Value> {
+pub(crate) async fn next_within(ws: &mut Ws, limit: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let message = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
@@ -72,7 +72,7 @@ async fn next_within(ws: &mut Ws, limit: Duration) -> Option<Value> {
 }
 
 /// The next event frame of a type, skipping others.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+pub(crate) async fn next_of(ws: &mut Ws, kind: &str) -> Value {
     loop {
         let frame = next(ws).await;
         if frame["event"]["type"] == kind {
@@ -82,7 +82,7 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Value {
 }
 
 /// Reads the opening frames; returns them (connected, room-state).
-async fn opening(ws: &mut Ws) -> (Value, Value) {
+pub(crate) async fn opening(ws: &mut Ws) -> (Value, Value) {
     let connected = next(ws).await;
     assert_eq!(
         connected["event"],
@@ -127,7 +127,7 @@ async fn http_answer(app: &TestApp, session: &str, path: &str, body: &Value) -> 
 }
 
 /// The WebSocket answer of `op` for `body`, checked to echo its ref.
-async fn ws_answer(ws: &mut Ws, op: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn ws_answer(ws: &mut Ws, op: &str, body: &Value) -> (u16, Value) {
     let reference = uuid::Uuid::new_v4().to_string();
     let ack = command(ws, json!({"op": op, "ref": reference, "body": body})).await;
     assert_eq!(ack["ack"], reference.as_str());

@@ -197,3 +197,49 @@ async fn a_users_message_typed_system_shows_its_sender_not_a_notice() {
     );
     bob.close().await;
 }
+
+#[tokio::test]
+async fn seen_by_survives_a_reload() {
+    let Some(driver) = driver().await else { return };
+    let app = spawn_app().await;
+    let (id, code) = app.create_conversation(None).await;
+    let bob = app.join(&id, &code, "Bob").await;
+    let ann = driver.browser(600, 760).await;
+    let join_link = app.url(&format!("/join?conversationId={id}&joinCode={code}"));
+    join_through_the_page(&ann, &join_link, "Ann").await;
+    ann.fill("#message-input", "Did you see this?").await;
+    ann.click("#send").await;
+    let shown = ann.message_with_body("Did you see this?").await;
+    let message_id = ann
+        .find(&shown)
+        .await
+        .attr("data-message-id")
+        .await
+        .unwrap()
+        .unwrap();
+    let read = app
+        .post_as(
+            &bob.session_id,
+            &format!("/api/v1/messages/{message_id}/read"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(read.status(), 200);
+    let receipt = format!("{shown} .receipt");
+    ann.wait_text(&receipt, "the live receipt", |t| t == "Seen by 1")
+        .await;
+
+    ann.client.refresh().await.unwrap();
+    ann.wait_text("#connection-state", "a live connection", |t| {
+        t.trim() == "live"
+    })
+    .await;
+    let shown = ann.message_with_body("Did you see this?").await;
+    ann.wait_text(
+        &format!("{shown} .receipt"),
+        "the receipt after a reload",
+        |t| t == "Seen by 1",
+    )
+    .await;
+    ann.close().await;
+}

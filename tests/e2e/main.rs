@@ -15,4 +15,5 @@ mod embed;
 mod proxy;
 mod resilience;
 mod room;
+mod search;
 mod transport;

@@ -1,5 +1,5 @@
 //! Small JSON objects a conversation rewrites whole (`reactions.json`,
-//! `revisions.json`): the latest state wins, one write is in flight at a
+//! `revisions.json`, `reads.json`): the latest state wins, one write is in flight at a
 //! time, changes wait for one scheduled write (so a burst of reactions
 //! costs one serialization of the map, not one per reaction), and a failed
 //! write is retried. At stop the write in flight is
@@ -25,7 +25,15 @@ const DOCUMENT_RETRY: Duration = Duration::from_secs(1);
 pub(crate) enum DocumentKind {
     Reactions,
     Revisions,
+    ReadMarks,
 }
+
+/// Every document, in the order they are saved at stop.
+const KINDS: [DocumentKind; 3] = [
+    DocumentKind::Reactions,
+    DocumentKind::Revisions,
+    DocumentKind::ReadMarks,
+];
 
 /// Save bookkeeping of one document.
 #[derive(Debug)]
@@ -140,6 +148,7 @@ impl ConversationState {
         match kind {
             DocumentKind::Reactions => &mut self.reactions_doc,
             DocumentKind::Revisions => &mut self.revisions_doc,
+            DocumentKind::ReadMarks => &mut self.read_marks_doc,
         }
     }
 
@@ -152,6 +161,10 @@ impl ConversationState {
             DocumentKind::Revisions => (
                 keys::revisions(&self.args.id),
                 serde_json::to_vec(&*self.revisions),
+            ),
+            DocumentKind::ReadMarks => (
+                keys::read_marks(&self.args.id),
+                serde_json::to_vec(&self.read_marks),
             ),
         };
         (key, Bytes::from(body.unwrap_or_else(|_| b"{}".to_vec())))
@@ -174,13 +187,16 @@ impl ConversationState {
     /// Tells the shutdown report how many documents are behind in storage,
     /// and the log what their unsaved changes need.
     pub(super) fn note_documents(&self) {
-        let unsaved =
-            usize::from(self.reactions_doc.dirty()) + usize::from(self.revisions_doc.dirty());
+        let docs = [
+            &self.reactions_doc,
+            &self.revisions_doc,
+            &self.read_marks_doc,
+        ];
+        let unsaved = docs.iter().filter(|d| d.dirty()).count();
+        let need = docs.iter().map(|d| d.need()).min().unwrap_or(NONE);
         let progress = &self.args.write_behind.progress;
         progress.unsaved_documents.store(unsaved, Ordering::Release);
-        progress
-            .log
-            .set_documents(self.reactions_doc.need().min(self.revisions_doc.need()));
+        progress.log.set_documents(need);
     }
 
     /// Writes a document in a task, one write at a time, latest state wins.
@@ -232,7 +248,7 @@ impl ConversationState {
 
     /// Writes what changed at stop, after the write in flight.
     pub(super) async fn save_at_stop(&mut self) {
-        for kind in [DocumentKind::Reactions, DocumentKind::Revisions] {
+        for kind in KINDS {
             self.document(kind).settle().await;
             if self.document(kind).dirty() {
                 let (key, body) = self.document_body(kind);

@@ -1,14 +1,17 @@
 //! Changing what was said: edits and soft deletes by their author within
 //! the edit window, reactions on known messages (each logged, then
-//! broadcast once durable), and read receipts.
+//! broadcast once durable), and read marks (logged, kept, broadcast).
 
 use super::documents::DocumentKind;
 use super::outbox::Outgoing;
+use super::protocol::Unread;
+use super::read_marks::{self, ReadMark};
 use super::revisions::{EDIT_WINDOW_MS, Revision};
 use super::{ConversationMsg, ConversationState, reactions};
 use crate::changes::Change;
 use crate::domain::{Message, Role};
 use crate::error::ChatError;
+use crate::events::Origin;
 use crate::log_needs::NONE;
 use crate::time::iso_from_ms;
 use ractor::ActorRef;
@@ -87,9 +90,9 @@ impl ConversationState {
         self.schedule_save(myself, DocumentKind::Revisions, delay);
         let frame = if deleting {
             let data = serde_json::json!({ "messageId": message_id });
-            self.event_frame("message-deleted", user_id, None, &data, now)
+            self.event_frame("message-deleted", user_id, &data, now, Origin::Sender)
         } else {
-            self.event_frame("message-edited", user_id, None, &updated, now)
+            self.event_frame("message-edited", user_id, &updated, now, Origin::Sender)
         };
         self.send_out(logged, Outgoing::event(frame));
         Ok(updated)
@@ -135,21 +138,63 @@ impl ConversationState {
         };
         let data =
             serde_json::json!({ "messageId": message_id, "emoji": emoji, "userId": user_id });
-        let frame = self.event_frame(kind, user_id, None, &data, now);
+        let frame = self.event_frame(kind, user_id, &data, now, Origin::Sender);
         self.send_out(logged, Outgoing::event(frame));
         Ok(())
     }
 
-    /// Broadcasts a read receipt.
-    pub(super) fn read_receipt(
+    /// Moves the user's read mark forward to a known message (logged,
+    /// saved behind in `reads.json`) and broadcasts `message-read`, to the
+    /// user's own streams too except the one it came from; a message at
+    /// or before the mark changes nothing.
+    pub(super) fn mark_read(
         &mut self,
+        myself: &ActorRef<ConversationMsg>,
         user_id: &str,
         message_id: &str,
+        origin: Origin,
         now: i64,
     ) -> Result<(), ChatError> {
         self.meta()?;
+        let seq = self
+            .known_id(message_id)
+            .ok_or(ChatError::NotFound("Message not found"))?
+            .seq;
+        if !read_marks::advances(&self.read_marks, user_id, seq) {
+            return Ok(());
+        }
+        let logged = self.log_change(&Change::<&Message>::ReadMark {
+            user_id: user_id.to_owned(),
+            message_id: message_id.to_owned(),
+            seq,
+        })?;
+        let need = logged.as_ref().map_or(NONE, |l| l.need);
+        let mark = ReadMark {
+            message_id: message_id.to_owned(),
+            seq,
+        };
+        self.keep_read_mark(user_id, mark, need);
+        let delay = self.args.settings.flush_interval;
+        self.schedule_save(myself, DocumentKind::ReadMarks, delay);
         let data = serde_json::json!({ "messageId": message_id, "userId": user_id, "readAt": iso_from_ms(now) });
-        self.publish("message-read", user_id, None, &data, now);
+        let frame = self.event_frame("message-read", user_id, &data, now, origin);
+        self.send_out(logged, Outgoing::event(frame));
         Ok(())
+    }
+
+    /// The user's unread count: messages of others after their mark.
+    pub(super) fn unread(&self, user_id: &str) -> Result<Unread, ChatError> {
+        self.meta()?;
+        let last_read = self.read_marks.get(user_id).cloned();
+        let after = last_read.as_ref().map_or(0, |mark| mark.seq);
+        let (count, complete) = self.tail.count_after(after, |m| {
+            let m = &m.message;
+            m.sender_user_id != user_id && m.sender_role != Role::System && m.deleted != Some(true)
+        });
+        Ok(Unread {
+            count,
+            capped: !complete,
+            last_read,
+        })
     }
 }

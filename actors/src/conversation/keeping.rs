@@ -1,6 +1,7 @@
 //! Making an acknowledged change to the state: the same way when a request
 //! makes it and when the log replays it at start (see [`crate::changes`]).
 
+use super::read_marks::{self, ReadMark};
 use super::revisions;
 use super::{ConversationState, KnownId, reactions};
 use crate::domain::{Message, Revision, SequencedMessage};
@@ -64,5 +65,15 @@ impl ConversationState {
             self.reactions_doc.touch(need);
         }
         changed
+    }
+
+    /// Moves a user's read mark forward in the read-mark document;
+    /// whether it moved.
+    pub(super) fn keep_read_mark(&mut self, user_id: &str, mark: ReadMark, need: u64) -> bool {
+        let moved = read_marks::advance(&mut self.read_marks, user_id, mark);
+        if moved {
+            self.read_marks_doc.touch(need);
+        }
+        moved
     }
 }

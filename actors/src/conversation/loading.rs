@@ -1,10 +1,12 @@
 //! Loading a conversation from storage: metadata, reactions, revisions,
+//! read marks,
 //! the upload quota's usage and the tail of history (with what the
 //! flusher still holds from before a restart), then the changes the log
 //! held at start that storage does not; a failed load is retried.
 
 use super::documents::DocumentKind;
 use super::protocol::Internal;
+use super::read_marks::{self, ReadMark, ReadMarks};
 use super::tail::Tail;
 use super::{ConversationMsg, ConversationState, revisions};
 use crate::changes::Change;
@@ -32,6 +34,7 @@ impl ConversationState {
                 let delay = self.args.settings.flush_interval;
                 self.schedule_save(myself, DocumentKind::Revisions, delay);
                 self.schedule_save(myself, DocumentKind::Reactions, delay);
+                self.schedule_save(myself, DocumentKind::ReadMarks, delay);
             }
             Err(e) => {
                 tracing::warn!(conversation = %self.args.id, error = %Report(&e), "loading conversation failed; retrying");
@@ -54,6 +57,12 @@ impl ConversationState {
         }
         if let Some(body) = store.get(&keys::reactions(id)).await? {
             self.reactions = serde_json::from_slice(&body).unwrap_or_default();
+        }
+        if let Some(body) = store.get(&keys::read_marks(id)).await? {
+            let stored: ReadMarks = serde_json::from_slice(&body).unwrap_or_default();
+            for (user, mark) in stored {
+                read_marks::advance(&mut self.read_marks, &user, mark);
+            }
         }
         let mut revisions: revisions::Revisions = match store.get(&keys::revisions(id)).await? {
             Some(body) => serde_json::from_slice(&body).unwrap_or_default(),
@@ -201,6 +210,13 @@ impl ConversationState {
                     added,
                 } => {
                     self.keep_reaction(&message_id, &user_id, &emoji, added, lsn);
+                }
+                Change::ReadMark {
+                    user_id,
+                    message_id,
+                    seq,
+                } => {
+                    self.keep_read_mark(&user_id, ReadMark { message_id, seq }, lsn);
                 }
                 Change::Compacting { .. } => {}
             }

@@ -5,7 +5,7 @@
 use super::idempotency::KnownId;
 use super::protocol::{Internal, Page, PageQuery, Reply};
 use super::tail::{PagePlan, finish_page};
-use super::{ConversationMsg, ConversationState, revisions};
+use super::{ConversationMsg, ConversationState, read_marks, revisions};
 use crate::domain::SequencedMessage;
 use crate::error::ChatError;
 use crate::history::Side;
@@ -31,6 +31,7 @@ impl ConversationState {
         };
         let plan = self.tail.plan(side, query.limit);
         let revisions = self.revisions.clone();
+        let readers = read_marks::readers(&self.read_marks);
         let to_page = move |(mut messages, more): (Vec<SequencedMessage>, bool)| {
             for m in &mut messages {
                 revisions::overlay(&revisions, m);
@@ -43,6 +44,7 @@ impl ConversationState {
                 messages: messages.into_iter().map(|m| m.message).collect(),
                 next_cursor,
                 has_more: more,
+                readers,
             }
         };
         match plan {

@@ -12,7 +12,7 @@ use crate::domain::{
     ConversationStatus, Message, MessageType, NewMessage, Role, Sender, SequencedMessage,
 };
 use crate::error::ChatError;
-use crate::events::EventFrame;
+use crate::events::{EventFrame, Origin};
 use crate::history::Side;
 use crate::time::iso_from_ms;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ impl ConversationState {
             mimetype: None,
             url: None,
         };
-        self.post(&Sender::system(), message, now)
+        self.post(&Sender::system(), message, Origin::Sender, now)
     }
 
     /// Drops stored messages beyond the tail's size, remembering their ids.
@@ -91,6 +91,7 @@ impl ConversationState {
         &mut self,
         sender: &Sender,
         new: NewMessage,
+        origin: Origin,
         now: i64,
         reply: Reply<Message>,
     ) {
@@ -110,7 +111,7 @@ impl ConversationState {
         let known = new.message_id.as_deref().and_then(|id| self.known_id(id));
         match known {
             None => {
-                let posted = self.post(sender, new, now);
+                let posted = self.post(sender, new, origin, now);
                 self.answer(reply, posted);
             }
             Some(known) if !known.posted_by(sender) => {
@@ -153,7 +154,13 @@ impl ConversationState {
 
     /// Sequences and logs a new message and remembers it; it is handed to
     /// the flusher and broadcast once durable.
-    fn post(&mut self, sender: &Sender, new: NewMessage, now: i64) -> Result<Message, ChatError> {
+    fn post(
+        &mut self,
+        sender: &Sender,
+        new: NewMessage,
+        origin: Origin,
+        now: i64,
+    ) -> Result<Message, ChatError> {
         self.meta()?;
         self.check_capacity()?;
         // Requests that store a message start the flusher before they
@@ -201,7 +208,7 @@ impl ConversationState {
             seq,
             message: message.clone(),
         };
-        let frame = Arc::new(message_frame(&sequenced));
+        let frame = Arc::new(message_frame(&sequenced).from_origin(origin));
         self.keep_message(sequenced.clone(), remember_until, now);
         self.send_out(
             logged,

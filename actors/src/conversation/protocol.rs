@@ -2,16 +2,18 @@
 //! requests (each answered through its reply port) apart from what the
 //! conversation sends itself, and the request and answer types.
 
+use super::read_marks::ReadMark;
 use super::streams::{ReplayPart, Subscription};
 use super::{DocumentKind, KnownId, ReactionMap};
 use crate::domain::{
     AttachmentMeta, AttachmentUpload, AttachmentVariant, Conversation, Message, NewMessage, Sender,
 };
 use crate::error::ChatError;
+use crate::events::Origin;
 use bytes::Bytes;
 use ractor::RpcReplyPort;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use tokio_util::sync::CancellationToken;
 
 /// Where a request's answer goes.
@@ -68,6 +70,8 @@ pub(crate) enum Request {
     Post {
         sender: Sender,
         message: NewMessage,
+        /// Which of the sender's streams get no echo.
+        origin: Origin,
         reply: Reply<Message>,
     },
     /// Leaves: system message, `peer-leave`, optionally ends the session's streams.
@@ -96,6 +100,8 @@ pub(crate) enum Request {
     },
     /// A page of history.
     History(PageQuery, Reply<Page>),
+    /// A page of the messages whose text holds a query.
+    Search(SearchQuery, Reply<SearchPage>),
     /// The reaction map.
     Reactions(Reply<ReactionMap>),
     /// Adds or removes one reaction.
@@ -113,11 +119,19 @@ pub(crate) enum Request {
         body: Option<String>,
         reply: Reply<Message>,
     },
-    /// A read receipt.
+    /// Moves the user's read mark forward to a message and tells the
+    /// streams.
     Read {
         user_id: String,
         message_id: String,
+        /// Which of the user's streams are not told.
+        origin: Origin,
         reply: Reply<()>,
+    },
+    /// A user's unread count and read mark.
+    Unread {
+        user_id: String,
+        reply: Reply<Unread>,
     },
     /// Announced presence of users.
     Presence(Reply<HashMap<String, PresenceEntry>>),
@@ -199,7 +213,9 @@ impl Request {
             Request::Subscribe(_, reply) => drop(reply.send(Err(error))),
             Request::Replay { reply, .. } => drop(reply.send(Err(error))),
             Request::History(_, reply) => drop(reply.send(Err(error))),
+            Request::Search(_, reply) => drop(reply.send(Err(error))),
             Request::Reactions(reply) => drop(reply.send(Err(error))),
+            Request::Unread { reply, .. } => drop(reply.send(Err(error))),
             Request::Presence(reply) => drop(reply.send(Err(error))),
             Request::PutAttachment(_, reply) => drop(reply.send(Err(error))),
             Request::AttachmentData(_, _, reply) => drop(reply.send(Err(error))),
@@ -217,6 +233,20 @@ pub struct Page {
     pub next_cursor: Option<u64>,
     /// Whether more messages lie beyond this page.
     pub has_more: bool,
+    /// Each reader's last-read message: `{userId: messageId}`.
+    pub readers: BTreeMap<String, String>,
+}
+
+/// A user's unread messages and read mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    /// Messages of others after the mark (system notices and deleted
+    /// messages not counted), as far as the hot tail reaches.
+    pub count: usize,
+    /// More may be unread than counted: the mark is older than the tail.
+    pub capped: bool,
+    /// The mark: the last message read.
+    pub last_read: Option<ReadMark>,
 }
 
 /// Which page of history to read.
@@ -228,6 +258,40 @@ pub struct PageQuery {
     pub cursor: Option<u64>,
     /// Newer messages than the cursor (else older).
     pub newer: bool,
+}
+
+/// Which page of a search to read.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// What the messages' text holds, compared case-insensitively.
+    pub text: String,
+    /// Exclusive bound: only messages before this sequence (the previous
+    /// page's `next_cursor`).
+    pub cursor: Option<u64>,
+    /// Hits per page at most.
+    pub limit: usize,
+}
+
+/// A page of search hits, newest first.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// The hits, newest first; fewer than the limit (none, even) when the
+    /// page's scan ran out of its budget first.
+    pub hits: Vec<SearchHit>,
+    /// Where the next page starts (exclusive); `None` at the start of
+    /// history.
+    pub next_cursor: Option<u64>,
+    /// Whether older messages are left to search.
+    pub has_more: bool,
+}
+
+/// One message a search found.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    /// Its sequence: a history cursor just after it.
+    pub seq: u64,
+    /// The message, as history shows it (edits applied).
+    pub message: Message,
 }
 
 /// Who opens a stream.

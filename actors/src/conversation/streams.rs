@@ -7,7 +7,7 @@ use super::posting::message_frame;
 use super::protocol::{Internal, Request, StreamOpen};
 use super::{ConversationMsg, ConversationState};
 use crate::error::ChatError;
-use crate::events::{EventFrame, control_frame};
+use crate::events::{EventFrame, Viewer, control_frame};
 use bytes::Bytes;
 use ractor::ActorRef;
 use serde_json::Value;
@@ -18,10 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 /// An open event stream: opening frames, replay, then live events.
 pub struct Subscription {
-    /// The stream's user: events addressed to someone else are skipped.
-    pub user_id: String,
+    /// The stream as the no-echo rule sees it: events addressed to
+    /// someone else, and the user's own sent from this stream, are skipped.
+    pub viewer: Viewer,
     /// `connected`, `room-state` and, when needed, `resync`.
     pub opening: Vec<Bytes>,
+    /// The opening holds a `resync` frame.
+    pub resync_at_open: bool,
     /// Missed events to send before live ones, fetched a chunk at a time;
     /// `None` when nothing was missed.
     pub replay: Option<ReplayCursor>,
@@ -202,8 +205,13 @@ impl ConversationState {
             ));
         }
         Ok(Subscription {
-            user_id: open.user_id,
+            viewer: Viewer {
+                user_id: open.user_id,
+                session_id: open.session_id,
+                stream_id,
+            },
             opening,
+            resync_at_open: resync,
             replay,
             live,
             ended,

@@ -140,6 +140,29 @@ impl Tail {
         })
     }
 
+    /// How many messages after `seq` the tail holds that `counts`, and
+    /// whether it holds every message after `seq`.
+    pub(crate) fn count_after(
+        &self,
+        seq: u64,
+        counts: impl Fn(&SequencedMessage) -> bool,
+    ) -> (usize, bool) {
+        let start = self.items.partition_point(|m| m.seq <= seq);
+        let counted = self.items.range(start..).filter(|m| counts(m)).count();
+        (counted, self.after(seq).is_some())
+    }
+
+    /// The messages before `bound`, newest first.
+    pub(crate) fn newest_before(&self, bound: u64) -> impl Iterator<Item = &SequencedMessage> {
+        let end = self.items.partition_point(|m| m.seq < bound);
+        self.items.range(..end).rev()
+    }
+
+    /// The oldest sequence held, if any.
+    pub(crate) fn front_seq(&self) -> Option<u64> {
+        self.items.front().map(|m| m.seq)
+    }
+
     /// Plans a page of `limit` messages on one side of a sequence.
     pub(crate) fn plan(&self, side: Side, limit: usize) -> PagePlan {
         let front = self.items.front().map_or(u64::MAX, |f| f.seq);

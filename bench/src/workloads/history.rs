@@ -74,13 +74,13 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
 }
 
 /// GETs plus LISTs made so far.
-async fn storage_reads(api: &Api) -> anyhow::Result<f64> {
+pub(super) async fn storage_reads(api: &Api) -> anyhow::Result<f64> {
     Ok(api.metric("chats3_storage_gets_total").await?
         + api.metric("chats3_storage_lists_total").await?)
 }
 
 /// Waits until no conversation is loaded and nothing waits to be stored.
-async fn wait_for_unload(api: &Api) -> anyhow::Result<()> {
+pub(super) async fn wait_for_unload(api: &Api) -> anyhow::Result<()> {
     let deadline = Instant::now() + UNLOAD_WAIT;
     while Instant::now() < deadline {
         if api.metric("chats3_conversations_live").await? == 0.0

@@ -5,9 +5,9 @@
 
 use super::interruptions::{Interruption, Interruptions};
 use super::poll_on_wake::PollOnWake;
-use crate::http::counters::Counters;
+use crate::http::counters::{Counters, Transport};
 use bytes::Bytes;
-use chats3_actors::{EventFrame, ReplayCursor, StreamRelease, Subscription};
+use chats3_actors::{EventFrame, ReplayCursor, StreamRelease, Subscription, Viewer};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,35 +34,39 @@ pub struct Feed {
     pending: VecDeque<Item>,
     replay: Option<ReplayCursor>,
     live: broadcast::Receiver<Arc<EventFrame>>,
-    user_id: String,
+    viewer: Viewer,
     ended: CancellationToken,
     /// The end token and the heartbeat timer: made once, so no waiter is
     /// registered and dropped per event, and polled only when one of them
     /// woke, so an event takes none of the token's locks.
     interruptions: PollOnWake<Pin<Box<Interruptions>>>,
     _release: StreamRelease,
-    _gauge: StreamGauge,
+    gauge: StreamGauge,
 }
 
 /// Counts the stream as closed when the feed is dropped.
-struct StreamGauge(Arc<Counters>);
+struct StreamGauge(Arc<Counters>, Transport);
 
 impl Drop for StreamGauge {
     fn drop(&mut self) {
-        self.0.stream_closed();
+        self.0.stream_closed(self.1);
     }
 }
 
 impl Feed {
-    /// The events of `subscription`, a heartbeat every `heartbeat_every`;
-    /// `counters` count it open until it drops.
+    /// The events of `subscription` over `transport`, a heartbeat every
+    /// `heartbeat_every`; `counters` count it open until it drops.
     pub fn new(
         subscription: Subscription,
         heartbeat_every: Duration,
         counters: Arc<Counters>,
+        transport: Transport,
     ) -> Feed {
         let ended = subscription.ended.clone();
-        counters.stream_opened();
+        counters.stream_opened(transport);
+        if subscription.resync_at_open {
+            counters.resync_sent();
+        }
         Feed {
             pending: subscription
                 .opening
@@ -71,12 +75,17 @@ impl Feed {
                 .collect(),
             replay: subscription.replay,
             live: subscription.live,
-            user_id: subscription.user_id,
+            viewer: subscription.viewer,
             ended: subscription.ended,
             interruptions: PollOnWake::new(Box::pin(Interruptions::new(ended, heartbeat_every))),
             _release: subscription.release,
-            _gauge: StreamGauge(counters),
+            gauge: StreamGauge(counters, transport),
         }
+    }
+
+    /// The stream as the no-echo rule sees it.
+    pub fn viewer(&self) -> &Viewer {
+        &self.viewer
     }
 
     /// The next item, or `None` when the stream ends (leave, shutdown,
@@ -98,9 +107,12 @@ impl Feed {
                 None => self.replay = None,
                 Some(Err(_)) => return None,
                 Some(Ok(chunk)) => {
+                    if chunk.resync.is_some() {
+                        self.gauge.0.resync_sent();
+                    }
                     self.pending.extend(chunk.resync.map(Item::Control));
-                    let user_id = &self.user_id;
-                    let visible = chunk.frames.into_iter().filter(|f| f.visible_to(user_id));
+                    let viewer = &self.viewer;
+                    let visible = chunk.frames.into_iter().filter(|f| f.replayed_to(viewer));
                     self.pending.extend(visible.map(Item::Event));
                 }
             }
@@ -115,9 +127,13 @@ impl Feed {
                     Interruption::Heartbeat => return Some(Item::Heartbeat),
                 },
                 received = self.live.recv() => match received {
-                    Ok(frame) if frame.visible_to(&self.user_id) => return Some(Item::Event(frame)),
+                    Ok(frame) if frame.visible_to(&self.viewer) => return Some(Item::Event(frame)),
                     Ok(_) => {}
-                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
+                    Err(RecvError::Lagged(_)) => {
+                        self.gauge.0.fanout_dropped();
+                        return None;
+                    }
+                    Err(RecvError::Closed) => return None,
                 },
             }
         }
@@ -136,9 +152,14 @@ impl Feed {
         }
         loop {
             match self.live.try_recv() {
-                Ok(frame) if frame.visible_to(&self.user_id) => return Some(Item::Event(frame)),
+                Ok(frame) if frame.visible_to(&self.viewer) => return Some(Item::Event(frame)),
                 Ok(_) => {}
-                Err(TryRecvError::Lagged(_)) | Err(TryRecvError::Closed) => {
+                Err(TryRecvError::Lagged(_)) => {
+                    self.gauge.0.fanout_dropped();
+                    self.ended.cancel();
+                    return None;
+                }
+                Err(TryRecvError::Closed) => {
                     self.ended.cancel();
                     return None;
                 }

@@ -9,7 +9,7 @@ use super::rate_limit::{self, Limiter};
 use crate::config::Config;
 use crate::http::UPLOAD_PATH;
 use crate::http::error::AppError;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -53,6 +53,18 @@ pub async fn admission(
     request: Request,
     next: Next,
 ) -> Response {
+    // The request context runs before routing; it labels its metrics with
+    // the route template, which only a layer under the router sees.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = admit(&admission, request, next).await;
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(matched);
+    }
+    response
+}
+
+/// The checks, then the handler within the request deadline.
+async fn admit(admission: &Admission, request: Request, next: Next) -> Response {
     if request
         .extensions()
         .get::<crate::serve::HeadTooLarge>()
@@ -77,7 +89,7 @@ pub async fn admission(
     if let Some(refused) = csrf::check(&admission.origins, &request) {
         return refused;
     }
-    if let Some(refused) = refuse_expected_oversize(&admission, &request) {
+    if let Some(refused) = refuse_expected_oversize(admission, &request) {
         return refused;
     }
     let upload = is_upload(&request);

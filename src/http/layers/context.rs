@@ -1,13 +1,14 @@
 //! The outermost layer: a request id (echoed as `x-request-id` and used as
-//! the envelope's `meta.requestId`), a tracing span, the request counter,
-//! and the security headers on every answer. One layer for all of it,
+//! the envelope's `meta.requestId`), a tracing span, the request metrics
+//! (counted as it arrives, then by route and status with its latency once
+//! answered), and the security headers on every answer. One layer for all of it,
 //! since each `from_fn` layer costs a boxed service and a boxed future per
 //! request.
 
 use super::security_headers::SecurityHeaders;
-use crate::http::counters::Counters;
+use crate::http::counters::{Counters, Route};
 use crate::http::envelope::REQUEST_ID;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -25,16 +26,17 @@ pub async fn request_context(
     let id = uuid::Uuid::new_v4().to_string();
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
+    let method = request.method().clone();
     counters.request();
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(request).instrument(span.clone()))
         .await;
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    let route = Route::of(response.extensions().get::<MatchedPath>());
+    counters.answered(&method, route, status, took);
     span.in_scope(|| {
-        tracing::debug!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "answered"
-        );
+        tracing::debug!(status, elapsed_ms = took.as_millis() as u64, "answered");
     });
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -16,6 +16,7 @@ use crate::http::validate::{Choice, Fields, Text, invalid};
 use crate::http::{messages, participation, signaling};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use chats3_actors::Origin;
 use serde_json::Value;
 use std::net::IpAddr;
 use tracing::Instrument;
@@ -61,15 +62,25 @@ pub(super) struct Commands {
     state: AppState,
     session_id: String,
     client: Option<IpAddr>,
+    /// The socket itself: what it sends is not echoed to it.
+    origin: Origin,
 }
 
 impl Commands {
-    /// Commands of the session `session_id`, rate-limited as `client`.
-    pub(super) fn new(state: AppState, session_id: String, client: Option<IpAddr>) -> Self {
+    /// Commands of the session `session_id` up its stream `stream_id`,
+    /// rate-limited as `client`.
+    pub(super) fn new(
+        state: AppState,
+        session_id: String,
+        stream_id: u64,
+        client: Option<IpAddr>,
+    ) -> Self {
+        let origin = Origin::Stream(session_id.as_str().into(), stream_id);
         Commands {
             state,
             session_id,
             client,
+            origin,
         }
     }
 
@@ -126,11 +137,14 @@ impl Commands {
         let state = &self.state;
         let call = async {
             match op {
-                Op::Send => messages::send(state, &session, body).await,
+                Op::Send => messages::send(state, &session, self.origin.clone(), body).await,
                 Op::Signal => signaling::relay(state, &session, body).await,
                 Op::React => messages::set_reaction(state, &session, body).await,
                 Op::Presence => participation::update_presence(state, &session, body).await,
-                Op::Read => messages::mark_read(state, &session, &read_id(&body)?).await,
+                Op::Read => {
+                    let id = read_id(&body)?;
+                    messages::mark_read(state, &session, self.origin.clone(), &id).await
+                }
             }
         };
         tokio::time::timeout(state.config.server.request_timeout, call)

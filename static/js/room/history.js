@@ -1,5 +1,6 @@
 // History: the newest page on load (and on resync), older pages when the
-// reader scrolls to the top or presses "Load older messages".
+// reader scrolls to the top or presses "Load older messages", or until a
+// search result is loaded.
 import { emit, on } from './bus.js';
 import { call } from './ctx.js';
 import { $ } from './dom.js';
@@ -7,6 +8,8 @@ import { showNotice } from './notice.js';
 import { prependOlder, reset, scroller } from './messages.js';
 
 const PAGE = 50;
+const JUMP_PAGE = 100; // the server's largest page
+const MAX_JUMP_PAGES = 100; // a search result at most 10,000 messages back
 const olderBtn = $('load-older');
 const statusEl = $('history-status');
 let cursor = null;
@@ -30,16 +33,17 @@ export async function loadLatest() {
   const { details } = await call(`/api/v1/messages?limit=${PAGE}`);
   reset(takePage(details));
   updateOlder();
+  emit('readers', details.readers || {});
   emit('history-loaded');
   fillViewport();
 }
 
-export async function loadOlder() {
+export async function loadOlder(limit = PAGE) {
   if (loading || !hasMore) return;
   loading = true;
   updateOlder();
   try {
-    const q = new URLSearchParams({ limit: String(PAGE), cursor, direction: 'older' });
+    const q = new URLSearchParams({ limit: String(limit), cursor, direction: 'older' });
     const { details } = await call(`/api/v1/messages?${q}`);
     prependOlder(takePage(details));
     emit('history-loaded');
@@ -50,6 +54,29 @@ export async function loadOlder() {
     updateOlder();
   }
   fillViewport();
+}
+
+const later = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Loads older pages until the message at history position `target` (a
+ * search result's `cursor`) is in the list. Answers false when it lies
+ * more than 10,000 messages back, or a page failed.
+ */
+export async function loadThrough(target) {
+  const goal = BigInt(target);
+  for (let pages = 0, waits = 0; hasMore && cursor !== null && BigInt(cursor) > goal;) {
+    if (loading) {
+      if (++waits > 200) return false;
+      await later(50);
+      continue;
+    }
+    if (pages++ >= MAX_JUMP_PAGES) return false;
+    const before = cursor;
+    await loadOlder(JUMP_PAGE);
+    if (cursor === before) return false;
+  }
+  return true;
 }
 
 /** Keeps loading while the list is too short to scroll (else "scroll up" can never fire). */

@@ -1,5 +1,7 @@
 // Read receipts: we report the newest message from others that is on screen
-// while the page is visible; our own last message shows "Seen by N".
+// while the page is visible; our own last message shows "Seen by N". The
+// newest history page carries every reader's mark ({userId: messageId}), so
+// "Seen by" survives a reload; `message-read` events move marks on live.
 import { on } from './bus.js';
 import { ctx, call, isMine, isSystem } from './ctx.js';
 import { entries, list, scroller } from './messages.js';
@@ -56,6 +58,11 @@ on('sse:message-read', ({ data, fromUserId }) => {
   const userId = data?.userId || fromUserId;
   if (!userId || !data?.messageId) return;
   lastRead.set(userId, data.messageId);
+  paint();
+});
+on('readers', (readers) => {
+  for (const [userId, messageId] of Object.entries(readers)) lastRead.set(userId, messageId);
+  if (ctx.me && readers[ctx.me.userId]) sentFor = readers[ctx.me.userId];
   paint();
 });
 on('message-changed', () => { paint(); soon(); });

@@ -1,8 +1,13 @@
-// Search within the loaded messages, with next/previous and highlighting.
-// Highlights are built from text nodes and <mark> elements, never from HTML.
+// Search across the whole history (GET /api/v1/messages/search), newest
+// first, with next/previous: a result not loaded yet is loaded with the
+// messages after it, then scrolled to. Highlights are built from text nodes
+// and <mark> elements, never from HTML.
 import { on } from './bus.js';
+import { call } from './ctx.js';
 import { $, el } from './dom.js';
-import { entries, get } from './messages.js';
+import { loadThrough } from './history.js';
+import { get } from './messages.js';
+import { showNotice } from './notice.js';
 
 const form = $('search');
 const input = $('search-input');
@@ -10,10 +15,20 @@ const prevBtn = $('search-prev');
 const nextBtn = $('search-next');
 const statusEl = $('search-status');
 
-let query = '';
-let hits = [];     // [{id, start}] in display order
-let current = -1;
+const PAGE = 20;
+const MAX_QUERY = 100; // characters, as the server allows
+const MAX_EMPTY_PAGES = 10; // pages with no result read in a row before asking the reader
+
+let query = '';         // lowercased, as searched
+let results = [];       // [{id, cursor}] newest first
+let nextCursor = null;  // where the server's next page starts
+let hasMore = false;
+let current = -1;       // index into results
+let busy = false;
+let generation = 0;     // a newer search makes older answers stale
 let timer = 0;
+
+const isHit = (id) => results.some((r) => r.id === id);
 
 function occurrences(text, q) {
   const hay = text.toLowerCase();
@@ -27,84 +42,129 @@ function paint(entry) {
   const body = entry?.el.querySelector('.body');
   if (!body || entry.msg.deleted) return;
   const text = entry.msg.body ?? '';
-  const mine = hits.filter((h) => h.id === entry.msg.messageId);
-  entry.el.classList.toggle('search-hit', mine.length > 0);
-  const isCurrent = current >= 0 && hits[current]?.id === entry.msg.messageId;
-  entry.el.classList.toggle('search-current', isCurrent);
+  const hit = query && isHit(entry.msg.messageId);
+  const isCurrent = hit && results[current]?.id === entry.msg.messageId;
+  entry.el.classList.toggle('search-hit', !!hit);
+  entry.el.classList.toggle('search-current', !!isCurrent);
   if (isCurrent) entry.el.setAttribute('aria-current', 'true'); else entry.el.removeAttribute('aria-current');
-  if (!mine.length) {
+  const starts = hit ? occurrences(text, query) : [];
+  if (!starts.length) {
     if (body.childElementCount) body.textContent = text;
     return;
   }
   const parts = [];
   let at = 0;
-  for (const h of mine) {
-    parts.push(document.createTextNode(text.slice(at, h.start)));
-    const mark = el('mark', h === hits[current] ? 'current' : '', text.slice(h.start, h.start + query.length));
-    parts.push(mark);
-    at = h.start + query.length;
+  for (const start of starts) {
+    parts.push(document.createTextNode(text.slice(at, start)));
+    parts.push(el('mark', isCurrent ? 'current' : '', text.slice(start, start + query.length)));
+    at = start + query.length;
   }
   parts.push(document.createTextNode(text.slice(at)));
   body.replaceChildren(...parts);
 }
 
-const touched = (list) => new Set(list.map((h) => h.id));
-
-function showStatus() {
-  statusEl.textContent = !query ? '' : hits.length ? `${current + 1} of ${hits.length}` : 'No matches';
-  prevBtn.disabled = nextBtn.disabled = hits.length === 0;
+function showStatus(text) {
+  const count = `${results.length}${hasMore ? '+' : ''}`;
+  const none = hasMore ? 'No matches yet: Enter searches older messages' : 'No matches';
+  statusEl.textContent = text ?? (!query ? '' : results.length ? `${current + 1} of ${count}` : none);
+  prevBtn.disabled = busy || (!results.length && !hasMore);
+  nextBtn.disabled = busy || !results.length;
 }
 
-function focusCurrent() {
-  const h = hits[current];
-  h && get(h.id)?.el.scrollIntoView({ block: 'center', behavior: 'smooth' });
-}
-
-/** Recomputes the matches, keeping the current one when it still matches. */
-function run({ keep = false } = {}) {
-  const before = touched(hits);
-  const was = hits[current];
-  query = input.value.trim().toLowerCase();
-  hits = [];
-  if (query) {
-    for (const e of entries()) {
-      if (e.msg.deleted) continue;
-      for (const start of occurrences(e.msg.body ?? '', query)) hits.push({ id: e.msg.messageId, start });
-    }
+/** Reads result pages until one more result arrives or the history ends. */
+async function fetchMore(mine) {
+  for (let empty = 0; hasMore && empty < MAX_EMPTY_PAGES; empty++) {
+    const q = new URLSearchParams({ q: query, limit: String(PAGE) });
+    if (nextCursor !== null) q.set('cursor', nextCursor);
+    const { details } = await call(`/api/v1/messages/search?${q}`);
+    if (mine !== generation) return false;
+    nextCursor = details.nextCursor ?? null;
+    hasMore = !!details.hasMore && nextCursor !== null;
+    const fresh = details.results.filter((r) => !isHit(r.message.messageId));
+    results.push(...fresh.map((r) => ({ id: r.message.messageId, cursor: r.cursor })));
+    if (fresh.length) return true;
+    showStatus('Searching older messages…');
   }
-  const same = keep && was ? hits.findIndex((h) => h.id === was.id && h.start === was.start) : -1;
-  current = same >= 0 ? same : hits.length - 1; // start from the newest match, nearest the reader
-  for (const id of new Set([...before, ...touched(hits)])) paint(get(id));
-  showStatus();
-  if (!keep) focusCurrent();
+  return false;
 }
 
-function step(delta) {
-  if (!hits.length) return;
-  const old = hits[current];
-  current = (current + delta + hits.length) % hits.length;
-  if (old) paint(get(old.id));
-  paint(get(hits[current].id));
+/** Shows the current result: loads it when it is older than the list, scrolls to it. */
+async function focusCurrent(mine) {
+  const r = results[current];
+  if (!r) return;
+  if (!get(r.id)) {
+    showStatus('Loading the message…');
+    const reached = await loadThrough(r.cursor);
+    if (mine !== generation) return;
+    if (!reached || !get(r.id)) { showStatus('That message is too far back to show here'); return; }
+  }
+  for (const x of results) paint(get(x.id));
   showStatus();
-  focusCurrent();
+  get(r.id)?.el.scrollIntoView({ block: 'center', behavior: 'smooth' });
 }
+
+/** Runs the action of the newest search only, with the buttons off meanwhile. */
+async function guarded(mine, action) {
+  busy = true;
+  showStatus();
+  try {
+    await action();
+  } catch (err) {
+    if (mine === generation) showNotice(err, { transient: true });
+  } finally {
+    if (mine === generation) { busy = false; showStatus(); }
+  }
+}
+
+/** Starts a new search for what the input holds. */
+function run() {
+  const mine = ++generation;
+  const before = results;
+  query = input.value.trim().slice(0, MAX_QUERY).toLowerCase();
+  results = [];
+  nextCursor = null;
+  hasMore = !!query;
+  current = -1;
+  for (const r of before) paint(get(r.id));
+  busy = false;
+  showStatus();
+  if (!query) return;
+  guarded(mine, async () => {
+    showStatus('Searching…');
+    await fetchMore(mine);
+    if (mine !== generation || !results.length) return;
+    current = 0; // the newest match, nearest the reader
+    await focusCurrent(mine);
+  });
+}
+
+/** Moves to an older (+1) or newer (-1) result, reading the next page when needed. */
+function step(delta) {
+  if (busy || (!results.length && !hasMore)) return;
+  const mine = generation;
+  guarded(mine, async () => {
+    if (delta > 0 && current === results.length - 1 && hasMore) await fetchMore(mine);
+    if (mine !== generation || !results.length) return;
+    current = (current + delta + results.length) % results.length;
+    await focusCurrent(mine);
+  });
+}
+
+const typed = () => input.value.trim().slice(0, MAX_QUERY).toLowerCase();
 
 form.addEventListener('submit', (e) => e.preventDefault());
-input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 150); });
+input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(run, 300); });
 input.addEventListener('keydown', (e) => {
-  if (e.key === 'Enter') { e.preventDefault(); clearTimeout(timer); if (query !== input.value.trim().toLowerCase()) run(); else step(e.shiftKey ? -1 : 1); }
+  if (e.key === 'Enter') {
+    e.preventDefault();
+    clearTimeout(timer);
+    if (query !== typed()) run(); else step(e.shiftKey ? -1 : 1);
+  }
   if (e.key === 'Escape' && input.value) { e.preventDefault(); input.value = ''; run(); }
 });
-nextBtn.addEventListener('click', () => step(1));
-prevBtn.addEventListener('click', () => step(-1));
+prevBtn.addEventListener('click', () => step(1));
+nextBtn.addEventListener('click', () => step(-1));
 
-// New, edited or re-rendered messages: refresh the matches without jumping around.
-let refresh = 0;
-on('message-changed', () => {
-  if (!query) return;
-  clearTimeout(refresh);
-  refresh = setTimeout(() => run({ keep: true }), 100);
-});
-// A plain re-render (same text) only needs its marks back.
+// A rendered message that is a result gets its marks (again).
 on('message-rendered', (entry) => { if (query) paint(entry); });
 showStatus();
