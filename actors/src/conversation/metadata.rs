@@ -49,6 +49,7 @@ impl ConversationState {
             return Err(e);
         }
         self.meta = Some(meta.clone());
+        self.share_meta();
         Ok(meta)
     }
 
@@ -69,6 +70,7 @@ impl ConversationState {
             meta.closed_at = Some(iso_from_ms(now_ms()));
             self.write_meta(&meta).await?;
             self.meta = Some(meta.clone());
+            self.share_meta();
         }
         Ok(meta)
     }
