@@ -151,11 +151,15 @@ async fn without_redis_an_instance_is_not_ready_refuses_with_retry_after_and_rec
     assert_eq!(again.status(), 200);
 }
 
-/// The `(id, messageId)` of the next `count` messages a stream receives.
+/// The `(id, messageId)` of the next `count` messages users sent (not
+/// the service's join notices) a stream receives.
 async fn messages_of(stream: &mut EventStream, count: usize) -> Vec<(String, String)> {
     let mut seen = Vec::new();
     while seen.len() < count {
         let event = stream.next_of("new-message").await;
+        if event.data["data"]["type"] == "system" {
+            continue;
+        }
         let id = event.data["data"]["messageId"].as_str().unwrap().to_owned();
         seen.push((event.id, id));
     }
