@@ -34,6 +34,14 @@ impl ConversationAddresses {
         actors.get(id).filter(|actor| is_live(actor)).cloned()
     }
 
+    /// Every live actor cached now.
+    pub(crate) fn all(&self) -> Vec<ActorRef<ConversationMsg>> {
+        self.actors.read().map_or_else(
+            |_| Vec::new(),
+            |actors| actors.values().filter(|a| is_live(a)).cloned().collect(),
+        )
+    }
+
     /// Records the actor now serving `id`.
     pub(crate) fn insert(&self, id: ConversationId, actor: ActorRef<ConversationMsg>) {
         if let Ok(mut actors) = self.actors.write() {

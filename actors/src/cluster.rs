@@ -6,10 +6,22 @@
 //! [`crate::NonceRegistry`] seams are Redis keys with TTLs.
 //!
 //! - `sessions`: sessions as keys whose TTL slides on each use;
-//! - `nonces`: a ticket nonce's check-and-store as one `SET NX PX`.
+//! - `nonces`: a ticket nonce's check-and-store as one `SET NX PX`;
+//! - `stream`: a conversation's Redis Stream, the one order of its events
+//!   (appended by one Lua script, read back by range);
+//! - `notices`: the instance's pub/sub subscription that brings each
+//!   appended entry to the conversation loaded here;
+//! - `roster`: the participant limit and display-name uniqueness, one
+//!   Lua script for every instance;
+//! - `storing`: storage exactly once, by the holder of each
+//!   conversation's lease.
 
 mod nonces;
+pub(crate) mod notices;
+pub(crate) mod roster;
 mod sessions;
+pub(crate) mod storing;
+pub(crate) mod stream;
 
 pub use nonces::RedisNonces;
 pub use sessions::RedisSessions;
@@ -56,7 +68,9 @@ impl RedisStats {
 /// instance that keeps state there.
 #[derive(Clone)]
 pub struct RedisLink {
+    client: redis::Client,
     connection: ConnectionManager,
+    timeout: Duration,
     stats: Arc<RedisStats>,
     instance_id: Arc<str>,
 }
@@ -72,10 +86,12 @@ impl RedisLink {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| ClusterError(Arc::new(e)))?;
         Ok(RedisLink {
+            client,
             connection,
+            timeout,
             stats: Arc::default(),
             instance_id: instance_id.into(),
         })
@@ -84,6 +100,16 @@ impl RedisLink {
     /// This instance's id in the cluster.
     pub fn instance_id(&self) -> &str {
         &self.instance_id
+    }
+
+    /// The client, for connections of their own (pub/sub).
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// How long one call may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Round trips and failures so far.
@@ -106,6 +132,16 @@ impl RedisLink {
     ) -> Result<T, ChatError> {
         let mut connection = self.connection.clone();
         self.counted(command.query_async(&mut connection).await)
+    }
+
+    /// Runs a Lua script (`EVALSHA`, loading it first where Redis does not
+    /// know it yet), counted like [`RedisLink::call`].
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, ChatError> {
+        let mut connection = self.connection.clone();
+        self.counted(invocation.invoke_async(&mut connection).await)
     }
 
     fn counted<T>(&self, result: redis::RedisResult<T>) -> Result<T, ChatError> {

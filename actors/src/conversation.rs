@@ -53,9 +53,12 @@ pub(crate) mod reactions;
 pub(crate) mod read_marks;
 pub(crate) mod revisions;
 mod search;
+mod shared;
+mod shared_requests;
 mod streams;
 mod tail;
 
+use crate::cluster::RedisLink;
 use crate::domain::{Conversation, ConversationId};
 use crate::error::ChatError;
 use crate::events::{EventFrame, Fanout, LocalFanout, Origin, ReplayBuffer};
@@ -79,6 +82,8 @@ pub use reactions::ReactionMap;
 pub use read_marks::ReadMark;
 use read_marks::ReadMarks;
 use revisions::Revisions;
+use shared::SharedLog;
+pub(crate) use shared::stored_message;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,8 +115,11 @@ pub(crate) struct ConversationArgs {
     pub settings: Arc<Settings>,
     /// Kept by the supervisor across restarts of this conversation.
     pub write_behind: Arc<WriteBehind>,
-    /// The write-ahead log; `None` when it is off.
+    /// The write-ahead log; `None` when it is off (and in a cluster,
+    /// where the conversation's Redis Stream is its log).
     pub log: Option<Wal>,
+    /// The cluster's Redis, when this instance is in one.
+    pub cluster: Option<RedisLink>,
 }
 
 /// State of the conversation actor.
@@ -155,6 +163,8 @@ pub(crate) struct ConversationState {
     /// Deleting the `meta.json` of a create that was answered with an
     /// error; another create waits for it.
     meta_undo: Option<tokio::task::JoinHandle<()>>,
+    /// In a cluster: the shared order of events (see `shared`).
+    shared: Option<SharedLog>,
 }
 
 // Each hook boxes its body: the actor's tokio task holds the future it
@@ -206,6 +216,7 @@ impl ConversationActor {
         args: ConversationArgs,
     ) -> Result<ConversationState, ActorProcessingErr> {
         let settings = args.settings.clone();
+        let shared = args.cluster.clone().map(SharedLog::new);
         Ok(ConversationState {
             args,
             myself,
@@ -232,6 +243,7 @@ impl ConversationActor {
             load_failures: 0,
             upload_bytes: 0,
             meta_undo: None,
+            shared,
         })
     }
 
@@ -291,7 +303,13 @@ impl ConversationActor {
             ConversationMsg::Internal(internal) => {
                 if !matches!(
                     internal,
-                    Internal::Housekeep | Internal::DocumentSaved { .. } | Internal::Logged
+                    Internal::Housekeep
+                        | Internal::DocumentSaved { .. }
+                        | Internal::Logged
+                        | Internal::Notice { .. }
+                        | Internal::RangeRead(_)
+                        | Internal::CatchUp
+                        | Internal::Stored(_)
                 ) {
                     state.last_activity_ms = now;
                 }
@@ -309,6 +327,14 @@ const NOT_FOUND: ChatError = ChatError::NotFound("Conversation not found");
 impl ConversationState {
     /// Serves one caller's request on a loaded conversation.
     async fn serve(&mut self, myself: &ActorRef<ConversationMsg>, request: Request, now: i64) {
+        let request = if self.shared.is_some() {
+            match self.serve_shared(request, now) {
+                Some(request) => request,
+                None => return,
+            }
+        } else {
+            request
+        };
         match request {
             Request::Create {
                 keep_existing: true,
@@ -450,6 +476,11 @@ impl ConversationState {
             Internal::SaveDocument(kind) => self.save_due(myself, kind),
             Internal::UploadFailed(bytes) => self.upload_failed(bytes),
             Internal::Logged => self.logged(),
+            Internal::Appended(outcome) => self.appended(*outcome, now),
+            Internal::Notice { seq, prev, json } => self.notice(seq, prev, &json, now),
+            Internal::RangeRead(read) => self.range_read(read, now),
+            Internal::CatchUp => self.catch_up_retry(),
+            Internal::Stored(seq) => self.stored_through(seq),
             #[cfg(any(test, feature = "fault-injection"))]
             Internal::Crash => return Err("crash requested by a test".into()),
         }
@@ -559,6 +590,7 @@ impl ConversationState {
             .expire_holds(now, settings.join_hold.as_millis() as i64);
         self.trim_tail();
         self.note_memory();
+        self.renew_roster(self.members.streaming_users(), now);
         let idle_for = now - self.last_activity_ms;
         let idle_limit = if self.meta.is_some() {
             settings.idle_timeout

@@ -28,9 +28,11 @@ use bytes::Bytes;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// The running actor system.
 #[derive(Clone)]
@@ -45,7 +47,17 @@ pub struct System {
     addresses: Arc<ConversationAddresses>,
     log: Option<Wal>,
     cluster: Option<RedisLink>,
+    /// Where the supervisor finds the cluster's link for the
+    /// conversations it spawns.
+    cluster_slot: Arc<OnceLock<RedisLink>>,
+    /// Storage, for the cluster's storing task.
+    store: SharedStore,
+    /// In a cluster: the storing task and what stops it.
+    storing: Arc<Mutex<Option<StoringTask>>>,
 }
+
+/// The cluster's storing task and the token that stops it.
+type StoringTask = (CancellationToken, JoinHandle<()>);
 
 /// One conversation's share of what a shutdown left unstored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,16 +137,18 @@ impl System {
         let settings = Arc::new(settings);
         let board = Arc::new(ProgressBoard::default());
         let addresses = Arc::new(ConversationAddresses::default());
+        let cluster_slot = Arc::new(OnceLock::new());
         let (supervisor, _) = Actor::spawn(
             None,
             ConversationSupervisor,
             SupervisorArgs {
-                store,
+                store: store.clone(),
                 settings: settings.clone(),
                 board: board.clone(),
                 addresses: addresses.clone(),
                 log: conversation_log.clone(),
                 replay: restored.conversations,
+                cluster: cluster_slot.clone(),
             },
         )
         .await
@@ -158,13 +172,28 @@ impl System {
             addresses,
             log: conversation_log.map(|(wal, _)| wal),
             cluster: None,
+            cluster_slot,
+            store,
+            storing: Arc::default(),
         })
     }
 
     /// Joins a cluster: sessions and ticket nonces live in its Redis from
     /// now on, shared by every instance (the in-process registries stay
-    /// idle).
+    /// idle); conversations loaded from now on share their events through
+    /// their Redis Streams, and this instance takes its turn storing them.
     pub fn in_cluster(self, link: RedisLink) -> Self {
+        if self.cluster_slot.set(link.clone()).is_ok() {
+            crate::cluster::notices::listen(link.clone(), self.addresses.clone());
+            let stop = CancellationToken::new();
+            let task = crate::cluster::storing::run(
+                link.clone(),
+                self.store.clone(),
+                self.settings.clone(),
+                stop.clone(),
+            );
+            *self.storing.lock().unwrap_or_else(PoisonError::into_inner) = Some((stop, task));
+        }
         System {
             sessions: Arc::new(RedisSessions::new(link.clone(), self.settings.session_ttl)),
             nonces: Arc::new(RedisNonces::new(link.clone(), self.settings.nonce_ttl)),
@@ -248,6 +277,19 @@ impl System {
             .await;
         if stopped.is_err() {
             tracing::warn!(?limit, "conversations still flushing at the shutdown limit");
+        }
+        let storing = self
+            .storing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((stop, task)) = storing {
+            stop.cancel();
+            if tokio::time::timeout(limit, task).await.is_err() {
+                tracing::warn!(
+                    "the cluster's storing task outlived the shutdown limit; other instances store what is left"
+                );
+            }
         }
         let unstored = self.unstored();
         if unstored.conversations.is_empty() {

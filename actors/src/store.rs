@@ -158,6 +158,45 @@ pub mod keys {
         )
     }
 
+    /// The key of a batch holding the messages `first_seq..=last_seq`,
+    /// the same whoever writes it (a cluster's flusher: a batch written
+    /// again after a lease changed hands replaces the first copy). Named
+    /// like [`batch_for_seq`]; the UUID's last seven bytes carry
+    /// `last_seq`, so [`batch_range`] reads the range back.
+    pub fn batch_for_range(id: &ConversationId, first_seq: u64, last_seq: u64) -> String {
+        let mut bytes = [0u8; 16];
+        let within_ms = u16::try_from(first_seq % 1000).unwrap_or(u16::MAX);
+        bytes[..2].copy_from_slice(&within_ms.to_be_bytes());
+        bytes[9..].copy_from_slice(&last_seq.to_be_bytes()[1..]);
+        let batch_id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+        batch(
+            id,
+            i64::try_from(first_seq / 1000).unwrap_or(i64::MAX),
+            &batch_id,
+        )
+    }
+
+    /// The sequence range of a key [`batch_for_range`] made.
+    pub fn batch_range(key: &str) -> Option<(u64, u64)> {
+        let name = key.rsplit('/').next()?;
+        let (ms, uuid) = name.strip_suffix(".ndjson")?.split_once('-')?;
+        let bytes = *uuid::Uuid::parse_str(uuid).ok()?.as_bytes();
+        let within_ms = u64::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+        let mut last = [0u8; 8];
+        last[1..].copy_from_slice(&bytes[9..]);
+        let first = ms.parse::<u64>().ok()? * 1000 + within_ms;
+        Some((first, u64::from_be_bytes(last)))
+    }
+
+    /// The greatest key below every batch key of `id` whose first message
+    /// was received in or after `epoch_ms`, for listing what follows it.
+    pub fn batches_from(id: &ConversationId, epoch_ms: i64) -> String {
+        format!(
+            "conversations/{id}/messages/{}/{epoch_ms}-",
+            crate::time::date_folder(epoch_ms)
+        )
+    }
+
     /// The epoch milliseconds a batch key is named after.
     pub fn batch_epoch_ms(key: &str) -> Option<i64> {
         let name = key.rsplit('/').next()?;
@@ -209,6 +248,19 @@ mod tests {
         );
         assert_eq!(keys::batch_epoch_ms(&key), Some(1_735_380_000_000));
         assert_eq!(keys::batch_epoch_ms("conversations/c1/meta.json"), None);
+    }
+
+    #[test]
+    fn range_keys_carry_their_range_and_sort_by_it() {
+        let id = ConversationId::parse("c1").unwrap();
+        let first = 1_735_380_000_000_123u64;
+        let key = keys::batch_for_range(&id, first, first + 9_876);
+        assert_eq!(keys::batch_range(&key), Some((first, first + 9_876)));
+        assert_eq!(key, keys::batch_for_range(&id, first, first + 9_876));
+        let later = keys::batch_for_range(&id, first + 1, first + 2);
+        assert!(key < later);
+        assert!(keys::batches_from(&id, 1_735_380_000_000) < key);
+        assert!(keys::batches_from(&id, 1_735_380_000_001) > key);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 use crate::absent::AbsentIds;
 use crate::addresses::{ConversationAddresses, is_live};
 use crate::changes::Change;
+use crate::cluster::RedisLink;
 use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg, Internal};
 use crate::domain::ConversationId;
 use crate::error::{ChatError, Report};
@@ -32,7 +33,7 @@ use crate::write_behind::{FlusherStarter, WriteBehind};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -104,6 +105,8 @@ pub(crate) struct SupervisorArgs {
     /// The changes the log held at start, by conversation: each of these
     /// is loaded at start and applies them.
     pub replay: HashMap<ConversationId, Vec<(u64, Change)>>,
+    /// The cluster's Redis, once this instance joined one.
+    pub cluster: Arc<OnceLock<RedisLink>>,
 }
 
 /// State of the supervisor.
@@ -461,7 +464,11 @@ impl SupervisorState {
             store: self.args.store.clone(),
             settings: self.args.settings.clone(),
             write_behind,
-            log: self.args.log.as_ref().map(|(wal, _)| wal.clone()),
+            log: match self.args.cluster.get() {
+                Some(_) => None,
+                None => self.args.log.as_ref().map(|(wal, _)| wal.clone()),
+            },
+            cluster: self.args.cluster.get().cloned(),
         };
         let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, myself.get_cell())
             .await

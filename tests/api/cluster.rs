@@ -5,13 +5,15 @@
 use crate::embed::ticket;
 use crate::helpers::*;
 use crate::redis_server::RedisServer;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::process::Stdio;
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// One instance of a cluster: its process and the helpers of a test app.
 struct Instance {
-    _process: KillOnDrop,
+    process: KillOnDrop,
     app: TestApp,
 }
 
@@ -48,7 +50,7 @@ fn start_cluster(
                 Stdio::inherit(),
             );
             Instance {
-                _process: KillOnDrop(child),
+                process: KillOnDrop(child),
                 app: TestApp::of_process(address, data_dir),
             }
         })
@@ -147,4 +149,296 @@ async fn without_redis_an_instance_is_not_ready_refuses_with_retry_after_and_rec
     .await;
     let again = app.try_join(&conversation, &code, "Bob").await;
     assert_eq!(again.status(), 200);
+}
+
+/// The `(id, messageId)` of the next `count` messages users sent (not
+/// the service's join notices) a stream receives.
+async fn messages_of(stream: &mut EventStream, count: usize) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        let event = stream.next_of("new-message").await;
+        if event.data["data"]["type"] == "system" {
+            continue;
+        }
+        let id = event.data["data"]["messageId"].as_str().unwrap().to_owned();
+        seen.push((event.id, id));
+    }
+    seen
+}
+
+/// The message ids storage holds for a conversation, with repeats.
+fn stored_ids(storage: &TempDir, conversation: &str) -> Vec<String> {
+    stored_messages(storage.path(), conversation)
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_sent_to_every_instance_reach_every_stream_in_one_order_with_the_same_ids() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 3);
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let mut senders = Vec::new();
+    let mut streams = Vec::new();
+    for (n, instance) in cluster.iter().enumerate() {
+        let watcher = instance
+            .app
+            .join(&conversation, &code, &format!("W{n}"))
+            .await;
+        let mut stream = instance.app.stream(&watcher.session_id, None).await;
+        stream.opening().await;
+        streams.push(stream);
+        senders.push(
+            instance
+                .app
+                .join(&conversation, &code, &format!("S{n}"))
+                .await,
+        );
+    }
+    let sends = cluster
+        .iter()
+        .zip(&senders)
+        .map(|(instance, sender)| async move {
+            for i in 0..10 {
+                instance
+                    .app
+                    .send(&sender.session_id, &format!("m{i}"))
+                    .await;
+            }
+        });
+    futures::future::join_all(sends).await;
+    let mut orders = Vec::new();
+    for stream in &mut streams {
+        orders.push(messages_of(stream, 30).await);
+    }
+    assert!(orders.iter().all(|o| *o == orders[0]), "{orders:#?}");
+    let ids: Vec<u64> = orders[0]
+        .iter()
+        .map(|(id, _)| id.parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids rise: {ids:?}");
+    eventually("storage holds the 30 messages and the joins", || async {
+        stored_messages(storage.path(), &conversation).len() == 36
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_message_id_posted_to_two_instances_is_stored_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 3);
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
+    let id = "9b2f6a62-1f7e-4d43-9a55-1d1f3b1c0f00";
+    let body =
+        json!({ "messageId": id, "body": "once", "clientTimestamp": "2025-01-01T00:00:00Z" });
+    let (first, second) = tokio::join!(
+        cluster[0]
+            .app
+            .post_as(&ann.session_id, "/api/v1/messages", &body),
+        cluster[1]
+            .app
+            .post_as(&ann.session_id, "/api/v1/messages", &body),
+    );
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let (first, second) = (envelope(first).await, envelope(second).await);
+    assert_eq!(
+        first["details"]["serverReceivedAt"], second["details"]["serverReceivedAt"],
+        "both answer the one stored message"
+    );
+    eventually("storage holds the message", || async {
+        stored_ids(&storage, &conversation).contains(&id.to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stored = stored_ids(&storage, &conversation);
+    assert_eq!(stored.iter().filter(|s| *s == id).count(), 1, "{stored:?}");
+}
+
+#[tokio::test]
+async fn sixty_concurrent_joins_over_three_instances_admit_exactly_fifty() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 3);
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let joins = (0..60).map(|n| {
+        let app = &cluster[n % 3].app;
+        let (conversation, code) = (&conversation, &code);
+        async move {
+            app.try_join(conversation, code, &format!("User {n}"))
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(joins).await;
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let full = statuses.iter().filter(|s| **s == 403).count();
+    assert_eq!((admitted, full), (50, 10), "{statuses:?}");
+    let taken = cluster[1]
+        .app
+        .try_join(&conversation, &code, "One more")
+        .await;
+    assert_eq!(taken.status(), 403, "still full on every instance");
+}
+
+#[tokio::test]
+async fn an_instance_killed_mid_load_loses_nothing_it_acknowledged_and_stores_it_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 3);
+    let (conversation, code) = cluster[1].app.create_conversation(None).await;
+    let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
+    let bob = cluster[1].app.join(&conversation, &code, "Bob").await;
+    let mut stream = cluster[1].app.stream(&bob.session_id, None).await;
+    stream.opening().await;
+
+    let acknowledged = {
+        let app = &cluster[0].app;
+        let session = ann.session_id.clone();
+        let sending = async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..5000 {
+                let body =
+                    json!({ "body": format!("m{i}"), "clientTimestamp": "2025-01-01T00:00:00Z" });
+                match app
+                    .client
+                    .post(app.url("/api/v1/messages"))
+                    .header("x-session-id", &session)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 200 => {
+                        let answer: Value = r.json().await.unwrap();
+                        acknowledged
+                            .push(answer["details"]["messageId"].as_str().unwrap().to_owned());
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        };
+        let pid = cluster[0].process.0.id().to_string();
+        let killing = async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .unwrap();
+        };
+        tokio::join!(sending, killing).0
+    };
+    assert!(
+        !acknowledged.is_empty() && acknowledged.len() < 5000,
+        "killed mid-load"
+    );
+
+    // Bob reads some live on instance 1, then moves to instance 2.
+    let mut received = messages_of(&mut stream, acknowledged.len().min(5)).await;
+    drop(stream);
+    let last = received.last().unwrap().0.clone();
+    let mut resumed = cluster[2].app.stream(&bob.session_id, Some(&last)).await;
+    resumed.opening().await;
+    let all_seen = |received: &[(String, String)]| {
+        let seen: HashSet<&String> = received.iter().map(|(_, id)| id).collect();
+        acknowledged.iter().all(|a| seen.contains(a))
+    };
+    while !all_seen(&received) {
+        let event = resumed.next().await;
+        assert_ne!(event.data["type"], "resync", "nothing was trimmed");
+        if event.data["type"] == "new-message" {
+            let id = event.data["data"]["messageId"].as_str().unwrap().to_owned();
+            received.push((event.id, id));
+        }
+    }
+    let ids: Vec<&String> = received.iter().map(|(_, id)| id).collect();
+    let unique: HashSet<&String> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "nothing doubled");
+    assert!(
+        acknowledged.iter().all(|a| unique.contains(a)),
+        "nothing lost"
+    );
+
+    eventually("storage holds every acknowledged message", || async {
+        let stored: HashSet<String> = stored_ids(&storage, &conversation).into_iter().collect();
+        acknowledged.iter().all(|a| stored.contains(a))
+    })
+    .await;
+    let stored = stored_ids(&storage, &conversation);
+    let once: HashSet<&String> = stored.iter().collect();
+    assert_eq!(once.len(), stored.len(), "each stored once");
+}
+
+#[tokio::test]
+async fn redis_stopped_and_restarted_mid_load_refuses_writes_and_loses_nothing_acknowledged() {
+    let Some(mut redis) = RedisServer::start_persistent() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 3);
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for i in 0..80 {
+        if i == 30 {
+            redis.kill();
+        }
+        if i == 45 {
+            redis.resume_service();
+        }
+        let app = &cluster[i % 3].app;
+        let body = json!({ "body": format!("m{i}"), "clientTimestamp": "2025-01-01T00:00:00Z" });
+        let answer = app
+            .post_as(&ann.session_id, "/api/v1/messages", &body)
+            .await;
+        match answer.status().as_u16() {
+            200 => acknowledged.push(
+                envelope(answer).await["details"]["messageId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            503 => {
+                assert!(answer.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 0, "writes were refused while Redis was down");
+    assert!(
+        acknowledged.len() >= 40,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    for instance in &cluster {
+        eventually("every instance ready again", || async {
+            instance.app.ready_status().await == 200
+        })
+        .await;
+    }
+    eventually("storage holds every acknowledged message", || async {
+        let stored: HashSet<String> = stored_ids(&storage, &conversation).into_iter().collect();
+        acknowledged.iter().all(|a| stored.contains(a))
+    })
+    .await;
+    let stored = stored_ids(&storage, &conversation);
+    let once: HashSet<&String> = stored.iter().collect();
+    assert_eq!(once.len(), stored.len(), "each stored once");
 }

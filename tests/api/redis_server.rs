@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// With persistence: the directory of its append-only file.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl RedisServer {
@@ -20,6 +22,16 @@ impl RedisServer {
     /// only what a test made); `None` when `redis-server` is missing and
     /// not required.
     pub fn start() -> Option<RedisServer> {
+        Self::start_with(None)
+    }
+
+    /// Starts Redis with an append-only file synced on every write
+    /// (`appendfsync always`), so a restart keeps what it acknowledged.
+    pub fn start_persistent() -> Option<RedisServer> {
+        Self::start_with(Some(tempfile::tempdir().unwrap()))
+    }
+
+    fn start_with(dir: Option<tempfile::TempDir>) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -38,7 +50,11 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+        };
         server.resume_service();
         Some(server)
     }
@@ -59,9 +75,20 @@ impl RedisServer {
     /// Starts the server again on the same port and waits until it answers.
     pub fn resume_service(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &self.port.to_string()]).args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ]);
+        match &self.dir {
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir.path()),
+            None => command.args(["--appendonly", "no"]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -30,6 +30,41 @@ impl ConversationState {
         body: Option<String>,
         now: i64,
     ) -> Result<Message, ChatError> {
+        let deleting = body.is_none();
+        let revision = self.plan_revision(user_id, message_id, body, now)?;
+        let change: Change = Change::Revision {
+            message_id: message_id.to_owned(),
+            revision,
+        };
+        let logged = self.log_change(&change)?;
+        let Change::Revision { revision, .. } = change else {
+            unreachable!("built as a revision above");
+        };
+        let need = logged.as_ref().map_or(NONE, |l| l.need);
+        let updated = self
+            .keep_revision(message_id, revision, need)
+            .ok_or(ChatError::NotFound("Message not found"))?;
+        let delay = self.args.settings.flush_interval;
+        self.schedule_save(myself, DocumentKind::Revisions, delay);
+        let frame = if deleting {
+            let data = serde_json::json!({ "messageId": message_id });
+            self.event_frame("message-deleted", user_id, &data, now, Origin::Sender)
+        } else {
+            self.event_frame("message-edited", user_id, &updated, now, Origin::Sender)
+        };
+        self.send_out(logged, Outgoing::event(frame));
+        Ok(updated)
+    }
+
+    /// The revision an edit (`body: Some`) or delete makes, if `user_id`
+    /// may make it now.
+    pub(super) fn plan_revision(
+        &self,
+        user_id: &str,
+        message_id: &str,
+        body: Option<String>,
+        now: i64,
+    ) -> Result<Revision, ChatError> {
         self.meta()?;
         let deleting = body.is_none();
         let complete = self.tail.is_complete();
@@ -60,7 +95,7 @@ impl ConversationState {
         if now - sent > EDIT_WINDOW_MS {
             return Err(ChatError::Forbidden("Edit time limit exceeded".into()));
         }
-        let revision = match body {
+        Ok(match body {
             Some(body) => Revision {
                 body,
                 edited_at: Some(iso_from_ms(now)),
@@ -73,29 +108,7 @@ impl ConversationState {
                 deleted_at: Some(iso_from_ms(now)),
                 seq: Some(seq),
             },
-        };
-        let change: Change = Change::Revision {
-            message_id: message_id.to_owned(),
-            revision,
-        };
-        let logged = self.log_change(&change)?;
-        let Change::Revision { revision, .. } = change else {
-            unreachable!("built as a revision above");
-        };
-        let need = logged.as_ref().map_or(NONE, |l| l.need);
-        let updated = self
-            .keep_revision(message_id, revision, need)
-            .ok_or(ChatError::NotFound("Message not found"))?;
-        let delay = self.args.settings.flush_interval;
-        self.schedule_save(myself, DocumentKind::Revisions, delay);
-        let frame = if deleting {
-            let data = serde_json::json!({ "messageId": message_id });
-            self.event_frame("message-deleted", user_id, &data, now, Origin::Sender)
-        } else {
-            self.event_frame("message-edited", user_id, &updated, now, Origin::Sender)
-        };
-        self.send_out(logged, Outgoing::event(frame));
-        Ok(updated)
+        })
     }
 
     /// Adds or removes a reaction on a known message and broadcasts it.
@@ -108,17 +121,7 @@ impl ConversationState {
         added: bool,
         now: i64,
     ) -> Result<(), ChatError> {
-        self.meta()?;
-        let reacted = self.reactions.contains_key(message_id);
-        if !reacted && self.known_id(message_id).is_none() {
-            return Err(ChatError::NotFound("Message not found"));
-        }
-        if added && !reacted && self.reactions.len() >= MAX_REACTED_MESSAGES {
-            return Err(ChatError::TooMany(
-                "Too many reacted messages in this conversation".into(),
-            ));
-        }
-        if !reactions::changes(&self.reactions, message_id, user_id, emoji, added) {
+        if !self.reaction_changes(user_id, message_id, emoji, added)? {
             return Ok(());
         }
         let logged = self.log_change(&Change::<&Message>::Reaction {
@@ -131,16 +134,42 @@ impl ConversationState {
         self.keep_reaction(message_id, user_id, emoji, added, need);
         let delay = self.args.settings.flush_interval;
         self.schedule_save(myself, DocumentKind::Reactions, delay);
-        let kind = if added {
-            "reaction-added"
-        } else {
-            "reaction-removed"
-        };
-        let data =
-            serde_json::json!({ "messageId": message_id, "emoji": emoji, "userId": user_id });
+        let (kind, data) = reaction_event(user_id, message_id, emoji, added);
         let frame = self.event_frame(kind, user_id, &data, now, Origin::Sender);
         self.send_out(logged, Outgoing::event(frame));
         Ok(())
+    }
+
+    /// Whether a reaction change is allowed and changes anything.
+    pub(super) fn reaction_changes(
+        &self,
+        user_id: &str,
+        message_id: &str,
+        emoji: &str,
+        added: bool,
+    ) -> Result<bool, ChatError> {
+        self.meta()?;
+        let reacted = self.reactions.contains_key(message_id);
+        if !reacted && self.known_id(message_id).is_none() {
+            return Err(ChatError::NotFound("Message not found"));
+        }
+        if added && !reacted && self.reactions.len() >= MAX_REACTED_MESSAGES {
+            return Err(ChatError::TooMany(
+                "Too many reacted messages in this conversation".into(),
+            ));
+        }
+        Ok(reactions::changes(
+            &self.reactions,
+            message_id,
+            user_id,
+            emoji,
+            added,
+        ))
+    }
+
+    /// The data of a read receipt's event.
+    pub(super) fn read_data(user_id: &str, message_id: &str, now: i64) -> serde_json::Value {
+        serde_json::json!({ "messageId": message_id, "userId": user_id, "readAt": iso_from_ms(now) })
     }
 
     /// Moves the user's read mark forward to a known message (logged,
@@ -155,14 +184,9 @@ impl ConversationState {
         origin: Origin,
         now: i64,
     ) -> Result<(), ChatError> {
-        self.meta()?;
-        let seq = self
-            .known_id(message_id)
-            .ok_or(ChatError::NotFound("Message not found"))?
-            .seq;
-        if !read_marks::advances(&self.read_marks, user_id, seq) {
+        let Some(seq) = self.read_advance(user_id, message_id)? else {
             return Ok(());
-        }
+        };
         let logged = self.log_change(&Change::<&Message>::ReadMark {
             user_id: user_id.to_owned(),
             message_id: message_id.to_owned(),
@@ -176,10 +200,25 @@ impl ConversationState {
         self.keep_read_mark(user_id, mark, need);
         let delay = self.args.settings.flush_interval;
         self.schedule_save(myself, DocumentKind::ReadMarks, delay);
-        let data = serde_json::json!({ "messageId": message_id, "userId": user_id, "readAt": iso_from_ms(now) });
+        let data = Self::read_data(user_id, message_id, now);
         let frame = self.event_frame("message-read", user_id, &data, now, origin);
         self.send_out(logged, Outgoing::event(frame));
         Ok(())
+    }
+
+    /// The sequence a read mark on `message_id` moves the user's mark to;
+    /// `None` when the mark is there or beyond already.
+    pub(super) fn read_advance(
+        &self,
+        user_id: &str,
+        message_id: &str,
+    ) -> Result<Option<u64>, ChatError> {
+        self.meta()?;
+        let seq = self
+            .known_id(message_id)
+            .ok_or(ChatError::NotFound("Message not found"))?
+            .seq;
+        Ok(read_marks::advances(&self.read_marks, user_id, seq).then_some(seq))
     }
 
     /// The user's unread count: messages of others after their mark.
@@ -197,4 +236,20 @@ impl ConversationState {
             last_read,
         })
     }
+}
+
+/// The type and data of a reaction's event.
+pub(super) fn reaction_event(
+    user_id: &str,
+    message_id: &str,
+    emoji: &str,
+    added: bool,
+) -> (&'static str, serde_json::Value) {
+    let kind = if added {
+        "reaction-added"
+    } else {
+        "reaction-removed"
+    };
+    let data = serde_json::json!({ "messageId": message_id, "emoji": emoji, "userId": user_id });
+    (kind, data)
 }

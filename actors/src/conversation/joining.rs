@@ -43,6 +43,19 @@ impl ConversationState {
         display_name: &str,
         now: i64,
     ) -> Result<(), ChatError> {
+        self.check_join(join_code, display_name, now)?;
+        self.post_system(format!("{display_name} joined the conversation"), now)?;
+        self.members.joined(user_id, display_name, now);
+        Ok(())
+    }
+
+    /// Whether a join with this code and name may go ahead now.
+    pub(super) fn check_join(
+        &mut self,
+        join_code: &str,
+        display_name: &str,
+        now: i64,
+    ) -> Result<(), ChatError> {
         let meta = self.meta.as_ref().ok_or_else(invalid_join)?;
         if meta.join_code != join_code {
             return Err(invalid_join());
@@ -50,27 +63,35 @@ impl ConversationState {
         if meta.status == ConversationStatus::Closed {
             return Err(ChatError::Forbidden("Conversation is closed".into()));
         }
-        self.check_room(now)?;
-        if self.members.name_taken(display_name) {
-            return Err(ChatError::Conflict(
-                "Display name is already taken in this conversation".into(),
-            ));
+        // In a cluster the roster in Redis checks both, for every instance.
+        if self.shared().is_none() {
+            self.check_room(now)?;
+            if self.members.name_taken(display_name) {
+                return Err(ChatError::Conflict(
+                    "Display name is already taken in this conversation".into(),
+                ));
+            }
         }
-        self.check_capacity()?;
-        self.post_system(format!("{display_name} joined the conversation"), now)?;
-        self.members.joined(user_id, display_name, now);
-        Ok(())
+        self.check_capacity()
     }
 
     /// Admits a user whose ticket was verified.
     pub(super) fn admit(&mut self, user: &Sender, now: i64) -> Result<(), ChatError> {
+        self.check_admit(now)?;
+        self.members.joined(&user.user_id, &user.display_name, now);
+        Ok(())
+    }
+
+    /// Whether an embedded user may come in now.
+    pub(super) fn check_admit(&mut self, now: i64) -> Result<(), ChatError> {
         let meta = self.meta()?;
         if meta.status == ConversationStatus::Closed {
             return Err(ChatError::Forbidden("Conversation is closed".into()));
         }
-        self.check_room(now)?;
-        self.members.joined(&user.user_id, &user.display_name, now);
-        Ok(())
+        match self.shared() {
+            Some(_) => Ok(()),
+            None => self.check_room(now),
+        }
     }
 
     /// Leaves: the leave notice, `peer-leave`, and optionally the end of
@@ -105,6 +126,14 @@ impl ConversationState {
         now: i64,
     ) -> Result<(), ChatError> {
         self.meta()?;
+        let data = serde_json::json!({ "userId": user_id, "status": status });
+        self.keep_presence(user_id, status, now);
+        self.publish("presence-update", user_id, None, &data, now);
+        Ok(())
+    }
+
+    /// Remembers a user's presence (the oldest entry goes past the bound).
+    pub(super) fn keep_presence(&mut self, user_id: &str, status: String, now: i64) {
         if self.presence.len() >= MAX_PRESENCE && !self.presence.contains_key(user_id) {
             let oldest = self
                 .presence
@@ -115,7 +144,6 @@ impl ConversationState {
                 self.presence.remove(&oldest);
             }
         }
-        let data = serde_json::json!({ "userId": user_id, "status": status });
         self.presence.insert(
             user_id.to_owned(),
             PresenceEntry {
@@ -123,7 +151,5 @@ impl ConversationState {
                 last_seen: now,
             },
         );
-        self.publish("presence-update", user_id, None, &data, now);
-        Ok(())
     }
 }

@@ -102,7 +102,7 @@ impl ConversationState {
         self.apply_replay().await?;
         self.published_seq = self.last_seq;
         self.floor_seq = self.last_seq;
-        Ok(())
+        self.load_shared().await
     }
 
     /// When an earlier actor of this conversation failed (a panic), what it

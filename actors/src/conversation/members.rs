@@ -178,6 +178,15 @@ impl Members {
         self.members.len()
     }
 
+    /// Users with an open stream.
+    pub(crate) fn streaming_users(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.connections > 0)
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
     /// Number of open streams.
     pub(crate) fn stream_count(&self) -> usize {
         self.streams.len()

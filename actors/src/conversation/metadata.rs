@@ -57,6 +57,7 @@ impl ConversationState {
             return Err(e);
         }
         self.meta = Some(meta.clone());
+        self.share_meta();
         Ok(meta)
     }
 
@@ -81,7 +82,11 @@ impl ConversationState {
             meta.closed_at = Some(iso_from_ms(now));
             self.write_meta(&meta).await?;
             self.meta = Some(meta.clone());
-            self.publish(CLOSED_EVENT, "system", None, &meta, now);
+            if self.shared().is_some() {
+                self.share_closed();
+            } else {
+                self.publish(CLOSED_EVENT, "system", None, &meta, now);
+            }
         }
         Ok(meta)
     }

@@ -32,7 +32,8 @@ impl ConversationState {
             .progress
             .pending
             .load(Ordering::Acquire)
-            + self.outbox.len();
+            + self.outbox.len()
+            + self.shared().map_or(0, |s| s.in_flight());
         if waiting >= self.args.settings.max_pending {
             return Err(ChatError::Overloaded {
                 message: "Too many messages are waiting to be stored; retry shortly",
@@ -43,17 +44,12 @@ impl ConversationState {
     }
 
     pub(super) fn post_system(&mut self, body: String, now: i64) -> Result<Message, ChatError> {
-        let message = NewMessage {
-            message_id: None,
-            kind: MessageType::System,
-            body,
-            client_timestamp: iso_from_ms(now),
-            attachment_id: None,
-            filename: None,
-            mimetype: None,
-            url: None,
-        };
-        self.post(&Sender::system(), message, Origin::Sender, now)
+        self.post(
+            &Sender::system(),
+            system_notice(body, now),
+            Origin::Sender,
+            now,
+        )
     }
 
     /// Drops stored messages beyond the tail's size, remembering their ids.
@@ -125,7 +121,7 @@ impl ConversationState {
 
     /// Answers the stored message with this sequence, from the tail (once
     /// what waits for the log went out) or, in a task, from storage.
-    fn answer_stored(&mut self, seq: u64, reply: Reply<Message>) {
+    pub(super) fn answer_stored(&mut self, seq: u64, reply: Reply<Message>) {
         if let Some(m) = self.tail.at(seq) {
             let message = m.message.clone();
             self.answer(reply, Ok(message));
@@ -168,37 +164,9 @@ impl ConversationState {
         if self.args.write_behind.flusher().is_none() {
             return Err(ChatError::ActorGone("the write-behind flusher"));
         }
-        // Only a chosen id can come back in a retry; the service's signed
-        // messages must be remembered for their whole replay window.
-        let remember_until = new.message_id.is_some().then(|| {
-            let ttl = self.args.settings.idempotency_ttl.as_millis() as i64;
-            match sender.role {
-                Role::System => now + ttl.max(SIGNED_REPLAY_WINDOW_MS),
-                _ => now + ttl,
-            }
-        });
+        let remember_until = self.remember_until(sender, &new, now);
         let seq = self.next_seq(now);
-        let message = Message {
-            message_id: new
-                .message_id
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            conversation_id: self.args.id.to_string(),
-            sender_user_id: sender.user_id.clone(),
-            sender_display_name: sender.display_name.clone(),
-            sender_avatar_url: sender.avatar_url.clone(),
-            sender_role: sender.role,
-            kind: new.kind,
-            body: new.body,
-            client_timestamp: new.client_timestamp,
-            server_received_at: iso_from_ms(now),
-            attachment_id: new.attachment_id,
-            filename: new.filename,
-            mimetype: new.mimetype,
-            url: new.url,
-            edited_at: None,
-            deleted: None,
-            deleted_at: None,
-        };
+        let message = self.message_of(sender, new, now);
         let logged = self.log_change(&Change::Message {
             seq,
             message: &message,
@@ -219,6 +187,63 @@ impl ConversationState {
             },
         );
         Ok(message)
+    }
+
+    /// Until when a new message's id answers a retry: only a chosen id can
+    /// come back in one; the service's signed messages must be remembered
+    /// for their whole replay window.
+    pub(super) fn remember_until(
+        &self,
+        sender: &Sender,
+        new: &NewMessage,
+        now: i64,
+    ) -> Option<i64> {
+        new.message_id.is_some().then(|| {
+            let ttl = self.args.settings.idempotency_ttl.as_millis() as i64;
+            match sender.role {
+                Role::System => now + ttl.max(SIGNED_REPLAY_WINDOW_MS),
+                _ => now + ttl,
+            }
+        })
+    }
+
+    /// The message `sender` posts, received at `now`.
+    pub(super) fn message_of(&self, sender: &Sender, new: NewMessage, now: i64) -> Message {
+        Message {
+            message_id: new
+                .message_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            conversation_id: self.args.id.to_string(),
+            sender_user_id: sender.user_id.clone(),
+            sender_display_name: sender.display_name.clone(),
+            sender_avatar_url: sender.avatar_url.clone(),
+            sender_role: sender.role,
+            kind: new.kind,
+            body: new.body,
+            client_timestamp: new.client_timestamp,
+            server_received_at: iso_from_ms(now),
+            attachment_id: new.attachment_id,
+            filename: new.filename,
+            mimetype: new.mimetype,
+            url: new.url,
+            edited_at: None,
+            deleted: None,
+            deleted_at: None,
+        }
+    }
+}
+
+/// The service's own notice (a join, a leave) with this body.
+pub(super) fn system_notice(body: String, now: i64) -> NewMessage {
+    NewMessage {
+        message_id: None,
+        kind: MessageType::System,
+        body,
+        client_timestamp: iso_from_ms(now),
+        attachment_id: None,
+        filename: None,
+        mimetype: None,
+        url: None,
     }
 }
 

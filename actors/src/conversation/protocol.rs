@@ -176,6 +176,17 @@ pub(crate) enum Internal {
     /// Records became durable (or failed to): what waits for them in the
     /// outbox may go out (the outcomes wait beside the outbox).
     Logged,
+    /// In a cluster: an append to the conversation's stream came back.
+    Appended(Box<super::shared::AppendOutcome>),
+    /// In a cluster: a notice of entry `seq` (after `prev`) came by pub/sub.
+    Notice { seq: u64, prev: u64, json: String },
+    /// In a cluster: a read of the stream's missing range came back.
+    RangeRead(super::shared::RangeRead),
+    /// In a cluster: storage holds the messages through this sequence.
+    Stored(u64),
+    /// In a cluster: read what may have been missed (the pub/sub
+    /// subscription was renewed, or a read failed and its retry is due).
+    CatchUp,
     /// Makes the actor fail, to exercise supervision.
     #[cfg(any(test, feature = "fault-injection"))]
     Crash,

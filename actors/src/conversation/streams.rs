@@ -8,6 +8,7 @@ use super::protocol::{Internal, Request, StreamOpen};
 use super::{ConversationMsg, ConversationState};
 use crate::error::ChatError;
 use crate::events::{EventFrame, Viewer, control_frame};
+use crate::time::now_ms;
 use bytes::Bytes;
 use ractor::ActorRef;
 use serde_json::Value;
@@ -165,6 +166,7 @@ impl ConversationState {
             &open.session_id,
             &open.ends_with,
         );
+        self.renew_roster(vec![open.user_id.clone()], now_ms());
         let release = StreamRelease {
             conversation: myself.clone(),
             stream_id,
@@ -278,7 +280,12 @@ impl ConversationState {
 
     /// The grace ran out: `peer-leave`, unless the user came back.
     pub(super) fn grace_expired(&mut self, user_id: &str, generation: u64, now: i64) {
-        if self.members.grace_expired(user_id, generation) {
+        if !self.members.grace_expired(user_id, generation) {
+            return;
+        }
+        if self.shared().is_some() {
+            self.share_peer_leave(user_id);
+        } else {
             self.publish("peer-leave", user_id, None, &serde_json::json!({}), now);
         }
     }
