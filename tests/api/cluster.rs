@@ -442,3 +442,80 @@ async fn redis_stopped_and_restarted_mid_load_refuses_writes_and_loses_nothing_a
     let once: HashSet<&String> = stored.iter().collect();
     assert_eq!(once.len(), stored.len(), "each stored once");
 }
+
+#[tokio::test]
+async fn a_read_mark_and_a_close_made_on_one_instance_hold_on_every_instance() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 2);
+    let (first, second) = (&cluster[0].app, &cluster[1].app);
+    let (conversation, code) = first.create_conversation(None).await;
+    let ann = first.join(&conversation, &code, "Ann").await;
+    let bob = first.join(&conversation, &code, "Bob").await;
+    let mut ann_here = first.stream(&ann.session_id, None).await;
+    ann_here.opening().await;
+    let mut ann_there = second.stream(&ann.session_id, None).await;
+    ann_there.opening().await;
+    let mut bob_there = second.stream(&bob.session_id, None).await;
+    bob_there.opening().await;
+
+    let said = first.send(&ann.session_id, "hello").await;
+    let arrived = bob_there.next_of("new-message").await;
+    assert_eq!(arrived.data["data"]["messageId"], said["messageId"]);
+    assert_eq!(
+        envelope(
+            second
+                .get_as(&bob.session_id, "/api/v1/messages/unread")
+                .await
+        )
+        .await["details"]["unread"],
+        1
+    );
+    let message_id = said["messageId"].as_str().unwrap();
+    let path = format!("/api/v1/messages/{message_id}/read");
+    assert_eq!(
+        second
+            .post_as(&bob.session_id, &path, &json!({}))
+            .await
+            .status(),
+        200
+    );
+    for stream in [&mut ann_here, &mut ann_there] {
+        let read = stream.next_of("message-read").await;
+        assert_eq!(read.data["fromUserId"], bob.user_id.as_str());
+        assert_eq!(read.data["data"]["messageId"], message_id);
+    }
+    for instance in [first, second] {
+        let unread = envelope(
+            instance
+                .get_as(&bob.session_id, "/api/v1/messages/unread")
+                .await,
+        )
+        .await["details"]
+            .clone();
+        assert_eq!(unread["unread"], 0, "{unread}");
+        let page = envelope(
+            instance
+                .get_as(&ann.session_id, "/api/v1/messages?limit=10")
+                .await,
+        )
+        .await;
+        assert_eq!(
+            page["details"]["readers"][bob.user_id.as_str()],
+            message_id,
+            "every instance knows the mark"
+        );
+    }
+
+    let close = format!("/api/v1/admin/conversations/{conversation}/close");
+    let password = json!({ "adminPassword": ADMIN_PASSWORD });
+    assert_eq!(second.post_json(&close, &password).await.status(), 200);
+    for stream in [&mut ann_here, &mut ann_there, &mut bob_there] {
+        let closed = stream.next_of("conversation-closed").await;
+        assert_eq!(closed.data["data"]["status"], "closed");
+    }
+    let refused = first.try_join(&conversation, &code, "Cy").await;
+    assert_eq!(failure(refused).await.0, 403, "closed on every instance");
+}
