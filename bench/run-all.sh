@@ -28,7 +28,7 @@ run fanout --rooms 20 --users 50 --rate 2000 --duration 10s
 run fanout --rooms 20 --users 50 --rates 500,1000,2000,3000,4000,5000,6000,7000,8000 --duration 6s \
   --chart "$out/fanout-latency.svg"
 run idle --streams 10000
-run idle --streams 10000 --websocket
+run idle --streams 10000 --transport ws
 run rooms --rooms 20000
 run history --messages 100000 --duration 5s
 run search --messages 100000 --duration 9s

@@ -37,6 +37,15 @@ pub enum Workload {
     Fsync,
 }
 
+/// What carries a subscriber's events.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Transport {
+    /// Server-sent events, `GET /api/v1/signaling`.
+    Sse,
+    /// WebSocket, `GET /api/v1/ws`.
+    Ws,
+}
+
 /// Command line.
 #[derive(Debug, Clone, Parser)]
 #[command(version, about = "Load generator for chats3 (loopback only)")]
@@ -128,9 +137,15 @@ pub struct Args {
     /// idle: the server is `chats3-floor` (streams without rooms or users).
     #[arg(long)]
     pub floor: bool,
-    /// idle: hold WebSockets (`/api/v1/ws`) instead of SSE streams.
-    #[arg(long)]
-    pub websocket: bool,
+    /// idle, fanout: what the streams are, SSE (`/api/v1/signaling`) or
+    /// WebSockets (`/api/v1/ws`).
+    #[arg(long, value_enum, default_value_t = Transport::Sse)]
+    pub transport: Transport,
+    /// With --spawn: run B too, on a server of its own, fresh for every
+    /// run, with streams of this transport (A/B of SSE and WebSocket in
+    /// one run).
+    #[arg(long, value_enum)]
+    pub compare_transport: Option<Transport>,
     /// Repeat the run this many times.
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
@@ -156,10 +171,12 @@ async fn main() -> anyhow::Result<()> {
     if let Some(other) = &args.compare_base_url {
         loopback_only(other)?;
     }
-    let spawns_b = args.compare_server_bin.is_some() || !args.compare_server_env.is_empty();
+    let spawns_b = args.compare_server_bin.is_some()
+        || !args.compare_server_env.is_empty()
+        || args.compare_transport.is_some();
     anyhow::ensure!(
         !spawns_b || args.spawn,
-        "--compare-server-bin and --compare-server-env need --spawn"
+        "--compare-server-bin, --compare-server-env and --compare-transport need --spawn"
     );
     let mut targets = vec![args.base_url.clone()];
     if let Some(other) = &args.compare_base_url {
@@ -184,6 +201,9 @@ async fn main() -> anyhow::Result<()> {
                     run_args.pid = args.compare_pid;
                     if let Some(password) = &args.compare_admin_password {
                         run_args.admin_password = password.clone();
+                    }
+                    if let Some(transport) = args.compare_transport {
+                        run_args.transport = transport;
                     }
                     if let Some(bin) = &args.compare_server_bin {
                         run_args.server_bin = Some(bin.clone());

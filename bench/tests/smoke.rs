@@ -25,7 +25,7 @@ fn every_workload_runs_at_a_tiny_size() {
         ("send", &["--concurrency", "4"][..]),
         ("fanout", &["--rates", "30,60", "--chart", &chart][..]),
         ("idle", &["--streams", "10"][..]),
-        ("idle", &["--streams", "10", "--websocket"][..]),
+        ("idle", &["--streams", "10", "--transport", "ws"][..]),
         ("history", &["--messages", "20"][..]),
         ("search", &["--messages", "20"][..]),
         ("storage", &["--rate", "50"][..]),

@@ -69,13 +69,7 @@ pub async fn open(
     );
     let stream_id = feed.viewer().stream_id;
     let commands = Commands::new(state, session_id, stream_id, upgrade.client);
-    let pending = upgrade.pending;
-    let task = async move {
-        match pending.connection().await {
-            Ok(socket) => connection::run(socket, feed, commands).await,
-            Err(e) => tracing::debug!(error = %e, "the WebSocket upgrade did not complete"),
-        }
-    };
+    let task = connection::run(upgrade.pending, feed, commands);
     tokio::spawn(task);
     Ok(upgrade.accepted)
 }

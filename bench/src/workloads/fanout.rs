@@ -1,15 +1,16 @@
-//! `fanout`: every participant of R rooms holds a stream while one sender
-//! per room posts at a paced total rate, the send time in the body; counts
+//! `fanout`: every participant of R rooms holds a stream (SSE, or a
+//! WebSocket with `--transport ws`) while one sender per room posts over
+//! HTTP at a paced total rate, the send time in the body; counts
 //! deliveries, end-to-end latency, losses and duplicates.
 
 mod readers;
 
 use super::{MAX_REQUESTS, Room, rooms};
-use crate::Args;
 use crate::client::Api;
 use crate::report::{Run, histogram, latency};
 use crate::server::Cpu;
-use readers::Readers;
+use crate::{Args, Transport};
+use readers::{Opened, Readers};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +23,16 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let mut streams = Vec::new();
     for room in &rooms {
         for user in &room.users {
-            streams.push(api.stream(user).await?.into_parts()?);
+            streams.push(match args.transport {
+                Transport::Sse => {
+                    let (socket, body) = api.stream(user).await?.into_parts()?;
+                    Opened::Sse(socket, body)
+                }
+                Transport::Ws => {
+                    let (socket, frames) = crate::ws::open_raw(&api.base, &user.session_id).await?;
+                    Opened::Ws(socket, frames)
+                }
+            });
         }
     }
     let readers = Readers::start(streams, args.reader_threads, total, started)?;
@@ -80,7 +90,7 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     run.set("duplicated", json!(duplicated));
     run.set(
         "setup",
-        json!({ "rooms": args.rooms, "participants": args.users.max(2), "rate": args.rate, "duration_s": args.duration.as_secs_f64() }),
+        json!({ "transport": format!("{:?}", args.transport).to_lowercase(), "rooms": args.rooms, "participants": args.users.max(2), "rate": args.rate, "duration_s": args.duration.as_secs_f64() }),
     );
     Ok(run)
 }

@@ -1,13 +1,13 @@
-//! `idle`: K streams (SSE, or WebSockets with `--websocket`) held open;
+//! `idle`: K streams (SSE, or WebSockets with `--transport ws`) held open;
 //! the server's RSS per stream and per joined user (session, membership
 //! and stream together).
 
-use crate::Args;
 use crate::client::Api;
 use crate::report::Run;
 use crate::server::rss_kib;
 use crate::sse::SseStream;
 use crate::ws::WsStream;
+use crate::{Args, Transport};
 use anyhow::Context;
 use serde_json::json;
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let mut sockets = Vec::new();
     for room in &rooms {
         for user in &room.users {
-            if args.websocket {
+            if args.transport == Transport::Ws {
                 sockets.push(WsStream::open(&api.base, &user.session_id).await?);
             } else {
                 streams.push(api.stream(user).await?);
@@ -52,7 +52,7 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let k = args.streams.max(1) as f64;
     let mut run = Run::new("idle", &api.base);
     run.set("streams", json!(streams.len() + sockets.len()));
-    run.set("websocket", json!(args.websocket));
+    run.set("websocket", json!(args.transport == Transport::Ws));
     run.set("rss_baseline_kib", json!(baseline));
     run.set("rss_joined_kib", json!(joined));
     run.set("rss_streaming_kib", json!(streaming));

@@ -21,9 +21,9 @@
 use super::commands::Commands;
 use super::frames;
 use crate::http::event_stream::feed::{Feed, Item};
-use crate::serve::upgrade::UpgradedConnection;
+use crate::serve::upgrade::{PendingUpgrade, UpgradedConnection};
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use std::io::{self, IoSlice};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,8 +35,10 @@ use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 /// Largest frame, and message, a client may send.
 pub(super) const MAX_FRAME: usize = 64 * 1024;
 
-/// Initial read buffer of a connection.
-const READ_BUFFER: usize = 1024;
+/// Initial read buffer of a connection, and the most read at once: a
+/// pong or a short command in one read, a longer command's payload read
+/// into a buffer of its size.
+const READ_BUFFER: usize = 128;
 
 /// Pings in a row a client may leave unanswered; at the next heartbeat
 /// the socket is closed.
@@ -75,10 +77,23 @@ enum Step {
     In(Option<Result<Message, Error>>),
 }
 
-/// Runs the socket until it ends; the feed (and the stream's count)
-/// goes when it returns.
-pub(super) async fn run(socket: UpgradedConnection, mut feed: Feed, commands: Commands) {
-    let mut ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(config())).await;
+/// Takes the connection once its 101 is written and runs the socket until
+/// it ends; the feed (and the stream's count) goes when it returns.
+pub(super) async fn run(pending: PendingUpgrade, mut feed: Feed, commands: Commands) {
+    let socket = match pending.connection().await {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::debug!(error = %e, "the WebSocket upgrade did not complete");
+            return;
+        }
+    };
+    // Ready at once; not awaited, so the task keeps no second place for
+    // the socket.
+    let Some(mut ws) =
+        WebSocketStream::from_raw_socket(socket, Role::Server, Some(config())).now_or_never()
+    else {
+        return;
+    };
     let mut unanswered: u8 = 0;
     let end = loop {
         let step = tokio::select! {

@@ -6,11 +6,12 @@
 
 use crate::client::SseLines;
 use crate::sse::BodyDecoder;
+use crate::ws::{self, WsFrames};
 use anyhow::Context;
 use memchr::memmem;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -93,11 +94,24 @@ struct Scratch {
     started: Instant,
 }
 
+/// A stream as opened: its socket and what was read past the head.
+pub enum Opened {
+    /// An event stream and its body decoder.
+    Sse(std::net::TcpStream, BodyDecoder),
+    /// A WebSocket and its frame decoder.
+    Ws(std::net::TcpStream, WsFrames),
+}
+
+/// How a stream's bytes become events.
+enum Framing {
+    Sse { body: BodyDecoder, lines: SseLines },
+    Ws(WsFrames),
+}
+
 /// One stream as a reader thread holds it.
 struct Reader {
     socket: TcpStream,
-    body: BodyDecoder,
-    lines: SseLines,
+    framing: Framing,
     log: ReaderLog,
     open: bool,
 }
@@ -120,19 +134,28 @@ impl Readers {
     /// stream is expected to carry `messages` bench messages at most,
     /// their send times measured from `started`.
     pub fn start(
-        streams: Vec<(std::net::TcpStream, BodyDecoder)>,
+        streams: Vec<Opened>,
         threads: usize,
         messages: u64,
         started: Instant,
     ) -> anyhow::Result<Readers> {
         let threads = threads.clamp(1, streams.len().max(1));
         let mut shares: Vec<Vec<Reader>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, (socket, body)) in streams.into_iter().enumerate() {
+        for (i, opened) in streams.into_iter().enumerate() {
+            let (socket, framing) = match opened {
+                Opened::Sse(socket, body) => (
+                    socket,
+                    Framing::Sse {
+                        body,
+                        lines: SseLines::new(),
+                    },
+                ),
+                Opened::Ws(socket, frames) => (socket, Framing::Ws(frames)),
+            };
             socket.set_nonblocking(true)?;
             shares[i % threads].push(Reader {
                 socket: TcpStream::from_std(socket),
-                body,
-                lines: SseLines::new(),
+                framing,
                 log: ReaderLog::new(messages),
                 open: true,
             });
@@ -240,13 +263,14 @@ fn read_ready(
 /// before the next, so no buffer holds more than one read.
 fn read_dry(reader: &mut Reader, scratch: &mut Scratch) -> anyhow::Result<bool> {
     // What came with the response head, or was left of a chunk size line.
-    record(reader, scratch, 0)?;
+    if !record(reader, scratch, 0)? {
+        return Ok(false);
+    }
     loop {
         match reader.socket.read(&mut scratch.buffer) {
             Ok(0) => return Ok(false),
             Ok(n) => {
-                record(reader, scratch, n)?;
-                if reader.body.done() {
+                if !record(reader, scratch, n)? {
                     return Ok(false);
                 }
                 // A short read emptied the socket: what arrives next is a
@@ -263,19 +287,46 @@ fn read_dry(reader: &mut Reader, scratch: &mut Scratch) -> anyhow::Result<bool> 
 }
 
 /// Decodes the first `read` bytes of the scratch buffer (and whatever the
-/// decoder kept) and records the bench messages among them.
-fn record(reader: &mut Reader, scratch: &mut Scratch, read: usize) -> anyhow::Result<()> {
+/// decoder kept) and records the bench messages among them; a WebSocket's
+/// pings are answered. `false` once the stream has ended (the last chunk,
+/// or a close frame).
+fn record(reader: &mut Reader, scratch: &mut Scratch, read: usize) -> anyhow::Result<bool> {
     let now = scratch.started.elapsed().as_micros() as u64;
-    reader.body.push(&scratch.buffer[..read]);
-    scratch.data.clear();
-    reader.body.decode(&mut scratch.data)?;
     let log = &mut reader.log;
     let marker = &scratch.marker;
-    reader.lines.feed(&scratch.data, |line| {
-        if let Some((seq, sent)) = parse_body(marker, line) {
-            log.record(seq, now.saturating_sub(sent));
+    match &mut reader.framing {
+        Framing::Sse { body, lines } => {
+            body.push(&scratch.buffer[..read]);
+            scratch.data.clear();
+            body.decode(&mut scratch.data)?;
+            lines.feed(&scratch.data, |line| {
+                if let Some((seq, sent)) = parse_body(marker, line) {
+                    log.record(seq, now.saturating_sub(sent));
+                }
+            })?;
+            Ok(!body.done())
         }
-    })
+        Framing::Ws(frames) => {
+            frames.push(&scratch.buffer[..read]);
+            let (mut pings, mut closed) = (0, false);
+            frames.decode(|opcode, payload| match opcode {
+                ws::TEXT => {
+                    if let Some((seq, sent)) = parse_body(marker, payload) {
+                        log.record(seq, now.saturating_sub(sent));
+                    }
+                }
+                ws::PING => pings += 1,
+                ws::CLOSE => closed = true,
+                _ => {}
+            })?;
+            for _ in 0..pings {
+                // Six bytes into an idle socket's send buffer: a pong
+                // that would block is one the server will miss anyway.
+                let _ = reader.socket.write(&ws::PONG);
+            }
+            Ok(!closed)
+        }
+    }
 }
 
 #[cfg(test)]
