@@ -192,7 +192,8 @@ async fn a_kill_9_mid_load_loses_no_acknowledged_message_edit_or_reaction() {
             ))
         })
         .collect();
-    eventually("the load is under way", || {
+    // Every answer waits for an fsync: a slow disk takes its time.
+    eventually_within("the load is under way", Duration::from_secs(60), || {
         let acked = acked.clone();
         async move { acked.lock().unwrap().message_count() >= KILL_AFTER }
     })
