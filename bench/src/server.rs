@@ -67,6 +67,15 @@ impl Spawned {
                     "10m"
                 },
             )
+            // `rooms` measures hibernating rooms too, without a minute's wait.
+            .env(
+                "CHATS3_ACTORS__HIBERNATE_AFTER",
+                if matches!(args.workload, crate::Workload::Rooms) {
+                    "2s"
+                } else {
+                    "1m"
+                },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for pair in &args.server_env {
