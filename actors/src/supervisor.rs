@@ -21,8 +21,8 @@ use crate::addresses::{ConversationAddresses, is_live};
 use crate::changes::Change;
 use crate::cluster::RedisLink;
 use crate::conversation::{
-    ConversationActor, ConversationArgs, ConversationMsg, ConversationState, HIBERNATING, Hibernated,
-    Internal,
+    ConversationActor, ConversationArgs, ConversationMsg, ConversationState, HIBERNATING,
+    Hibernated, Internal,
 };
 use crate::domain::ConversationId;
 use crate::error::{ChatError, Report};

@@ -377,7 +377,10 @@ async fn a_settled_idle_room_hibernates_and_wakes_with_its_state_without_reading
         ["with an id", "second"],
         "stored before it hibernated"
     );
-    assert!(system.addresses().is_empty(), "no address while hibernating");
+    assert!(
+        system.addresses().is_empty(),
+        "no address while hibernating"
+    );
 
     let reads_before = store.reads.load(Ordering::SeqCst);
     let again = conversation.post(&ann(), chosen).await.unwrap();
@@ -401,7 +404,10 @@ async fn a_settled_idle_room_hibernates_and_wakes_with_its_state_without_reading
     );
     let stats = system.stats().await.unwrap();
     assert_eq!((stats.conversations, stats.hibernating), (1, 0));
-    conversation.post(&ann(), text("after waking")).await.unwrap();
+    conversation
+        .post(&ann(), text("after waking"))
+        .await
+        .unwrap();
     assert_eq!(system.shutdown(Duration::from_secs(10)).await, Ok(()));
     assert_eq!(
         stored_bodies(&store, &id).await,
@@ -427,5 +433,8 @@ async fn a_hibernating_room_unloads_at_the_idle_timeout_and_loads_again_from_sto
     .await;
     let reads_before = store.reads.load(Ordering::SeqCst);
     assert_eq!(conversation.get().await.unwrap().conversation_id, id);
-    assert!(store.reads.load(Ordering::SeqCst) > reads_before, "loaded from storage");
+    assert!(
+        store.reads.load(Ordering::SeqCst) > reads_before,
+        "loaded from storage"
+    );
 }
