@@ -2,7 +2,7 @@
 //! room with `static/embed.js`, which asks the page's own ticket endpoint
 //! for a signed ticket on every load.
 
-use crate::browser::{Browser, driver};
+use crate::browser::{Browser, Driver, driver};
 use crate::helpers::*;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
@@ -243,6 +243,25 @@ async fn enter_live_room(browser: &Browser) {
         .await;
 }
 
+/// A browser of `width` × `height` px on the site's example page, once the
+/// loader says the chat is connected.
+async fn on_example_page(driver: &Driver, site: &Site, width: u32, height: u32) -> Browser {
+    let browser = driver.browser(width, height).await;
+    browser.goto(&format!("{}/", site.origin)).await;
+    wait_connected(&browser).await;
+    browser
+}
+
+/// Opens the collapsed widget and enters its live room.
+async fn open_widget(browser: &Browser) {
+    widget_element(browser, ".bubble")
+        .await
+        .click()
+        .await
+        .unwrap();
+    enter_live_room(browser).await;
+}
+
 /// Waits until the example page says the chat is connected.
 async fn wait_connected(browser: &Browser) {
     browser
@@ -256,15 +275,8 @@ async fn wait_connected(browser: &Browser) {
 async fn the_loader_fetches_a_fresh_ticket_on_every_load_of_the_host_page() {
     let Some(driver) = driver().await else { return };
     let (app, id, host, mut host_stream, site) = setup().await;
-    let browser = driver.browser(1000, 760).await;
-    browser.goto(&format!("{}/", site.origin)).await;
-    wait_connected(&browser).await;
-    widget_element(&browser, ".bubble")
-        .await
-        .click()
-        .await
-        .unwrap();
-    enter_live_room(&browser).await;
+    let browser = on_example_page(&driver, &site, 1000, 760).await;
+    open_widget(&browser).await;
     let violations = browser.axe_violations().await;
     assert!(violations.is_empty(), "embed: {violations:#?}");
     browser.fill("#message-input", "hello from the embed").await;
@@ -281,12 +293,7 @@ async fn the_loader_fetches_a_fresh_ticket_on_every_load_of_the_host_page() {
     // A reload of the host page runs the loader again: a new ticket, no replay.
     browser.client.refresh().await.unwrap();
     wait_connected(&browser).await;
-    widget_element(&browser, ".bubble")
-        .await
-        .click()
-        .await
-        .unwrap();
-    enter_live_room(&browser).await;
+    open_widget(&browser).await;
     let shown = browser.client.source().await.unwrap();
     assert!(!shown.contains("Nonce"), "the room shows server text");
     browser
@@ -399,9 +406,7 @@ async fn the_embed_page_answers_a_browser_with_a_friendly_page() {
 async fn the_badge_counts_messages_from_others_while_the_launcher_is_collapsed() {
     let Some(driver) = driver().await else { return };
     let (app, _id, host, mut host_stream, site) = setup().await;
-    let browser = driver.browser(1000, 760).await;
-    browser.goto(&format!("{}/", site.origin)).await;
-    wait_connected(&browser).await;
+    let browser = on_example_page(&driver, &site, 1000, 760).await;
     assert_eq!(widget_text(&browser, ".badge").await, "", "no badge yet");
 
     app.send(&host.session_id, "are you there?").await;
@@ -529,15 +534,8 @@ async fn frame_and_window(browser: &Browser) -> Value {
 async fn the_widget_fills_a_phone_screen_or_its_inline_element() {
     let Some(driver) = driver().await else { return };
     let (_app, _id, _host, _stream, site) = setup().await;
-    let browser = driver.browser(360, 740).await;
-    browser.goto(&format!("{}/", site.origin)).await;
-    wait_connected(&browser).await;
-    widget_element(&browser, ".bubble")
-        .await
-        .click()
-        .await
-        .unwrap();
-    enter_live_room(&browser).await;
+    let browser = on_example_page(&driver, &site, 360, 740).await;
+    open_widget(&browser).await;
     browser.client.enter_parent_frame().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     browser.screenshot("embed-phone.png").await;

@@ -91,31 +91,38 @@ impl ConversationState {
         now: i64,
         reply: Reply<Message>,
     ) {
-        let meta = match self.meta() {
-            Ok(meta) => meta,
+        match self.classify_post(sender, &new) {
             Err(e) => {
                 let _ = reply.send(Err(e));
-                return;
             }
-        };
-        // Integrators' messages need an open conversation; the service's
-        // own notices (joins, leaves) do not come this way.
-        if sender.role == Role::System && meta.status == ConversationStatus::Closed {
-            let _ = reply.send(Err(ChatError::Forbidden("Conversation is closed".into())));
-            return;
-        }
-        let known = new.message_id.as_deref().and_then(|id| self.known_id(id));
-        match known {
-            None => {
+            Ok(None) => {
                 let posted = self.post(sender, new, origin, now);
                 self.answer(reply, posted);
             }
-            Some(known) if !known.posted_by(sender) => {
-                let _ = reply.send(Err(ChatError::Conflict(
-                    "Message ID already used by another sender".into(),
-                )));
-            }
-            Some(known) => self.answer_stored(known.seq, reply),
+            Ok(Some(seq)) => self.answer_stored(seq, reply),
+        }
+    }
+
+    /// What a post is: new (`None`), the sender's retry of a stored
+    /// message (its sequence), or refused: 409 for another sender's
+    /// `messageId`, 403 for an integrator's message to a closed room.
+    pub(super) fn classify_post(
+        &self,
+        sender: &Sender,
+        new: &NewMessage,
+    ) -> Result<Option<u64>, ChatError> {
+        let meta = self.meta()?;
+        // Integrators' messages need an open conversation; the service's
+        // own notices (joins, leaves) do not come this way.
+        if sender.role == Role::System && meta.status == ConversationStatus::Closed {
+            return Err(ChatError::Forbidden("Conversation is closed".into()));
+        }
+        match new.message_id.as_deref().and_then(|id| self.known_id(id)) {
+            None => Ok(None),
+            Some(known) if !known.posted_by(sender) => Err(ChatError::Conflict(
+                "Message ID already used by another sender".into(),
+            )),
+            Some(known) => Ok(Some(known.seq)),
         }
     }
 

@@ -9,9 +9,9 @@ use super::metadata::CLOSED_EVENT;
 use super::posting::system_notice;
 use super::protocol::{Reply, Request};
 use super::shared::{EventChange, MemberChange, RosterStep, SharedEntry, Then};
-use super::{ConversationState, KnownId};
+use super::ConversationState;
 use crate::cluster::roster::Admission;
-use crate::domain::{ConversationStatus, Message, NewMessage, Role, Sender};
+use crate::domain::{Message, NewMessage, Role, Sender};
 use crate::error::ChatError;
 use crate::events::Origin;
 use serde_json::Value;
@@ -243,29 +243,16 @@ impl ConversationState {
         now: i64,
         reply: Reply<Message>,
     ) {
-        let meta = match self.meta() {
-            Ok(meta) => meta,
+        match self.classify_post(sender, &new) {
             Err(e) => {
                 let _ = reply.send(Err(e));
                 return;
             }
-        };
-        if sender.role == Role::System && meta.status == ConversationStatus::Closed {
-            let _ = reply.send(Err(ChatError::Forbidden("Conversation is closed".into())));
-            return;
-        }
-        match new.message_id.as_deref().and_then(|id| self.known_id(id)) {
-            Some(known) if !known.posted_by(sender) => {
-                let _ = reply.send(Err(ChatError::Conflict(
-                    "Message ID already used by another sender".into(),
-                )));
-                return;
-            }
-            Some(KnownId { seq, .. }) => {
+            Ok(Some(seq)) => {
                 self.answer_stored(seq, reply);
                 return;
             }
-            None => {}
+            Ok(None) => {}
         }
         if let Err(e) = self.check_capacity() {
             let _ = reply.send(Err(e));
