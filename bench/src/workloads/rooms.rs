@@ -14,6 +14,8 @@ use std::time::Duration;
 pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let pid = args
         .pid
+        .first()
+        .copied()
         .context("rooms needs --spawn or --pid to read the server's RSS")?;
     let settle = || tokio::time::sleep(Duration::from_millis(1500));
     // A first batch warms the allocator and the runtime, so the baseline
