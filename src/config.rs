@@ -277,6 +277,9 @@ pub struct ActorsConfig {
     /// A conversation idle this long is unloaded.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// A settled conversation idle this long hibernates (0: never).
+    #[serde(with = "humantime_serde")]
+    pub hibernate_after: Duration,
     /// How long a messageId is remembered for retries.
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
@@ -475,6 +478,7 @@ impl Config {
             flush_max_batch: a.flush_max_batch,
             max_pending: a.max_pending,
             idle_timeout: a.idle_timeout,
+            hibernate_after: a.hibernate_after,
             idempotency_ttl: a.idempotency_ttl,
             idempotency_max: a.idempotency_max,
             signaling_buffer_ttl: a.signaling_buffer_ttl,

@@ -39,6 +39,7 @@
 mod attachments;
 mod documents;
 mod editing;
+pub(crate) mod hibernation;
 mod idempotency;
 mod joining;
 mod keeping;
@@ -69,6 +70,7 @@ use crate::time::now_ms;
 use crate::wal::Wal;
 use crate::write_behind::WriteBehind;
 use documents::{Document, DocumentKind};
+pub(crate) use hibernation::{HIBERNATING, Hibernated};
 use idempotency::{KnownId, RecentIds};
 pub(crate) use joining::invalid_join;
 use members::Members;
@@ -120,6 +122,9 @@ pub(crate) struct ConversationArgs {
     pub log: Option<Wal>,
     /// The cluster's Redis, when this instance is in one.
     pub cluster: Option<RedisLink>,
+    /// The state of the room when it wakes from hibernation (its actor
+    /// then reads nothing from storage).
+    pub resume: Option<Box<Hibernated>>,
 }
 
 /// State of the conversation actor.
@@ -165,6 +170,8 @@ pub(crate) struct ConversationState {
     meta_undo: Option<tokio::task::JoinHandle<()>>,
     /// In a cluster: the shared order of events (see `shared`).
     shared: Option<SharedLog>,
+    /// Stopping to hibernate: the stop stores nothing (all is stored).
+    hibernating: bool,
 }
 
 // Each hook boxes its body: the actor's tokio task holds the future it
@@ -213,8 +220,11 @@ impl ConversationActor {
     async fn start(
         &self,
         myself: ActorRef<ConversationMsg>,
-        args: ConversationArgs,
+        mut args: ConversationArgs,
     ) -> Result<ConversationState, ActorProcessingErr> {
+        if let Some(hibernated) = args.resume.take() {
+            return Ok(hibernated.wake(myself, args));
+        }
         let settings = args.settings.clone();
         let shared = args.cluster.clone().map(SharedLog::new);
         Ok(ConversationState {
@@ -244,16 +254,20 @@ impl ConversationActor {
             upload_bytes: 0,
             meta_undo: None,
             shared,
+            hibernating: false,
         })
     }
 
-    /// Loads the conversation from storage; messages wait in the mailbox meanwhile.
+    /// Loads the conversation from storage (unless it woke from
+    /// hibernation); messages wait in the mailbox meanwhile.
     async fn started(
         &self,
         myself: ActorRef<ConversationMsg>,
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
-        state.try_load(&myself).await;
+        if state.meta.is_none() {
+            state.try_load(&myself).await;
+        }
         state.note_idle();
         Ok(())
     }
@@ -263,6 +277,9 @@ impl ConversationActor {
         _myself: ActorRef<ConversationMsg>,
         state: &mut ConversationState,
     ) -> Result<(), ActorProcessingErr> {
+        if state.hibernating {
+            return Ok(());
+        }
         state.settle_outbox().await;
         state.members.cancel_all();
         state
@@ -581,7 +598,8 @@ impl ConversationState {
             .store(since, std::sync::atomic::Ordering::Release);
     }
 
-    /// Expires buffers, ids and holds; stops the actor when idle.
+    /// Expires buffers, ids and holds; stops the actor when idle, or
+    /// hibernates it when settled and idle for `hibernate_after`.
     fn housekeep(&mut self, myself: &ActorRef<ConversationMsg>, now: i64) {
         let settings = self.args.settings.clone();
         self.buffer.expire(now);
@@ -599,6 +617,9 @@ impl ConversationState {
         };
         if self.members.stream_count() == 0 && idle_for >= idle_limit.as_millis() as i64 {
             myself.stop(Some("idle".into()));
+        } else if self.may_hibernate(idle_for) {
+            self.hibernating = true;
+            myself.stop(Some(HIBERNATING.into()));
         }
     }
 }

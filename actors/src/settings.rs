@@ -14,6 +14,11 @@ pub struct Settings {
     pub max_pending: usize,
     /// A conversation with no streams and no requests for this long stops.
     pub idle_timeout: Duration,
+    /// A settled conversation (nothing unstored, no stream, no timer)
+    /// with no request for this long hibernates: its actor stops and its
+    /// state waits in the supervisor until the next request (zero: never;
+    /// only when shorter than `idle_timeout`).
+    pub hibernate_after: Duration,
     /// How long a `messageId` is remembered for idempotent retries.
     pub idempotency_ttl: Duration,
     /// Upper bound on remembered `messageId`s per conversation.
@@ -59,7 +64,13 @@ impl Settings {
     /// How often every loaded conversation expires what is due and checks
     /// whether it is idle (one ticker in the supervisor for all of them).
     pub fn housekeeping_interval(&self) -> Duration {
+        let hibernate = if self.hibernate_after.is_zero() {
+            self.idle_timeout
+        } else {
+            self.hibernate_after
+        };
         self.idle_timeout
+            .min(hibernate)
             .min(Duration::from_secs(5))
             .max(Duration::from_millis(50))
     }
@@ -72,6 +83,7 @@ impl Default for Settings {
             flush_max_batch: 500,
             max_pending: 10_000,
             idle_timeout: Duration::from_secs(600),
+            hibernate_after: Duration::from_secs(60),
             idempotency_ttl: Duration::from_secs(300),
             idempotency_max: 10_000,
             signaling_buffer_ttl: Duration::from_secs(60),

@@ -20,7 +20,10 @@ use crate::absent::AbsentIds;
 use crate::addresses::{ConversationAddresses, is_live};
 use crate::changes::Change;
 use crate::cluster::RedisLink;
-use crate::conversation::{ConversationActor, ConversationArgs, ConversationMsg, Internal};
+use crate::conversation::{
+    ConversationActor, ConversationArgs, ConversationMsg, ConversationState, HIBERNATING,
+    Hibernated, Internal,
+};
 use crate::domain::ConversationId;
 use crate::error::{ChatError, Report};
 use crate::flusher::{CONCURRENT_WRITES, FlushProgress};
@@ -73,6 +76,8 @@ pub(crate) enum SupervisorMsg {
 pub struct SupervisorStats {
     /// Conversation actors running.
     pub conversations: usize,
+    /// Conversations hibernating: loaded, with no actor.
+    pub hibernating: usize,
     /// Accepted messages not yet stored.
     pub pending_messages: usize,
     /// Flushers whose latest write failed.
@@ -124,6 +129,9 @@ pub(crate) struct SupervisorState {
     /// [`SupervisorState::unload_idlest`]), until they have stopped: they
     /// no longer count against the bounds.
     unloading: HashSet<ActorId>,
+    /// Loaded conversations with no actor (see
+    /// [`crate::conversation::hibernation`]); the next request wakes one.
+    hibernating: HashMap<ConversationId, Box<Hibernated>>,
 }
 
 /// A conversation idle for less than this is not unloaded to make room
@@ -159,6 +167,7 @@ impl Actor for ConversationSupervisor {
             flushers,
             check_permits: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
             unloading: HashSet::new(),
+            hibernating: HashMap::new(),
         };
         for (id, changes) in std::mem::take(&mut state.args.replay) {
             state.write_behind_of(&id).set_replay(changes);
@@ -205,12 +214,14 @@ impl Actor for ConversationSupervisor {
                 for conversation in state.conversations.values() {
                     let _ = conversation.cast(Internal::Housekeep.into());
                 }
+                state.expire_hibernating();
                 state.load_replayed(&myself).await;
                 state.report_log_needs();
             }
             SupervisorMsg::Stats(reply) => {
                 let stats = SupervisorStats {
                     conversations: state.conversations.len(),
+                    hibernating: state.hibernating.len(),
                     pending_messages: state
                         .write_behind
                         .values()
@@ -236,8 +247,8 @@ impl Actor for ConversationSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match event {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                state.unloading.remove(&cell.get_id());
+            SupervisionEvent::ActorTerminated(cell, last_state, reason) => {
+                let unloading = state.unloading.remove(&cell.get_id());
                 if let Some(id) = state.owners.remove(&cell.get_id()) {
                     let is_current = state
                         .conversations
@@ -247,9 +258,14 @@ impl Actor for ConversationSupervisor {
                         tracing::debug!(conversation = %id, ?reason, "conversation stopped");
                         state.conversations.remove(&id);
                         state.args.addresses.forget(&id, cell.get_id());
-                        if let Some(write_behind) = state.write_behind.remove(&id) {
-                            write_behind.stop("conversation stopped");
-                            state.forget_progress(&id, &write_behind.progress);
+                        let hibernated = (reason.as_deref() == Some(HIBERNATING) && !unloading)
+                            .then_some(last_state)
+                            .flatten()
+                            .and_then(|mut boxed| boxed.take::<ConversationState>().ok())
+                            .and_then(ConversationState::hibernate);
+                        match hibernated {
+                            Some(room) => state.keep_hibernating(id, room),
+                            None => state.unload(&id, "conversation stopped"),
                         }
                     }
                 } else if let Some(id) = state.flushers.take_owner(cell.get_id())
@@ -303,6 +319,42 @@ impl SupervisorState {
         self.conversations.get(id).is_some_and(is_live)
     }
 
+    /// Keeps a room whose actor stopped hibernating; its flusher (idle:
+    /// all is stored) stops too, and starts again with the next message.
+    fn keep_hibernating(&mut self, id: ConversationId, room: Hibernated) {
+        if let Some(write_behind) = self.write_behind.get(&id) {
+            write_behind.stop("conversation hibernating");
+        }
+        self.hibernating.insert(id, Box::new(room));
+    }
+
+    /// Forgets a conversation that is no longer loaded: its write-behind
+    /// stops (storing what is pending first).
+    fn unload(&mut self, id: &ConversationId, reason: &str) {
+        self.hibernating.remove(id);
+        if let Some(write_behind) = self.write_behind.remove(id) {
+            write_behind.stop(reason);
+            self.forget_progress(id, &write_behind.progress);
+        }
+    }
+
+    /// Unloads hibernating rooms idle for `idle_timeout`, as their actors
+    /// would have been.
+    fn expire_hibernating(&mut self) {
+        let limit = i64::try_from(self.args.settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let now = now_ms();
+        let expired: Vec<ConversationId> = self
+            .hibernating
+            .iter()
+            .filter(|(_, room)| now - room.last_activity_ms() >= limit)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            tracing::debug!(conversation = %id, "hibernating conversation unloaded (idle)");
+            self.unload(&id, "conversation idle");
+        }
+    }
+
     /// Answers a `Get`: the live actor, a fresh one, `Unknown` from the
     /// negative cache, or (for an id not loaded that must exist) a check
     /// of storage in a task that answers through [`SupervisorMsg::Checked`].
@@ -313,7 +365,7 @@ impl SupervisorState {
         must_exist: bool,
         reply: RpcReplyPort<Lookup>,
     ) {
-        if self.is_live(&id) || !must_exist {
+        if self.is_live(&id) || self.hibernating.contains_key(&id) || !must_exist {
             self.absent.remove(&id);
             let _ = reply.send(self.get(myself, id).await);
             return;
@@ -404,7 +456,9 @@ impl SupervisorState {
             .conversations
             .iter()
             .filter(|(_, actor)| !self.unloading.contains(&actor.get_id()))
-            .filter_map(|(id, _)| self.write_behind.get(id))
+            .map(|(id, _)| id)
+            .chain(self.hibernating.keys())
+            .filter_map(|id| self.write_behind.get(id))
             .map(|w| w.progress.memory_bytes.load(Ordering::Acquire))
             .sum();
         held >= bound
@@ -416,6 +470,16 @@ impl SupervisorState {
     /// idle one does. `false` when every loaded conversation is in use.
     fn unload_idlest(&mut self) -> bool {
         let latest = now_ms() - MIN_IDLE_TO_UNLOAD_MS;
+        let idlest_hibernating = self
+            .hibernating
+            .iter()
+            .min_by_key(|(_, room)| room.last_activity_ms())
+            .map(|(id, _)| id.clone());
+        if let Some(id) = idlest_hibernating {
+            tracing::info!(conversation = %id, "unloading the idlest conversation to make room");
+            self.unload(&id, "unloaded to make room");
+            return true;
+        }
         let idlest = self
             .conversations
             .iter()
@@ -443,8 +507,9 @@ impl SupervisorState {
         if self.is_live(&id) {
             return Ok(self.conversations[&id].clone());
         }
-        if !self.conversations.contains_key(&id) {
-            let loaded = self.conversations.len() - self.unloading.len();
+        let resume = self.hibernating.remove(&id);
+        if !self.conversations.contains_key(&id) && resume.is_none() {
+            let loaded = self.conversations.len() + self.hibernating.len() - self.unloading.len();
             if loaded >= self.args.settings.max_conversations && !self.unload_idlest() {
                 return Err(ChatError::Overloaded {
                     message: "Too many conversations are loaded; retry shortly",
@@ -469,6 +534,7 @@ impl SupervisorState {
                 None => self.args.log.as_ref().map(|(wal, _)| wal.clone()),
             },
             cluster: self.args.cluster.get().cloned(),
+            resume,
         };
         let (actor, _) = Actor::spawn_linked(None, ConversationActor, args, myself.get_cell())
             .await

@@ -344,3 +344,97 @@ async fn a_segment_sorting_after_the_covered_key_is_not_read_as_loose() {
     let keys: Vec<&str> = objects.iter().map(|(_, k)| k.as_str()).collect();
     assert_eq!(keys, [segment, loose]);
 }
+
+/// A system whose settled rooms hibernate after 200 ms without a request.
+async fn hibernating_system(store: &Arc<MemoryStore>, idle_timeout: Duration) -> System {
+    let settings = Settings {
+        flush_interval: Duration::from_millis(20),
+        hibernate_after: Duration::from_millis(200),
+        idle_timeout,
+        ..Settings::default()
+    };
+    System::start(store.clone(), settings, None).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_settled_idle_room_hibernates_and_wakes_with_its_state_without_reading_storage() {
+    let store = Arc::new(MemoryStore::default());
+    let system = hibernating_system(&store, Duration::from_secs(3600)).await;
+    let (id, conversation) = created(&system, "dozy").await;
+    let chosen = crate::domain::NewMessage {
+        message_id: Some("chosen-id".into()),
+        ..text("with an id")
+    };
+    let first = conversation.post(&ann(), chosen.clone()).await.unwrap();
+    conversation.post(&ann(), text("second")).await.unwrap();
+    eventually("hibernating, with no actor", async || {
+        let stats = system.stats().await.unwrap();
+        stats.hibernating == 1 && stats.conversations == 0
+    })
+    .await;
+    assert_eq!(
+        stored_bodies(&store, &id).await,
+        ["with an id", "second"],
+        "stored before it hibernated"
+    );
+    assert!(
+        system.addresses().is_empty(),
+        "no address while hibernating"
+    );
+
+    let reads_before = store.reads.load(Ordering::SeqCst);
+    let again = conversation.post(&ann(), chosen).await.unwrap();
+    assert_eq!(
+        (again.server_received_at, again.body),
+        (first.server_received_at, first.body),
+        "the remembered id answers the first message"
+    );
+    let query = crate::conversation::PageQuery {
+        limit: 10,
+        cursor: None,
+        newer: false,
+    };
+    let page = conversation.history(query).await.unwrap();
+    let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["with an id", "second"]);
+    assert_eq!(
+        store.reads.load(Ordering::SeqCst),
+        reads_before,
+        "woken from memory, not from storage"
+    );
+    let stats = system.stats().await.unwrap();
+    assert_eq!((stats.conversations, stats.hibernating), (1, 0));
+    conversation
+        .post(&ann(), text("after waking"))
+        .await
+        .unwrap();
+    assert_eq!(system.shutdown(Duration::from_secs(10)).await, Ok(()));
+    assert_eq!(
+        stored_bodies(&store, &id).await,
+        ["with an id", "second", "after waking"],
+        "each stored once"
+    );
+}
+
+#[tokio::test]
+async fn a_hibernating_room_unloads_at_the_idle_timeout_and_loads_again_from_storage() {
+    let store = Arc::new(MemoryStore::default());
+    let system = hibernating_system(&store, Duration::from_millis(800)).await;
+    let (id, conversation) = created(&system, "gone").await;
+    conversation.post(&ann(), text("kept")).await.unwrap();
+    eventually("hibernating", async || {
+        system.stats().await.unwrap().hibernating == 1
+    })
+    .await;
+    eventually("unloaded at the idle timeout", async || {
+        let stats = system.stats().await.unwrap();
+        stats.hibernating == 0 && stats.conversations == 0
+    })
+    .await;
+    let reads_before = store.reads.load(Ordering::SeqCst);
+    assert_eq!(conversation.get().await.unwrap().conversation_id, id);
+    assert!(
+        store.reads.load(Ordering::SeqCst) > reads_before,
+        "loaded from storage"
+    );
+}

@@ -137,6 +137,15 @@ impl Spawned {
                         "10m"
                     },
                 )
+                // `rooms` measures hibernating rooms too, without a minute's wait.
+                .env(
+                    "CHATS3_ACTORS__HIBERNATE_AFTER",
+                    if matches!(args.workload, crate::Workload::Rooms) {
+                        "2s"
+                    } else {
+                        "1m"
+                    },
+                )
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
             if let (true, Some(url)) = (clustered, &redis_url) {

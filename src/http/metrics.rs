@@ -113,6 +113,12 @@ async fn encode(state: &AppState) -> String {
         ),
         (
             Kind::Gauge,
+            "chats3_conversations_hibernating",
+            "Loaded conversations hibernating: state kept, no actor",
+            stats.hibernating as u64,
+        ),
+        (
+            Kind::Gauge,
             "chats3_conversations_known_absent",
             "Unknown conversation ids remembered, answered without loading a room",
             stats.known_absent as u64,

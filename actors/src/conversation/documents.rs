@@ -141,6 +141,11 @@ impl Document {
     pub(crate) fn dirty(&self) -> bool {
         self.saved != self.version
     }
+
+    /// Saved, with no write scheduled or in flight.
+    pub(crate) fn settled(&self) -> bool {
+        !self.dirty() && !self.saving && !self.scheduled && self.in_flight.is_none()
+    }
 }
 
 impl ConversationState {

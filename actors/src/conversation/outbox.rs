@@ -154,6 +154,16 @@ impl Outbox {
     pub(super) fn len(&self) -> usize {
         self.waiting.len()
     }
+
+    /// Nothing waits to go out and the log owes no record an outcome (so
+    /// nothing will tell the conversation anything).
+    pub(super) fn settled(&self) -> bool {
+        self.waiting.is_empty()
+            && self.durability.as_ref().is_none_or(|d| {
+                let outcomes = d.lock();
+                outcomes.outstanding == 0 && outcomes.known.is_empty()
+            })
+    }
 }
 
 impl ConversationState {

@@ -1,6 +1,8 @@
 //! `rooms`: `--rooms` conversations created and left idle (loaded, no
 //! user, no stream); the server's RSS per loaded conversation, the figure
-//! that bounds how many rooms fit in memory.
+//! that bounds how many rooms fit in memory: first with their actors
+//! running, then once they hibernate (`--spawn` sets `hibernate_after` to
+//! 2 s; against a server without hibernation that figure is left out).
 
 use crate::Args;
 use crate::client::Api;
@@ -35,7 +37,45 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
         "bytes_per_idle_room",
         json!(((loaded as f64 - baseline as f64) * 1024.0 / rooms).round()),
     );
+    // Hibernating rooms: once these have hibernated, as many again are
+    // created in batches, each left to hibernate, so the memory the first
+    // ones' actors freed is what later actors reuse; the figure is RSS over
+    // the baseline across all of them, fragmentation included.
+    let mut hibernating = (args.rooms.min(100) + args.rooms) as f64;
+    if wait_hibernating(api, hibernating).await? {
+        let batch = args.rooms.clamp(1, 500);
+        let mut left = args.rooms;
+        while left > 0 {
+            let now = batch.min(left);
+            create(api, now).await?;
+            hibernating += now as f64;
+            wait_hibernating(api, hibernating).await?;
+            left -= now;
+        }
+        settle().await;
+        let rss = rss_kib(pid).context("reading RSS")?;
+        run.set("hibernating_rooms", json!(2 * args.rooms));
+        run.set("rss_hibernating_kib", json!(rss));
+        run.set(
+            "bytes_per_hibernating_room",
+            json!(((rss as f64 - baseline as f64) * 1024.0 / (2.0 * rooms)).round()),
+        );
+    }
     Ok(run)
+}
+
+/// Waits up to a minute for `rooms` conversations to hibernate; `false`
+/// when the server reports no hibernation.
+async fn wait_hibernating(api: &Api, rooms: f64) -> anyhow::Result<bool> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        match api.metric("chats3_conversations_hibernating").await {
+            Err(_) => return Ok(false),
+            Ok(n) if n >= rooms => return Ok(true),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+    anyhow::bail!("the rooms did not hibernate within a minute")
 }
 
 async fn create(api: &Api, rooms: usize) -> anyhow::Result<()> {
