@@ -137,11 +137,12 @@ impl Spawned {
                         "10m"
                     },
                 )
-                // `rooms` measures hibernating rooms too, without a minute's wait.
+                // `rooms` measures hibernating rooms too, without a minute's
+                // wait, yet long enough to create and measure them awake first.
                 .env(
                     "CHATS3_ACTORS__HIBERNATE_AFTER",
                     if matches!(args.workload, crate::Workload::Rooms) {
-                        "2s"
+                        "15s"
                     } else {
                         "1m"
                     },

@@ -29,7 +29,10 @@ fn every_workload_runs_at_a_tiny_size() {
         ("history", &["--messages", "20"][..]),
         ("search", &["--messages", "20"][..]),
         ("storage", &["--rate", "50"][..]),
-        ("rooms", &[][..]),
+        (
+            "rooms",
+            &["--server-env", "CHATS3_ACTORS__HIBERNATE_AFTER=1s"][..],
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
             .arg(workload)
