@@ -2,7 +2,9 @@
 //!
 //! Layout: `client` (the HTTP/SSE calls), `chart` (the fan-out latency
 //! chart), `server` (`--spawn` starts a
-//! chats3 process with a temporary data directory), `report` (latency
+//! chats3 process with a temporary data directory, or N instances of a
+//! cluster), `redis` (the cluster's `redis-server` and its command
+//! counts), `report` (latency
 //! summaries, the human table and one JSON line per run), `sse` (a lean
 //! event-stream reader on raw TCP), `ws` (a WebSocket held open), `workloads/`
 //! (send, fanout, idle, history, search, storage, rooms, fsync). Every loop is bounded in time
@@ -10,6 +12,7 @@
 
 mod chart;
 mod client;
+mod redis;
 mod report;
 mod server;
 mod sse;
@@ -53,18 +56,22 @@ pub struct Args {
     /// The workload.
     #[arg(value_enum)]
     pub workload: Workload,
-    /// Server to load (loopback only).
-    #[arg(long, default_value = "http://127.0.0.1:3000")]
-    pub base_url: String,
-    /// A second server: runs alternate A,B,A,B and ratios are printed.
-    #[arg(long)]
-    pub compare_base_url: Option<String>,
+    /// Server to load (loopback only), or the instances of one cluster as
+    /// a list (`A,B,C`): `send` and `fanout` spread their senders and
+    /// streams over them, so deliveries cross instances; the other
+    /// workloads load the first.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:3000")]
+    pub base_url: Vec<String>,
+    /// A second server (or cluster, as a list): runs alternate A,B,A,B
+    /// and ratios are printed.
+    #[arg(long, value_delimiter = ',')]
+    pub compare_base_url: Vec<String>,
     /// Admin password of the second server (default: the first's).
     #[arg(long)]
     pub compare_admin_password: Option<String>,
-    /// Process id of the second server, for its CPU figures.
-    #[arg(long)]
-    pub compare_pid: Option<u32>,
+    /// Process ids of the second server's instances, for its CPU figures.
+    #[arg(long, value_delimiter = ',')]
+    pub compare_pid: Vec<u32>,
     /// With --spawn: start the second server too, from this binary, fresh
     /// for every run (instead of --compare-base-url): A/B of two builds.
     #[arg(long)]
@@ -72,6 +79,16 @@ pub struct Args {
     /// Start a chats3 process (release build) with a temporary data dir.
     #[arg(long)]
     pub spawn: bool,
+    /// With --spawn: start this many instances in cluster mode
+    /// (`CHATS3_CLUSTER__BACKEND=redis`) on one `redis-server` the tool
+    /// starts on a free loopback port, sharing one data directory. One
+    /// instance on Redis: `--server-env CHATS3_CLUSTER__BACKEND=redis`.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
+    /// With --spawn: run B too, fresh for every run, with this many
+    /// instances (e.g. `--instances 3 --compare-instances 1`).
+    #[arg(long)]
+    pub compare_instances: Option<usize>,
     /// The chats3 binary for --spawn (default: beside this one).
     #[arg(long)]
     pub server_bin: Option<String>,
@@ -130,10 +147,18 @@ pub struct Args {
     /// wakes less often than two and takes less CPU from the server.
     #[arg(long, default_value_t = 1)]
     pub reader_threads: usize,
-    /// Process id of the server, for RSS (idle) and CPU (fanout, send) when
-    /// not spawned.
+    /// Process ids of the server's instances, for RSS (idle, rooms: the
+    /// first) and CPU (fanout, send: summed) when not spawned.
+    #[arg(long, value_delimiter = ',')]
+    pub pid: Vec<u32>,
+    /// Process id of the cluster's Redis, for its CPU figures (set
+    /// automatically when --spawn starts it).
     #[arg(long)]
-    pub pid: Option<u32>,
+    pub redis_pid: Option<u32>,
+    /// Loopback port of the cluster's Redis, for its `INFO commandstats`
+    /// per operation (set automatically when --spawn starts it).
+    #[arg(long)]
+    pub redis_port: Option<u16>,
     /// idle: the server is `chats3-floor` (streams without rooms or users).
     #[arg(long)]
     pub floor: bool,
@@ -167,20 +192,26 @@ fn loopback_only(url: &str) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    loopback_only(&args.base_url)?;
-    if let Some(other) = &args.compare_base_url {
-        loopback_only(other)?;
+    for url in args.base_url.iter().chain(&args.compare_base_url) {
+        loopback_only(url)?;
     }
     let spawns_b = args.compare_server_bin.is_some()
         || !args.compare_server_env.is_empty()
-        || args.compare_transport.is_some();
+        || args.compare_transport.is_some()
+        || args.compare_instances.is_some();
     anyhow::ensure!(
         !spawns_b || args.spawn,
-        "--compare-server-bin, --compare-server-env and --compare-transport need --spawn"
+        "--compare-server-bin, --compare-server-env, --compare-transport and \
+         --compare-instances need --spawn"
+    );
+    anyhow::ensure!(
+        args.instances <= 1 && args.compare_instances.unwrap_or(1) <= 1 || args.spawn,
+        "--instances and --compare-instances need --spawn (else give the instances' \
+         URLs to --base-url A,B,C)"
     );
     let mut targets = vec![args.base_url.clone()];
-    if let Some(other) = &args.compare_base_url {
-        targets.push(other.clone());
+    if !args.compare_base_url.is_empty() {
+        targets.push(args.compare_base_url.clone());
     } else if spawns_b {
         targets.push(args.base_url.clone());
     }
@@ -198,7 +229,10 @@ async fn main() -> anyhow::Result<()> {
                 run_args.base_url = target.clone();
                 run_args.rate = rate;
                 if index > 0 {
-                    run_args.pid = args.compare_pid;
+                    run_args.pid = args.compare_pid.clone();
+                    if let Some(instances) = args.compare_instances {
+                        run_args.instances = instances;
+                    }
                     if let Some(password) = &args.compare_admin_password {
                         run_args.admin_password = password.clone();
                     }
@@ -217,9 +251,11 @@ async fn main() -> anyhow::Result<()> {
                 let spawned =
                     if args.spawn && (index == 0 || spawns_b) && args.workload != Workload::Fsync {
                         let server = server::Spawned::start(&run_args).await?;
-                        run_args.base_url = server.base_url.clone();
+                        run_args.base_url = server.base_urls.clone();
                         run_args.admin_password = server::ADMIN_PASSWORD.into();
-                        run_args.pid = Some(server.pid());
+                        run_args.pid = server.pids();
+                        run_args.redis_pid = server.redis().map(redis::Redis::pid);
+                        run_args.redis_port = server.redis().map(|r| r.port);
                         Some(server)
                     } else {
                         None

@@ -29,7 +29,10 @@ fn every_workload_runs_at_a_tiny_size() {
         ("history", &["--messages", "20"][..]),
         ("search", &["--messages", "20"][..]),
         ("storage", &["--rate", "50"][..]),
-        ("rooms", &[][..]),
+        (
+            "rooms",
+            &["--server-env", "CHATS3_ACTORS__HIBERNATE_AFTER=1s"][..],
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
             .arg(workload)
@@ -134,6 +137,116 @@ fn a_second_spawned_binary_is_compared_run_by_run() {
         );
     }
     assert!(stdout.contains("== ratios A/B"), "{stdout}");
+}
+
+/// Whether `redis-server` can run here; without it the cluster smoke test
+/// is skipped with a message, unless `CHATS3_REQUIRE_REDIS` is set.
+fn redis_installed() -> bool {
+    let installed = Command::new("redis-server")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !installed {
+        assert!(
+            std::env::var("CHATS3_REQUIRE_REDIS").is_err(),
+            "redis-server is required (apt-get install redis-server)"
+        );
+        eprintln!("skipping: redis-server is not installed");
+    }
+    installed
+}
+
+/// The JSON lines of the runs in a tool's output.
+fn run_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"workload\"") && l.contains("\"figures\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_spawned_cluster_spreads_deliveries_over_its_instances() {
+    if !redis_installed() {
+        return;
+    }
+    let server = server_binary();
+    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+        .args(["fanout", "--spawn", "--duration", "1s", "--rate", "30"])
+        .args(["--rooms", "2", "--users", "4"])
+        .args(["--instances", "3", "--compare-instances", "1"])
+        .arg("--server-bin")
+        .arg(&server)
+        .output()
+        .expect("run chats3-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runs = run_lines(&stdout);
+    assert_eq!(runs.len(), 2, "{stdout}");
+    let (three, one) = (&runs[0]["figures"], &runs[1]["figures"]);
+    assert_eq!(three["setup"]["instances"], 3, "{stdout}");
+    assert_eq!(three["lost"], 0, "{stdout}");
+    // Participants 1 and 2 of 4 read on other instances than the sender
+    // of two messages in three: some deliveries cross.
+    assert!(
+        three["cross_instance_latency"]["count"].as_u64().unwrap() > 0,
+        "{stdout}"
+    );
+    assert!(three["redis_calls_per_msg"]["total"].as_f64().unwrap() > 0.0);
+    assert!(three["redis_round_trips_per_msg"].as_f64().unwrap() > 0.0);
+    // One instance alone runs locally: no Redis, nothing crosses.
+    assert_eq!(one["setup"]["instances"], 1, "{stdout}");
+    assert!(one.get("cross_instance_latency").is_none(), "{stdout}");
+    assert!(one.get("redis_calls_per_msg").is_none(), "{stdout}");
+    assert!(stdout.contains("== ratios A/B"), "{stdout}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+        .args(["send", "--spawn", "--duration", "1s", "--concurrency", "2"])
+        .args(["--rooms", "2", "--users", "2"])
+        .args(["--compare-server-env", "CHATS3_CLUSTER__BACKEND=redis"])
+        .arg("--server-bin")
+        .arg(&server)
+        .output()
+        .expect("run chats3-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runs = run_lines(&stdout);
+    assert_eq!(runs.len(), 2, "{stdout}");
+    assert!(runs[0]["figures"].get("redis_cpu_us_per_msg").is_none());
+    assert!(
+        runs[1]["figures"]["redis_calls_per_msg"]["evalsha"]
+            .as_f64()
+            .unwrap()
+            >= 1.0,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_cluster_mode_without_redis_server_fails_saying_so() {
+    let empty = std::env::temp_dir().join(format!("chats3-bench-no-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+        .args(["send", "--spawn", "--duration", "1s", "--instances", "2"])
+        .arg("--server-bin")
+        .arg(server_binary())
+        // A PATH with nothing on it: no redis-server to find.
+        .env("PATH", &empty)
+        .output()
+        .expect("run chats3-bench");
+    let _ = std::fs::remove_dir(&empty);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("redis-server"), "{stderr}");
 }
 
 #[test]

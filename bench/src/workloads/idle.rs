@@ -18,6 +18,8 @@ const PER_ROOM: usize = 50;
 pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let pid = args
         .pid
+        .first()
+        .copied()
         .context("idle needs --spawn or --pid to read the server's RSS")?;
     let settle = || tokio::time::sleep(Duration::from_millis(1500));
     settle().await;

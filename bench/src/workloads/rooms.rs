@@ -2,7 +2,9 @@
 //! user, no stream); the server's RSS per loaded conversation, the figure
 //! that bounds how many rooms fit in memory: first with their actors
 //! running, then once they hibernate (`--spawn` sets `hibernate_after` to
-//! 2 s; against a server without hibernation that figure is left out).
+//! 15 s; against a server without hibernation that figure is left out).
+//! Rooms that hibernated before the first figure was read are counted, as
+//! they make it too small.
 
 use crate::Args;
 use crate::client::Api;
@@ -16,6 +18,8 @@ use std::time::Duration;
 pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let pid = args
         .pid
+        .first()
+        .copied()
         .context("rooms needs --spawn or --pid to read the server's RSS")?;
     let settle = || tokio::time::sleep(Duration::from_millis(1500));
     // A first batch warms the allocator and the runtime, so the baseline
@@ -26,22 +30,33 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     create(api, args.rooms).await?;
     settle().await;
     let loaded = rss_kib(pid).context("reading RSS")?;
+    let hibernated_early = api
+        .metric("chats3_conversations_hibernating")
+        .await
+        .unwrap_or(0.0);
+    if hibernated_early > 0.0 {
+        eprintln!(
+            "{hibernated_early} rooms hibernated before the awake figure was read: \
+             it is too small; give a longer CHATS3_ACTORS__HIBERNATE_AFTER"
+        );
+    }
     let rooms = args.rooms.max(1) as f64;
     let mut run = Run::new("rooms", &api.base);
     run.set("rooms", json!(args.rooms));
     run.set("rss_baseline_kib", json!(baseline));
     run.set("rss_loaded_kib", json!(loaded));
+    run.set("rooms_hibernated_early", json!(hibernated_early));
     run.set(
         "bytes_per_idle_room",
         json!(((loaded as f64 - baseline as f64) * 1024.0 / rooms).round()),
     );
     // Hibernating rooms: once these have hibernated, as many again are
-    // created in batches, each left to hibernate, so the memory the first
+    // created in four batches, each left to hibernate, so the memory the first
     // ones' actors freed is what later actors reuse; the figure is RSS over
     // the baseline across all of them, fragmentation included.
     let mut hibernating = (args.rooms.min(100) + args.rooms) as f64;
     if wait_hibernating(api, hibernating).await? {
-        let batch = args.rooms.clamp(1, 500);
+        let batch = (args.rooms / 4).max(1);
         let mut left = args.rooms;
         while left > 0 {
             let now = batch.min(left);

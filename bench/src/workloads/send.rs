@@ -1,13 +1,16 @@
 //! `send`: a closed loop of message posts at a fixed concurrency, then the
 //! same loop on `GET /health` for the bare HTTP limit, each with the
 //! server's CPU per request, and the ratio of the two CPU figures (what a
-//! message costs beyond the HTTP stack every request pays).
+//! message costs beyond the HTTP stack every request pays). With several
+//! instances (`--base-url A,B,C`), request `n` goes to instance `n mod N`;
+//! with a known Redis, its CPU and its commands per message are reported
+//! beside.
 
-use super::{MAX_REQUESTS, rooms};
-use crate::Args;
+use super::{MAX_REQUESTS, redis_round_trips, rooms, set_round_trips, targets};
 use crate::client::{Api, User};
 use crate::report::{Run, histogram, latency};
 use crate::server::Cpu;
+use crate::{Args, redis};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,36 +67,45 @@ where
     (ok as f64 / started.elapsed().as_secs_f64(), hist, statuses)
 }
 
-pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
-    let rooms = rooms(api, args.rooms, args.users).await?;
+pub async fn run(apis: &[Api], args: &Args) -> anyhow::Result<Run> {
+    let rooms = rooms(&apis[0], args.rooms, args.users).await?;
     let users: Arc<Vec<User>> = Arc::new(rooms.into_iter().flat_map(|r| r.users).collect());
+    let shared: Arc<Vec<Api>> = Arc::new(apis.to_vec());
     let posting = {
-        let (api, users) = (api.clone(), users.clone());
+        let (apis, users) = (shared.clone(), users.clone());
         move |n: u64| {
-            let (api, users) = (api.clone(), users.clone());
+            let (apis, users) = (apis.clone(), users.clone());
             async move {
                 let user = &users[n as usize % users.len()];
+                let api = &apis[n as usize % apis.len()];
                 api.post(user, &format!("bench message {n}")).await
             }
         }
     };
-    let cpu_before = Cpu::now(args.pid);
+    let calls_before = args.redis_port.map(redis::command_calls).transpose()?;
+    let trips_before = redis_round_trips(apis).await;
+    let cpu_before = Cpu::now(&args.pid, args.redis_pid);
     let (msgs_per_s, hist, statuses) = closed_loop(args.concurrency, args.duration, posting).await;
-    let posts_cpu = Cpu::now(args.pid).since(&cpu_before);
+    let posts_cpu = Cpu::now(&args.pid, args.redis_pid).since(&cpu_before);
+    let calls_after = args.redis_port.map(redis::command_calls).transpose()?;
+    let trips_after = redis_round_trips(apis).await;
     let posts: u64 = statuses.values().sum();
     let health = {
-        let api = api.clone();
-        move |_| {
-            let api = api.clone();
-            async move { api.get_status(None, "/health").await }
+        let apis = shared.clone();
+        move |n: u64| {
+            let apis = apis.clone();
+            async move {
+                let api = &apis[n as usize % apis.len()];
+                api.get_status(None, "/health").await
+            }
         }
     };
-    let cpu_before = Cpu::now(args.pid);
+    let cpu_before = Cpu::now(&args.pid, args.redis_pid);
     let (health_per_s, _, health_statuses) =
         closed_loop(args.concurrency, args.duration, health).await;
-    let health_cpu = Cpu::now(args.pid).since(&cpu_before);
+    let health_cpu = Cpu::now(&args.pid, args.redis_pid).since(&cpu_before);
     let health_requests: u64 = health_statuses.values().sum();
-    let mut run = Run::new("send", &api.base);
+    let mut run = Run::new("send", &targets(apis));
     run.set("msgs_per_s", json!(msgs_per_s.round()));
     run.set("latency", latency(&hist));
     let errors: Map<String, Value> = statuses
@@ -119,9 +131,19 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
         "server_cpu_us_per_msg",
         "server_cpu_us_per_health",
     );
+    if args.redis_pid.is_some() {
+        run.set_micros_per("redis_cpu_us_per_msg", posts_cpu.redis, posts);
+    }
+    set_round_trips(&mut run, trips_before, trips_after, posts);
+    if let (Some(before), Some(after)) = (&calls_before, &calls_after) {
+        run.set(
+            "redis_calls_per_msg",
+            json!(redis::calls_per(before, after, posts)),
+        );
+    }
     run.set(
         "setup",
-        json!({ "rooms": args.rooms, "users_per_room": args.users, "concurrency": args.concurrency, "duration_s": args.duration.as_secs_f64() }),
+        json!({ "instances": apis.len(), "rooms": args.rooms, "users_per_room": args.users, "concurrency": args.concurrency, "duration_s": args.duration.as_secs_f64() }),
     );
     Ok(run)
 }

@@ -20,11 +20,32 @@ use std::time::{Duration, Instant};
 /// How often a reader thread looks at the stop flag when nothing arrives.
 const STOP_CHECK: Duration = Duration::from_millis(20);
 
+/// Which instance sends which message: message `seq` goes to room
+/// `seq mod rooms` through instance `(seq / rooms) mod instances`, so each
+/// room's messages rotate over the instances.
+#[derive(Debug, Clone, Copy)]
+pub struct Spread {
+    pub instances: u64,
+    pub rooms: u64,
+}
+
+impl Spread {
+    /// The instance message `seq` is posted to.
+    pub fn sender(&self, seq: u64) -> u64 {
+        (seq / self.rooms.max(1)) % self.instances.max(1)
+    }
+}
+
 /// What one reader saw: raw latencies in µs (put into one histogram when
-/// the run is over: a histogram per reader costs cache misses per event)
-/// and which sequence numbers arrived.
+/// the run is over: a histogram per reader costs cache misses per event),
+/// those of the messages posted to another instance apart, and which
+/// sequence numbers arrived.
 struct ReaderLog {
     latencies: Vec<u32>,
+    cross_latencies: Vec<u32>,
+    /// The instance this stream reads from.
+    instance: u64,
+    spread: Spread,
     /// One bit per sequence number, grown as numbers arrive, so memory
     /// follows what was delivered rather than what a run could send.
     seen: Vec<u64>,
@@ -36,9 +57,12 @@ struct ReaderLog {
 }
 
 impl ReaderLog {
-    fn new(messages: u64) -> Self {
+    fn new(messages: u64, instance: u64, spread: Spread) -> Self {
         ReaderLog {
             latencies: Vec::new(),
+            cross_latencies: Vec::new(),
+            instance,
+            spread,
             seen: Vec::new(),
             messages,
             received: 0,
@@ -47,8 +71,11 @@ impl ReaderLog {
     }
 
     fn record(&mut self, seq: u64, micros: u64) {
-        self.latencies
-            .push(micros.clamp(1, u64::from(u32::MAX)) as u32);
+        let micros = micros.clamp(1, u64::from(u32::MAX)) as u32;
+        self.latencies.push(micros);
+        if self.spread.instances > 1 && self.spread.sender(seq) != self.instance {
+            self.cross_latencies.push(micros);
+        }
         if seq >= self.messages {
             return;
         }
@@ -125,23 +152,27 @@ pub struct Readers {
 /// What all readers saw, merged.
 pub struct Seen {
     pub latencies: Vec<u32>,
+    /// Those of messages posted to another instance than the stream's.
+    pub cross_latencies: Vec<u32>,
     pub received: u64,
     pub duplicated: u64,
 }
 
 impl Readers {
-    /// Starts `threads` threads sharing `streams` out between them; each
-    /// stream is expected to carry `messages` bench messages at most,
-    /// their send times measured from `started`.
+    /// Starts `threads` threads sharing `streams` (each with the instance
+    /// it reads from) out between them; each stream is expected to carry
+    /// `messages` bench messages at most, their send times measured from
+    /// `started`, posted to the instances as `spread` says.
     pub fn start(
-        streams: Vec<Opened>,
+        streams: Vec<(u64, Opened)>,
         threads: usize,
         messages: u64,
         started: Instant,
+        spread: Spread,
     ) -> anyhow::Result<Readers> {
         let threads = threads.clamp(1, streams.len().max(1));
         let mut shares: Vec<Vec<Reader>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, opened) in streams.into_iter().enumerate() {
+        for (i, (instance, opened)) in streams.into_iter().enumerate() {
             let (socket, framing) = match opened {
                 Opened::Sse(socket, body) => (
                     socket,
@@ -156,7 +187,7 @@ impl Readers {
             shares[i % threads].push(Reader {
                 socket: TcpStream::from_std(socket),
                 framing,
-                log: ReaderLog::new(messages),
+                log: ReaderLog::new(messages, instance, spread),
                 open: true,
             });
         }
@@ -181,6 +212,7 @@ impl Readers {
         tokio::task::spawn_blocking(move || {
             let mut seen = Seen {
                 latencies: Vec::new(),
+                cross_latencies: Vec::new(),
                 received: 0,
                 duplicated: 0,
             };
@@ -190,6 +222,7 @@ impl Readers {
                     .map_err(|_| anyhow::anyhow!("a reader thread panicked"))??;
                 for log in logs {
                     seen.latencies.extend_from_slice(&log.latencies);
+                    seen.cross_latencies.extend_from_slice(&log.cross_latencies);
                     seen.received += log.received;
                     seen.duplicated += log.duplicated;
                 }
@@ -345,12 +378,33 @@ mod tests {
 
     #[test]
     fn a_reader_log_counts_each_sequence_once_and_repeats_as_duplicates() {
-        let mut log = ReaderLog::new(100);
+        let alone = Spread {
+            instances: 1,
+            rooms: 1,
+        };
+        let mut log = ReaderLog::new(100, 0, alone);
         log.record(7, 500);
         log.record(99, 0);
         log.record(7, 800);
         log.record(1000, 10);
         assert_eq!((log.received, log.duplicated), (2, 1));
         assert_eq!(log.latencies, vec![500, 1, 800, 10]);
+        assert!(log.cross_latencies.is_empty());
+    }
+
+    #[test]
+    fn messages_rotate_over_instances_and_those_from_another_count_as_crossing() {
+        let spread = Spread {
+            instances: 3,
+            rooms: 2,
+        };
+        let senders: Vec<u64> = (0..8).map(|seq| spread.sender(seq)).collect();
+        assert_eq!(senders, [0, 0, 1, 1, 2, 2, 0, 0]);
+        let mut log = ReaderLog::new(100, 1, spread);
+        for seq in 0..6 {
+            log.record(seq, 100 + seq);
+        }
+        assert_eq!(log.latencies.len(), 6);
+        assert_eq!(log.cross_latencies, vec![100, 101, 104, 105]);
     }
 }
