@@ -880,6 +880,8 @@ async fn after_redis_lost_its_data_ids_keep_rising_and_a_resume_from_before_gets
     let bob = first.join(&conversation, &code, "Bob").await;
     let mut live = second.stream(&bob.session_id, None).await;
     live.opening().await;
+    let mut live_too = first.stream(&ann.session_id, None).await;
+    live_too.opening().await;
     for i in 0..3 {
         first.send(&ann.session_id, &format!("before {i}")).await;
     }
@@ -902,6 +904,19 @@ async fn after_redis_lost_its_data_ids_keep_rising_and_a_resume_from_before_gets
     for i in 0..3 {
         let said = third.send(&cy.session_id, &format!("after {i}")).await;
         after.push(said["messageId"].as_str().unwrap().to_owned());
+    }
+
+    // The streams open on the instances that saw the old stream end (their
+    // clients resume) once those instances meet the new stream.
+    for stream in [&mut live, &mut live_too] {
+        let ended = loop {
+            let waited = std::time::Instant::now();
+            match stream.next_within(Duration::from_secs(15)).await {
+                Some(_) => continue,
+                None => break waited.elapsed() < Duration::from_secs(14),
+            }
+        };
+        assert!(ended, "a stream open during the loss ends");
     }
 
     // A new stream sees ids above every id from before the loss.
