@@ -823,7 +823,7 @@ async fn batches_are_compacted_by_the_lease_holder_and_history_stays_whole_acros
 
     for n in &alive {
         let app = &cluster[*n].app;
-        let mut seen = Vec::new();
+        let mut pages: Vec<Vec<Value>> = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let path = match &cursor {
@@ -832,31 +832,56 @@ async fn batches_are_compacted_by_the_lease_holder_and_history_stays_whole_acros
             };
             let page =
                 envelope(app.get_as(&users[*n].session_id, &path).await).await["details"].clone();
-            let mut ids: Vec<(u64, String)> = page["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|m| m["senderRole"] != "system")
-                .map(|m| {
-                    (
-                        m["seq"].as_u64().unwrap_or(0),
-                        m["messageId"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect();
-            ids.reverse();
-            seen.extend(ids);
+            pages.push(page["messages"].as_array().unwrap().clone());
             if page["hasMore"] != true {
                 break;
             }
             cursor = page["nextCursor"].as_str().map(str::to_owned);
         }
-        let unique: HashSet<&String> = seen.iter().map(|(_, id)| id).collect();
-        assert_eq!(unique.len(), seen.len(), "no message twice in history");
+        // Pages go back in time; each lists its messages oldest first.
+        let history: Vec<Value> = pages.into_iter().rev().flatten().collect();
+        let times: Vec<&str> = history
+            .iter()
+            .map(|m| m["serverReceivedAt"].as_str().unwrap())
+            .collect();
         assert!(
-            acknowledged.iter().all(|a| unique.contains(a)),
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "history in order on instance {n}"
+        );
+        let users_messages: Vec<&Value> = history
+            .iter()
+            .filter(|m| m["senderRole"] != "system")
+            .collect();
+        let unique: HashSet<&str> = users_messages
+            .iter()
+            .map(|m| m["messageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            unique.len(),
+            users_messages.len(),
+            "no message twice in history"
+        );
+        assert!(
+            acknowledged.iter().all(|a| unique.contains(a.as_str())),
             "history is whole on instance {n}"
         );
+        for sender in &users {
+            let sent: Vec<&str> = users_messages
+                .iter()
+                .filter(|m| m["senderUserId"] == sender.user_id.as_str())
+                .map(|m| m["body"].as_str().unwrap())
+                .collect();
+            assert!(sent.len() >= 60, "{} messages of a sender", sent.len());
+            let mut in_order = sent.clone();
+            in_order.sort_by_key(|body| {
+                let numbers: Vec<usize> = body
+                    .split(' ')
+                    .map(|part| part[1..].parse().unwrap())
+                    .collect();
+                (numbers[0], numbers[2])
+            });
+            assert_eq!(sent, in_order, "each sender's messages in the order sent");
+        }
     }
 }
 
