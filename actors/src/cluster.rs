@@ -14,8 +14,12 @@
 //! - `roster`: the participant limit and display-name uniqueness, one
 //!   Lua script for every instance;
 //! - `storing`: storage exactly once, by the holder of each
-//!   conversation's lease.
+//!   conversation's lease: batches, and
+//! - `documents`: the reaction, revision and read-mark documents it saves;
+//! - `compaction`: its compactions' intents, recorded under the lease.
 
+mod compaction;
+pub(crate) mod documents;
 mod nonces;
 pub(crate) mod notices;
 pub(crate) mod roster;

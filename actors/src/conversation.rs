@@ -85,7 +85,7 @@ pub use read_marks::ReadMark;
 use read_marks::ReadMarks;
 use revisions::Revisions;
 use shared::SharedLog;
-pub(crate) use shared::stored_message;
+pub(crate) use shared::{ForStorage, for_storage};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -407,7 +407,7 @@ impl ConversationState {
                 let signalled = self.signal(&from, &kind, to.as_deref(), &data, now);
                 self.answer(reply, signalled);
             }
-            Request::Subscribe(open, reply) => drop(reply.send(self.subscribe(myself, open))),
+            Request::Subscribe(open, reply) => self.open_stream(myself, open, reply),
             Request::Replay {
                 after,
                 until,

@@ -25,6 +25,17 @@ fn start_cluster(
     config: &TempDir,
     count: usize,
 ) -> Vec<Instance> {
+    start_cluster_with(redis, storage, config, count, &[])
+}
+
+/// [`start_cluster`] with more environment for every instance.
+fn start_cluster_with(
+    redis: &RedisServer,
+    storage: &TempDir,
+    config: &TempDir,
+    count: usize,
+    extra: &[(&str, &str)],
+) -> Vec<Instance> {
     let root = storage.path().to_string_lossy().into_owned();
     let config = config
         .path()
@@ -37,18 +48,17 @@ fn start_cluster(
             let data_dir = tempfile::tempdir().unwrap();
             let wal = data_dir.path().join("wal").to_string_lossy().into_owned();
             let instance_id = format!("instance-{n}");
-            let (child, address) = spawn_binary(
-                &[
-                    ("CHATS3_STORAGE__FS_ROOT", root.as_str()),
-                    ("CHATS3_DURABILITY__WAL_DIR", wal.as_str()),
-                    ("CHATS3_CONFIG", config.as_str()),
-                    ("CHATS3_CLUSTER__BACKEND", "redis"),
-                    ("CHATS3_CLUSTER__REDIS_URL", url.as_str()),
-                    ("CHATS3_CLUSTER__INSTANCE_ID", instance_id.as_str()),
-                    ("CHATS3_ACTORS__CALL_TIMEOUT", "2s"),
-                ],
-                Stdio::inherit(),
-            );
+            let mut envs = vec![
+                ("CHATS3_STORAGE__FS_ROOT", root.as_str()),
+                ("CHATS3_DURABILITY__WAL_DIR", wal.as_str()),
+                ("CHATS3_CONFIG", config.as_str()),
+                ("CHATS3_CLUSTER__BACKEND", "redis"),
+                ("CHATS3_CLUSTER__REDIS_URL", url.as_str()),
+                ("CHATS3_CLUSTER__INSTANCE_ID", instance_id.as_str()),
+                ("CHATS3_ACTORS__CALL_TIMEOUT", "2s"),
+            ];
+            envs.extend_from_slice(extra);
+            let (child, address) = spawn_binary(&envs, Stdio::inherit());
             Instance {
                 process: KillOnDrop(child),
                 app: TestApp::of_process(address, data_dir),
@@ -518,4 +528,459 @@ async fn a_read_mark_and_a_close_made_on_one_instance_hold_on_every_instance() {
     }
     let refused = first.try_join(&conversation, &code, "Cy").await;
     assert_eq!(failure(refused).await.0, 403, "closed on every instance");
+}
+
+/// The index (in the cluster) of the instance holding a conversation's
+/// storing lease, if one holds it now.
+fn lease_holder(redis: &RedisServer, conversation: &str) -> Option<usize> {
+    let holder = redis.get(&format!("chats3:lease:{conversation}"))?;
+    holder
+        .strip_prefix("instance-")?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// PUT requests the live instances made to storage, summed.
+async fn storage_puts(cluster: &[Instance], alive: &[usize]) -> u64 {
+    let mut total = 0;
+    for n in alive {
+        total += cluster[*n].app.metric("chats3_storage_puts_total").await;
+    }
+    total
+}
+
+/// A stored JSON document of a conversation (`{}` while there is none).
+fn stored_document(storage: &TempDir, conversation: &str, name: &str) -> Value {
+    let path = storage
+        .path()
+        .join(format!("conversations/{conversation}/{name}"));
+    std::fs::read(path)
+        .ok()
+        .and_then(|body| serde_json::from_slice(&body).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+#[tokio::test]
+async fn a_stream_opened_on_one_instance_lists_who_streams_on_every_instance() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 3);
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
+    let bob = cluster[1].app.join(&conversation, &code, "Bob").await;
+    let cy = cluster[2].app.join(&conversation, &code, "Cy").await;
+    let mut on_first = cluster[0].app.stream(&ann.session_id, None).await;
+    on_first.opening().await;
+    let mut on_second = cluster[1].app.stream(&bob.session_id, None).await;
+    on_second.opening().await;
+
+    let mut on_third = cluster[2].app.stream(&cy.session_id, None).await;
+    let listed = on_third.opening().await;
+    let mut names: Vec<(String, bool)> = listed
+        .iter()
+        .map(|p| {
+            (
+                p["displayName"].as_str().unwrap().to_owned(),
+                p["isMe"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("Ann".to_owned(), false),
+            ("Bob".to_owned(), false),
+            ("Cy".to_owned(), true)
+        ],
+        "{listed:?}"
+    );
+    let ids: HashSet<&str> = listed
+        .iter()
+        .map(|p| p["userId"].as_str().unwrap())
+        .collect();
+    let expected: HashSet<&str> = [&ann.user_id, &bob.user_id, &cy.user_id]
+        .into_iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(ids, expected);
+
+    // Bob leaves: a stream opened after it no longer lists him.
+    let left = cluster[1]
+        .app
+        .post_as(&bob.session_id, "/api/v1/leave", &json!({}))
+        .await;
+    assert_eq!(left.status(), 200);
+    let mut again = cluster[2].app.stream(&cy.session_id, None).await;
+    let listed = again.opening().await;
+    assert!(
+        listed.iter().all(|p| p["displayName"] != "Bob"),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|p| p["displayName"] == "Ann"),
+        "{listed:?}"
+    );
+}
+
+#[tokio::test]
+async fn documents_changed_on_every_instance_are_saved_once_per_change_by_the_lease_holder() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster(&redis, &storage, &config, 3);
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let users: Vec<_> = futures::future::join_all(
+        ["Ann", "Bob", "Cy"]
+            .iter()
+            .enumerate()
+            .map(|(n, name)| cluster[n].app.join(&conversation, &code, name)),
+    )
+    .await;
+    let said = cluster[0].app.send(&users[0].session_id, "hello").await;
+    let message_id = said["messageId"].as_str().unwrap().to_owned();
+    eventually("the message is stored", || async {
+        stored_ids(&storage, &conversation).contains(&message_id)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let react = |n: usize, emoji: &'static str| {
+        let (app, session) = (&cluster[n].app, users[n].session_id.clone());
+        let path = format!("/api/v1/messages/{message_id}/reactions");
+        async move {
+            let answer = app
+                .post_as(&session, &path, &json!({ "emoji": emoji }))
+                .await;
+            assert_eq!(answer.status(), 200);
+        }
+    };
+
+    // Two changes on two instances, each in a storing round of its own:
+    // two document writes in all, not one per instance and change.
+    let before = storage_puts(&cluster, &[0, 1, 2]).await;
+    react(0, "👍").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    react(1, "🎉").await;
+    eventually("both reactions are stored", || async {
+        let stored = stored_document(&storage, &conversation, "reactions.json");
+        stored[&message_id]["🎉"] == json!([users[1].user_id])
+            && stored[&message_id]["👍"] == json!([users[0].user_id])
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let writes = storage_puts(&cluster, &[0, 1, 2]).await - before;
+    assert!(
+        (1..=2).contains(&writes),
+        "{writes} storage writes for two reactions"
+    );
+
+    // The lease holder is killed mid-way: the changes acknowledged by
+    // then and after it reach storage through another instance.
+    react(2, "🚀").await;
+    let killed = lease_holder(&redis, &conversation).unwrap_or(2);
+    let pid = cluster[killed].process.0.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    let alive: Vec<usize> = (0..3).filter(|n| *n != killed).collect();
+    let (first, second) = (alive[0], alive[1]);
+    react(first, "👀").await;
+    let path = format!("/api/v1/messages/{message_id}/read");
+    let read = cluster[second]
+        .app
+        .post_as(&users[second].session_id, &path, &json!({}))
+        .await;
+    assert_eq!(read.status(), 200);
+    if first == 0 || second == 0 {
+        let edit = cluster[0]
+            .app
+            .client
+            .patch(
+                cluster[0]
+                    .app
+                    .url(&format!("/api/v1/messages/{message_id}")),
+            )
+            .header("x-session-id", &users[0].session_id)
+            .json(&json!({ "body": "hello, edited" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edit.status(), 200);
+        eventually("the edit is stored", || async {
+            stored_document(&storage, &conversation, "revisions.json")[&message_id]["body"]
+                == "hello, edited"
+        })
+        .await;
+    }
+    let emojis = |n: usize| match n {
+        0 => "👍",
+        1 => "🎉",
+        _ => "🚀",
+    };
+    eventually(
+        "every acknowledged reaction and the read mark are stored",
+        || async {
+            let stored = stored_document(&storage, &conversation, "reactions.json");
+            let reactions_right = (0..3).all(|n| {
+                let emoji = if n == first { "👀" } else { emojis(n) };
+                stored[&message_id][emoji]
+                    .as_array()
+                    .is_some_and(|users_of| users_of.contains(&json!(users[n].user_id)))
+            });
+            let marks = stored_document(&storage, &conversation, "reads.json");
+            reactions_right
+                && marks[users[second].user_id.as_str()]["messageId"] == message_id.as_str()
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn batches_are_compacted_by_the_lease_holder_and_history_stays_whole_across_a_lease_change() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster_with(
+        &redis,
+        &storage,
+        &config,
+        3,
+        &[
+            ("CHATS3_ACTORS__FLUSH_INTERVAL", "100ms"),
+            ("CHATS3_ACTORS__FLUSH_MAX_BATCH", "10"),
+            ("CHATS3_ACTORS__IDLE_TIMEOUT", "3s"),
+        ],
+    );
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let users: Vec<_> = futures::future::join_all(
+        ["U0", "U1", "U2"]
+            .iter()
+            .enumerate()
+            .map(|(n, name)| cluster[n].app.join(&conversation, &code, name)),
+    )
+    .await;
+    let send_round = |round: usize, alive: Vec<usize>| {
+        let (cluster, users) = (&cluster, &users);
+        async move {
+            let sends = alive.into_iter().map(|n| async move {
+                let mut ids = Vec::new();
+                for i in 0..60 {
+                    let said = cluster[n]
+                        .app
+                        .send(&users[n].session_id, &format!("r{round} u{n} m{i}"))
+                        .await;
+                    ids.push(said["messageId"].as_str().unwrap().to_owned());
+                }
+                ids
+            });
+            futures::future::join_all(sends)
+                .await
+                .into_iter()
+                .flatten()
+                .collect::<Vec<String>>()
+        }
+    };
+    let mut acknowledged = send_round(0, vec![0, 1, 2]).await;
+    let killed = lease_holder(&redis, &conversation).unwrap_or(0);
+    let pid = cluster[killed].process.0.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    let alive: Vec<usize> = (0..3).filter(|n| *n != killed).collect();
+    acknowledged.extend(send_round(1, alive.clone()).await);
+
+    let messages_dir = storage
+        .path()
+        .join(format!("conversations/{conversation}/messages"));
+    eventually_within(
+        "storage holds every message, compacted",
+        Duration::from_secs(40),
+        || async {
+            let stored: HashSet<String> = stored_ids(&storage, &conversation).into_iter().collect();
+            let objects = walk(&messages_dir).len();
+            acknowledged.iter().all(|a| stored.contains(a)) && objects <= 3
+        },
+    )
+    .await;
+    let stored = stored_ids(&storage, &conversation);
+    let once: HashSet<&String> = stored.iter().collect();
+    assert_eq!(once.len(), stored.len(), "no message stored twice");
+    assert!(
+        storage
+            .path()
+            .join(format!("conversations/{conversation}/history.json"))
+            .exists(),
+        "the segments are indexed"
+    );
+
+    for n in &alive {
+        let app = &cluster[*n].app;
+        let mut pages: Vec<Vec<Value>> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/messages?limit=100&cursor={c}"),
+                None => "/api/v1/messages?limit=100".to_owned(),
+            };
+            let page =
+                envelope(app.get_as(&users[*n].session_id, &path).await).await["details"].clone();
+            pages.push(page["messages"].as_array().unwrap().clone());
+            if page["hasMore"] != true {
+                break;
+            }
+            cursor = page["nextCursor"].as_str().map(str::to_owned);
+        }
+        // Pages go back in time; each lists its messages oldest first.
+        let history: Vec<Value> = pages.into_iter().rev().flatten().collect();
+        let times: Vec<&str> = history
+            .iter()
+            .map(|m| m["serverReceivedAt"].as_str().unwrap())
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "history in order on instance {n}"
+        );
+        let users_messages: Vec<&Value> = history
+            .iter()
+            .filter(|m| m["senderRole"] != "system")
+            .collect();
+        let unique: HashSet<&str> = users_messages
+            .iter()
+            .map(|m| m["messageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            unique.len(),
+            users_messages.len(),
+            "no message twice in history"
+        );
+        assert!(
+            acknowledged.iter().all(|a| unique.contains(a.as_str())),
+            "history is whole on instance {n}"
+        );
+        for sender in &users {
+            let sent: Vec<&str> = users_messages
+                .iter()
+                .filter(|m| m["senderUserId"] == sender.user_id.as_str())
+                .map(|m| m["body"].as_str().unwrap())
+                .collect();
+            assert!(sent.len() >= 60, "{} messages of a sender", sent.len());
+            let mut in_order = sent.clone();
+            in_order.sort_by_key(|body| {
+                let numbers: Vec<usize> = body
+                    .split(' ')
+                    .map(|part| part[1..].parse().unwrap())
+                    .collect();
+                (numbers[0], numbers[2])
+            });
+            assert_eq!(sent, in_order, "each sender's messages in the order sent");
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_redis_lost_its_data_ids_keep_rising_and_a_resume_from_before_gets_resync() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    // Nothing is stored before Redis restarts: what it held is lost.
+    let cluster = start_cluster_with(
+        &redis,
+        &storage,
+        &config,
+        3,
+        &[("CHATS3_ACTORS__FLUSH_INTERVAL", "60s")],
+    );
+    let (first, second, third) = (&cluster[0].app, &cluster[1].app, &cluster[2].app);
+    let (conversation, code) = first.create_conversation(None).await;
+    let ann = first.join(&conversation, &code, "Ann").await;
+    let bob = first.join(&conversation, &code, "Bob").await;
+    let mut live = second.stream(&bob.session_id, None).await;
+    live.opening().await;
+    let mut live_too = first.stream(&ann.session_id, None).await;
+    live_too.opening().await;
+    for i in 0..3 {
+        first.send(&ann.session_id, &format!("before {i}")).await;
+    }
+    let before = messages_of(&mut live, 3).await;
+    let seen: u64 = before[0].0.parse().unwrap();
+    let last: u64 = before[2].0.parse().unwrap();
+
+    // Redis restarts empty: sessions, the stream and its marks are gone.
+    redis.resume_service();
+    for app in [first, second, third] {
+        eventually("ready again", || async { app.ready_status().await == 200 }).await;
+    }
+    eventually("a join answers again", || async {
+        third.try_join(&conversation, &code, "Cy").await.status() == 200
+    })
+    .await;
+    let cy = third.join(&conversation, &code, "Cy2").await;
+    let dee = third.join(&conversation, &code, "Dee").await;
+    let mut after = Vec::new();
+    for i in 0..3 {
+        let said = third.send(&cy.session_id, &format!("after {i}")).await;
+        after.push(said["messageId"].as_str().unwrap().to_owned());
+    }
+
+    // The streams open on the instances that saw the old stream end (their
+    // clients resume) once those instances meet the new stream.
+    for stream in [&mut live, &mut live_too] {
+        let ended = loop {
+            let waited = std::time::Instant::now();
+            match stream.next_within(Duration::from_secs(15)).await {
+                Some(_) => continue,
+                None => break waited.elapsed() < Duration::from_secs(14),
+            }
+        };
+        assert!(ended, "a stream open during the loss ends");
+    }
+
+    // A new stream sees ids above every id from before the loss.
+    let mut fresh = second.stream(&dee.session_id, None).await;
+    fresh.opening().await;
+    third.send(&cy.session_id, "later").await;
+    let later = fresh.next_of("new-message").await;
+    assert!(later.id.parse::<u64>().unwrap() > last, "ids keep rising");
+
+    // A client that saw only the first message before the loss resumes:
+    // the two after it are lost with Redis, so it must be told (resync);
+    // it never gets the later messages as if nothing were missing.
+    for app in [first, second, third] {
+        let mut resumed = app.stream(&dee.session_id, Some(&seen.to_string())).await;
+        resumed.opening().await;
+        let next = resumed.next().await;
+        if next.data["type"] == "resync" {
+            continue;
+        }
+        let mut got = vec![next];
+        while got
+            .iter()
+            .filter(|e| e.data["type"] == "new-message")
+            .count()
+            < 6
+        {
+            match resumed.next_within(Duration::from_secs(3)).await {
+                Some(event) => got.push(event),
+                None => break,
+            }
+        }
+        let ids: Vec<&str> = got
+            .iter()
+            .filter_map(|e| e.data["data"]["messageId"].as_str())
+            .collect();
+        let missed = before[1..].iter().map(|(_, id)| id).chain(&after);
+        assert!(
+            missed.into_iter().all(|a| ids.contains(&a.as_str())),
+            "a resume is complete or says resync, never a silent gap: {ids:?} {before:?} {after:?}"
+        );
+    }
 }

@@ -104,6 +104,34 @@ impl RedisServer {
         }
     }
 
+    /// The string value of `key` (`None` when it has none), asked over
+    /// a connection of its own.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let command = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+        stream.write_all(command.as_bytes()).ok()?;
+        let mut reply = Vec::new();
+        let mut buffer = [0u8; 512];
+        loop {
+            let read = stream.read(&mut buffer).ok()?;
+            reply.extend_from_slice(&buffer[..read]);
+            let text = String::from_utf8_lossy(&reply);
+            let (head, rest) = text.split_once("\r\n")?;
+            let length: i64 = head.strip_prefix('$')?.parse().ok()?;
+            if length < 0 {
+                return None;
+            }
+            let length = usize::try_from(length).ok()?;
+            if rest.len() >= length {
+                return Some(rest[..length].to_owned());
+            }
+            if read == 0 {
+                return None;
+            }
+        }
+    }
+
     /// Whether it answers a PING.
     fn answers(&self) -> bool {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {

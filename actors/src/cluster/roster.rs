@@ -6,9 +6,14 @@
 //! join are one Lua script, so two instances never both admit the 51st
 //! participant or a second user of one name.
 //!
+//! The users with open streams on any instance are also what `room-state`
+//! lists: each instance renews its streaming users with their display
+//! names, and a stream opening reads everyone's back.
+//!
 //! Keys: `chats3:roster:{id}`, `chats3:streaming:{id}` (sorted sets of
 //! user ids), `chats3:names:{id}` (user id → display name, trimmed and in
-//! lower case); each expires a day after its last change.
+//! lower case), `chats3:people:{id}` (user id → display name as shown);
+//! each expires a day after its last change.
 
 use super::{RedisLink, key};
 use crate::domain::ConversationId;
@@ -45,10 +50,12 @@ return 'ok'
 static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-for i = 2, #ARGV do
+for i = 2, #ARGV - 1, 2 do
   redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[i])
   redis.call('ZADD', KEYS[2], 'GT', ARGV[1], ARGV[i])
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
 end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[#ARGV]) end
 return 1
 ",
     )
@@ -60,10 +67,28 @@ static REMOVE: LazyLock<redis::Script> = LazyLock::new(|| {
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 ",
     )
 });
+
+static STREAMING: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local listed = {}
+local users = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'LIMIT', 0, ARGV[2])
+for _, user in ipairs(users) do
+  listed[#listed + 1] = user
+  listed[#listed + 1] = redis.call('HGET', KEYS[2], user) or user
+end
+return listed
+",
+    )
+});
+
+/// Users listed by one `room-state` read at most.
+const MAX_LISTED: usize = 1000;
 
 /// A request to count a user in.
 #[derive(Debug, Clone)]
@@ -84,6 +109,10 @@ fn roster_keys(id: &ConversationId) -> [String; 3] {
         key("streaming", id.as_str()),
         key("names", id.as_str()),
     ]
+}
+
+fn people_key(id: &ConversationId) -> String {
+    key("people", id.as_str())
 }
 
 /// A display name as uniqueness compares it.
@@ -129,12 +158,13 @@ impl RedisLink {
         }
     }
 
-    /// Keeps the users with open streams here counted (and their names
-    /// taken) until `until_ms`.
+    /// Keeps the users with open streams here (`(user id, display
+    /// name)`) counted, their names taken and listed in `room-state`
+    /// until `until_ms`.
     pub(crate) async fn renew(
         &self,
         id: &ConversationId,
-        users: &[String],
+        users: &[(String, String)],
         until_ms: i64,
     ) -> Result<(), ChatError> {
         if users.is_empty() {
@@ -142,11 +172,39 @@ impl RedisLink {
         }
         let [roster, streaming, _] = roster_keys(id);
         let mut invocation = RENEW.prepare_invoke();
-        invocation.key(roster).key(streaming).arg(until_ms);
-        for user in users {
-            invocation.arg(user);
+        invocation
+            .key(roster)
+            .key(streaming)
+            .key(people_key(id))
+            .arg(until_ms);
+        for (user, name) in users {
+            invocation.arg(user).arg(name);
         }
+        invocation.arg(ROSTER_KEYS_TTL_MS);
         self.invoke::<i64>(&invocation).await.map(drop)
+    }
+
+    /// The users with a stream open on any instance at `now_ms`, with
+    /// their display names.
+    pub(crate) async fn streaming(
+        &self,
+        id: &ConversationId,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String)>, ChatError> {
+        let [_, streaming, _] = roster_keys(id);
+        let mut invocation = STREAMING.prepare_invoke();
+        invocation
+            .key(streaming)
+            .key(people_key(id))
+            .arg(now_ms)
+            .arg(MAX_LISTED);
+        let listed: Vec<String> = self.invoke(&invocation).await?;
+        let mut listed = listed.into_iter();
+        let mut users = Vec::new();
+        while let (Some(user), Some(name)) = (listed.next(), listed.next()) {
+            users.push((user, name));
+        }
+        Ok(users)
     }
 
     /// Stops counting a user (a leave).
@@ -155,7 +213,7 @@ impl RedisLink {
         for k in roster_keys(id) {
             invocation.key(k);
         }
-        invocation.arg(user_id);
+        invocation.key(people_key(id)).arg(user_id);
         self.invoke::<i64>(&invocation).await.map(drop)
     }
 }

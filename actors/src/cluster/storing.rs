@@ -18,12 +18,15 @@
 //! instance's loaded conversation knows what storage holds (its tail keeps
 //! what does not).
 
+use super::compaction::LeasedIntent;
+use super::documents::{DocumentChange, HeldDocuments};
 use super::stream::{DIRTY_KEY, seq_key, stream_key};
 use super::{RedisLink, key, millis};
-use crate::conversation::stored_message;
+use crate::conversation::{ForStorage, for_storage};
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::{ChatError, Report};
 use crate::ndjson::encode_lines;
+use crate::segments::Compactor;
 use crate::settings::Settings;
 use crate::store::{SharedStore, keys};
 use std::collections::HashMap;
@@ -96,7 +99,7 @@ return 1
     )
 });
 
-fn lease_key(id: &ConversationId) -> String {
+pub(crate) fn lease_key(id: &ConversationId) -> String {
     key("lease", id.as_str())
 }
 
@@ -115,14 +118,50 @@ pub(crate) fn stored_conversation(channel: &str) -> Option<ConversationId> {
     ConversationId::parse(name)
 }
 
-/// A lease this instance holds, and the batch it has not stored yet.
+/// A lease this instance holds, and what it keeps for the conversation
+/// while it does.
 struct Held {
-    token: String,
-    /// A batch whose write failed: written again, under the same key,
-    /// before anything else.
-    unstored: Option<Vec<SequencedMessage>>,
-    /// The stream's last entry the batch covers.
-    unstored_through: u64,
+    token: u64,
+    /// The step under way: read from the stream, not yet marked stored.
+    step: Option<Step>,
+    documents: HeldDocuments,
+    compactor: Box<Compactor>,
+    /// When this instance last moved the stored mark, for compacting a
+    /// conversation that has gone quiet.
+    last_stored_ms: i64,
+}
+
+impl Held {
+    fn new(token: u64) -> Self {
+        Held {
+            token,
+            step: None,
+            documents: HeldDocuments::default(),
+            compactor: Box::default(),
+            last_stored_ms: crate::time::now_ms(),
+        }
+    }
+}
+
+/// One storing step: entries above the stored mark, up to `through`.
+struct Step {
+    /// Their messages, one batch.
+    batch: Vec<SequencedMessage>,
+    /// Their changes of the documents, in order.
+    changes: Vec<DocumentChange>,
+    /// The last entry the step covers.
+    through: u64,
+    /// The batch is in storage (a retry of the step writes only what is left).
+    batch_written: bool,
+}
+
+/// The lease as the lease script answered.
+struct Lease {
+    token: u64,
+    /// The stored mark.
+    stored: u64,
+    /// Taken now rather than renewed.
+    fresh: bool,
 }
 
 /// What a storing task works with.
@@ -134,8 +173,8 @@ struct Storing {
 }
 
 /// Stores every conversation whose lease this instance gets until `stop`
-/// is cancelled; then stores one last round and gives its leases up, so
-/// other instances take over at once.
+/// is cancelled; then stores one last round, compacts what it wrote and
+/// gives its leases up, so other instances take over at once.
 pub(crate) fn run(
     link: RedisLink,
     store: SharedStore,
@@ -166,27 +205,28 @@ pub(crate) fn run(
     })
 }
 
-/// The stored mark of a conversation (0: nothing stored through a cluster).
-pub(crate) async fn stored_mark(link: &RedisLink, id: &ConversationId) -> Result<u64, ChatError> {
-    let mark: Option<u64> = link.call(redis::cmd("GET").arg(stored_key(id))).await?;
-    Ok(mark.unwrap_or(0))
-}
-
 impl Storing {
-    /// Gives up every lease this instance holds.
+    /// Compacts what this instance wrote and still holds the lease for,
+    /// then gives up every lease.
     async fn release_leases(&mut self) {
-        for (id, held) in std::mem::take(&mut self.held) {
+        for (id, mut held) in std::mem::take(&mut self.held) {
+            let holder = self.holder(held.token);
+            if held.compactor.has_loose() {
+                self.compact(&id, &holder, &mut held).await;
+            }
             let mut invocation = RELEASE.prepare_invoke();
-            invocation.key(lease_key(&id)).arg(format!(
-                "{}:{}",
-                self.link.instance_id(),
-                held.token
-            ));
+            invocation.key(lease_key(&id)).arg(&holder);
             let _ = self.link.invoke::<i64>(&invocation).await;
         }
     }
 
-    /// One pass over the conversations with something to store.
+    /// The lease's holder name for `token`.
+    fn holder(&self, token: u64) -> String {
+        format!("{}:{token}", self.link.instance_id())
+    }
+
+    /// One pass over the conversations with something to store, then over
+    /// the held ones that have gone quiet.
     async fn round(&mut self) -> Result<(), ChatError> {
         let dirty: Vec<String> = self
             .link
@@ -198,6 +238,7 @@ impl Storing {
             )
             .await?;
         let mut failed = None;
+        let mut visited = Vec::with_capacity(dirty.len());
         for name in dirty {
             let Some(id) = ConversationId::parse(&name) else {
                 continue;
@@ -206,102 +247,240 @@ impl Storing {
                 tracing::debug!(conversation = %id, error = %Report(&e), "storing from the conversation's stream failed; retrying");
                 failed = Some(e);
             }
+            visited.push(id);
         }
+        self.settle_quiet(&visited).await;
         failed.map_or(Ok(()), Err)
     }
 
-    /// Takes or renews the conversation's lease and stores up to a few
-    /// batches of what its stream holds above the stored mark.
-    async fn store_conversation(&mut self, id: &ConversationId) -> Result<(), ChatError> {
-        let held_token = self.held.get(id).map(|h| h.token.clone());
+    /// Takes or renews the conversation's lease (`held`: the token this
+    /// instance holds it with); `None` while another instance holds it.
+    async fn lease(
+        &self,
+        id: &ConversationId,
+        held: Option<u64>,
+    ) -> Result<Option<Lease>, ChatError> {
         let mut invocation = TAKE_LEASE.prepare_invoke();
         invocation
             .key(lease_key(id))
             .key(key("fence", id.as_str()))
             .key(stored_key(id))
             .arg(self.link.instance_id())
-            .arg(held_token.as_deref().unwrap_or(""))
+            .arg(held.map(|t| t.to_string()).unwrap_or_default())
             .arg(millis(LEASE_TTL));
         let answer: Vec<String> = self.link.invoke(&invocation).await?;
         let invalid = || ChatError::Invalid(format!("the lease script answered {answer:?}"));
         if answer.first().map(String::as_str) != Some("ok") {
+            return Ok(None);
+        }
+        let number = |i: usize| answer.get(i).and_then(|s| s.parse::<u64>().ok());
+        Ok(Some(Lease {
+            token: number(1).ok_or_else(invalid)?,
+            stored: number(2).ok_or_else(invalid)?,
+            fresh: answer.get(3).map(String::as_str) == Some("1"),
+        }))
+    }
+
+    /// Takes or renews the conversation's lease and stores up to a few
+    /// steps of what its stream holds above the stored mark.
+    async fn store_conversation(&mut self, id: &ConversationId) -> Result<(), ChatError> {
+        let held_token = self.held.get(id).map(|h| h.token);
+        let Some(lease) = self.lease(id, held_token).await? else {
             self.held.remove(id);
             return Ok(());
+        };
+        let mut held = match self.held.remove(id) {
+            Some(held) if !lease.fresh => held,
+            // Nobody held the lease since this instance did: what it kept
+            // (documents, what compaction knows) is still current.
+            Some(held) if held.token + 1 == lease.token => Held {
+                token: lease.token,
+                ..held
+            },
+            _ => {
+                self.take_over(id, lease.token, lease.stored).await?;
+                Held::new(lease.token)
+            }
+        };
+        let holder = self.holder(lease.token);
+        let result = self.store_steps(id, &holder, &mut held, lease.stored).await;
+        if !matches!(result, Ok(false)) {
+            self.held.insert(id.clone(), held);
         }
-        let token = answer.get(1).ok_or_else(invalid)?.clone();
-        let mut stored: u64 = answer
-            .get(2)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(invalid)?;
-        if answer.get(3).map(String::as_str) == Some("1") {
-            self.held.insert(
-                id.clone(),
-                Held {
-                    token: token.clone(),
-                    unstored: None,
-                    unstored_through: 0,
-                },
-            );
-            let next = self.link.range_of(id, stored, None, 1).await?;
-            if let Some((first, _, _)) = next.first() {
-                self.delete_unmarked(id, *first).await?;
-            }
-        }
-        let holder = format!("{}:{token}", self.link.instance_id());
-        for _ in 0..BATCHES_PER_ROUND {
-            let Some((batch, through)) = self.next_batch(id, stored).await? else {
-                return Ok(());
-            };
-            if let Some(first) = batch.first() {
-                let last = batch.last().map_or(first.seq, |m| m.seq);
-                let key = keys::batch_for_range(id, first.seq, last);
-                let written = self
-                    .store
-                    .put(&key, encode_lines(&batch), "application/x-ndjson")
-                    .await;
-                if let Err(e) = written {
-                    if let Some(held) = self.held.get_mut(id) {
-                        held.unstored = Some(batch);
-                        held.unstored_through = through;
-                    }
-                    return Err(ChatError::Storage(e));
-                }
-            }
-            if let Some(held) = self.held.get_mut(id) {
-                held.unstored = None;
-            }
-            if !self.mark_stored(id, &holder, through).await? {
-                self.held.remove(id);
-                return Ok(());
-            }
-            stored = through;
+        result.map(drop)
+    }
+
+    /// What a new holder does first: repairs a compaction an earlier
+    /// holder left unfinished, and deletes the batches it wrote above the
+    /// stored mark without marking them (they are written again).
+    async fn take_over(
+        &self,
+        id: &ConversationId,
+        token: u64,
+        stored: u64,
+    ) -> Result<(), ChatError> {
+        let holder = self.holder(token);
+        let intent = self.intent(id, &holder);
+        intent.repair(self.store.as_ref()).await?;
+        let next = self.link.range_of(id, stored, None, 1).await?;
+        if let Some((first, _, _)) = next.first() {
+            self.delete_unmarked(id, *first).await?;
         }
         Ok(())
     }
 
-    /// The batch to store next (the one that failed, or the messages among
-    /// the entries above `stored`) and the last entry it covers; `None`
-    /// when the stream holds nothing above `stored`.
-    async fn next_batch(
-        &mut self,
-        id: &ConversationId,
-        stored: u64,
-    ) -> Result<Option<(Vec<SequencedMessage>, u64)>, ChatError> {
-        if let Some(held) = self.held.get_mut(id)
-            && let Some(batch) = held.unstored.take()
-        {
-            return Ok(Some((batch, held.unstored_through)));
+    fn intent<'a>(&'a self, id: &'a ConversationId, holder: &'a str) -> LeasedIntent<'a> {
+        LeasedIntent {
+            link: &self.link,
+            id,
+            holder,
+            lease_ttl: LEASE_TTL,
         }
+    }
+
+    /// Stores steps until the stream holds nothing more above the mark or
+    /// the round's share is done: each step's batch, then the documents
+    /// its entries change, then the mark moves past it; compacts when
+    /// enough batches were written. False when the lease was lost.
+    async fn store_steps(
+        &self,
+        id: &ConversationId,
+        holder: &str,
+        held: &mut Held,
+        mut stored: u64,
+    ) -> Result<bool, ChatError> {
+        for _ in 0..BATCHES_PER_ROUND {
+            let mut step = match held.step.take() {
+                Some(step) => step,
+                None => match self.next_step(id, stored).await? {
+                    Some(step) => step,
+                    None => return Ok(true),
+                },
+            };
+            if let Err(e) = self.store_step(id, held, &mut step).await {
+                held.step = Some(step);
+                return Err(e);
+            }
+            if !self.mark_stored(id, holder, step.through).await? {
+                return Ok(false);
+            }
+            stored = step.through;
+            held.last_stored_ms = crate::time::now_ms();
+            if held.compactor.due() {
+                self.compact(id, holder, held).await;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes a step's batch (unless written already) and the documents
+    /// its changes touch.
+    async fn store_step(
+        &self,
+        id: &ConversationId,
+        held: &mut Held,
+        step: &mut Step,
+    ) -> Result<(), ChatError> {
+        if !step.batch_written
+            && let (Some(first), Some(last)) = (step.batch.first(), step.batch.last())
+        {
+            let key = keys::batch_for_range(id, first.seq, last.seq);
+            let body = encode_lines(&step.batch);
+            self.store
+                .put(&key, body.clone(), "application/x-ndjson")
+                .await
+                .map_err(ChatError::Storage)?;
+            held.compactor.note_batch(&key, &body, &step.batch);
+        }
+        step.batch_written = true;
+        let store = self.store.as_ref();
+        held.documents
+            .apply(store, id, &step.changes)
+            .await
+            .map_err(ChatError::Storage)?;
+        step.changes.clear();
+        held.documents
+            .save(store, id)
+            .await
+            .map_err(ChatError::Storage)
+    }
+
+    /// Compacts the conversation's batches under the lease `holder`; a
+    /// failure (the lease lost, storage failing) leaves every message
+    /// readable and the batches loose for the next compaction.
+    async fn compact(&self, id: &ConversationId, holder: &str, held: &mut Held) {
+        let intent = self.intent(id, holder);
+        let compacted = held
+            .compactor
+            .compact(self.store.as_ref(), id, Some(&intent))
+            .await;
+        match compacted {
+            Ok(()) if held.compactor.settled() => {
+                if let Err(e) = intent.done().await {
+                    tracing::debug!(conversation = %id, error = %Report(&e), "forgetting a finished compaction's intent failed; the next holder checks it");
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(conversation = %id, error = %Report(&e), "compaction failed; batches stay loose until the next one");
+            }
+        }
+    }
+
+    /// The held conversations not stored for `idle_timeout` (none of
+    /// `visited`): compacts what this instance wrote of each, as a lone
+    /// instance does when a conversation unloads, and forgets them.
+    async fn settle_quiet(&mut self, visited: &[ConversationId]) {
+        let quiet_ms = i64::try_from(self.settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let now = crate::time::now_ms();
+        let quiet: Vec<ConversationId> = self
+            .held
+            .iter()
+            .filter(|(id, held)| now - held.last_stored_ms >= quiet_ms && !visited.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in quiet {
+            let Some(mut held) = self.held.remove(&id) else {
+                continue;
+            };
+            if !held.compactor.has_loose() {
+                continue;
+            }
+            match self.lease(&id, Some(held.token)).await {
+                Ok(Some(lease)) if !lease.fresh || lease.token == held.token + 1 => {
+                    let holder = self.holder(lease.token);
+                    self.compact(&id, &holder, &mut held).await;
+                    let mut invocation = RELEASE.prepare_invoke();
+                    invocation.key(lease_key(&id)).arg(&holder);
+                    let _ = self.link.invoke::<i64>(&invocation).await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next step: the entries above `stored` (at most a batch's worth);
+    /// `None` when the stream holds nothing above `stored`.
+    async fn next_step(&self, id: &ConversationId, stored: u64) -> Result<Option<Step>, ChatError> {
         let count = self.settings.flush_max_batch.max(1);
         let entries = self.link.range_of(id, stored, None, count).await?;
         let Some(through) = entries.last().map(|(seq, _, _)| *seq) else {
             return Ok(None);
         };
-        let batch = entries
-            .iter()
-            .filter_map(|(seq, _, json)| stored_message(*seq, json))
-            .collect();
-        Ok(Some((batch, through)))
+        let mut step = Step {
+            batch: Vec::new(),
+            changes: Vec::new(),
+            through,
+            batch_written: false,
+        };
+        for (seq, _, json) in &entries {
+            match for_storage(*seq, json) {
+                Some(ForStorage::Message(message)) => step.batch.push(*message),
+                Some(ForStorage::Document(change)) => step.changes.push(change),
+                None => {}
+            }
+        }
+        Ok(Some(step))
     }
 
     /// Deletes the batches from `first` (the stream's first entry above

@@ -2,7 +2,11 @@
 //! buffer of every instance. Entries are appended by one Lua script that
 //! also claims a message id (a repeat answers the first claim instead),
 //! hands out `seq = max(last + 1, floor + 1, now_µs)` (the rule of the
-//! in-process sequencer, so ids stay comparable), adds each entry under
+//! in-process sequencer, so ids stay comparable; `now` is the later of the
+//! instance's clock and Redis's, so after Redis lost its data the next
+//! sequence is still above every earlier one: those were handed out at
+//! an earlier microsecond of the one Redis clock, or are at most the
+//! appending instance's `floor`), adds each entry under
 //! the stream id `{seq}-0`, and publishes it on the conversation's
 //! channel, all in one round trip. Readers fill gaps with `XRANGE`.
 //!
@@ -10,7 +14,10 @@
 //! stream; each entry has `p`, the sequence before it, and `e`, its JSON),
 //! `chats3:msgid:{id}:{messageId}` (`"{seq} {senderUserId}"`, expiring),
 //! `chats3:dirty` (the conversations with entries to store, see
-//! `storing`); channel `chats3:notice:{id}` carries `"{seq} {prev} {json}"`.
+//! `storing`), `chats3:since:{id}` (the first sequence of a stream that
+//! began after the conversation had events: Redis lost its data, or the
+//! conversation was used alone before; a resume from before it may have
+//! missed what was lost and gets `resync`); channel `chats3:notice:{id}` carries `"{seq} {prev} {json}"`.
 
 use super::{RedisLink, key, millis};
 use crate::domain::ConversationId;
@@ -31,17 +38,19 @@ pub(crate) const RANGE_COUNT: usize = 512;
 static APPEND: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-local claim = KEYS[4]
+local claim = KEYS[5]
 if claim then
   local known = redis.call('GET', claim)
   if known then return {'known', known} end
 end
 if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[3]) then return {'full', ''} end
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local head = redis.call('GET', KEYS[1])
+local last = tonumber(head or '0')
 local floor = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = math.max(tonumber(ARGV[2]), tonumber(clock[1]) * 1000000 + tonumber(clock[2]))
 local seqs = {string.format('%d', last)}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local seq = math.max(last + 1, floor + 1, now)
   local s, p = string.format('%d', seq), string.format('%d', last)
   redis.call('XADD', KEYS[2], s .. '-0', 'p', p, 'e', ARGV[i])
@@ -50,6 +59,7 @@ for i = 8, #ARGV do
   last = seq
 end
 redis.call('SET', KEYS[1], string.format('%d', last))
+if not head and ARGV[8] ~= '1' then redis.call('SET', KEYS[4], seqs[2]) end
 redis.call('ZADD', KEYS[3], 'NX', math.floor(now / 1000), ARGV[7])
 if claim then redis.call('SET', claim, seqs[2] .. ' ' .. ARGV[5], 'PX', ARGV[6]) end
 return {'ok', unpack(seqs)}
@@ -91,6 +101,22 @@ pub(crate) fn seq_key(id: &ConversationId) -> String {
     key("seq", id.as_str())
 }
 
+fn since_key(id: &ConversationId) -> String {
+    key("since", id.as_str())
+}
+
+/// Where a conversation's stream stands, as a loading instance reads it.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct StreamMarks {
+    /// The last sequence storage holds (0: none through the cluster).
+    pub stored: u64,
+    /// The last sequence handed out (0: none).
+    pub head: u64,
+    /// The first sequence of a stream that began after events it does
+    /// not hold (see the module's doc); 0 when it holds them all.
+    pub since: u64,
+}
+
 /// The channel a conversation's notices go out on.
 pub(crate) fn notice_channel(id: &ConversationId) -> String {
     key("notice", id.as_str())
@@ -112,19 +138,23 @@ pub(crate) fn parse_notice(payload: &str) -> Option<(u64, u64, &str)> {
 impl RedisLink {
     /// Appends `entries` (JSON texts, in order) to a conversation's stream
     /// above `floor`, claiming `claim` first when given.
+    /// `starts` is true for the create of the conversation, whose stream
+    /// has no earlier events to miss.
     pub(crate) async fn append(
         &self,
         id: &ConversationId,
         floor: u64,
         now_us: u64,
         claim: Option<Claim<'_>>,
+        starts: bool,
         entries: &[String],
     ) -> Result<Appended, ChatError> {
         let mut invocation = APPEND.prepare_invoke();
         invocation
             .key(seq_key(id))
             .key(stream_key(id))
-            .key(DIRTY_KEY);
+            .key(DIRTY_KEY)
+            .key(since_key(id));
         let (sender, ttl) = match &claim {
             Some(claim) => {
                 invocation.key(key(
@@ -142,7 +172,8 @@ impl RedisLink {
             .arg(notice_channel(id))
             .arg(sender)
             .arg(ttl)
-            .arg(id.as_str());
+            .arg(id.as_str())
+            .arg(if starts { "1" } else { "0" });
         for entry in entries {
             invocation.arg(entry.as_str());
         }
@@ -173,6 +204,24 @@ impl RedisLink {
             }),
             _ => Err(invalid()),
         }
+    }
+
+    /// Where the conversation's stream stands, in one round trip.
+    pub(crate) async fn marks(&self, id: &ConversationId) -> Result<StreamMarks, ChatError> {
+        let values: Vec<Option<u64>> = self
+            .call(
+                redis::cmd("MGET")
+                    .arg(key("stored", id.as_str()))
+                    .arg(seq_key(id))
+                    .arg(since_key(id)),
+            )
+            .await?;
+        let value = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
+        Ok(StreamMarks {
+            stored: value(0),
+            head: value(1),
+            since: value(2),
+        })
     }
 
     /// Up to [`RANGE_COUNT`] entries after `after` (and at most `until`),

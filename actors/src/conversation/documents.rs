@@ -251,6 +251,16 @@ impl ConversationState {
         self.schedule_save(myself, kind, delay);
     }
 
+    /// In a cluster the instance holding the conversation's storing lease
+    /// saves its documents: the copies here count as saved, so this
+    /// instance never writes them (at stop neither).
+    pub(super) fn documents_saved_elsewhere(&mut self) {
+        for kind in KINDS {
+            self.document(kind).saved_now();
+        }
+        self.note_documents();
+    }
+
     /// Writes what changed at stop, after the write in flight.
     pub(super) async fn save_at_stop(&mut self) {
         for kind in KINDS {

@@ -178,12 +178,12 @@ impl Members {
         self.members.len()
     }
 
-    /// Users with an open stream.
-    pub(crate) fn streaming_users(&self) -> Vec<String> {
+    /// Users with an open stream, with their display names.
+    pub(crate) fn streaming_users(&self) -> Vec<(String, String)> {
         self.members
             .iter()
             .filter(|(_, m)| m.connections > 0)
-            .map(|(u, _)| u.clone())
+            .map(|(u, m)| (u.clone(), m.display_name.clone()))
             .collect()
     }
 

@@ -11,14 +11,15 @@
 //! An answer waits until its entry is applied here, so the caller's next
 //! request on this instance sees its change.
 
-use super::protocol::Internal;
+use super::protocol::{Internal, Reply};
 use super::read_marks::{self, ReadMark};
+use super::streams::{ROOM_STATE_AT, Subscription, room_state};
 use super::{ConversationState, posting::message_frame};
 use crate::cluster::RedisLink;
+use crate::cluster::documents::DocumentChange;
 use crate::cluster::roster::Admission;
-use crate::cluster::storing::stored_mark;
 use crate::cluster::stream::{Appended, Claim, Entry, RANGE_COUNT};
-use crate::domain::{Conversation, Message, Revision, SequencedMessage};
+use crate::domain::{Conversation, Message, Participant, Revision, SequencedMessage};
 use crate::error::{ChatError, Report};
 use crate::events::{EventFrame, Origin};
 use crate::log_needs::NONE;
@@ -29,16 +30,59 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// The message entry `seq` of a stream holds, as storage keeps it; `None`
-/// for an entry that is not a message.
-pub(crate) fn stored_message(seq: u64, json: &str) -> Option<SequencedMessage> {
+/// What storage keeps of an entry of the stream.
+pub(crate) enum ForStorage {
+    /// A message, for the next batch.
+    Message(Box<SequencedMessage>),
+    /// A change of the reaction, revision or read-mark document.
+    Document(DocumentChange),
+}
+
+/// What storage keeps of entry `seq`; `None` for an entry storage keeps
+/// nothing of (signaling, presence, membership, metadata).
+pub(crate) fn for_storage(seq: u64, json: &str) -> Option<ForStorage> {
     match serde_json::from_str::<SharedEntry>(json).ok()? {
         SharedEntry::Message { mut message, .. } => {
             message.server_received_at = iso_from_ms(received_at(seq));
-            Some(SequencedMessage {
+            Some(ForStorage::Message(Box::new(SequencedMessage {
                 seq,
                 message: *message,
-            })
+            })))
+        }
+        SharedEntry::Event {
+            change: Some(change),
+            ..
+        } => {
+            let change = match change {
+                EventChange::Revision {
+                    message_id,
+                    revision,
+                } => DocumentChange::Revision {
+                    message_id,
+                    revision,
+                },
+                EventChange::Reaction {
+                    message_id,
+                    user_id,
+                    emoji,
+                    added,
+                } => DocumentChange::Reaction {
+                    message_id,
+                    user_id,
+                    emoji,
+                    added,
+                },
+                EventChange::ReadMark {
+                    user_id,
+                    message_id,
+                    seq,
+                } => DocumentChange::ReadMark {
+                    user_id,
+                    mark: ReadMark { message_id, seq },
+                },
+                EventChange::Presence { .. } | EventChange::Member(_) => return None,
+            };
+            Some(ForStorage::Document(change))
         }
         _ => None,
     }
@@ -226,6 +270,8 @@ pub(super) type Then =
 pub(crate) struct AppendOutcome {
     result: Result<Appended, ChatError>,
     entries: Vec<String>,
+    /// The append was the conversation's create.
+    starts: bool,
     then: Then,
 }
 
@@ -298,6 +344,23 @@ impl ConversationState {
         claim: Option<(String, String, Duration)>,
         then: Then,
     ) {
+        self.append_entries(step, entries, claim, false, then);
+    }
+
+    /// Appends the entries of the conversation's create, the first of its
+    /// stream.
+    pub(super) fn append_first(&mut self, entries: Vec<SharedEntry>) {
+        self.append_entries(None, entries, None, true, Box::new(|_, _| {}));
+    }
+
+    fn append_entries(
+        &mut self,
+        step: Option<RosterStep>,
+        entries: Vec<SharedEntry>,
+        claim: Option<(String, String, Duration)>,
+        starts: bool,
+        then: Then,
+    ) {
         let Some(shared) = self.shared.as_mut() else {
             then(self, Err(ChatError::ActorGone("the cluster link")));
             return;
@@ -322,6 +385,7 @@ impl ConversationState {
                 let outcome = AppendOutcome {
                     result: Err(e),
                     entries: Vec::new(),
+                    starts,
                     then,
                 };
                 let _ = myself.cast(Internal::Appended(Box::new(outcome)).into());
@@ -332,7 +396,7 @@ impl ConversationState {
                 sender_user_id: sender,
                 ttl: *ttl,
             });
-            let result = match link.append(&id, floor, now_us, claim, &texts).await {
+            let result = match link.append(&id, floor, now_us, claim, starts, &texts).await {
                 Ok(Appended::Known { sender_user_id, .. })
                     if claim.is_some_and(|c| c.sender_user_id != sender_user_id) =>
                 {
@@ -345,6 +409,7 @@ impl ConversationState {
             let outcome = AppendOutcome {
                 result,
                 entries: texts,
+                starts,
                 then,
             };
             let _ = myself.cast(Internal::Appended(Box::new(outcome)).into());
@@ -358,6 +423,7 @@ impl ConversationState {
         let AppendOutcome {
             result,
             entries,
+            starts,
             then,
         } = outcome;
         if let Some(shared) = self.shared.as_mut() {
@@ -367,10 +433,16 @@ impl ConversationState {
             Err(e) => then(self, Err(e)),
             Ok(Appended::Known { seq, .. }) => self.when_applied(seq, then),
             Ok(Appended::Added { mut prev, seqs }) => {
-                let Some(&last) = seqs.last() else {
+                let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
                     then(self, Err(ChatError::Invalid("an empty append".into())));
                     return;
                 };
+                if prev == 0 && !starts {
+                    // This append began the stream after events it does not
+                    // hold (see `crate::cluster::stream`): resumes from
+                    // before it may have missed them.
+                    self.floor_seq = self.floor_seq.max(first);
+                }
                 for (seq, json) in seqs.into_iter().zip(entries) {
                     self.notice(seq, prev, &json, now);
                     prev = seq;
@@ -402,7 +474,7 @@ impl ConversationState {
         }
         let catching_up = self.shared.as_ref().is_some_and(|s| s.catching_up);
         if prev <= self.published_seq && !catching_up {
-            self.apply(seq, json, now, true);
+            self.follow(seq, prev, json, now);
             self.release_waiting();
             return;
         }
@@ -410,6 +482,22 @@ impl ConversationState {
             shared.seen = shared.seen.max(seq);
         }
         self.catch_up();
+    }
+
+    /// Applies entry `seq`, the next in the stream after `prev`. When
+    /// `prev` is not the last entry applied here, the stream does not
+    /// continue from what this instance knows: Redis lost its data (a new
+    /// stream began) or trimmed entries this instance never received.
+    /// Events may be missing in between, so this instance's streams end
+    /// (their clients resume with `Last-Event-ID`) and a resume from
+    /// before `seq` gets `resync`: a gap is told, never silent.
+    fn follow(&mut self, seq: u64, prev: u64, json: &str, now: i64) {
+        if prev != self.published_seq {
+            tracing::warn!(conversation = %self.args.id, seq, prev, applied = self.published_seq, "the conversation's stream does not continue from what this instance applied; its streams end and resumes from before get resync");
+            self.floor_seq = self.floor_seq.max(seq);
+            self.members.cancel_all();
+        }
+        self.apply(seq, json, now, true);
     }
 
     /// Reads what follows the last applied entry from the stream, unless a
@@ -441,9 +529,9 @@ impl ConversationState {
         match read.entries {
             Ok(entries) => {
                 let full = entries.len() >= RANGE_COUNT;
-                for (seq, _, json) in entries {
+                for (seq, prev, json) in entries {
                     if seq > self.published_seq {
-                        self.apply(seq, &json, now, true);
+                        self.follow(seq, prev, &json, now);
                     }
                 }
                 self.release_waiting();
@@ -479,7 +567,7 @@ impl ConversationState {
 
     /// Keeps `users` (with streams open here) counted in the roster for
     /// three housekeeping rounds, in a task.
-    pub(super) fn renew_roster(&self, users: Vec<String>, now: i64) {
+    pub(super) fn renew_roster(&self, users: Vec<(String, String)>, now: i64) {
         let Some(shared) = self.shared.as_ref() else {
             return;
         };
@@ -494,6 +582,51 @@ impl ConversationState {
             if let Err(e) = link.renew(&id, &users, until).await {
                 tracing::debug!(conversation = %id, error = %Report(&e), "renewing the roster failed");
             }
+        });
+    }
+
+    /// Answers `subscription` once its `room-state` lists everyone with a
+    /// stream open on any instance: `here` (this instance's, the
+    /// subscriber first among them as it was just counted) and, after
+    /// them, those Redis knows of elsewhere, by name. When Redis does not
+    /// answer, `here` alone.
+    pub(super) fn list_everyone(
+        &self,
+        mut subscription: Subscription,
+        mut here: Vec<Participant>,
+        reply: Reply<Subscription>,
+    ) {
+        let Some(shared) = self.shared.as_ref() else {
+            let _ = reply.send(Ok(subscription));
+            return;
+        };
+        let link = shared.link.clone();
+        let id = self.args.id.clone();
+        tokio::spawn(async move {
+            match link.streaming(&id, crate::time::now_ms()).await {
+                Ok(everyone) => {
+                    let mut elsewhere: Vec<Participant> = everyone
+                        .into_iter()
+                        .filter(|(user, _)| !here.iter().any(|p| p.user_id == *user))
+                        .map(|(user_id, display_name)| Participant {
+                            user_id,
+                            display_name,
+                            is_me: false,
+                        })
+                        .collect();
+                    elsewhere.sort_by(|a, b| {
+                        (&a.display_name, &a.user_id).cmp(&(&b.display_name, &b.user_id))
+                    });
+                    here.extend(elsewhere);
+                    if let Some(frame) = subscription.opening.get_mut(ROOM_STATE_AT) {
+                        *frame = room_state(subscription.position, &here);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(conversation = %id, error = %Report(&e), "reading who streams elsewhere failed; room-state lists this instance's");
+                }
+            }
+            let _ = reply.send(Ok(subscription));
         });
     }
 
@@ -532,12 +665,12 @@ impl ConversationState {
             return Ok(());
         };
         let link = shared.link.clone();
-        let mark = stored_mark(&link, &self.args.id).await?;
+        let marks = link.marks(&self.args.id).await?;
         self.args
             .write_behind
             .progress
             .stored_seq
-            .fetch_max(mark, Ordering::AcqRel);
+            .fetch_max(marks.stored, Ordering::AcqRel);
         let stored = self.published_seq;
         let now = crate::time::now_ms();
         let mut after = 0;
@@ -554,7 +687,12 @@ impl ConversationState {
                 break;
             }
         }
-        self.floor_seq = floor.unwrap_or(self.published_seq);
+        // The next entry follows the stream's head, even when what came
+        // last (events) was trimmed.
+        self.published_seq = self.published_seq.max(marks.head);
+        self.last_seq = self.last_seq.max(marks.head);
+        self.floor_seq = floor.unwrap_or(self.published_seq).max(marks.since);
+        self.documents_saved_elsewhere();
         Ok(())
     }
 
@@ -637,16 +775,21 @@ impl ConversationState {
         }
     }
 
+    /// Makes an entry's change to the state here; the documents it
+    /// changes are saved by the instance holding the storing lease (see
+    /// [`crate::cluster::documents`]), so the copies here count as saved.
     fn apply_change(&mut self, change: EventChange, at: i64) {
+        self.apply_change_here(change, at);
+        self.documents_saved_elsewhere();
+    }
+
+    fn apply_change_here(&mut self, change: EventChange, at: i64) {
         match change {
             EventChange::Revision {
                 message_id,
                 revision,
             } => {
                 self.keep_revision(&message_id, revision, NONE);
-                let delay = self.args.settings.flush_interval;
-                let myself = self.myself.clone();
-                self.schedule_save(&myself, super::DocumentKind::Revisions, delay);
             }
             EventChange::Reaction {
                 message_id,
@@ -655,9 +798,6 @@ impl ConversationState {
                 added,
             } => {
                 self.keep_reaction(&message_id, &user_id, &emoji, added, NONE);
-                let delay = self.args.settings.flush_interval;
-                let myself = self.myself.clone();
-                self.schedule_save(&myself, super::DocumentKind::Reactions, delay);
             }
             EventChange::Presence { user_id, status } => {
                 self.keep_presence(&user_id, status, at);
@@ -669,9 +809,6 @@ impl ConversationState {
             } => {
                 if read_marks::advances(&self.read_marks, &user_id, seq) {
                     self.keep_read_mark(&user_id, ReadMark { message_id, seq }, NONE);
-                    let delay = self.args.settings.flush_interval;
-                    let myself = self.myself.clone();
-                    self.schedule_save(&myself, super::DocumentKind::ReadMarks, delay);
                 }
             }
             EventChange::Member(member) => self.apply_member(member, at),

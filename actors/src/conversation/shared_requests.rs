@@ -82,7 +82,8 @@ impl ConversationState {
                         None,
                     ),
                 ];
-                self.append(entries, None, done(reply));
+                let step = RosterStep::Remove(user.user_id.clone());
+                self.append_after(Some(step), entries, None, done(reply));
             }
             Request::Signal {
                 from,
@@ -185,7 +186,7 @@ impl ConversationState {
     /// The metadata after a create, for every instance.
     pub(super) fn share_meta(&mut self) {
         if let (Some(_), Some(meta)) = (self.shared(), self.meta.clone()) {
-            self.append(vec![SharedEntry::Meta(meta)], None, Box::new(|_, _| {}));
+            self.append_first(vec![SharedEntry::Meta(meta)]);
         }
     }
 

@@ -4,8 +4,9 @@
 //! events relayed to them.
 
 use super::posting::message_frame;
-use super::protocol::{Internal, Request, StreamOpen};
+use super::protocol::{Internal, Reply, Request, StreamOpen};
 use super::{ConversationMsg, ConversationState};
+use crate::domain::Participant;
 use crate::error::ChatError;
 use crate::events::{EventFrame, Viewer, control_frame};
 use crate::time::now_ms;
@@ -35,6 +36,20 @@ pub struct Subscription {
     pub ended: CancellationToken,
     /// Uncounts the stream when dropped.
     pub release: StreamRelease,
+    /// The sequence the opening frames carry.
+    pub(crate) position: u64,
+}
+
+/// Where the `room-state` frame is among a stream's opening frames.
+pub(super) const ROOM_STATE_AT: usize = 1;
+
+/// The `room-state` frame listing `participants`.
+pub(super) fn room_state(position: u64, participants: &[Participant]) -> Bytes {
+    control_frame(
+        position,
+        "room-state",
+        &serde_json::json!({ "participants": participants }),
+    )
 }
 
 /// Events a replay fetches from the conversation at once: a resumed stream
@@ -139,7 +154,26 @@ impl ConversationState {
         Ok(self.publish(kind, from, to, data, now))
     }
 
-    pub(super) fn subscribe(
+    /// Opens a stream and answers it; in a cluster its `room-state` also
+    /// lists the users streaming on other instances (read from Redis in
+    /// a task, while the stream already receives live events).
+    pub(super) fn open_stream(
+        &mut self,
+        myself: &ActorRef<ConversationMsg>,
+        open: StreamOpen,
+        reply: Reply<Subscription>,
+    ) {
+        let user_id = open.user_id.clone();
+        match self.subscribe(myself, open) {
+            Ok(subscription) if self.shared().is_some() => {
+                let here = self.members.participants(&user_id);
+                self.list_everyone(subscription, here, reply);
+            }
+            result => drop(reply.send(result)),
+        }
+    }
+
+    fn subscribe(
         &mut self,
         myself: &ActorRef<ConversationMsg>,
         open: StreamOpen,
@@ -166,7 +200,10 @@ impl ConversationState {
             &open.session_id,
             &open.ends_with,
         );
-        self.renew_roster(vec![open.user_id.clone()], now_ms());
+        self.renew_roster(
+            vec![(open.user_id.clone(), open.display_name.clone())],
+            now_ms(),
+        );
         let release = StreamRelease {
             conversation: myself.clone(),
             stream_id,
@@ -193,11 +230,7 @@ impl ConversationState {
         };
         let mut opening = vec![
             control_frame(position, "system", &"connected"),
-            control_frame(
-                position,
-                "room-state",
-                &serde_json::json!({ "participants": self.members.participants(&open.user_id) }),
-            ),
+            room_state(position, &self.members.participants(&open.user_id)),
         ];
         if resync {
             opening.push(control_frame(
@@ -218,6 +251,7 @@ impl ConversationState {
             live,
             ended,
             release,
+            position,
         })
     }
 
