@@ -7,7 +7,7 @@
 # With S3_ENDPOINT=http://127.0.0.1:PORT (bucket S3_BUCKET, default
 # chats3-bench, already created; keys in AWS_ACCESS_KEY_ID and
 # AWS_SECRET_ACCESS_KEY) the storage workload also runs against that
-# S3-compatible server. Loopback only. Takes about 19 minutes.
+# S3-compatible server. Loopback only. Takes about 25 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/benchmarks}"
@@ -29,10 +29,14 @@ run fanout --rooms 20 --users 50 --rates 500,1000,2000,3000,4000,5000,6000,7000,
   --chart "$out/fanout-latency.svg"
 run idle --streams 10000
 run idle --streams 10000 --transport ws
+run fanout --rooms 20 --users 50 --rate 2000 --duration 10s --compare-transport ws
+# Density: as many streams as the 20,000 descriptors allow, half SSE, half WebSocket.
+run idle --streams 19800 --mixed --sources 4 --hold 20s --server-env CHATS3_SERVER__HEARTBEAT_INTERVAL=5s
 run rooms --rooms 20000
 run history --messages 100000 --duration 5s
 run search --messages 100000 --duration 9s
 run storage --rooms 5 --rate 1000 --duration 20s
+run thumbnail
 if [ -n "${S3_ENDPOINT:-}" ]; then
   s3=(
     --server-env CHATS3_STORAGE__BACKEND=s3

@@ -30,6 +30,19 @@ fn every_workload_runs_at_a_tiny_size() {
         ("search", &["--messages", "20"][..]),
         ("storage", &["--rate", "50"][..]),
         ("rooms", &[][..]),
+        (
+            "idle",
+            &[
+                "--streams",
+                "10",
+                "--mixed",
+                "--sources",
+                "2",
+                "--hold",
+                "1s",
+            ][..],
+        ),
+        ("thumbnail", &[][..]),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
             .arg(workload)
