@@ -9,7 +9,7 @@
 # AWS_SECRET_ACCESS_KEY) the storage workload also runs against that
 # S3-compatible server. With redis-server installed, the cluster runs too:
 # fan-out across 3 instances against 1 on the same Redis, and send in
-# redis mode against local. Loopback only. Takes about 22 minutes.
+# redis mode against local. Loopback only. Takes about 28 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/benchmarks}"
@@ -31,10 +31,14 @@ run fanout --rooms 20 --users 50 --rates 500,1000,2000,3000,4000,5000,6000,7000,
   --chart "$out/fanout-latency.svg"
 run idle --streams 10000
 run idle --streams 10000 --transport ws
+run fanout --rooms 20 --users 50 --rate 2000 --duration 10s --compare-transport ws
+# Density: as many streams as the 20,000 descriptors allow, half SSE, half WebSocket.
+run idle --streams 19800 --mixed --sources 4 --hold 20s --server-env CHATS3_SERVER__HEARTBEAT_INTERVAL=5s
 run rooms --rooms 20000
 run history --messages 100000 --duration 5s
 run search --messages 100000 --duration 9s
 run storage --rooms 5 --rate 1000 --duration 20s
+run thumbnail
 if command -v redis-server > /dev/null; then
   # About 20,000 deliveries/s (410 msgs/s x 49 participants), 3 instances
   # as A and 1 as B, both on a Redis the tool starts.

@@ -117,9 +117,18 @@ impl Api {
         Ok(body["details"].take())
     }
 
-    /// Opens an event stream for the user.
+    /// Opens an event stream for the user, from 127.0.0.1.
     pub async fn stream(&self, user: &User) -> anyhow::Result<crate::sse::SseStream> {
-        crate::sse::SseStream::open(&self.base, "/api/v1/signaling", &user.session_id).await
+        self.stream_from(user, std::net::Ipv4Addr::LOCALHOST).await
+    }
+
+    /// Opens an event stream for the user from the loopback address `from`.
+    pub async fn stream_from(
+        &self,
+        user: &User,
+        from: std::net::Ipv4Addr,
+    ) -> anyhow::Result<crate::sse::SseStream> {
+        crate::sse::SseStream::open(&self.base, "/api/v1/signaling", &user.session_id, from).await
     }
 
     /// A counter or gauge from `/metrics`.

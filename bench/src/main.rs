@@ -7,11 +7,13 @@
 //! counts), `report` (latency
 //! summaries, the human table and one JSON line per run), `sse` (a lean
 //! event-stream reader on raw TCP), `ws` (a WebSocket held open), `workloads/`
-//! (send, fanout, idle, history, search, storage, rooms, fsync). Every loop is bounded in time
+//! (send, fanout, idle, history, search, storage, rooms, fsync,
+//! thumbnail). Every loop is bounded in time
 //! and count, and only loopback addresses are accepted.
 
 mod chart;
 mod client;
+mod net;
 mod redis;
 mod report;
 mod server;
@@ -38,6 +40,9 @@ pub enum Workload {
     /// The disk's `fdatasync` latency, as the write-ahead log pays it (no
     /// server: appends to a file under --sync-dir).
     Fsync,
+    /// A 12-megapixel JPEG uploaded: time until its thumbnail exists and
+    /// the server's peak memory.
+    Thumbnail,
 }
 
 /// What carries a subscriber's events.
@@ -166,6 +171,19 @@ pub struct Args {
     /// WebSockets (`/api/v1/ws`).
     #[arg(long, value_enum, default_value_t = Transport::Sse)]
     pub transport: Transport,
+    /// idle: half the streams SSE and half WebSockets, alternating (a
+    /// density run).
+    #[arg(long)]
+    pub mixed: bool,
+    /// idle: spread the connections over this many loopback source
+    /// addresses, 127.0.0.1 upwards (one has `ip_local_port_range` ports).
+    #[arg(long, default_value_t = 1)]
+    pub sources: u8,
+    /// idle: once all are open, hold them this long and report the
+    /// server's CPU over it (its heartbeats and pings) and how many
+    /// streams the server still counts open.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub hold: Option<Duration>,
     /// With --spawn: run B too, on a server of its own, fresh for every
     /// run, with streams of this transport (A/B of SSE and WebSocket in
     /// one run).

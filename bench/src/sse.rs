@@ -4,6 +4,7 @@
 //! client, so more of the machine is left to the server under test.
 
 use anyhow::{Context, bail};
+use std::net::Ipv4Addr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -31,14 +32,19 @@ pub struct BodyDecoder {
 }
 
 impl SseStream {
-    /// Opens `path` on the server at `base` (`http://host:port`).
-    pub async fn open(base: &str, path: &str, session_id: &str) -> anyhow::Result<SseStream> {
+    /// Opens `path` on the server at `base` (`http://host:port`), from
+    /// the loopback address `from`.
+    pub async fn open(
+        base: &str,
+        path: &str,
+        session_id: &str,
+        from: Ipv4Addr,
+    ) -> anyhow::Result<SseStream> {
         let host = base
             .strip_prefix("http://")
             .context("http:// base URL")?
             .trim_end_matches('/');
-        let mut socket = TcpStream::connect(host).await?;
-        socket.set_nodelay(true)?;
+        let mut socket = crate::net::connect(host, from).await?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nX-Session-Id: {session_id}\r\n\r\n"
         );

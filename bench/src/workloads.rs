@@ -9,6 +9,7 @@ mod rooms;
 mod search;
 mod send;
 mod storage;
+mod thumbnail;
 
 use crate::client::{Api, User};
 use crate::report::Run;
@@ -37,6 +38,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Run> {
         Workload::Storage => storage::run(api, args).await,
         Workload::Rooms => rooms::run(api, args).await,
         Workload::Fsync => fsync::run(args).await,
+        Workload::Thumbnail => thumbnail::run(&api, args).await,
     }
 }
 

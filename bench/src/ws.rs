@@ -9,6 +9,7 @@
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use std::net::Ipv4Addr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -22,8 +23,9 @@ pub struct WsStream {
 
 impl WsStream {
     /// Opens `/api/v1/ws` on the server at `base` (`http://host:port`) as
-    /// `session_id` and reads its two opening frames.
-    pub async fn open(base: &str, session_id: &str) -> anyhow::Result<WsStream> {
+    /// `session_id`, from the loopback address `from`, and reads its two
+    /// opening frames.
+    pub async fn open(base: &str, session_id: &str, from: Ipv4Addr) -> anyhow::Result<WsStream> {
         let host = base
             .strip_prefix("http://")
             .context("http:// base URL")?
@@ -35,8 +37,9 @@ impl WsStream {
         let config = WebSocketConfig::default()
             .read_buffer_size(1024)
             .write_buffer_size(0);
+        let socket = crate::net::connect(host, from).await?;
         let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
+            tokio_tungstenite::client_async_with_config(request, socket, Some(config)).await?;
         let mut opening = 0;
         while opening < 2 {
             match ws.next().await {

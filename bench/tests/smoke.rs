@@ -33,6 +33,19 @@ fn every_workload_runs_at_a_tiny_size() {
             "rooms",
             &["--server-env", "CHATS3_ACTORS__HIBERNATE_AFTER=1s"][..],
         ),
+        (
+            "idle",
+            &[
+                "--streams",
+                "10",
+                "--mixed",
+                "--sources",
+                "2",
+                "--hold",
+                "1s",
+            ][..],
+        ),
+        ("thumbnail", &[][..]),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
             .arg(workload)

@@ -4,12 +4,12 @@
 //! entry is applied here. Requests that change nothing shared are served
 //! as when alone.
 
+use super::ConversationState;
 use super::editing::reaction_event;
 use super::metadata::CLOSED_EVENT;
 use super::posting::system_notice;
 use super::protocol::{Reply, Request};
 use super::shared::{EventChange, MemberChange, RosterStep, SharedEntry, Then};
-use super::ConversationState;
 use crate::cluster::roster::Admission;
 use crate::domain::{Message, NewMessage, Role, Sender};
 use crate::error::ChatError;

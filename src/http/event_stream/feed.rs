@@ -103,7 +103,9 @@ impl Feed {
             if self.ended.is_cancelled() {
                 return None;
             }
-            match replay.next_chunk().await {
+            // Boxed: the conversation call's state is held only while a
+            // chunk is fetched, not by every idle stream's future.
+            match Box::pin(replay.next_chunk()).await {
                 None => self.replay = None,
                 Some(Err(_)) => return None,
                 Some(Ok(chunk)) => {

@@ -8,15 +8,20 @@
 //! nothing is being written).
 //!
 //! Buffers are small on purpose (tungstenite's defaults are 128 KiB each
-//! way per connection): a 1 KiB read buffer, which grows only for a frame
-//! larger than it (and keeps that size: a client's largest frame, at most
-//! [`MAX_FRAME`], stays allocated for its connection), and no write
-//! buffering. Text frames (events and acks) do not pass tungstenite's
-//! write buffer at all, which would keep the largest frame ever sent
-//! allocated for the connection's life: each is written straight to the
-//! socket, its header and its payload in one vectored write, the payload
-//! shared with every other socket it goes to; only control frames (pings,
-//! pongs, the close) go through tungstenite.
+//! way per connection): a [`READ_BUFFER`]-byte read buffer, which grows
+//! only for a frame larger than it (and keeps that size: a client's
+//! largest frame, at most [`MAX_FRAME`], stays allocated for its
+//! connection), and no write buffering. Text frames (events and acks) and
+//! pings do not pass tungstenite's write buffer at all, which would keep
+//! the largest frame ever sent allocated for the connection's life: each
+//! is written straight to the socket, its header and its payload in one
+//! vectored write, the payload shared with every other socket it goes to;
+//! only the replies tungstenite makes (pongs, the close) go through it.
+//!
+//! An idle socket's task is sized for what it does between events: the
+//! socket, the feed, the commands and the wait on both. Whatever runs
+//! rarely (a replay chunk's fetch, a command, the close and its timeout)
+//! is boxed, so its state is allocated only while it runs.
 
 use super::commands::Commands;
 use super::frames;
@@ -39,6 +44,9 @@ pub(super) const MAX_FRAME: usize = 64 * 1024;
 /// pong or a short command in one read, a longer command's payload read
 /// into a buffer of its size.
 const READ_BUFFER: usize = 128;
+
+/// A ping with no payload, unmasked (a server's frames never are).
+const PING: [u8; 2] = [0x89, 0x00];
 
 /// Pings in a row a client may leave unanswered; at the next heartbeat
 /// the socket is closed.
@@ -77,10 +85,22 @@ enum Step {
     In(Option<Result<Message, Error>>),
 }
 
+/// How the connection goes on after a step.
+enum Flow {
+    /// Waits for the next step.
+    Wait,
+    /// The server closes the socket.
+    Close(End),
+    /// The socket is gone, or closed by the client: nothing more is sent.
+    Gone,
+}
+
 /// Takes the connection once its 101 is written and runs the socket until
-/// it ends; the feed (and the stream's count) goes when it returns.
+/// it ends; the feed (and the stream's count) goes when it returns. While
+/// it waits the task holds the socket, the feed, the commands and the
+/// wait on both; each step is handled in a boxed future of its own.
 pub(super) async fn run(pending: PendingUpgrade, mut feed: Feed, commands: Commands) {
-    let socket = match pending.connection().await {
+    let socket = match Box::pin(pending.connection()).await {
         Ok(socket) => socket,
         Err(e) => {
             tracing::debug!(error = %e, "the WebSocket upgrade did not complete");
@@ -100,52 +120,10 @@ pub(super) async fn run(pending: PendingUpgrade, mut feed: Feed, commands: Comma
             item = feed.next() => Step::Out(item),
             received = ws.next() => Step::In(received),
         };
-        let sent = match step {
-            Step::Out(None) => break End::Stream,
-            Step::Out(Some(Item::Heartbeat)) => {
-                if unanswered >= UNANSWERED_PINGS {
-                    break End::Unanswered;
-                }
-                unanswered += 1;
-                ws.send(Message::Ping(Default::default())).await
-            }
-            Step::Out(Some(item)) => match frames::text(item) {
-                Some(text) => send_text(&mut ws, &text).await,
-                None => Ok(()),
-            },
-            Step::In(None) => return,
-            Step::In(Some(Err(Error::Capacity(_)))) => break End::TooLarge,
-            Step::In(Some(Err(e))) => {
-                tracing::debug!(error = %e, "WebSocket ended by the connection");
-                return;
-            }
-            Step::In(Some(Ok(message))) => {
-                unanswered = 0;
-                match message {
-                    // Boxed, so an idle socket's task holds no room for
-                    // a command's state.
-                    Message::Text(text) => {
-                        let ack = Box::pin(commands.answer_text(&text)).await;
-                        send_text(&mut ws, &ack).await
-                    }
-                    Message::Binary(_) => {
-                        let ack = Box::pin(commands.answer_binary()).await;
-                        send_text(&mut ws, &ack).await
-                    }
-                    // The client closed: tungstenite queued the reply;
-                    // nothing may follow it.
-                    Message::Close(_) => {
-                        let _ = tokio::time::timeout(CLOSE_WAIT, ws.flush()).await;
-                        return;
-                    }
-                    // Pongs to pings are tungstenite's.
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
-                }
-            }
-        };
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "WebSocket write failed");
-            return;
+        match Box::pin(handle(&mut ws, &commands, &mut unanswered, step)).await {
+            Flow::Wait => {}
+            Flow::Close(end) => break end,
+            Flow::Gone => return,
         }
     };
     drop(feed);
@@ -155,18 +133,88 @@ pub(super) async fn run(pending: PendingUpgrade, mut feed: Feed, commands: Comma
         End::Unanswered => CloseCode::Away,
         End::TooLarge => CloseCode::Size,
     };
-    let _ = tokio::time::timeout(CLOSE_WAIT, Box::pin(close(ws, code, end))).await;
+    let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, close(ws, code, end))).await;
 }
 
-/// Sends a text frame of `payload` (UTF-8) straight to the socket, after
-/// whatever tungstenite has queued (a pong), so frames never interleave.
+/// One step: an item of the feed sent (a heartbeat as a ping), or what
+/// the client sent answered; `unanswered` counts the pings since the
+/// client last sent anything.
+async fn handle(
+    ws: &mut WebSocketStream<UpgradedConnection>,
+    commands: &Commands,
+    unanswered: &mut u8,
+    step: Step,
+) -> Flow {
+    let sent = match step {
+        Step::Out(None) => return Flow::Close(End::Stream),
+        Step::Out(Some(Item::Heartbeat)) => {
+            if *unanswered >= UNANSWERED_PINGS {
+                return Flow::Close(End::Unanswered);
+            }
+            *unanswered += 1;
+            send_raw(ws, &PING, &[]).await
+        }
+        Step::Out(Some(item)) => match frames::text(item) {
+            Some(text) => send_text(ws, &text).await,
+            None => Ok(()),
+        },
+        Step::In(None) => return Flow::Gone,
+        Step::In(Some(Err(Error::Capacity(_)))) => return Flow::Close(End::TooLarge),
+        Step::In(Some(Err(e))) => {
+            tracing::debug!(error = %e, "WebSocket ended by the connection");
+            return Flow::Gone;
+        }
+        Step::In(Some(Ok(message))) => {
+            *unanswered = 0;
+            match message {
+                // Boxed, so a step that sends an event holds no room for
+                // a command's state.
+                Message::Text(text) => {
+                    let ack = Box::pin(commands.answer_text(&text)).await;
+                    send_text(ws, &ack).await
+                }
+                Message::Binary(_) => {
+                    let ack = Box::pin(commands.answer_binary()).await;
+                    send_text(ws, &ack).await
+                }
+                // The client closed: tungstenite queued the reply;
+                // nothing may follow it.
+                Message::Close(_) => {
+                    let _ = tokio::time::timeout(CLOSE_WAIT, ws.flush()).await;
+                    return Flow::Gone;
+                }
+                // Pongs to pings are tungstenite's.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+            }
+        }
+    };
+    match sent {
+        Ok(()) => Flow::Wait,
+        Err(e) => {
+            tracing::debug!(error = %e, "WebSocket write failed");
+            Flow::Gone
+        }
+    }
+}
+
+/// Sends a text frame of `payload` (UTF-8) straight to the socket.
 async fn send_text(
     ws: &mut WebSocketStream<UpgradedConnection>,
     payload: &Bytes,
 ) -> Result<(), Error> {
-    ws.flush().await?;
     let mut header = [0u8; 10];
     let header = text_header(payload.len(), &mut header);
+    send_raw(ws, header, payload).await
+}
+
+/// Writes a frame's `header` and `payload` straight to the socket, after
+/// whatever tungstenite has queued (a pong), so frames never interleave.
+async fn send_raw(
+    ws: &mut WebSocketStream<UpgradedConnection>,
+    header: &[u8],
+    payload: &[u8],
+) -> Result<(), Error> {
+    ws.flush().await?;
     write_all(ws.get_mut(), header, payload).await?;
     Ok(())
 }
