@@ -38,7 +38,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Run> {
         Workload::Storage => storage::run(api, args).await,
         Workload::Rooms => rooms::run(api, args).await,
         Workload::Fsync => fsync::run(args).await,
-        Workload::Thumbnail => thumbnail::run(&api, args).await,
+        Workload::Thumbnail => thumbnail::run(api, args).await,
     }
 }
 

@@ -86,9 +86,9 @@ pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
         json!(((streaming as f64 - baseline as f64) / k * 100.0).round() / 100.0),
     );
     if let Some(hold) = args.hold {
-        let before = Cpu::now(Some(pid));
+        let before = Cpu::now(&[pid], None);
         tokio::time::sleep(hold).await;
-        let used = Cpu::now(Some(pid)).since(&before);
+        let used = Cpu::now(&[pid], None).since(&before);
         run.set("held_seconds", json!(hold.as_secs_f64()));
         run.set("server_cpu_seconds_held", json!(used.server));
         run.set("rss_after_hold_kib", json!(rss_kib(pid)));

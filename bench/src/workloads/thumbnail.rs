@@ -24,6 +24,8 @@ const VARIANT_WAIT: Duration = Duration::from_secs(30);
 pub async fn run(api: &Api, args: &Args) -> anyhow::Result<Run> {
     let pid = args
         .pid
+        .first()
+        .copied()
         .context("thumbnail needs --spawn or --pid to read the server's memory")?;
     let room = super::rooms(api, 1, 1).await?.remove(0);
     let user = &room.users[0];
