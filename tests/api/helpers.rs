@@ -538,22 +538,31 @@ pub async fn full_history(app: &TestApp, session: &str) -> Vec<Value> {
 /// server's bucket directory).
 pub fn stored_messages(root: &std::path::Path, conversation: &str) -> Vec<Value> {
     let messages = root.join(format!("conversations/{conversation}/messages"));
-    let mut objects: Vec<_> = walk(&messages)
-        .into_iter()
-        .filter(|path| path.extension().is_some_and(|e| e == "ndjson"))
-        .collect();
-    objects.sort();
-    objects
-        .iter()
-        .flat_map(|path| {
-            std::fs::read_to_string(path)
-                .unwrap()
-                .lines()
-                .filter(|line| !line.trim().is_empty())
-                .map(|line| serde_json::from_str(line).expect("a stored message line"))
-                .collect::<Vec<Value>>()
-        })
-        .collect()
+    // A compaction may remove a batch between the listing and its read:
+    // then the listing is taken again.
+    'listing: loop {
+        let mut objects: Vec<_> = walk(&messages)
+            .into_iter()
+            .filter(|path| path.extension().is_some_and(|e| e == "ndjson"))
+            .collect();
+        objects.sort();
+        let mut found = Vec::new();
+        for path in &objects {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue 'listing,
+                Err(e) => panic!("reading {}: {e}", path.display()),
+            };
+            found.extend(
+                text.lines()
+                    .filter(|line| !line.trim().is_empty())
+                    .map(|line| {
+                        serde_json::from_str::<Value>(line).expect("a stored message line")
+                    }),
+            );
+        }
+        return found;
+    }
 }
 
 /// Every file under `dir`, at any depth (none when it does not exist).
