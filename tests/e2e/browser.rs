@@ -150,18 +150,22 @@ impl Browser {
         self.find(css).await.text().await.unwrap()
     }
 
-    /// Waits up to 10 s until `check` holds for the text of `css`.
+    /// Waits up to 20 s (a loaded CI host runs many browsers at once) until
+    /// `check` holds for the text of `css`; the panic shows the last text seen.
     pub async fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-        for _ in 0..200 {
+        let mut last = None;
+        for _ in 0..400 {
             if let Ok(element) = self.client.find(Locator::Css(css)).await
                 && let Ok(text) = element.text().await
-                && check(&text)
             {
-                return text;
+                if check(&text) {
+                    return text;
+                }
+                last = Some(text);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("timed out waiting for {what} in {css}");
+        panic!("timed out waiting for {what} in {css}; last text: {last:?}");
     }
 
     /// The bodies of the messages shown, in order.
