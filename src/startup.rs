@@ -3,7 +3,7 @@
 //! `run_until_stopped()` serves until the shutdown token is cancelled, then
 //! ends streams, drains connections and flushes every conversation.
 
-use crate::config::{ClusterBackend, Config};
+use crate::config::{ClusterBackend, Config, SyncMode};
 use crate::http::layers::admission::Admission;
 use crate::http::layers::rate_limit::Limiter;
 use crate::http::layers::security_headers::SecurityHeaders;
@@ -102,7 +102,9 @@ impl Application {
             config.server.public_url.trim_end_matches('/').to_owned()
         };
         let links = Arc::new(DownloadLinks::new(download_key, public_url.clone()));
-        let storage = Storage::open(&config.storage, links.clone())
+        // Synced as the log is: what the log lets go once stored must last as long.
+        let synced = config.durability.sync == SyncMode::Fsync;
+        let storage = Storage::open(&config.storage, synced, links.clone())
             .await
             .context("opening storage")?;
         let log = match config.durability.wal_config() {

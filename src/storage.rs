@@ -72,14 +72,21 @@ pub struct Storage {
 
 impl Storage {
     /// Opens the configured backend; on a directory, attachments are
-    /// downloaded through `links`.
+    /// downloaded through `links` and `synced` writes reach the disk
+    /// before they are answered.
     pub async fn open(
         config: &StorageConfig,
+        synced: bool,
         links: Arc<DownloadLinks>,
     ) -> anyhow::Result<Storage> {
         let counters = Arc::new(StorageCounters::default());
         let backend: SharedStore = match config.backend {
-            Backend::Fs => Arc::new(fs::FsStore::open(&config.fs_root, counters.clone(), links)?),
+            Backend::Fs => Arc::new(fs::FsStore::open(
+                &config.fs_root,
+                synced,
+                counters.clone(),
+                links,
+            )?),
             Backend::S3 => Arc::new(
                 s3::S3Store::new(&config.s3, config.operation_timeout, counters.clone()).await?,
             ),

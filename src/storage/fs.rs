@@ -1,6 +1,9 @@
 //! The embedded default store: a local directory with the same keys as S3.
 //! Writes go to a temporary file that is renamed into place, so a reader
-//! never sees half an object.
+//! never sees half an object. With `synced` (the default, `[durability]
+//! sync = "fsync"`) a write is on disk before it is answered: the file is
+//! synced before the rename and its directory after, so a power loss keeps
+//! what the write-ahead log let go once storage held it.
 
 use super::StorageCounters;
 use super::links::DownloadLinks;
@@ -15,21 +18,26 @@ use std::time::Duration;
 /// A store rooted at a directory.
 pub struct FsStore {
     root: PathBuf,
+    /// Whether writes are synced to disk before they are answered.
+    synced: bool,
     counters: Arc<StorageCounters>,
     links: Arc<DownloadLinks>,
 }
 
 impl FsStore {
     /// Creates the root directory if needed; attachments are downloaded
-    /// through `links`.
+    /// through `links`; `synced` writes are on disk before they are
+    /// answered.
     pub fn open(
         root: impl AsRef<Path>,
+        synced: bool,
         counters: Arc<StorageCounters>,
         links: Arc<DownloadLinks>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.as_ref())?;
         Ok(FsStore {
             root: root.as_ref().to_path_buf(),
+            synced,
             counters,
             links,
         })
@@ -55,6 +63,52 @@ fn io_error(e: std::io::Error) -> StoreError {
     StoreError::backend("file system call", e)
 }
 
+/// Writes `body` to `path` (under `root`) through a temporary file renamed
+/// into place; `synced`, the file and then every directory the write
+/// created or changed are synced, so the object is on disk once this returns.
+fn write_replacing(root: &Path, path: &Path, body: &[u8], synced: bool) -> std::io::Result<()> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("key has no parent"))?;
+    // The directories this write creates: each must reach its parent's entry.
+    let mut created = Vec::new();
+    let mut missing = Some(parent);
+    while let Some(dir) = missing.filter(|dir| *dir != root && !dir.exists()) {
+        created.push(dir);
+        missing = dir.parent();
+    }
+    std::fs::create_dir_all(parent)?;
+    let temp = parent.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
+    if let Err(e) = write_file(&temp, body, synced).and_then(|()| std::fs::rename(&temp, path)) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    if synced {
+        sync_dir(parent)?;
+        for dir in created {
+            if let Some(above) = dir.parent() {
+                sync_dir(above)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` holding `body`, synced to disk if `synced`.
+fn write_file(path: &Path, body: &[u8], synced: bool) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    std::io::Write::write_all(&mut file, body)?;
+    if synced {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Syncs a directory's entries (a rename or a new file in it) to disk.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[async_trait]
 impl Store for FsStore {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
@@ -70,20 +124,13 @@ impl Store for FsStore {
 
     async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        let result = async {
-            let parent = path
-                .parent()
-                .ok_or_else(|| StoreError::Unusable("key has no parent".into()))?;
-            tokio::fs::create_dir_all(parent).await.map_err(io_error)?;
-            let temp = parent.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
-            tokio::fs::write(&temp, &body).await.map_err(io_error)?;
-            if let Err(e) = tokio::fs::rename(&temp, &path).await {
-                let _ = tokio::fs::remove_file(&temp).await;
-                return Err(io_error(e));
-            }
-            Ok(())
-        }
-        .await;
+        let root = self.root.clone();
+        let synced = self.synced;
+        let result =
+            tokio::task::spawn_blocking(move || write_replacing(&root, &path, &body, synced))
+                .await
+                .map_err(|e| StoreError::backend("file system task", e))
+                .and_then(|written| written.map_err(io_error));
         self.counters.count(&self.counters.puts, &result);
         result
     }
@@ -181,7 +228,7 @@ mod tests {
     async fn round_trips_lists_and_refuses_escapes() {
         let dir = tempfile::tempdir().unwrap();
         let links = Arc::new(DownloadLinks::new(b"k".to_vec(), "http://x".into()));
-        let store = FsStore::open(dir.path(), Arc::default(), links).unwrap();
+        let store = FsStore::open(dir.path(), true, Arc::default(), links).unwrap();
         store
             .put("a/b/c.json", Bytes::from_static(b"1"), "x")
             .await

@@ -314,3 +314,38 @@ async fn past_its_bound_the_log_refuses_messages_with_503_and_stores_none_of_the
         "nothing refused is kept"
     );
 }
+
+#[tokio::test]
+async fn conversations_created_and_closed_survive_a_kill_9() {
+    let (mut process, app) = start(tempfile::tempdir().unwrap(), &[]);
+    let (open, code) = app.create_conversation(Some("kept-open")).await;
+    let (closed, _) = app.create_conversation(Some("kept-closed")).await;
+    let answer = app
+        .post_json(
+            &format!("/api/v1/admin/conversations/{closed}/close"),
+            &json!({ "adminPassword": ADMIN_PASSWORD }),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+    process.0.kill().unwrap();
+    process.0.wait().unwrap();
+    let data_dir = app.stop().await;
+
+    let (_process, app) = start(data_dir, &[]);
+    let status_of = |id: String| {
+        let app = &app;
+        async move {
+            let answer = app
+                .post_json(
+                    &format!("/api/v1/admin/conversations/{id}"),
+                    &json!({ "adminPassword": ADMIN_PASSWORD }),
+                )
+                .await;
+            assert_eq!(answer.status(), 200, "{id} is still there");
+            envelope(answer).await["details"]["status"].clone()
+        }
+    };
+    assert_eq!(status_of(open.clone()).await, "active");
+    assert_eq!(status_of(closed).await, "closed");
+    assert_eq!(app.try_join(&open, &code, "Ann").await.status(), 200);
+}
