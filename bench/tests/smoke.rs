@@ -14,9 +14,25 @@ fn server_binary() -> std::path::PathBuf {
     server
 }
 
+/// Runs the tool with `args` against the spawned server binary and
+/// returns what it printed, failing the test unless it succeeded.
+fn run_bench(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
+        .args(args)
+        .arg("--server-bin")
+        .arg(server_binary())
+        .output()
+        .expect("run chats3-bench");
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[test]
 fn every_workload_runs_at_a_tiny_size() {
-    let server = server_binary();
     let chart = std::env::temp_dir()
         .join(format!("chats3-bench-smoke-{}.svg", std::process::id()))
         .display()
@@ -47,28 +63,10 @@ fn every_workload_runs_at_a_tiny_size() {
         ),
         ("thumbnail", &[][..]),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
-            .arg(workload)
-            .args([
-                "--spawn",
-                "--duration",
-                "1s",
-                "--rooms",
-                "2",
-                "--users",
-                "3",
-            ])
-            .arg("--server-bin")
-            .arg(&server)
-            .args(extra)
-            .output()
-            .expect("run chats3-bench");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{workload}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let mut args = vec![workload, "--spawn", "--duration", "1s"];
+        args.extend(["--rooms", "2", "--users", "3"]);
+        args.extend(extra);
+        let stdout = run_bench(&args);
         let json_line = stdout
             .lines()
             .find(|l| l.starts_with('{'))
@@ -93,21 +91,17 @@ fn a_spawned_server_reads_the_given_config_file() {
         std::env::temp_dir().join(format!("chats3-bench-config-{}.toml", std::process::id()));
     // Messages of at most 5 characters: every bench message is refused.
     std::fs::write(&config, "[limits]\nmax_message_len = 5\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
-        .args(["send", "--spawn", "--duration", "1s", "--concurrency", "2"])
-        .arg("--server-bin")
-        .arg(server_binary())
-        .arg("--server-config")
-        .arg(&config)
-        .output()
-        .expect("run chats3-bench");
+    let stdout = run_bench(&[
+        "send",
+        "--spawn",
+        "--duration",
+        "1s",
+        "--concurrency",
+        "2",
+        "--server-config",
+        config.to_str().unwrap(),
+    ]);
     let _ = std::fs::remove_file(&config);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
     let json_line = stdout.lines().find(|l| l.starts_with('{')).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(json_line).unwrap();
     assert_eq!(parsed["figures"]["msgs_per_s"], 0.0, "{json_line}");
@@ -120,27 +114,23 @@ fn a_spawned_server_reads_the_given_config_file() {
 #[test]
 fn a_second_spawned_binary_is_compared_run_by_run() {
     let server = server_binary();
-    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
-        .args(["send", "--spawn", "--duration", "1s", "--concurrency", "2"])
-        .args(["--rooms", "2", "--users", "2", "--runs", "2"])
-        .arg("--server-bin")
-        .arg(&server)
-        .arg("--compare-server-bin")
-        .arg(&server)
-        .output()
-        .expect("run chats3-bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let runs: Vec<serde_json::Value> = stdout
-        .lines()
-        // One line per run; the summaries' lines have no "figures".
-        .filter(|l| l.starts_with("{\"workload\"") && l.contains("\"figures\""))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let stdout = run_bench(&[
+        "send",
+        "--spawn",
+        "--duration",
+        "1s",
+        "--concurrency",
+        "2",
+        "--rooms",
+        "2",
+        "--users",
+        "2",
+        "--runs",
+        "2",
+        "--compare-server-bin",
+        server.to_str().unwrap(),
+    ]);
+    let runs = run_lines(&stdout);
     assert_eq!(runs.len(), 4, "{stdout}");
     // Both servers were spawned, so both have CPU figures.
     for run in &runs {
@@ -184,21 +174,22 @@ fn a_spawned_cluster_spreads_deliveries_over_its_instances() {
     if !redis_installed() {
         return;
     }
-    let server = server_binary();
-    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
-        .args(["fanout", "--spawn", "--duration", "1s", "--rate", "30"])
-        .args(["--rooms", "2", "--users", "4"])
-        .args(["--instances", "3", "--compare-instances", "1"])
-        .arg("--server-bin")
-        .arg(&server)
-        .output()
-        .expect("run chats3-bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_bench(&[
+        "fanout",
+        "--spawn",
+        "--duration",
+        "1s",
+        "--rate",
+        "30",
+        "--rooms",
+        "2",
+        "--users",
+        "4",
+        "--instances",
+        "3",
+        "--compare-instances",
+        "1",
+    ]);
     let runs = run_lines(&stdout);
     assert_eq!(runs.len(), 2, "{stdout}");
     let (three, one) = (&runs[0]["figures"], &runs[1]["figures"]);
@@ -218,20 +209,20 @@ fn a_spawned_cluster_spreads_deliveries_over_its_instances() {
     assert!(one.get("redis_calls_per_msg").is_none(), "{stdout}");
     assert!(stdout.contains("== ratios A/B"), "{stdout}");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_chats3-bench"))
-        .args(["send", "--spawn", "--duration", "1s", "--concurrency", "2"])
-        .args(["--rooms", "2", "--users", "2"])
-        .args(["--compare-server-env", "CHATS3_CLUSTER__BACKEND=redis"])
-        .arg("--server-bin")
-        .arg(&server)
-        .output()
-        .expect("run chats3-bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_bench(&[
+        "send",
+        "--spawn",
+        "--duration",
+        "1s",
+        "--concurrency",
+        "2",
+        "--rooms",
+        "2",
+        "--users",
+        "2",
+        "--compare-server-env",
+        "CHATS3_CLUSTER__BACKEND=redis",
+    ]);
     let runs = run_lines(&stdout);
     assert_eq!(runs.len(), 2, "{stdout}");
     assert!(runs[0]["figures"].get("redis_cpu_us_per_msg").is_none());
