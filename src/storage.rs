@@ -10,7 +10,7 @@ pub mod links;
 pub mod s3;
 
 use crate::config::{Backend, StorageConfig};
-use chats3_actors::store::SharedStore;
+use chats3_actors::store::{SharedStore, StoreError};
 use links::DownloadLinks;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,9 +35,14 @@ pub struct StorageCounters {
 }
 
 impl StorageCounters {
-    pub(crate) fn count<T, E>(&self, counter: &AtomicU64, result: &Result<T, E>) {
+    /// Counts one request of the kind `counter` counts, and its failure
+    /// (a conditional write that found another version is no failure).
+    pub(crate) fn count<T>(&self, counter: &AtomicU64, result: &Result<T, StoreError>) {
         counter.fetch_add(1, Ordering::Relaxed);
-        if result.is_err() {
+        if result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, StoreError::Changed))
+        {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -7,8 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A storage failure; every one is treated as transient and retried where
-/// the caller can wait.
+/// A storage failure; every one but [`StoreError::Changed`] is treated as
+/// transient and retried where the caller can wait.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The call did not finish within its time limit.
@@ -27,6 +27,11 @@ pub enum StoreError {
     /// unreadable document).
     #[error("{0}")]
     Unusable(String),
+    /// A conditional write found another object than the one it was told
+    /// to replace: another writer came first. Not a failure of storage;
+    /// the writer reads again before it writes.
+    #[error("the object changed since it was read")]
+    Changed,
 }
 
 impl StoreError {

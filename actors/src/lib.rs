@@ -98,6 +98,8 @@ mod conversation_log_tests;
 #[cfg(test)]
 mod registry_log_tests;
 #[cfg(test)]
+mod segments_tests;
+#[cfg(test)]
 mod system_tests;
 #[cfg(test)]
 mod test_support;

@@ -23,11 +23,18 @@
 //! what it is about to write and replace, and the next start deletes what
 //! a crash left replaced but not deleted ([`repair_interrupted`]).
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
+//!
+//! The index is written with a conditional write ([`Store::put_if`]) that
+//! replaces only the version the compactor read, so a compactor that fell
+//! behind another writer of the index (a cluster instance whose lease
+//! passed on while it was paused) replaces nothing: it deletes the
+//! segments it had just written (no index names them), forgets its copy
+//! of the index and reads it again next time.
 
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::Report;
 use crate::ndjson::{encode_lines, parse_batch};
-use crate::store::{Store, StoreError, keys};
+use crate::store::{Store, StoreError, Version, keys};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -76,16 +83,37 @@ impl HistoryIndex {
         store: &dyn Store,
         id: &ConversationId,
     ) -> Result<Option<HistoryIndex>, StoreError> {
-        let Some(body) = store.get(&keys::history_index(id)).await? else {
-            return Ok(None);
-        };
-        match serde_json::from_slice(&body) {
-            Ok(index) => Ok(Some(index)),
+        let body = store.get(&keys::history_index(id)).await?;
+        Ok(body.and_then(|body| Self::parse(id, &body)))
+    }
+
+    /// The stored index as [`HistoryIndex::load`] answers it, and the
+    /// version of `history.json` read (an unreadable index has one too, so
+    /// a compactor can replace it).
+    pub(crate) async fn load_versioned(
+        store: &dyn Store,
+        id: &ConversationId,
+    ) -> Result<(Option<HistoryIndex>, Version), StoreError> {
+        let (body, version) = store.get_versioned(&keys::history_index(id)).await?;
+        Ok((body.and_then(|body| Self::parse(id, &body)), version))
+    }
+
+    fn parse(id: &ConversationId, body: &[u8]) -> Option<HistoryIndex> {
+        match serde_json::from_slice(body) {
+            Ok(index) => Some(index),
             Err(e) => {
                 tracing::warn!(conversation = %id, error = %Report(&e), "history.json unreadable; listing every batch");
-                Ok(None)
+                None
             }
         }
+    }
+
+    /// Whether the index lists every one of `segment_keys` (and there is one).
+    fn lists(&self, segment_keys: &[String]) -> bool {
+        !segment_keys.is_empty()
+            && segment_keys
+                .iter()
+                .all(|k| self.segments.iter().any(|s| s.key == *k))
     }
 }
 
@@ -176,16 +204,27 @@ struct Written {
     count: usize,
 }
 
+/// A compaction whose index write failed without saying whether it was
+/// stored (a timeout): its segments, and what it meant to replace once an
+/// index lists them.
+#[derive(Debug)]
+struct Unsettled {
+    segments: Vec<String>,
+    replaced: Vec<String>,
+}
+
 /// The flusher's compaction state: what it wrote since the last compaction
-/// and the index, loaded on first use.
+/// and the index, loaded on first use, with the version of it read or
+/// written last.
 #[derive(Debug, Default)]
 pub(crate) struct Compactor {
-    index: Option<HistoryIndex>,
+    index: Option<(HistoryIndex, Version)>,
     written_batches: usize,
     written_messages: usize,
     recent: Vec<Written>,
     recent_bytes: usize,
     garbage: Vec<String>,
+    unsettled: Option<Unsettled>,
 }
 
 impl Compactor {
@@ -227,19 +266,48 @@ impl Compactor {
     /// Merges the loose batches (and the newest segment while it is small)
     /// into segments, writes the index, then deletes what they replace.
     /// A failure leaves every message readable; the next round retries.
+    /// [`StoreError::Changed`]: another writer replaced the index since
+    /// this compactor read it; nothing was replaced, and the next round
+    /// reads the index again.
     pub(crate) async fn compact(
         &mut self,
         store: &dyn Store,
         id: &ConversationId,
         intent: Option<&dyn CompactionIntent>,
     ) -> Result<(), StoreError> {
-        let mut index = match self.index.take() {
-            Some(index) => index,
-            None => HistoryIndex::load(store, id).await?.unwrap_or_default(),
+        let (kept, kept_version) = match self.index.take() {
+            Some(kept) => kept,
+            None => {
+                let (index, version) = HistoryIndex::load_versioned(store, id).await?;
+                let index = index.unwrap_or_default();
+                self.settle(&index);
+                (index, version)
+            }
         };
-        let result = self.compact_into(store, id, &mut index, intent).await;
-        self.index = Some(index);
-        result
+        let (mut index, mut version) = (kept.clone(), kept_version.clone());
+        match self
+            .compact_into(store, id, &mut index, &mut version, intent)
+            .await
+        {
+            Ok(()) => self.index = Some((index, version)),
+            Err(StoreError::Changed) => return Err(StoreError::Changed),
+            Err(e) => {
+                self.index = Some((kept, kept_version));
+                return Err(e);
+            }
+        }
+        self.collect_garbage(store).await
+    }
+
+    /// What an earlier compaction meant to replace is garbage once `index`
+    /// lists its segments (its index write was stored after all).
+    fn settle(&mut self, index: &HistoryIndex) {
+        if let Some(unsettled) = self
+            .unsettled
+            .take_if(|unsettled| index.lists(&unsettled.segments))
+        {
+            self.garbage.extend(unsettled.replaced);
+        }
     }
 
     async fn compact_into(
@@ -247,6 +315,7 @@ impl Compactor {
         store: &dyn Store,
         id: &ConversationId,
         index: &mut HistoryIndex,
+        version: &mut Version,
         intent: Option<&dyn CompactionIntent>,
     ) -> Result<(), StoreError> {
         let mut loose: Vec<String> = store
@@ -262,10 +331,10 @@ impl Compactor {
         loose.truncate(MAX_LOOSE_PER_ROUND);
         let Some(last_loose) = loose.last().cloned() else {
             self.reset();
-            return self.collect_garbage(store).await;
+            return Ok(());
         };
         if let Some(segment) = self.concatenate(store, id, index, &loose, intent).await? {
-            return self.commit(store, id, index, segment, loose).await;
+            return self.commit(store, id, index, version, segment, loose).await;
         }
         let mut messages: Vec<SequencedMessage> = Vec::new();
         let mut loose_bytes = 0;
@@ -327,7 +396,7 @@ impl Compactor {
                 bytes: body.len(),
             });
         }
-        self.write_index(store, id, index, written, last_loose, replaced)
+        self.write_index(store, id, (index, version), written, last_loose, replaced)
             .await
     }
 
@@ -409,6 +478,7 @@ impl Compactor {
         store: &dyn Store,
         id: &ConversationId,
         index: &mut HistoryIndex,
+        version: &mut Version,
         (segment, merged): (Segment, Option<String>),
         loose: Vec<String>,
     ) -> Result<(), StoreError> {
@@ -418,38 +488,97 @@ impl Compactor {
             index.segments.pop();
             replaced.push(key);
         }
-        self.write_index(store, id, index, vec![segment], last_loose, replaced)
-            .await
+        self.write_index(
+            store,
+            id,
+            (index, version),
+            vec![segment],
+            last_loose,
+            replaced,
+        )
+        .await
     }
 
-    /// Writes the index with the new segments, then deletes what they replace.
+    /// Writes the index with the new segments in place of the version it
+    /// was read as; what they replace becomes garbage once it is stored.
     async fn write_index(
         &mut self,
         store: &dyn Store,
         id: &ConversationId,
-        index: &mut HistoryIndex,
+        (index, version): (&mut HistoryIndex, &mut Version),
         written: Vec<Segment>,
         last_loose: String,
         replaced: Vec<String>,
     ) -> Result<(), StoreError> {
+        let segment_keys: Vec<String> = written.iter().map(|s| s.key.clone()).collect();
         let mut next = index.clone();
         next.version = 1;
         next.segments.extend(written);
         next.covered_through = Some(last_loose);
         let body = serde_json::to_vec(&next)
             .map_err(|e| StoreError::Unusable(format!("history index not serializable: {e}")))?;
-        store
-            .put(
-                &keys::history_index(id),
-                Bytes::from(body),
-                "application/json",
-            )
-            .await?;
-        *index = next;
-        tracing::debug!(conversation = %id, merged = replaced.len(), segments = index.segments.len(), "history compacted");
-        self.garbage.extend(replaced);
+        let key = keys::history_index(id);
+        let round = Unsettled {
+            segments: segment_keys,
+            replaced,
+        };
+        match store
+            .put_if(&key, Bytes::from(body), "application/json", version)
+            .await
+        {
+            Ok(stored) => {
+                *index = next;
+                *version = stored;
+                self.unsettled = None;
+            }
+            Err(StoreError::Changed) => {
+                return self.behind(store, id, (index, version), round).await;
+            }
+            Err(e) => {
+                self.unsettled = Some(round);
+                return Err(e);
+            }
+        }
+        tracing::debug!(conversation = %id, merged = round.replaced.len(), segments = index.segments.len(), "history compacted");
+        self.garbage.extend(round.replaced);
         self.reset();
-        self.collect_garbage(store).await
+        Ok(())
+    }
+
+    /// The index write found another version than the one read: reads the
+    /// index again. If it lists this round's segments, the write was stored
+    /// after all (a retried request whose first try landed). Otherwise
+    /// another writer came first: this round's segments, which no index
+    /// lists, are deleted, nothing is replaced, and [`StoreError::Changed`]
+    /// tells the caller (which forgets the index).
+    async fn behind(
+        &mut self,
+        store: &dyn Store,
+        id: &ConversationId,
+        (index, version): (&mut HistoryIndex, &mut Version),
+        round: Unsettled,
+    ) -> Result<(), StoreError> {
+        let (stored, stored_version) = match HistoryIndex::load_versioned(store, id).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.unsettled = Some(round);
+                return Err(e);
+            }
+        };
+        let stored = stored.unwrap_or_default();
+        self.settle(&stored);
+        if stored.lists(&round.segments) {
+            *index = stored;
+            *version = stored_version;
+            self.garbage.extend(round.replaced);
+            self.reset();
+            return Ok(());
+        }
+        tracing::info!(conversation = %id, segments = round.segments.len(), "another writer replaced the history index; deleting this compaction's segments");
+        if let Err(e) = store.delete(&round.segments).await {
+            tracing::warn!(conversation = %id, error = %Report(&e), "deleting the segments of a compaction that lost its index write failed; they stay loose until the next one");
+        }
+        Err(StoreError::Changed)
     }
 
     fn reset(&mut self) {

@@ -9,14 +9,40 @@ use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Which object a read saw, for a conditional write
+/// ([`Store::put_if`]) that replaces only that object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Version {
+    /// There was no object under the key.
+    Absent,
+    /// The object's tag: its ETag on S3, a hash of its content in a
+    /// directory. Opaque to callers.
+    Tag(String),
+}
+
 /// What the actors need from storage. Implemented in the service crate for
 /// S3 and for a local directory with identical keys.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The object's bytes, or `None` when there is no such key.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+    /// The object's bytes (`None` when there is no such key) and the
+    /// version they are, for a later [`Store::put_if`].
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Bytes>, Version), StoreError>;
     /// Writes the whole object, replacing any previous one atomically.
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError>;
+    /// Writes the whole object only if what is stored under the key is
+    /// still `expected` (no object for [`Version::Absent`]); answers the
+    /// version written. Fails with [`StoreError::Changed`], writing
+    /// nothing, when another write came first, so a writer that lost its
+    /// turn cannot replace what a newer one wrote.
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        expected: &Version,
+    ) -> Result<Version, StoreError>;
     /// Every key that starts with `prefix`, in any order.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 

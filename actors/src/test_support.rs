@@ -5,7 +5,7 @@ use crate::System;
 use crate::domain::{ConversationId, MessageType, NewMessage, Sender};
 use crate::handle::ConversationHandle;
 use crate::history;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Version};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -24,6 +24,14 @@ pub(crate) struct MemoryStore {
     pub(crate) put_delay_ms: AtomicU64,
 }
 
+/// The version of a stored body: a hash of its content.
+fn version_of(body: &[u8]) -> Version {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    Version::Tag(format!("{:016x}", hasher.finish()))
+}
+
 impl MemoryStore {
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
@@ -35,6 +43,15 @@ impl MemoryStore {
             Ok(())
         }
     }
+
+    /// Counts a put and waits `put_delay_ms` before it lands.
+    async fn delay_put(&self) {
+        let delay = self.put_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.puts.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -45,15 +62,36 @@ impl Store for MemoryStore {
         Ok(self.objects.lock().unwrap().get(key).cloned())
     }
 
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Bytes>, Version), StoreError> {
+        let body = self.get(key).await?;
+        let version = body.as_deref().map_or(Version::Absent, version_of);
+        Ok((body, version))
+    }
+
     async fn put(&self, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
         self.check()?;
-        let delay = self.put_delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.delay_put().await;
         self.objects.lock().unwrap().insert(key.to_owned(), body);
         Ok(())
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        _content_type: &str,
+        expected: &Version,
+    ) -> Result<Version, StoreError> {
+        self.check()?;
+        self.delay_put().await;
+        let mut objects = self.objects.lock().unwrap();
+        let stored = objects.get(key).map_or(Version::Absent, |b| version_of(b));
+        if stored != *expected {
+            return Err(StoreError::Changed);
+        }
+        let written = version_of(&body);
+        objects.insert(key.to_owned(), body);
+        Ok(written)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

@@ -4,13 +4,15 @@
 //! hangs is a failing store. Health is the outcome of the latest call;
 //! while it is failing, or when storage has not answered for a while,
 //! `/ready` starts a probe (one at a time, in a task) so that readiness
-//! comes back by itself once storage answers again.
+//! comes back by itself once storage answers again. A conditional write
+//! that found another version ([`StoreError::Changed`]) is an answer, not
+//! a failure: it keeps storage healthy and is counted as `changed`.
 
 use super::StorageCounters;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chats3_actors::domain::{AttachmentVariant, ConversationId};
-use chats3_actors::store::{SharedStore, Store, StoreError};
+use chats3_actors::store::{SharedStore, Store, StoreError, Version};
 use chats3_actors::time::now_ms;
 use std::future::Future;
 use std::sync::Arc;
@@ -120,7 +122,8 @@ impl Guarded {
                 timed_out
             }
         };
-        self.health.record(result.is_ok());
+        self.health
+            .record(!matches!(&result, Err(e) if !matches!(e, StoreError::Changed)));
         (result, started.elapsed())
     }
 }
@@ -129,6 +132,7 @@ impl Guarded {
 fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
     match result {
         Ok(_) => "ok",
+        Err(StoreError::Changed) => "changed",
         Err(StoreError::TimedOut(_)) => "timeout",
         Err(_) => "error",
     }
@@ -139,6 +143,26 @@ impl Store for Guarded {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         self.run(&self.counters.gets, "get", self.inner.get(key))
             .await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Bytes>, Version), StoreError> {
+        self.run(&self.counters.gets, "get", self.inner.get_versioned(key))
+            .await
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        expected: &Version,
+    ) -> Result<Version, StoreError> {
+        self.run(
+            &self.counters.puts,
+            "put",
+            self.inner.put_if(key, body, content_type, expected),
+        )
+        .await
     }
 
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {

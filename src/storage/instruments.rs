@@ -20,7 +20,8 @@ fn latency_histogram() -> Histogram {
 pub struct StorageRequest {
     /// `get`, `put`, `list` or `delete`.
     pub operation: &'static str,
-    /// `ok`, `error` or `timeout`.
+    /// `ok`, `error`, `timeout` or `changed` (a conditional write found
+    /// another version than it was told to replace: not a failure).
     pub outcome: &'static str,
 }
 
@@ -77,7 +78,7 @@ impl StorageInstruments {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "chats3_storage_requests",
-            "Storage requests by operation and outcome (ok, error, timeout)",
+            "Storage requests by operation and outcome (ok, error, timeout, changed)",
             self.requests.clone(),
         );
         registry.register_with_unit(

@@ -1,20 +1,27 @@
 //! The S3 store (aws-sdk-s3): AWS, or any S3-compatible server through an
 //! endpoint and path-style addressing. Keys get the configured prefix.
+//! An object's version is its ETag; a conditional write sends `If-Match`
+//! with it (`If-None-Match: *` to create), and S3's 412 Precondition
+//! Failed or 409 ConditionalRequestConflict answers
+//! [`StoreError::Changed`].
 
 use super::StorageCounters;
 use crate::config::S3Config;
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use chats3_actors::domain::{AttachmentVariant, ConversationId};
-use chats3_actors::store::{Store, StoreError, keys};
+use chats3_actors::store::{Store, StoreError, Version, keys};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,9 +154,23 @@ impl S3Store {
     }
 }
 
-#[async_trait]
-impl Store for S3Store {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+/// Whether a failed PutObject says its condition did not hold: another
+/// object than the expected one is stored (412 Precondition Failed), or
+/// another write of the key was under way (409 ConditionalRequestConflict).
+fn condition_failed(e: &SdkError<PutObjectError, HttpResponse>) -> bool {
+    let SdkError::ServiceError(failure) = e else {
+        return false;
+    };
+    failure.raw().status().as_u16() == 412
+        || matches!(
+            failure.err().code(),
+            Some("PreconditionFailed" | "ConditionalRequestConflict")
+        )
+}
+
+impl S3Store {
+    /// The object's bytes and ETag, `None` when there is no such key.
+    async fn fetch(&self, key: &str) -> Result<Option<(Bytes, Option<String>)>, StoreError> {
         let result = async {
             let response = self
                 .client
@@ -160,12 +181,13 @@ impl Store for S3Store {
                 .await;
             match response {
                 Ok(output) => {
+                    let e_tag = output.e_tag;
                     let data = output
                         .body
                         .collect()
                         .await
                         .map_err(|e| StoreError::backend("GetObject body", e))?;
-                    Ok(Some(data.into_bytes()))
+                    Ok(Some((data.into_bytes(), e_tag)))
                 }
                 Err(SdkError::ServiceError(e))
                     if matches!(e.err(), GetObjectError::NoSuchKey(_)) =>
@@ -178,6 +200,23 @@ impl Store for S3Store {
         .await;
         self.counters.count(&self.counters.gets, &result);
         result
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.fetch(key).await?.map(|(body, _)| body))
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Bytes>, Version), StoreError> {
+        match self.fetch(key).await? {
+            None => Ok((None, Version::Absent)),
+            Some((body, Some(e_tag))) => Ok((Some(body), Version::Tag(e_tag))),
+            Some((_, None)) => Err(StoreError::Unusable(format!(
+                "GetObject of {key} answered no ETag"
+            ))),
+        }
     }
 
     async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
@@ -192,6 +231,35 @@ impl Store for S3Store {
             .await
             .map(|_| ())
             .map_err(|e| self.failed("PutObject", e));
+        self.counters.count(&self.counters.puts, &result);
+        result
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        expected: &Version,
+    ) -> Result<Version, StoreError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        let request = match expected {
+            Version::Absent => request.if_none_match("*"),
+            Version::Tag(e_tag) => request.if_match(e_tag),
+        };
+        let result = match request.send().await {
+            Ok(output) => output.e_tag.map(Version::Tag).ok_or_else(|| {
+                StoreError::Unusable(format!("PutObject of {key} answered no ETag"))
+            }),
+            Err(e) if condition_failed(&e) => Err(StoreError::Changed),
+            Err(e) => Err(self.failed("PutObject", e)),
+        };
         self.counters.count(&self.counters.puts, &result);
         result
     }

@@ -334,3 +334,83 @@ async fn sigterm_flushes_a_long_write_behind_interval() {
         .collect();
     assert_eq!(bodies, expected);
 }
+
+/// The configured store of `config`, as the server opens it.
+async fn open_storage(config: &Config) -> chats3::storage::Storage {
+    let links = std::sync::Arc::new(chats3::storage::links::DownloadLinks::new(
+        b"key".to_vec(),
+        "http://localhost".into(),
+    ));
+    chats3::storage::Storage::open(&config.storage, true, links)
+        .await
+        .unwrap()
+}
+
+/// A conditional write replaces only the version read; one behind
+/// another writer (or creating what exists) replaces nothing, and is
+/// counted as `changed`, not as a storage failure.
+async fn conditional_writes_replace_only_what_was_read(storage: &chats3::storage::Storage) {
+    use bytes::Bytes;
+    use chats3_actors::store::{StoreError, Version};
+    let store = storage.store();
+    let key = "conversations/fenced/history.json";
+    let json = "application/json";
+    assert_eq!(
+        store.get_versioned(key).await.unwrap(),
+        (None, Version::Absent)
+    );
+    let first = store
+        .put_if(key, Bytes::from_static(b"1"), json, &Version::Absent)
+        .await
+        .unwrap();
+    let created_again = store
+        .put_if(key, Bytes::from_static(b"again"), json, &Version::Absent)
+        .await;
+    assert!(
+        matches!(created_again, Err(StoreError::Changed)),
+        "{created_again:?}"
+    );
+    let (body, read) = store.get_versioned(key).await.unwrap();
+    assert_eq!((body.as_deref(), &read), (Some(&b"1"[..]), &first));
+
+    let second = store
+        .put_if(key, Bytes::from_static(b"2"), json, &read)
+        .await
+        .unwrap();
+    let stale = store
+        .put_if(key, Bytes::from_static(b"stale"), json, &read)
+        .await;
+    assert!(matches!(stale, Err(StoreError::Changed)), "{stale:?}");
+    assert_eq!(
+        store.get_versioned(key).await.unwrap(),
+        (Some(Bytes::from_static(b"2")), second)
+    );
+
+    let metrics = storage.metrics();
+    assert_eq!((metrics.errors, metrics.failing), (0, false));
+    let mut registry = prometheus_client::registry::Registry::default();
+    storage.instruments().register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(r#"chats3_storage_requests_total{operation="put",outcome="changed"} 2"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn conditional_writes_replace_only_what_was_read_on_fs() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_storage(&test_config(dir.path())).await;
+    conditional_writes_replace_only_what_was_read(&storage).await;
+}
+
+#[tokio::test]
+async fn conditional_writes_replace_only_what_was_read_on_s3() {
+    let server = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    use_s3(&mut config, &server.details(), "fenced/");
+    let storage = open_storage(&config).await;
+    conditional_writes_replace_only_what_was_read(&storage).await;
+}

@@ -17,6 +17,15 @@
 //! The holder publishes each new mark on `chats3:stored:{id}`, so every
 //! instance's loaded conversation knows what storage holds (its tail keeps
 //! what does not).
+//!
+//! The documents and the history index a holder keeps are written with
+//! conditional writes. One that finds another version than the holder
+//! read ([`StoreError::Changed`]: another instance wrote it, e.g. the
+//! next holder while this one was paused past its lease) makes the
+//! holder drop everything it keeps for the conversation, the step under
+//! way included: the mark has not moved past that step, so the next
+//! round reads the documents and the stream again and writes nothing
+//! over the newer writer's work.
 
 use super::compaction::LeasedIntent;
 use super::documents::{DocumentChange, HeldDocuments};
@@ -28,7 +37,7 @@ use crate::error::{ChatError, Report};
 use crate::ndjson::encode_lines;
 use crate::segments::Compactor;
 use crate::settings::Settings;
-use crate::store::{SharedStore, keys};
+use crate::store::{SharedStore, StoreError, keys};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -140,6 +149,14 @@ impl Held {
             compactor: Box::default(),
             last_stored_ms: crate::time::now_ms(),
         }
+    }
+
+    /// Another instance wrote a document or the index since this one read
+    /// it: drops what is kept (the step under way too; the stored mark
+    /// has not moved past it) and keeps only the lease's token.
+    fn forget(&mut self, id: &ConversationId) {
+        tracing::info!(conversation = %id, "another instance wrote this conversation's documents; reading them again");
+        *self = Held::new(self.token);
     }
 }
 
@@ -304,6 +321,9 @@ impl Storing {
         };
         let holder = self.holder(lease.token);
         let result = self.store_steps(id, &holder, &mut held, lease.stored).await;
+        if matches!(result, Err(ChatError::Storage(StoreError::Changed))) {
+            held.forget(id);
+        }
         if !matches!(result, Ok(false)) {
             self.held.insert(id.clone(), held);
         }
@@ -421,6 +441,7 @@ impl Storing {
                 }
             }
             Ok(()) => {}
+            Err(StoreError::Changed) => held.forget(id),
             Err(e) => {
                 tracing::warn!(conversation = %id, error = %Report(&e), "compaction failed; batches stay loose until the next one");
             }
