@@ -77,6 +77,7 @@ mod flusher;
 pub mod fuzzing;
 mod handle;
 mod history;
+mod id_filter;
 mod log_needs;
 mod log_records;
 mod membership;

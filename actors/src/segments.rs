@@ -23,9 +23,15 @@
 //! what it is about to write and replace, and the next start deletes what
 //! a crash left replaced but not deleted ([`repair_interrupted`]).
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
+//!
+//! Each segment written gets its id filter (see [`crate::id_filter`])
+//! beside it, after the segment and before the index names it; a filter
+//! is deleted with its segment. A segment that absorbs batches takes its
+//! predecessor's filter and adds their ids.
 
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::Report;
+use crate::id_filter::IdFilter;
 use crate::ndjson::{encode_lines, parse_batch};
 use crate::store::{Store, StoreError, keys};
 use bytes::Bytes;
@@ -96,6 +102,28 @@ pub(crate) async fn history_objects(
     store: &dyn Store,
     id: &ConversationId,
 ) -> Result<Vec<(u64, String)>, StoreError> {
+    Ok(listed_objects(store, id)
+        .await?
+        .into_iter()
+        .map(|o| (o.base, o.key))
+        .collect())
+}
+
+/// One object of a conversation's history.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Listed {
+    /// The lowest `seq` it can hold.
+    pub base: u64,
+    pub key: String,
+    /// Whether the index names it (a segment, with a stored id filter).
+    pub segment: bool,
+}
+
+/// [`history_objects`], telling segments from loose batches.
+pub(crate) async fn listed_objects(
+    store: &dyn Store,
+    id: &ConversationId,
+) -> Result<Vec<Listed>, StoreError> {
     let index = HistoryIndex::load(store, id).await?;
     let prefix = keys::messages_prefix(id);
     let covered = index.as_ref().and_then(|i| i.covered_through.as_deref());
@@ -105,18 +133,26 @@ pub(crate) async fn history_objects(
         store.list(&prefix).await?
     };
     let segments = index.map(|i| i.segments).unwrap_or_default();
-    let mut objects: Vec<(u64, String)> = loose
+    let mut objects: Vec<Listed> = loose
         .into_iter()
         .filter(|k| !segments.iter().any(|s| s.key == *k))
-        .filter_map(|k| {
-            keys::batch_epoch_ms(&k)
+        .filter_map(|key| {
+            keys::batch_epoch_ms(&key)
                 .and_then(|ms| u64::try_from(ms).ok())
-                .map(|ms| (ms.saturating_mul(1000), k))
+                .map(|ms| Listed {
+                    base: ms.saturating_mul(1000),
+                    key,
+                    segment: false,
+                })
         })
         .collect();
-    objects.extend(segments.into_iter().map(|s| (s.first_seq, s.key)));
+    objects.extend(segments.into_iter().map(|s| Listed {
+        base: s.first_seq,
+        key: s.key,
+        segment: true,
+    }));
     objects.sort();
-    objects.dedup();
+    objects.dedup_by(|a, b| a.key == b.key && a.base == b.base);
     Ok(objects)
 }
 
@@ -161,7 +197,7 @@ pub(crate) async fn repair_interrupted(
         }
     }
     if !redundant.is_empty() {
-        store.delete(&redundant).await?;
+        store.delete(&with_filters(&redundant)).await?;
     }
     Ok(redundant.len())
 }
@@ -174,6 +210,8 @@ struct Written {
     first_seq: u64,
     last_seq: u64,
     count: usize,
+    /// Its message ids, for the filter of the segment it goes into.
+    ids: Vec<String>,
 }
 
 /// The flusher's compaction state: what it wrote since the last compaction
@@ -204,6 +242,7 @@ impl Compactor {
                 first_seq: first.seq,
                 last_seq: last.seq,
                 count: batch.len(),
+                ids: batch.iter().map(|m| m.message.message_id.clone()).collect(),
             });
         }
     }
@@ -319,6 +358,8 @@ impl Compactor {
             store
                 .put(&key, body.clone(), "application/x-ndjson")
                 .await?;
+            let ids = chunk.iter().map(|m| m.message.message_id.as_str());
+            store_filter(store, &key, &IdFilter::of_ids(SEGMENT_MAX_MESSAGES, ids)).await;
             written.push(Segment {
                 key,
                 first_seq: first,
@@ -368,6 +409,7 @@ impl Compactor {
             bytes,
         };
         let mut replaced = None;
+        let mut filter = None;
         if let Some(newest) = index.segments.last().filter(|s| {
             s.last_seq < first.first_seq
                 && s.count + count <= SEGMENT_MAX_MESSAGES
@@ -381,9 +423,14 @@ impl Compactor {
             segment.first_seq = newest.first_seq;
             segment.count += newest.count;
             replaced = Some(newest.key.clone());
+            filter = Some(filter_of_segment(store, &newest.key, &old).await);
         }
+        let mut filter = filter.unwrap_or_else(|| IdFilter::with_capacity(SEGMENT_MAX_MESSAGES));
         for part in parts {
             body.extend_from_slice(&part.body);
+            for message_id in &part.ids {
+                filter.insert(message_id);
+            }
         }
         segment.bytes = body.len();
         segment.key = keys::batch_for_seq(id, segment.first_seq);
@@ -401,6 +448,7 @@ impl Compactor {
         store
             .put(&segment.key, Bytes::from(body), "application/x-ndjson")
             .await?;
+        store_filter(store, &segment.key, &filter).await;
         Ok(Some((segment, replaced)))
     }
 
@@ -447,7 +495,7 @@ impl Compactor {
             .await?;
         *index = next;
         tracing::debug!(conversation = %id, merged = replaced.len(), segments = index.segments.len(), "history compacted");
-        self.garbage.extend(replaced);
+        self.garbage.extend(with_filters(&replaced));
         self.reset();
         self.collect_garbage(store).await
     }
@@ -471,6 +519,45 @@ impl Compactor {
             self.garbage.drain(..excess);
         }
         result
+    }
+}
+
+/// The keys of objects with the keys of their id filters.
+fn with_filters(objects: &[String]) -> Vec<String> {
+    objects
+        .iter()
+        .flat_map(|key| std::iter::once(key.clone()).chain(keys::id_filter(key)))
+        .collect()
+}
+
+/// The filter of the segment at `key` whose body is `body`, to take more
+/// ids: its stored filter, or one built from the body.
+async fn filter_of_segment(store: &dyn Store, key: &str, body: &[u8]) -> IdFilter {
+    let stored = match keys::id_filter(key) {
+        Some(filter_key) => store.get(&filter_key).await.ok().flatten(),
+        None => None,
+    };
+    if let Some(filter) = stored.and_then(|stored| IdFilter::decode(&stored).ok()) {
+        return filter;
+    }
+    let messages = parse_batch(keys::batch_epoch_ms(key).unwrap_or(0), key, body);
+    IdFilter::of_ids(
+        SEGMENT_MAX_MESSAGES,
+        messages.iter().map(|m| m.message.message_id.as_str()),
+    )
+}
+
+/// Stores the id filter of the segment at `key`; a failure only costs a
+/// later reader building it (see [`crate::id_filter::load_or_build`]).
+async fn store_filter(store: &dyn Store, key: &str, filter: &IdFilter) {
+    let Some(filter_key) = keys::id_filter(key) else {
+        return;
+    };
+    if let Err(e) = store
+        .put(&filter_key, filter.encode(), "application/octet-stream")
+        .await
+    {
+        tracing::warn!(key = filter_key, error = %Report(&e), "storing a segment's id filter failed");
     }
 }
 
