@@ -68,6 +68,10 @@ pub(crate) struct IdFilters {
     covered_below: u64,
     bytes: usize,
     consulting: bool,
+    /// Filters of ids trimmed while a consult is in flight (all at or
+    /// after its front), and the front after them: they extend what the
+    /// consult covers, so a busy room needs not list again at once.
+    during: Option<(Vec<IdFilter>, u64)>,
     waiting: VecDeque<WaitingPost>,
 }
 
@@ -143,6 +147,7 @@ impl IdFilters {
     /// their verdicts, oldest first; those that came meanwhile stay.
     pub(crate) fn finish_consult(&mut self, consulted: Consulted) -> Vec<(WaitingPost, Verdict)> {
         self.consulting = false;
+        let during = self.during.take();
         if let Some((listing, read)) = consulted.listing {
             let listed: HashSet<&String> = listing.iter().collect();
             self.objects.retain(|key, _| listed.contains(key));
@@ -152,13 +157,21 @@ impl IdFilters {
                     self.objects.insert(key, filter);
                 }
             }
-            self.bytes = self.bytes_held();
             self.covered_below = if listing.iter().all(|k| self.objects.contains_key(k)) {
                 consulted.front
             } else {
                 0
             };
         }
+        match during {
+            Some((filters, front)) if self.covered_below >= consulted.front => {
+                self.trimmed.extend(filters);
+                self.covered_below = self.covered_below.max(front);
+            }
+            Some(_) => self.covered_below = self.covered_below.min(consulted.front),
+            None => {}
+        }
+        self.bound_memory();
         let answered = consulted.verdicts.len().min(self.waiting.len());
         self.waiting
             .drain(..answered)
@@ -177,37 +190,56 @@ impl IdFilters {
         let Some(first) = trimmed.first() else {
             return;
         };
-        if self.covered_below == 0 || self.covered_below < first.seq {
+        if self.consulting {
+            let (filters, after) = self.during.get_or_insert_with(|| (Vec::new(), front));
+            add_ids(filters, trimmed);
+            *after = front;
+        } else if self.covered_below > 0 && self.covered_below >= first.seq {
+            add_ids(&mut self.trimmed, trimmed);
+            self.covered_below = self.covered_below.max(front);
+        } else {
             return;
         }
-        for m in trimmed {
-            match self.trimmed.last_mut() {
-                Some(filter) if filter.count() < TRIMMED_PER_FILTER => {
-                    filter.insert(&m.message.message_id)
-                }
-                _ => {
-                    let mut filter = IdFilter::with_capacity(TRIMMED_PER_FILTER);
-                    filter.insert(&m.message.message_id);
-                    self.trimmed.push(filter);
-                }
-            }
-        }
+        self.bound_memory();
+    }
+
+    /// Past [`MAX_FILTER_BYTES`], drops the filters of trimmed ids: what
+    /// they covered is listed again by the next consult.
+    fn bound_memory(&mut self) {
         self.bytes = self.bytes_held();
         if self.bytes > MAX_FILTER_BYTES {
             self.trimmed.clear();
-            self.bytes = self.bytes_held();
+            self.during = None;
             self.covered_below = 0;
-        } else {
-            self.covered_below = self.covered_below.max(front);
+            self.bytes = self.bytes_held();
         }
     }
 
     fn bytes_held(&self) -> usize {
+        let during = self.during.iter().flat_map(|(filters, _)| filters);
         self.objects
             .values()
             .chain(&self.trimmed)
+            .chain(during)
             .map(IdFilter::bytes)
             .sum()
+    }
+}
+
+/// Adds the ids of `messages` to the last of `filters`, starting another
+/// when it is full.
+fn add_ids(filters: &mut Vec<IdFilter>, messages: &[SequencedMessage]) {
+    for m in messages {
+        match filters.last_mut() {
+            Some(filter) if filter.count() < TRIMMED_PER_FILTER => {
+                filter.insert(&m.message.message_id)
+            }
+            _ => {
+                let mut filter = IdFilter::with_capacity(TRIMMED_PER_FILTER);
+                filter.insert(&m.message.message_id);
+                filters.push(filter);
+            }
+        }
     }
 }
 
@@ -318,4 +350,166 @@ async fn consult_once(
         listing: Some((listing.into_iter().map(|o| o.key).collect(), read)),
         front,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: u64, message_id: &str) -> SequencedMessage {
+        let message = serde_json::from_value(serde_json::json!({
+            "messageId": message_id, "conversationId": "c1", "senderUserId": "ann",
+            "senderDisplayName": "Ann", "senderRole": "user", "type": "text", "body": "hi",
+            "clientTimestamp": "t", "serverReceivedAt": "1970-01-01T00:00:01Z"
+        }))
+        .unwrap();
+        SequencedMessage { seq, message }
+    }
+
+    fn filter_of(ids: &[&str]) -> IdFilter {
+        IdFilter::of_ids(2000, ids.iter().copied())
+    }
+
+    /// What a consult that listed `objects` below `front` brings back.
+    fn listed(front: u64, objects: Vec<(&str, IdFilter)>) -> Consulted {
+        Consulted {
+            verdicts: Vec::new(),
+            listing: Some((
+                objects.iter().map(|(key, _)| (*key).to_owned()).collect(),
+                objects
+                    .into_iter()
+                    .map(|(key, filter)| (key.to_owned(), filter))
+                    .collect(),
+            )),
+            front,
+        }
+    }
+
+    #[test]
+    fn a_consult_covers_up_to_its_front_and_trimmed_ids_carry_it_on() {
+        let mut filters = IdFilters::default();
+        assert!(!filters.ready_for(100), "nothing is known before a consult");
+        filters.consulting = true;
+        filters.finish_consult(listed(100, vec![("a", filter_of(&["x"]))]));
+        assert!(filters.ready_for(100) && !filters.ready_for(101));
+        assert_eq!(filters.maybes("x"), (vec!["a".to_owned()], false));
+        assert_eq!(filters.maybes("y"), (Vec::new(), false));
+
+        filters.note_trimmed(&[message(100, "t1"), message(103, "t2")], 105);
+        assert!(filters.ready_for(105));
+        assert_eq!(filters.maybes("t2"), (Vec::new(), true));
+        assert!(filters.bytes() > 0);
+    }
+
+    #[test]
+    fn ids_trimmed_during_a_consult_extend_it_and_unlisted_objects_go() {
+        let mut filters = IdFilters::default();
+        filters.consulting = true;
+        filters.finish_consult(listed(100, vec![("a", filter_of(&["x"]))]));
+        filters.consulting = true;
+        filters.note_trimmed(&[message(100, "t")], 110);
+        filters.finish_consult(listed(100, vec![("b", filter_of(&["x"]))]));
+        assert!(filters.ready_for(110), "the trim meanwhile is kept");
+        assert_eq!(filters.maybes("x"), (vec!["b".to_owned()], false));
+        assert!(filters.maybes("t").1);
+    }
+
+    #[test]
+    fn a_gap_in_coverage_needs_a_consult_again() {
+        let mut filters = IdFilters::default();
+        filters.note_trimmed(&[message(100, "t")], 110);
+        assert!(
+            !filters.ready_for(110),
+            "trims before any consult cover nothing"
+        );
+        filters.consulting = true;
+        filters.finish_consult(Consulted {
+            verdicts: Vec::new(),
+            listing: None,
+            front: 110,
+        });
+        assert!(!filters.ready_for(110), "a failed consult covers nothing");
+    }
+
+    #[test]
+    fn filters_past_the_memory_bound_are_not_held_and_cover_nothing() {
+        let mut filters = IdFilters::default();
+        let per_filter = filter_of(&[]).bytes();
+        let count = MAX_FILTER_BYTES / per_filter + 2;
+        let names: Vec<String> = (0..count).map(|n| format!("k{n}")).collect();
+        let objects = names
+            .iter()
+            .map(|name| (name.as_str(), filter_of(&["x"])))
+            .collect();
+        filters.consulting = true;
+        filters.finish_consult(listed(100, objects));
+        assert!(filters.bytes() <= MAX_FILTER_BYTES);
+        assert!(
+            !filters.ready_for(100),
+            "what did not fit is read per consult"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_maybe_is_verified_in_its_segment_and_a_false_one_refuses_nothing() {
+        let store = crate::test_support::MemoryStore::default();
+        let conversation = crate::domain::ConversationId::parse("c1").unwrap();
+        let key = keys::batch_for_seq(&conversation, 1_000_000);
+        let stored = [message(1_000_000, "m0"), message(1_000_001, "m1")];
+        let body = crate::ndjson::encode_lines(&stored);
+        let index = serde_json::json!({
+            "version": 1, "coveredThrough": key,
+            "segments": [{ "key": key, "firstSeq": 1_000_000, "lastSeq": 1_000_001,
+                           "count": 2, "bytes": body.len() }]
+        });
+        // A filter that says "maybe" to every id.
+        let mut saturated = IdFilter::with_capacity(1);
+        for n in 0..10_000 {
+            saturated.insert(&format!("filler-{n}"));
+        }
+        assert!(saturated.may_contain("never-posted"));
+        let puts = [
+            (key.clone(), body),
+            (keys::id_filter(&key).unwrap(), saturated.encode()),
+            (keys::history_index(&conversation), index.to_string().into()),
+        ];
+        for (key, body) in puts {
+            store.put(&key, body, "x").await.unwrap();
+        }
+        let asked = ["never-posted".to_owned(), "m1".to_owned()];
+        let consulted = consult(
+            &store,
+            &conversation,
+            u64::MAX,
+            &asked,
+            &HashSet::new(),
+            vec![Vec::new(), Vec::new()],
+        )
+        .await;
+        assert!(matches!(consulted.verdicts[0], Verdict::Unused));
+        match &consulted.verdicts[1] {
+            Verdict::Used(m) => assert_eq!(m.seq, 1_000_001),
+            other => panic!("{other:?}"),
+        }
+        let (listing, read) = consulted.listing.unwrap();
+        assert_eq!((listing, read.len()), (vec![key], 1));
+
+        store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let consulted = consult(
+            &store,
+            &conversation,
+            u64::MAX,
+            &asked,
+            &HashSet::new(),
+            vec![Vec::new(), Vec::new()],
+        )
+        .await;
+        assert!(
+            consulted
+                .verdicts
+                .iter()
+                .all(|v| matches!(v, Verdict::Unknown))
+        );
+        assert!(consulted.listing.is_none());
+    }
 }
