@@ -131,7 +131,9 @@ impl IdFilter {
         }
         let (count, bloom) = rest.split_first_chunk::<4>().ok_or("truncated")?;
         let bloom = Bloom::<str>::from_slice(bloom)?;
-        if bloom.len() == 0 || bloom.number_of_hash_functions() > MAX_HASHES {
+        // (`Bloom::is_empty` tells whether no bit is set, not this.)
+        let bits = bloom.len();
+        if bits == 0 || bloom.number_of_hash_functions() > MAX_HASHES {
             return Err("implausible filter parameters");
         }
         if !CANARIES.iter().all(|canary| bloom.check(*canary)) {
@@ -151,7 +153,7 @@ pub(crate) enum Loaded {
     Vanished,
     /// The filter, and the object's parsed messages when it was built from
     /// them (a caller verifying a maybe needs not read them again).
-    Filter(IdFilter, Option<Vec<crate::domain::SequencedMessage>>),
+    Filter(Box<IdFilter>, Option<Vec<crate::domain::SequencedMessage>>),
 }
 
 /// The filter of the object at `object_key`: its stored filter when
@@ -169,7 +171,7 @@ pub(crate) async fn load_or_build(
         && let Some(body) = store.get(key).await?
     {
         match IdFilter::decode(&body) {
-            Ok(filter) => return Ok(Loaded::Filter(filter, None)),
+            Ok(filter) => return Ok(Loaded::Filter(Box::new(filter), None)),
             Err(why) => {
                 tracing::warn!(key, why, "an id filter does not decode; building it again")
             }
@@ -189,15 +191,15 @@ pub(crate) async fn load_or_build(
         capacity,
         messages.iter().map(|m| m.message.message_id.as_str()),
     );
-    if stored && let Some(key) = &filter_key {
-        if let Err(e) = store
+    if stored
+        && let Some(key) = &filter_key
+        && let Err(e) = store
             .put(key, filter.encode(), "application/octet-stream")
             .await
-        {
-            tracing::warn!(key, error = %Report(&e), "storing a built id filter failed");
-        }
+    {
+        tracing::warn!(key, error = %Report(&e), "storing a built id filter failed");
     }
-    Ok(Loaded::Filter(filter, Some(messages)))
+    Ok(Loaded::Filter(Box::new(filter), Some(messages)))
 }
 
 #[cfg(test)]

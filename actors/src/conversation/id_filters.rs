@@ -50,11 +50,18 @@ pub(crate) enum Verdict {
 /// it read, to hold.
 pub(crate) struct Consulted {
     pub verdicts: Vec<Verdict>,
-    /// The objects below the front as listed, and the filters read of
-    /// those not held; `None` when the listing failed.
-    listing: Option<(Vec<String>, Vec<(String, IdFilter)>)>,
+    /// `None` when the listing failed.
+    listing: Option<Listing>,
     /// The front the consult was asked for.
     front: u64,
+}
+
+/// The objects below a consult's front as it listed them, and the
+/// filters it read of those not held.
+#[derive(Debug)]
+struct Listing {
+    keys: Vec<String>,
+    read: Vec<(String, Box<IdFilter>)>,
 }
 
 /// The filters a conversation holds, and the posts waiting for a consult.
@@ -148,13 +155,17 @@ impl IdFilters {
     pub(crate) fn finish_consult(&mut self, consulted: Consulted) -> Vec<(WaitingPost, Verdict)> {
         self.consulting = false;
         let during = self.during.take();
-        if let Some((listing, read)) = consulted.listing {
+        if let Some(Listing {
+            keys: listing,
+            read,
+        }) = consulted.listing
+        {
             let listed: HashSet<&String> = listing.iter().collect();
             self.objects.retain(|key, _| listed.contains(key));
             self.trimmed.clear();
             for (key, filter) in read {
                 if self.bytes_held() + filter.bytes() <= MAX_FILTER_BYTES {
-                    self.objects.insert(key, filter);
+                    self.objects.insert(key, *filter);
                 }
             }
             self.covered_below = if listing.iter().all(|k| self.objects.contains_key(k)) {
@@ -289,7 +300,7 @@ async fn consult_once(
         .into_iter()
         .filter(|o| o.base < front)
         .collect();
-    let mut read: Vec<(String, IdFilter)> = Vec::new();
+    let mut read: Vec<(String, Box<IdFilter>)> = Vec::new();
     let mut read_bytes = 0;
     let mut parsed: HashMap<String, Vec<SequencedMessage>> = HashMap::new();
     let mut maybes: Vec<HashSet<String>> = held_maybes
@@ -347,7 +358,10 @@ async fn consult_once(
     }
     Ok(Some(Consulted {
         verdicts,
-        listing: Some((listing.into_iter().map(|o| o.key).collect(), read)),
+        listing: Some(Listing {
+            keys: listing.into_iter().map(|o| o.key).collect(),
+            read,
+        }),
         front,
     }))
 }
@@ -366,6 +380,14 @@ mod tests {
         SequencedMessage { seq, message }
     }
 
+    /// Filters with a consult in flight.
+    fn consulting() -> IdFilters {
+        IdFilters {
+            consulting: true,
+            ..IdFilters::default()
+        }
+    }
+
     fn filter_of(ids: &[&str]) -> IdFilter {
         IdFilter::of_ids(2000, ids.iter().copied())
     }
@@ -374,13 +396,13 @@ mod tests {
     fn listed(front: u64, objects: Vec<(&str, IdFilter)>) -> Consulted {
         Consulted {
             verdicts: Vec::new(),
-            listing: Some((
-                objects.iter().map(|(key, _)| (*key).to_owned()).collect(),
-                objects
+            listing: Some(Listing {
+                keys: objects.iter().map(|(key, _)| (*key).to_owned()).collect(),
+                read: objects
                     .into_iter()
-                    .map(|(key, filter)| (key.to_owned(), filter))
+                    .map(|(key, filter)| (key.to_owned(), Box::new(filter)))
                     .collect(),
-            )),
+            }),
             front,
         }
     }
@@ -403,8 +425,7 @@ mod tests {
 
     #[test]
     fn ids_trimmed_during_a_consult_extend_it_and_unlisted_objects_go() {
-        let mut filters = IdFilters::default();
-        filters.consulting = true;
+        let mut filters = consulting();
         filters.finish_consult(listed(100, vec![("a", filter_of(&["x"]))]));
         filters.consulting = true;
         filters.note_trimmed(&[message(100, "t")], 110);
@@ -491,8 +512,8 @@ mod tests {
             Verdict::Used(m) => assert_eq!(m.seq, 1_000_001),
             other => panic!("{other:?}"),
         }
-        let (listing, read) = consulted.listing.unwrap();
-        assert_eq!((listing, read.len()), (vec![key], 1));
+        let listing = consulted.listing.unwrap();
+        assert_eq!((listing.keys, listing.read.len()), (vec![key], 1));
 
         store.down.store(true, std::sync::atomic::Ordering::SeqCst);
         let consulted = consult(
