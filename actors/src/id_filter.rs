@@ -6,7 +6,9 @@
 //!
 //! The filter is the maintained [`bloomfilter`] crate: keyed SipHash-1-3
 //! with a random seed per filter (nobody can choose ids that collide
-//! without reading storage) and a versioned byte layout of its own. Around
+//! without reading storage) and a versioned byte layout of its own that
+//! carries the seed, so storing one needs no serde format (the reason it
+//! was chosen over `fastbloom`). Around
 //! it a file adds a magic, a format byte and a CRC-32C, so a torn or
 //! altered file is rebuilt rather than trusted; and canary ids inserted at
 //! build and checked at load catch a filter whose hashing no longer

@@ -317,7 +317,11 @@ async fn consult_once(
                 maybes[n].insert(object.key.clone());
             }
         }
-        if let Some(messages) = messages {
+        // Kept only where a maybe will read them: a Chats3 bucket's
+        // thousands of loose files are not held all at once.
+        if let Some(messages) = messages
+            && maybes.iter().any(|keys| keys.contains(&object.key))
+        {
             parsed.insert(object.key.clone(), messages);
         }
         // What does not fit is read again by the next consult.

@@ -237,6 +237,13 @@ impl ConversationState {
         }
     }
 
+    /// A post in a cluster: memory first, then (for an id it does not
+    /// know) the stored history's id filters, then the Redis claim with
+    /// the append. The filters are asked before the claim rather than
+    /// after it misses because claim and append are one script. Together
+    /// they cover every id: the filters what is stored below the tail, the
+    /// tail what is newer, and the claim what another instance appended
+    /// that has not reached this one yet.
     fn post_shared(
         &mut self,
         sender: &Sender,
