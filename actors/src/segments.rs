@@ -25,8 +25,9 @@
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
 //!
 //! Each segment written gets its id filter (see [`crate::id_filter`])
-//! beside it, after the segment and before the index names it; a filter
-//! is deleted with its segment. A segment that absorbs batches takes its
+//! beside it, once the index names the segment and what it replaced is
+//! deleted (a reader before then builds it); a filter is deleted with its
+//! segment. A segment that absorbs batches takes its
 //! predecessor's filter and adds their ids.
 
 use crate::domain::{ConversationId, SequencedMessage};
@@ -224,6 +225,10 @@ pub(crate) struct Compactor {
     recent: Vec<Written>,
     recent_bytes: usize,
     garbage: Vec<String>,
+    /// Id filters of the segments this round wrote, stored once the index
+    /// names them and what they replace is deleted (so the window in which
+    /// a segment and its batches both exist stays as short as before).
+    pending_filters: Vec<(String, IdFilter)>,
 }
 
 impl Compactor {
@@ -303,8 +308,14 @@ impl Compactor {
             self.reset();
             return self.collect_garbage(store).await;
         };
-        if let Some(segment) = self.concatenate(store, id, index, &loose, intent).await? {
-            return self.commit(store, id, index, segment, loose).await;
+        self.pending_filters.clear();
+        if let Some((segment, merged, filter)) =
+            self.concatenate(store, id, index, &loose, intent).await?
+        {
+            self.pending_filters.push((segment.key.clone(), filter));
+            return self
+                .commit(store, id, index, (segment, merged), loose)
+                .await;
         }
         let mut messages: Vec<SequencedMessage> = Vec::new();
         let mut loose_bytes = 0;
@@ -359,7 +370,8 @@ impl Compactor {
                 .put(&key, body.clone(), "application/x-ndjson")
                 .await?;
             let ids = chunk.iter().map(|m| m.message.message_id.as_str());
-            store_filter(store, &key, &IdFilter::of_ids(SEGMENT_MAX_MESSAGES, ids)).await;
+            self.pending_filters
+                .push((key.clone(), IdFilter::of_ids(SEGMENT_MAX_MESSAGES, ids)));
             written.push(Segment {
                 key,
                 first_seq: first,
@@ -375,7 +387,8 @@ impl Compactor {
     /// The common case without reading or parsing anything: every loose
     /// batch is one this flusher wrote (so its lines carry `seq`, in order)
     /// and they fit one segment, possibly after the newest segment's bytes.
-    /// Returns the segment written, with the key it replaces if it merged.
+    /// Returns the segment written, with the key it replaces if it merged,
+    /// and its id filter.
     async fn concatenate(
         &self,
         store: &dyn Store,
@@ -383,7 +396,7 @@ impl Compactor {
         index: &HistoryIndex,
         loose: &[String],
         intent: Option<&dyn CompactionIntent>,
-    ) -> Result<Option<(Segment, Option<String>)>, StoreError> {
+    ) -> Result<Option<Concatenated>, StoreError> {
         let mut parts: Vec<&Written> = Vec::with_capacity(loose.len());
         for key in loose {
             match self.recent.iter().find(|w| w.key == *key) {
@@ -448,8 +461,7 @@ impl Compactor {
         store
             .put(&segment.key, Bytes::from(body), "application/x-ndjson")
             .await?;
-        store_filter(store, &segment.key, &filter).await;
-        Ok(Some((segment, replaced)))
+        Ok(Some((segment, replaced, filter)))
     }
 
     async fn commit(
@@ -497,7 +509,11 @@ impl Compactor {
         tracing::debug!(conversation = %id, merged = replaced.len(), segments = index.segments.len(), "history compacted");
         self.garbage.extend(with_filters(&replaced));
         self.reset();
-        self.collect_garbage(store).await
+        let collected = self.collect_garbage(store).await;
+        for (key, filter) in std::mem::take(&mut self.pending_filters) {
+            store_filter(store, &key, &filter).await;
+        }
+        collected
     }
 
     fn reset(&mut self) {
@@ -521,6 +537,10 @@ impl Compactor {
         result
     }
 }
+
+/// A segment `concatenate` wrote, the key of the segment it absorbed, and
+/// its id filter.
+type Concatenated = (Segment, Option<String>, IdFilter);
 
 /// The keys of objects with the keys of their id filters.
 fn with_filters(objects: &[String]) -> Vec<String> {
