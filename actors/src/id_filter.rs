@@ -336,4 +336,41 @@ mod tests {
             Loaded::Vanished
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_or_are_refused_without_a_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+            hashes in proptest::num::u32::ANY,
+            bits in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            if let Ok(filter) = IdFilter::decode(&bytes) {
+                let _ = filter.may_contain("x");
+            }
+            // Well framed (magic, checksum, the crate's header) with any
+            // hash count and bitmap, zero-length included.
+            let mut rest = 0u32.to_le_bytes().to_vec();
+            rest.push(1);
+            rest.extend_from_slice(&(bits.len() as u64).to_le_bytes());
+            rest.extend_from_slice(&hashes.to_le_bytes());
+            rest.extend_from_slice(&[9; 32]);
+            rest.extend_from_slice(&bits);
+            let mut framed = MAGIC.to_vec();
+            framed.push(FORMAT);
+            framed.extend_from_slice(&crc32c::crc32c(&rest).to_le_bytes());
+            framed.extend_from_slice(&rest);
+            if let Ok(filter) = IdFilter::decode(&framed) {
+                let _ = filter.may_contain("x");
+            }
+        }
+
+        #[test]
+        fn a_changed_byte_is_never_trusted(at in 0usize..4096, flip in 1u8..=255) {
+            let encoded = IdFilter::of_ids(100, ids(20).iter().map(String::as_str)).encode();
+            let mut changed = encoded.to_vec();
+            let at = at % changed.len();
+            changed[at] ^= flip;
+            proptest::prop_assert!(IdFilter::decode(&changed).is_err());
+        }
+    }
 }
