@@ -4,10 +4,11 @@
 //! each accepted message to its write-behind [`crate::flusher`].
 //!
 //! A message id names one message of one sender: an id that names another
-//! sender's message in the tail, the idempotency window, or among the
-//! latest ids trimmed from the tail or read by a page is refused (409),
-//! and the same sender's repeat answers the stored message. Reactions name
-//! only such known messages.
+//! sender's message in the tail, the idempotency window, among the latest
+//! ids trimmed from the tail or read by a page, or anywhere in stored
+//! history (asked of its id filters) is refused (409), and the same
+//! sender's repeat answers the stored message. Reactions name only
+//! messages memory knows.
 //!
 //! Storage I/O that a caller waits on for long (history pages, reaction
 //! saves) runs in spawned tasks; only the rare metadata writes (create,
@@ -26,6 +27,8 @@
 //! - `outbox`: what goes out (events, messages to store, answers) once
 //!   the log holds the change behind it;
 //! - `posting`: sequencing, logging, idempotent retries;
+//! - `consulting`: posts whose client id no memory knows, checked against
+//!   the stored history's id filters (`id_filters`) first;
 //! - `streams`: opening, resuming and closing event streams, signaling;
 //! - `paging`: history pages;
 //! - `search`: searching the whole history, newest first;
@@ -37,9 +40,11 @@
 //!   `read_marks`: the data structures the state is made of.
 
 mod attachments;
+mod consulting;
 mod documents;
 mod editing;
 pub(crate) mod hibernation;
+mod id_filters;
 mod idempotency;
 mod joining;
 mod keeping;
@@ -71,6 +76,7 @@ use crate::wal::Wal;
 use crate::write_behind::WriteBehind;
 use documents::{Document, DocumentKind};
 pub(crate) use hibernation::{HIBERNATING, Hibernated};
+use id_filters::IdFilters;
 use idempotency::{KnownId, RecentIds};
 pub(crate) use joining::invalid_join;
 use members::Members;
@@ -101,11 +107,6 @@ const ID_BYTES: usize = 120;
 
 /// What one member or presence entry costs.
 const MEMBER_BYTES: usize = 300;
-
-/// Ids of messages older than the tail remembered per conversation (the
-/// latest trimmed from it or read by a page), so they can be reacted to and
-/// their ids are not reused.
-const MAX_OLDER_IDS: usize = 10_000;
 
 /// Behaviour of the conversation actor.
 pub(crate) struct ConversationActor;
@@ -139,6 +140,9 @@ pub(crate) struct ConversationState {
     idempotency: RecentIds,
     /// Ids of messages older than the tail: trimmed from it or read by a page.
     older_ids: RecentIds,
+    /// Filters of the stored history's ids, for ids no memory knows
+    /// (loaded on need, dropped at hibernation).
+    id_filters: IdFilters,
     buffer: ReplayBuffer,
     /// Behind the [`Fanout`] seam so a cross-instance backplane can replace it.
     fanout: Box<dyn Fanout>,
@@ -235,7 +239,8 @@ impl ConversationActor {
             members: Members::default(),
             tail: Tail::new(settings.history_tail, Vec::new(), true),
             idempotency: RecentIds::new(settings.idempotency_max),
-            older_ids: RecentIds::new(MAX_OLDER_IDS),
+            older_ids: RecentIds::new(settings.idempotency_max),
+            id_filters: IdFilters::default(),
             buffer: ReplayBuffer::new(settings.signaling_buffer_len, settings.signaling_buffer_ttl),
             fanout: Box::new(LocalFanout::new(settings.subscriber_queue)),
             reactions: ReactionMap::new(),
@@ -498,6 +503,7 @@ impl ConversationState {
             Internal::RangeRead(read) => self.range_read(read, now),
             Internal::CatchUp => self.catch_up_retry(),
             Internal::Stored(seq) => self.stored_through(seq),
+            Internal::Consulted(consulted) => self.consulted(*consulted, now),
             #[cfg(any(test, feature = "fault-injection"))]
             Internal::Crash => return Err("crash requested by a test".into()),
         }
@@ -573,6 +579,7 @@ impl ConversationState {
             + self.tail.approx_bytes()
             + self.buffer.bytes()
             + (self.idempotency.len() + self.older_ids.len()) * ID_BYTES
+            + self.id_filters.bytes()
             + self.members.member_count() * MEMBER_BYTES
             + self.presence.len() * MEMBER_BYTES
             + (self.reactions.len() + self.read_marks.len()) * ID_BYTES;

@@ -6,7 +6,8 @@
 //! - `store`: the storage trait and the key layout shared with Chats3.
 //! - `history`: reading message batches back from storage in order;
 //!   `ndjson`: the line codec of the stored objects.
-//! - `segments`: compaction of batches into segments and the history index.
+//! - `segments`: compaction of batches into segments and the history index;
+//!   `id_filter`: the keyed Bloom filter of a segment's message ids.
 //! - `events`: serialized event frames, the replay buffer and the fan-out seam.
 //! - `changes`: the conversations' acknowledged changes as the
 //!   write-ahead log carries them.
@@ -77,6 +78,7 @@ mod flusher;
 pub mod fuzzing;
 mod handle;
 mod history;
+mod id_filter;
 mod log_needs;
 mod log_records;
 mod membership;

@@ -30,9 +30,16 @@
 //! passed on while it was paused) replaces nothing: it deletes the
 //! segments it had just written (no index names them), forgets its copy
 //! of the index and reads it again next time.
+//!
+//! Each segment written gets its id filter (see [`crate::id_filter`])
+//! beside it, once the index names the segment and what it replaced is
+//! deleted (a reader before then builds it); a filter is deleted with its
+//! segment. A segment that absorbs batches takes its
+//! predecessor's filter and adds their ids.
 
 use crate::domain::{ConversationId, SequencedMessage};
 use crate::error::Report;
+use crate::id_filter::IdFilter;
 use crate::ndjson::{encode_lines, parse_batch};
 use crate::store::{Store, StoreError, Version, keys};
 use bytes::Bytes;
@@ -124,6 +131,28 @@ pub(crate) async fn history_objects(
     store: &dyn Store,
     id: &ConversationId,
 ) -> Result<Vec<(u64, String)>, StoreError> {
+    Ok(listed_objects(store, id)
+        .await?
+        .into_iter()
+        .map(|o| (o.base, o.key))
+        .collect())
+}
+
+/// One object of a conversation's history.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Listed {
+    /// The lowest `seq` it can hold.
+    pub base: u64,
+    pub key: String,
+    /// Whether the index names it (a segment, with a stored id filter).
+    pub segment: bool,
+}
+
+/// [`history_objects`], telling segments from loose batches.
+pub(crate) async fn listed_objects(
+    store: &dyn Store,
+    id: &ConversationId,
+) -> Result<Vec<Listed>, StoreError> {
     let index = HistoryIndex::load(store, id).await?;
     let prefix = keys::messages_prefix(id);
     let covered = index.as_ref().and_then(|i| i.covered_through.as_deref());
@@ -133,18 +162,26 @@ pub(crate) async fn history_objects(
         store.list(&prefix).await?
     };
     let segments = index.map(|i| i.segments).unwrap_or_default();
-    let mut objects: Vec<(u64, String)> = loose
+    let mut objects: Vec<Listed> = loose
         .into_iter()
         .filter(|k| !segments.iter().any(|s| s.key == *k))
-        .filter_map(|k| {
-            keys::batch_epoch_ms(&k)
+        .filter_map(|key| {
+            keys::batch_epoch_ms(&key)
                 .and_then(|ms| u64::try_from(ms).ok())
-                .map(|ms| (ms.saturating_mul(1000), k))
+                .map(|ms| Listed {
+                    base: ms.saturating_mul(1000),
+                    key,
+                    segment: false,
+                })
         })
         .collect();
-    objects.extend(segments.into_iter().map(|s| (s.first_seq, s.key)));
+    objects.extend(segments.into_iter().map(|s| Listed {
+        base: s.first_seq,
+        key: s.key,
+        segment: true,
+    }));
     objects.sort();
-    objects.dedup();
+    objects.dedup_by(|a, b| a.key == b.key && a.base == b.base);
     Ok(objects)
 }
 
@@ -189,7 +226,7 @@ pub(crate) async fn repair_interrupted(
         }
     }
     if !redundant.is_empty() {
-        store.delete(&redundant).await?;
+        store.delete(&with_filters(&redundant)).await?;
     }
     Ok(redundant.len())
 }
@@ -202,6 +239,8 @@ struct Written {
     first_seq: u64,
     last_seq: u64,
     count: usize,
+    /// Its message ids, for the filter of the segment it goes into.
+    ids: Vec<String>,
 }
 
 /// A compaction whose index write failed without saying whether it was
@@ -225,6 +264,10 @@ pub(crate) struct Compactor {
     recent_bytes: usize,
     garbage: Vec<String>,
     unsettled: Option<Unsettled>,
+    /// Id filters of the segments this round wrote, stored once the index
+    /// names them and what they replace is deleted (so the window in which
+    /// a segment and its batches both exist stays as short as before).
+    pending_filters: Vec<(String, IdFilter)>,
 }
 
 impl Compactor {
@@ -243,6 +286,7 @@ impl Compactor {
                 first_seq: first.seq,
                 last_seq: last.seq,
                 count: batch.len(),
+                ids: batch.iter().map(|m| m.message.message_id.clone()).collect(),
             });
         }
     }
@@ -306,7 +350,7 @@ impl Compactor {
             .unsettled
             .take_if(|unsettled| index.lists(&unsettled.segments))
         {
-            self.garbage.extend(unsettled.replaced);
+            self.garbage.extend(with_filters(&unsettled.replaced));
         }
     }
 
@@ -333,8 +377,14 @@ impl Compactor {
             self.reset();
             return Ok(());
         };
-        if let Some(segment) = self.concatenate(store, id, index, &loose, intent).await? {
-            return self.commit(store, id, index, version, segment, loose).await;
+        self.pending_filters.clear();
+        if let Some((segment, merged, filter)) =
+            self.concatenate(store, id, index, &loose, intent).await?
+        {
+            self.pending_filters.push((segment.key.clone(), filter));
+            return self
+                .commit(store, id, index, version, (segment, merged), loose)
+                .await;
         }
         let mut messages: Vec<SequencedMessage> = Vec::new();
         let mut loose_bytes = 0;
@@ -388,6 +438,9 @@ impl Compactor {
             store
                 .put(&key, body.clone(), "application/x-ndjson")
                 .await?;
+            let ids = chunk.iter().map(|m| m.message.message_id.as_str());
+            self.pending_filters
+                .push((key.clone(), IdFilter::of_ids(SEGMENT_MAX_MESSAGES, ids)));
             written.push(Segment {
                 key,
                 first_seq: first,
@@ -403,7 +456,8 @@ impl Compactor {
     /// The common case without reading or parsing anything: every loose
     /// batch is one this flusher wrote (so its lines carry `seq`, in order)
     /// and they fit one segment, possibly after the newest segment's bytes.
-    /// Returns the segment written, with the key it replaces if it merged.
+    /// Returns the segment written, with the key it replaces if it merged,
+    /// and its id filter.
     async fn concatenate(
         &self,
         store: &dyn Store,
@@ -411,7 +465,7 @@ impl Compactor {
         index: &HistoryIndex,
         loose: &[String],
         intent: Option<&dyn CompactionIntent>,
-    ) -> Result<Option<(Segment, Option<String>)>, StoreError> {
+    ) -> Result<Option<Concatenated>, StoreError> {
         let mut parts: Vec<&Written> = Vec::with_capacity(loose.len());
         for key in loose {
             match self.recent.iter().find(|w| w.key == *key) {
@@ -437,6 +491,7 @@ impl Compactor {
             bytes,
         };
         let mut replaced = None;
+        let mut filter = None;
         if let Some(newest) = index.segments.last().filter(|s| {
             s.last_seq < first.first_seq
                 && s.count + count <= SEGMENT_MAX_MESSAGES
@@ -450,9 +505,14 @@ impl Compactor {
             segment.first_seq = newest.first_seq;
             segment.count += newest.count;
             replaced = Some(newest.key.clone());
+            filter = Some(filter_of_segment(store, &newest.key, &old).await);
         }
+        let mut filter = filter.unwrap_or_else(|| IdFilter::with_capacity(SEGMENT_MAX_MESSAGES));
         for part in parts {
             body.extend_from_slice(&part.body);
+            for message_id in &part.ids {
+                filter.insert(message_id);
+            }
         }
         segment.bytes = body.len();
         segment.key = keys::batch_for_seq(id, segment.first_seq);
@@ -470,7 +530,7 @@ impl Compactor {
         store
             .put(&segment.key, Bytes::from(body), "application/x-ndjson")
             .await?;
-        Ok(Some((segment, replaced)))
+        Ok(Some((segment, replaced, filter)))
     }
 
     async fn commit(
@@ -540,9 +600,7 @@ impl Compactor {
             }
         }
         tracing::debug!(conversation = %id, merged = round.replaced.len(), segments = index.segments.len(), "history compacted");
-        self.garbage.extend(round.replaced);
-        self.reset();
-        Ok(())
+        self.replaced_by_stored_index(store, &round.replaced).await
     }
 
     /// The index write found another version than the one read: reads the
@@ -570,15 +628,32 @@ impl Compactor {
         if stored.lists(&round.segments) {
             *index = stored;
             *version = stored_version;
-            self.garbage.extend(round.replaced);
-            self.reset();
-            return Ok(());
+            return self.replaced_by_stored_index(store, &round.replaced).await;
         }
+        self.pending_filters.clear();
         tracing::info!(conversation = %id, segments = round.segments.len(), "another writer replaced the history index; deleting this compaction's segments");
         if let Err(e) = store.delete(&round.segments).await {
             tracing::warn!(conversation = %id, error = %Report(&e), "deleting the segments of a compaction that lost its index write failed; they stay loose until the next one");
         }
         Err(StoreError::Changed)
+    }
+
+    /// The index naming this round's segments is stored: what they
+    /// replaced (with its id filters) is garbage, deleted now, and then
+    /// the new segments' filters are stored, so the window in which a
+    /// segment and its batches both exist is no longer than the deletion.
+    async fn replaced_by_stored_index(
+        &mut self,
+        store: &dyn Store,
+        replaced: &[String],
+    ) -> Result<(), StoreError> {
+        self.garbage.extend(with_filters(replaced));
+        self.reset();
+        let collected = self.collect_garbage(store).await;
+        for (key, filter) in std::mem::take(&mut self.pending_filters) {
+            store_filter(store, &key, &filter).await;
+        }
+        collected
     }
 
     fn reset(&mut self) {
@@ -600,6 +675,49 @@ impl Compactor {
             self.garbage.drain(..excess);
         }
         result
+    }
+}
+
+/// A segment `concatenate` wrote, the key of the segment it absorbed, and
+/// its id filter.
+type Concatenated = (Segment, Option<String>, IdFilter);
+
+/// The keys of objects with the keys of their id filters.
+fn with_filters(objects: &[String]) -> Vec<String> {
+    objects
+        .iter()
+        .flat_map(|key| std::iter::once(key.clone()).chain(keys::id_filter(key)))
+        .collect()
+}
+
+/// The filter of the segment at `key` whose body is `body`, to take more
+/// ids: its stored filter, or one built from the body.
+async fn filter_of_segment(store: &dyn Store, key: &str, body: &[u8]) -> IdFilter {
+    let stored = match keys::id_filter(key) {
+        Some(filter_key) => store.get(&filter_key).await.ok().flatten(),
+        None => None,
+    };
+    if let Some(filter) = stored.and_then(|stored| IdFilter::decode(&stored).ok()) {
+        return filter;
+    }
+    let messages = parse_batch(keys::batch_epoch_ms(key).unwrap_or(0), key, body);
+    IdFilter::of_ids(
+        SEGMENT_MAX_MESSAGES,
+        messages.iter().map(|m| m.message.message_id.as_str()),
+    )
+}
+
+/// Stores the id filter of the segment at `key`; a failure only costs a
+/// later reader building it (see [`crate::id_filter::load_or_build`]).
+async fn store_filter(store: &dyn Store, key: &str, filter: &IdFilter) {
+    let Some(filter_key) = keys::id_filter(key) else {
+        return;
+    };
+    if let Err(e) = store
+        .put(&filter_key, filter.encode(), "application/octet-stream")
+        .await
+    {
+        tracing::warn!(key = filter_key, error = %Report(&e), "storing a segment's id filter failed");
     }
 }
 

@@ -21,7 +21,8 @@ pub struct Settings {
     pub hibernate_after: Duration,
     /// How long a `messageId` is remembered for idempotent retries.
     pub idempotency_ttl: Duration,
-    /// Upper bound on remembered `messageId`s per conversation.
+    /// Upper bound on remembered `messageId`s per conversation, in the
+    /// idempotency window and, as many, of messages older than the tail.
     pub idempotency_max: usize,
     /// How long signaling events stay replayable.
     pub signaling_buffer_ttl: Duration,

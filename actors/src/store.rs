@@ -223,6 +223,16 @@ pub mod keys {
         )
     }
 
+    /// The key of the id filter of the batch or segment at `object_key`
+    /// (see [`crate::id_filter`]):
+    /// `conversations/{id}/message-ids/{YYYY-MM-DD}/{name}.ids`, so Chats3,
+    /// which reads only `messages/`, never sees it.
+    pub fn id_filter(object_key: &str) -> Option<String> {
+        let (conversation, rest) = object_key.split_once("/messages/")?;
+        let name = rest.strip_suffix(".ndjson")?;
+        Some(format!("{conversation}/message-ids/{name}.ids"))
+    }
+
     /// The epoch milliseconds a batch key is named after.
     pub fn batch_epoch_ms(key: &str) -> Option<i64> {
         let name = key.rsplit('/').next()?;
@@ -274,6 +284,22 @@ mod tests {
         );
         assert_eq!(keys::batch_epoch_ms(&key), Some(1_735_380_000_000));
         assert_eq!(keys::batch_epoch_ms("conversations/c1/meta.json"), None);
+    }
+
+    #[test]
+    fn an_id_filter_lies_beside_its_object_outside_the_messages() {
+        let id = ConversationId::parse("c1").unwrap();
+        let key = keys::batch(&id, 1_735_380_000_000, &uuid::Uuid::nil());
+        assert_eq!(
+            keys::id_filter(&key).unwrap(),
+            "conversations/c1/message-ids/2024-12-28/1735380000000-00000000-0000-0000-0000-000000000000.ids"
+        );
+        assert!(
+            !keys::id_filter(&key)
+                .unwrap()
+                .starts_with(&keys::messages_prefix(&id))
+        );
+        assert_eq!(keys::id_filter(&keys::meta(&id)), None);
     }
 
     #[test]

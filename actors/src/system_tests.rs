@@ -438,3 +438,58 @@ async fn a_hibernating_room_unloads_at_the_idle_timeout_and_loads_again_from_sto
         "loaded from storage"
     );
 }
+
+#[tokio::test]
+async fn a_post_waiting_for_the_id_filters_leaves_the_room_serving_others() {
+    let store = Arc::new(MemoryStore::default());
+    let settings = Settings {
+        flush_interval: Duration::from_millis(20),
+        history_tail: 2,
+        ..Settings::default()
+    };
+    let system = System::start(store.clone(), settings, None).await.unwrap();
+    let (id, conversation) = created(&system, "long").await;
+    post_numbered(&conversation, 10).await;
+    eventually("stored", async || {
+        stored_bodies(&store, &id).await.len() == 10
+    })
+    .await;
+    // Kept after the others are stored: the tail trims to its two.
+    conversation.post(&ann(), text("after")).await.unwrap();
+
+    store.get_delay_ms.store(300, Ordering::SeqCst);
+    let fresh = crate::domain::NewMessage {
+        message_id: Some("2b7c9e4d-0000-4000-8000-000000000001".into()),
+        ..text("fresh")
+    };
+    let waiting = {
+        let conversation = conversation.clone();
+        tokio::spawn(async move { conversation.post(&ann(), fresh).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    conversation.get().await.unwrap();
+    conversation.post(&ann(), text("no id")).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "served while the consult reads storage"
+    );
+    assert!(!waiting.is_finished(), "the post waits for its consult");
+    store.get_delay_ms.store(0, Ordering::SeqCst);
+    let posted = waiting.await.unwrap().unwrap();
+    assert_eq!(posted.body, "fresh");
+    let page = conversation
+        .history(crate::PageQuery {
+            limit: 2,
+            cursor: None,
+            newer: false,
+        })
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["no id", "fresh"],
+        "sequenced when its consult came back"
+    );
+}

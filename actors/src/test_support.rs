@@ -1,5 +1,5 @@
 //! What the actor-level tests share: an in-memory store that can be
-//! switched off or slowed, and small helpers to make and post messages.
+//! switched off or slowed (writes and reads), and small helpers to make and post messages.
 
 use crate::System;
 use crate::domain::{ConversationId, MessageType, NewMessage, Sender};
@@ -22,6 +22,8 @@ pub(crate) struct MemoryStore {
     pub(crate) reads: AtomicUsize,
     /// Milliseconds each put waits before it lands.
     pub(crate) put_delay_ms: AtomicU64,
+    /// Milliseconds each get waits before it answers.
+    pub(crate) get_delay_ms: AtomicU64,
 }
 
 /// The version of a stored body: a hash of its content.
@@ -58,6 +60,10 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         self.check()?;
+        let delay = self.get_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.objects.lock().unwrap().get(key).cloned())
     }

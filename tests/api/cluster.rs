@@ -984,3 +984,85 @@ async fn after_redis_lost_its_data_ids_keep_rising_and_a_resume_from_before_gets
         );
     }
 }
+
+#[tokio::test]
+async fn an_old_message_id_is_refused_on_every_instance_after_its_claim_expired() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
+    let cluster = start_cluster_with(
+        &redis,
+        &storage,
+        &config,
+        3,
+        &[
+            ("CHATS3_ACTORS__FLUSH_INTERVAL", "100ms"),
+            ("CHATS3_ACTORS__IDEMPOTENCY_TTL", "300ms"),
+            ("CHATS3_ACTORS__IDEMPOTENCY_MAX", "2"),
+            ("CHATS3_ACTORS__HISTORY_TAIL", "3"),
+            ("CHATS3_ACTORS__IDLE_TIMEOUT", "1s"),
+        ],
+    );
+    let (conversation, code) = cluster[0].app.create_conversation(None).await;
+    let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
+    let mallory = cluster[1].app.join(&conversation, &code, "Mallory").await;
+    let id = "0c8e5d2a-7b1f-4e3a-9c6d-5f4e3d2c1b0a";
+    let with_id = |message_id: &str, body: &str| json!({ "messageId": message_id, "body": body, "clientTimestamp": "2025-01-01T00:00:00Z" });
+    let first = cluster[0]
+        .app
+        .post_as(&ann.session_id, "/api/v1/messages", &with_id(id, "mine"))
+        .await;
+    assert_eq!(first.status(), 200);
+    let first = envelope(first).await["details"].clone();
+    for (n, instance) in cluster.iter().enumerate() {
+        for i in 0..4 {
+            let later = format!("0c8e5d2a-7b1f-4e3a-9c6d-00000000{n}{i:03}");
+            let sent = instance
+                .app
+                .post_as(
+                    &ann.session_id,
+                    "/api/v1/messages",
+                    &with_id(&later, "later"),
+                )
+                .await;
+            assert_eq!(sent.status(), 200);
+        }
+    }
+    // Past the claim, stored, and out of every instance's memory (trimmed,
+    // or the room unloaded and read back).
+    eventually("storage holds the first message", || async {
+        stored_ids(&storage, &conversation).contains(&id.to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+
+    for instance in &cluster {
+        let (status, message, _) = failure(
+            instance
+                .app
+                .post_as(&mallory.session_id, "/api/v1/messages", &with_id(id, "x"))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, message.as_str()),
+            (409, "Message ID already used by another sender")
+        );
+    }
+    for instance in &cluster {
+        let again = instance
+            .app
+            .post_as(&ann.session_id, "/api/v1/messages", &with_id(id, "mine"))
+            .await;
+        assert_eq!(again.status(), 200);
+        assert_eq!(
+            envelope(again).await["details"],
+            first,
+            "the author's retry"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stored = stored_ids(&storage, &conversation);
+    assert_eq!(stored.iter().filter(|s| *s == id).count(), 1, "{stored:?}");
+}

@@ -334,3 +334,127 @@ async fn reactions_name_only_existing_messages() {
     let map = envelope(app.get_as(ann, "/api/v1/reactions").await).await["details"].clone();
     assert_eq!(map, json!({ oldest_id: { "❤️": [joined[0].user_id] } }));
 }
+
+/// The names of the segments `history.json` lists, sorted.
+fn segment_names(root: &std::path::Path, id: &str) -> Vec<String> {
+    let index = root.join(format!("conversations/{id}/history.json"));
+    let index: Value = serde_json::from_slice(&std::fs::read(index).unwrap()).unwrap();
+    let mut names: Vec<String> = index["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| stem(s["key"].as_str().unwrap()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names of the stored id filters, sorted.
+fn filter_names(root: &std::path::Path, id: &str) -> Vec<String> {
+    let mut names: Vec<String> = walk(&root.join(format!("conversations/{id}/message-ids")))
+        .iter()
+        .map(|path| stem(&path.to_string_lossy()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A key's or path's file name without its extension.
+fn stem(key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap();
+    name.split_once('.')
+        .map_or(name, |(stem, _)| stem)
+        .to_owned()
+}
+
+/// Another sender's post reusing `message_id` answers 409.
+async fn refuse(app: &TestApp, session: &str, message_id: &str) {
+    let (status, message, _) = failure(
+        app.post_as(session, "/api/v1/messages", &with_id(message_id, "x"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, message.as_str()),
+        (409, "Message ID already used by another sender")
+    );
+}
+
+#[tokio::test]
+async fn an_id_beyond_the_remembered_window_is_refused_also_after_a_restart() {
+    let small_memory = |c: &mut chats3::config::Config| {
+        c.actors.idempotency_max = 2;
+        c.actors.history_tail = 3;
+        c.actors.hibernate_after = Duration::from_millis(200);
+    };
+    let app = spawn_app_with(small_memory).await;
+    let (id, joined) = app.room_with(&["Alice", "Mallory"]).await;
+    let (alice, mallory) = (&joined[0], &joined[1]);
+    let message_id = "5d0c1f6e-8a2b-4c3d-9e4f-a1b2c3d4e5f6";
+    let first = envelope(
+        app.post_as(
+            &alice.session_id,
+            "/api/v1/messages",
+            &with_id(message_id, "mine"),
+        )
+        .await,
+    )
+    .await["details"]
+        .clone();
+    for i in 0..8 {
+        let later = format!("5d0c1f6e-8a2b-4c3d-9e4f-00000000000{i}");
+        let response = app
+            .post_as(
+                &alice.session_id,
+                "/api/v1/messages",
+                &with_id(&later, "later"),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    // Stored, trimmed from the tail, past the remembered ids and hibernated.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+    refuse(&app, &mallory.session_id, message_id).await;
+    let again = app
+        .post_as(
+            &alice.session_id,
+            "/api/v1/messages",
+            &with_id(message_id, "mine"),
+        )
+        .await;
+    assert_eq!(
+        envelope(again).await["details"],
+        first,
+        "the author's retry"
+    );
+
+    let data_dir = app.stop().await;
+    assert!(
+        !segment_names(data_dir.path(), &id).is_empty(),
+        "compacted at the stop"
+    );
+    assert_eq!(
+        filter_names(data_dir.path(), &id),
+        segment_names(data_dir.path(), &id),
+        "each segment has its id filter, and no filter outlives its segment"
+    );
+    let app = spawn_app_in(data_dir, small_memory).await;
+    let cid = app.join(&id, &app.stored_join_code(&id), "Cid").await;
+    refuse(&app, &cid.session_id, message_id).await;
+    refuse(&app, &mallory.session_id, message_id).await;
+    let again = app
+        .post_as(
+            &alice.session_id,
+            "/api/v1/messages",
+            &with_id(message_id, "mine"),
+        )
+        .await;
+    assert_eq!(
+        envelope(again).await["details"],
+        first,
+        "after a restart too"
+    );
+    let history = app.history(&cid.session_id).await;
+    assert_eq!(count_id(&history, message_id), 1, "{history:#?}");
+}

@@ -3,6 +3,7 @@
 //! stops its actor, whose mailboxes and task cost about 7 KiB, and hands
 //! its state to the supervisor as a [`Hibernated`] room. The next request
 //! wakes it into a fresh actor with that state, without reading storage.
+//! The id filters are not kept: the next post that needs them loads them.
 //! Never in a cluster, where other instances change the room meanwhile.
 
 use super::documents::Document;
@@ -69,6 +70,7 @@ impl Hibernated {
             tail: self.tail,
             idempotency: self.idempotency,
             older_ids: self.older_ids,
+            id_filters: Default::default(),
             buffer: self.buffer,
             fanout,
             reactions: self.reactions,
@@ -110,6 +112,7 @@ impl ConversationState {
             && self.meta_undo.is_none()
             && self.members.stream_count() == 0
             && self.outbox.settled()
+            && self.id_filters.settled()
             && self.reactions_doc.settled()
             && self.revisions_doc.settled()
             && self.read_marks_doc.settled()

@@ -3,6 +3,7 @@
 //! id, and answering a sender's retry with the stored message (409 to
 //! anyone else reusing the id).
 
+use super::id_filters::WaitingPost;
 use super::idempotency::KnownId;
 use super::outbox::Outgoing;
 use super::protocol::Reply;
@@ -33,6 +34,7 @@ impl ConversationState {
             .pending
             .load(Ordering::Acquire)
             + self.outbox.len()
+            + self.id_filters.waiting()
             + self.shared().map_or(0, |s| s.in_flight());
         if waiting >= self.args.settings.max_pending {
             return Err(ChatError::Overloaded {
@@ -60,12 +62,16 @@ impl ConversationState {
             .progress
             .stored_seq
             .load(Ordering::Acquire);
-        for m in self.tail.trim(stored_seq) {
+        let trimmed = self.tail.trim(stored_seq);
+        for m in &trimmed {
             self.older_ids.insert(
                 i64::MAX,
                 &m.message.message_id,
                 KnownId::of(m.seq, &m.message),
             );
+        }
+        if let Some(front) = self.tail.front_seq() {
+            self.id_filters.note_trimmed(&trimmed, front);
         }
     }
 
@@ -82,7 +88,9 @@ impl ConversationState {
     }
 
     /// Accepts a new message; a known `messageId` answers the stored
-    /// message to its sender (nothing stored or broadcast) and 409 to anyone else.
+    /// message to its sender (nothing stored or broadcast) and 409 to
+    /// anyone else; one no memory knows is asked of the stored history
+    /// first (see `consulting`).
     pub(super) fn post_or_repeat(
         &mut self,
         sender: &Sender,
@@ -96,8 +104,16 @@ impl ConversationState {
                 let _ = reply.send(Err(e));
             }
             Ok(None) => {
-                let posted = self.post(sender, new, origin, now);
-                self.answer(reply, posted);
+                let post = WaitingPost {
+                    sender: sender.clone(),
+                    new,
+                    origin,
+                    reply,
+                };
+                if let Some(post) = self.consult_filters(post) {
+                    let posted = self.post(&post.sender, post.new, post.origin, now);
+                    self.answer(post.reply, posted);
+                }
             }
             Ok(Some(seq)) => self.answer_stored(seq, reply),
         }
@@ -157,7 +173,7 @@ impl ConversationState {
 
     /// Sequences and logs a new message and remembers it; it is handed to
     /// the flusher and broadcast once durable.
-    fn post(
+    pub(super) fn post(
         &mut self,
         sender: &Sender,
         new: NewMessage,

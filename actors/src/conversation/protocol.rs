@@ -184,6 +184,8 @@ pub(crate) enum Internal {
     RangeRead(super::shared::RangeRead),
     /// In a cluster: storage holds the messages through this sequence.
     Stored(u64),
+    /// A consult of the stored history's id filters came back.
+    Consulted(Box<super::id_filters::Consulted>),
     /// In a cluster: read what may have been missed (the pub/sub
     /// subscription was renewed, or a read failed and its retry is due).
     CatchUp,

@@ -6,6 +6,7 @@
 
 use super::ConversationState;
 use super::editing::reaction_event;
+use super::id_filters::WaitingPost;
 use super::metadata::CLOSED_EVENT;
 use super::posting::system_notice;
 use super::protocol::{Reply, Request};
@@ -236,6 +237,13 @@ impl ConversationState {
         }
     }
 
+    /// A post in a cluster: memory first, then (for an id it does not
+    /// know) the stored history's id filters, then the Redis claim with
+    /// the append. The filters are asked before the claim rather than
+    /// after it misses because claim and append are one script. Together
+    /// they cover every id: the filters what is stored below the tail, the
+    /// tail what is newer, and the claim what another instance appended
+    /// that has not reached this one yet.
     fn post_shared(
         &mut self,
         sender: &Sender,
@@ -255,6 +263,28 @@ impl ConversationState {
             }
             Ok(None) => {}
         }
+        let post = WaitingPost {
+            sender: sender.clone(),
+            new,
+            origin: origin.clone(),
+            reply,
+        };
+        if let Some(post) = self.consult_filters(post) {
+            self.append_post(&post.sender, post.new, &post.origin, now, post.reply);
+        }
+    }
+
+    /// Appends a post that neither memory nor stored history claims,
+    /// claiming its id in Redis (which answers a claim of another
+    /// instance's post as a repeat).
+    pub(super) fn append_post(
+        &mut self,
+        sender: &Sender,
+        new: NewMessage,
+        origin: &Origin,
+        now: i64,
+        reply: Reply<Message>,
+    ) {
         if let Err(e) = self.check_capacity() {
             let _ = reply.send(Err(e));
             return;
