@@ -380,6 +380,14 @@ async fn refuse(app: &TestApp, session: &str, message_id: &str) {
     );
 }
 
+/// The author's retry with `message_id` answers the stored `first`.
+async fn retry_answers(app: &TestApp, author: &str, message_id: &str, first: &Value, why: &str) {
+    let again = app
+        .post_as(author, "/api/v1/messages", &with_id(message_id, "mine"))
+        .await;
+    assert_eq!(envelope(again).await["details"], *first, "{why}");
+}
+
 #[tokio::test]
 async fn an_id_beyond_the_remembered_window_is_refused_also_after_a_restart() {
     let small_memory = |c: &mut chats3::config::Config| {
@@ -416,18 +424,14 @@ async fn an_id_beyond_the_remembered_window_is_refused_also_after_a_restart() {
     tokio::time::sleep(Duration::from_millis(1_000)).await;
 
     refuse(&app, &mallory.session_id, message_id).await;
-    let again = app
-        .post_as(
-            &alice.session_id,
-            "/api/v1/messages",
-            &with_id(message_id, "mine"),
-        )
-        .await;
-    assert_eq!(
-        envelope(again).await["details"],
-        first,
-        "the author's retry"
-    );
+    retry_answers(
+        &app,
+        &alice.session_id,
+        message_id,
+        &first,
+        "the author's retry",
+    )
+    .await;
 
     let data_dir = app.stop().await;
     assert!(
@@ -443,18 +447,14 @@ async fn an_id_beyond_the_remembered_window_is_refused_also_after_a_restart() {
     let cid = app.join(&id, &app.stored_join_code(&id), "Cid").await;
     refuse(&app, &cid.session_id, message_id).await;
     refuse(&app, &mallory.session_id, message_id).await;
-    let again = app
-        .post_as(
-            &alice.session_id,
-            "/api/v1/messages",
-            &with_id(message_id, "mine"),
-        )
-        .await;
-    assert_eq!(
-        envelope(again).await["details"],
-        first,
-        "after a restart too"
-    );
+    retry_answers(
+        &app,
+        &alice.session_id,
+        message_id,
+        &first,
+        "after a restart too",
+    )
+    .await;
     let history = app.history(&cid.session_id).await;
     assert_eq!(count_id(&history, message_id), 1, "{history:#?}");
 }
