@@ -226,30 +226,62 @@ async fn three_batches(
     (id, keys, messages)
 }
 
-/// Logs the intent of a compaction of `keys` into a segment at the first.
-fn log_intent(dir: &Path, id: &ConversationId, keys: &[String]) {
+/// Logs the intent of a compaction of `keys` into the segment `segment`.
+fn log_intent(dir: &Path, id: &ConversationId, segment: &str, keys: &[String]) {
     let (wal, _) = Wal::open(wal_config(dir)).unwrap();
     let change: crate::changes::Change = crate::changes::Change::Compacting {
-        segments: vec![keys[0].clone()],
-        replaced: keys[1..].to_vec(),
+        segments: vec![segment.to_owned()],
+        replaced: keys.to_vec(),
     };
     let bytes = crate::log_records::encode_change(id.as_str(), &change).unwrap();
     futures::executor::block_on(wal.append(bytes).unwrap()).unwrap();
 }
 
-#[tokio::test]
-async fn a_crash_in_the_middle_of_a_compaction_leaves_no_message_in_two_objects() {
-    let store = Arc::new(MemoryStore::default());
-    let (id, keys, messages) = three_batches(&store).await;
-    // The segment landed over the first batch; the crash came before the
-    // other two were deleted.
+/// Stores the history index naming `messages` as the one segment at
+/// `key`, covering every batch up to `covered`.
+fn store_index(
+    store: &MemoryStore,
+    id: &ConversationId,
+    (key, covered): (&str, &str),
+    messages: &[crate::domain::SequencedMessage],
+) {
+    let index = crate::segments::HistoryIndex {
+        version: 1,
+        covered_through: Some(covered.to_owned()),
+        segments: vec![crate::segments::Segment {
+            key: key.to_owned(),
+            first_seq: messages[0].seq,
+            last_seq: messages[messages.len() - 1].seq,
+            count: messages.len(),
+            bytes: crate::ndjson::encode_lines(messages).len(),
+        }],
+        fence: None,
+    };
+    store.objects.lock().unwrap().insert(
+        crate::store::keys::history_index(id),
+        serde_json::to_vec(&index).unwrap().into(),
+    );
+}
+
+fn store_segment(store: &MemoryStore, key: &str, messages: &[crate::domain::SequencedMessage]) {
     store
         .objects
         .lock()
         .unwrap()
-        .insert(keys[0].clone(), crate::ndjson::encode_lines(&messages));
+        .insert(key.to_owned(), crate::ndjson::encode_lines(messages));
+}
+
+#[tokio::test]
+async fn a_crash_after_a_compaction_stored_its_index_deletes_what_it_replaced() {
+    let store = Arc::new(MemoryStore::default());
+    let (id, keys, messages) = three_batches(&store).await;
+    let segment = crate::store::keys::batch_for_seq(&id, messages[0].seq);
     let log = tempfile::tempdir().unwrap();
-    log_intent(log.path(), &id, &keys);
+    log_intent(log.path(), &id, &segment, &keys);
+    // The segment and the index naming it landed; the crash came before
+    // the batches were deleted.
+    store_segment(&store, &segment, &messages);
+    store_index(&store, &id, (&segment, &keys[2]), &messages);
     assert_eq!(stored_copies(&store, &id)["m7"], 2);
 
     let (system, _) = system_on(store.clone(), log.path(), Settings::default()).await;
@@ -258,6 +290,37 @@ async fn a_crash_in_the_middle_of_a_compaction_leaves_no_message_in_two_objects(
     })
     .await;
     assert_eq!(stored_copies(&store, &id).len(), 15);
+    assert!(store.objects.lock().unwrap().contains_key(&segment));
+    assert_eq!(stored_bodies(&store, &id).await, numbered(15));
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_between_a_segment_and_its_index_deletes_the_segment_and_keeps_the_batches() {
+    let store = Arc::new(MemoryStore::default());
+    let (id, keys, messages) = three_batches(&store).await;
+    // The first batch is the newest segment; the compaction merged it
+    // and the two loose batches after it into a segment that sorts
+    // before the index's covered key (as one named after the first
+    // segment's first message may), and the crash came before the index.
+    store_index(&store, &id, (&keys[0], &keys[0]), &messages[..5]);
+    let segment = crate::store::keys::batch(&id, 1_735_689_600_000, &uuid::Uuid::nil());
+    let log = tempfile::tempdir().unwrap();
+    log_intent(log.path(), &id, &segment, &keys);
+    store_segment(&store, &segment, &messages);
+    assert_eq!(stored_copies(&store, &id)["m7"], 2);
+
+    let (system, _) = system_on(store.clone(), log.path(), Settings::default()).await;
+    eventually("the unnamed segment is deleted", async || {
+        !store.objects.lock().unwrap().contains_key(&segment)
+    })
+    .await;
+    assert!(
+        keys.iter()
+            .all(|k| store.objects.lock().unwrap().contains_key(k)),
+        "every object the segment would have replaced stays"
+    );
+    assert!(stored_copies(&store, &id).values().all(|n| *n == 1));
     assert_eq!(stored_bodies(&store, &id).await, numbered(15));
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
@@ -265,9 +328,10 @@ async fn a_crash_in_the_middle_of_a_compaction_leaves_no_message_in_two_objects(
 #[tokio::test]
 async fn a_crash_before_the_segment_landed_keeps_every_batch() {
     let store = Arc::new(MemoryStore::default());
-    let (id, keys, _) = three_batches(&store).await;
+    let (id, keys, messages) = three_batches(&store).await;
+    let segment = crate::store::keys::batch_for_seq(&id, messages[0].seq);
     let log = tempfile::tempdir().unwrap();
-    log_intent(log.path(), &id, &keys);
+    log_intent(log.path(), &id, &segment, &keys);
 
     let (system, _) = system_on(store.clone(), log.path(), Settings::default()).await;
     let conversation = system.conversation(id.clone());

@@ -20,8 +20,9 @@
 //! between the two leaves copies that readers skip (pages dedupe by `seq`).
 //! Readers that know no index (Chats3) would see those copies twice, so a
 //! compaction first tells its [`CompactionIntent`] (the write-ahead log)
-//! what it is about to write and replace, and the next start deletes what
-//! a crash left replaced but not deleted ([`repair_interrupted`]).
+//! what it is about to write and replace, and the next start finishes or
+//! undoes what a crash left ([`repair_interrupted`]): the replaced copies
+//! go when the index was written, the new segment when it was not.
 //! Without an index (a Chats3 bucket) the reader lists every batch key.
 //!
 //! The index is written with a conditional write ([`Store::put_if`]) that
@@ -29,7 +30,10 @@
 //! behind another writer of the index (a cluster instance whose lease
 //! passed on while it was paused) replaces nothing: it deletes the
 //! segments it had just written (no index names them), forgets its copy
-//! of the index and reads it again next time.
+//! of the index and reads it again next time. Segments themselves need
+//! no condition: each is written under a key of its own (a random UUID,
+//! see [`keys::batch_for_seq`]), so no writer ever replaces another's
+//! segment, and a segment no index names is only ever a copy.
 //!
 //! Each segment written gets its id filter (see [`crate::id_filter`])
 //! beside it, once the index names the segment and what it replaced is
@@ -70,6 +74,11 @@ pub(crate) struct HistoryIndex {
     /// loose batches.
     pub covered_through: Option<String>,
     pub segments: Vec<Segment>,
+    /// Set anew by each [`repair_interrupted`] that undoes an unfinished
+    /// compaction, so the index's version changes even when nothing else
+    /// in it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<String>,
 }
 
 /// One compacted segment.
@@ -193,42 +202,111 @@ pub(crate) trait CompactionIntent: Send + Sync {
     async fn intend(&self, segments: &[String], replaced: &[String]) -> Result<(), StoreError>;
 }
 
-/// After a crash in the middle of a compaction that meant to write
-/// `segments` and delete `replaced`: deletes each replaced object whose
-/// every message a written segment holds (an object the crash left
+/// Index writes a repair tries before it gives up for now (each refused
+/// one means another writer changed the index meanwhile).
+const REPAIR_ATTEMPTS: usize = 3;
+
+/// After a compaction that meant to write `segments` and replace
+/// `replaced` stopped before it finished (a crash, or a cluster holder
+/// that lost its lease while paused): leaves each of its messages in the
+/// objects a reader of the stored index reads, and deletes the copies no
+/// such reader reads. An object counts when the index names it, or when
+/// it is a replaced batch the index does not cover (there is no index, or
+/// it sorts after `coveredThrough`); a segment the index does not name
+/// never counts. An object that does not count and whose every message a
+/// counted one holds is deleted: what the compaction replaced when its
+/// index write was stored, its segments when it was not (an object left
 /// before its segment was written still holds the only copy and stays).
-/// Answers how many objects it deleted.
+/// Before deleting a segment the index does not name, the index is
+/// written again with a new [`HistoryIndex::fence`], so a late index
+/// write of that compaction (from a writer still paused in it) is refused
+/// instead of naming a deleted segment. Answers how many objects it
+/// deleted.
 pub(crate) async fn repair_interrupted(
     store: &dyn Store,
+    id: &ConversationId,
     segments: &[String],
     replaced: &[String],
 ) -> Result<usize, StoreError> {
-    let seqs_of = |key: &str, body: &Bytes| {
-        let ms = keys::batch_epoch_ms(key).unwrap_or(0);
-        parse_batch(ms, key, body)
-            .into_iter()
-            .map(|m| m.seq)
-            .collect::<Vec<u64>>()
-    };
-    let mut held = std::collections::HashSet::new();
-    for key in segments {
-        if let Some(body) = store.get(key).await? {
-            held.extend(seqs_of(key, &body));
-        }
-    }
-    let mut redundant = Vec::new();
-    for key in replaced.iter().filter(|k| !segments.contains(k)) {
-        if let Some(body) = store.get(key).await? {
-            let seqs = seqs_of(key, &body);
-            if !seqs.is_empty() && seqs.iter().all(|seq| held.contains(seq)) {
-                redundant.push(key.clone());
+    for _ in 0..REPAIR_ATTEMPTS {
+        let (index, version) = HistoryIndex::load_versioned(store, id).await?;
+        let counts = |key: &str, segment: bool| match &index {
+            None => !segment,
+            Some(index) => {
+                index.segments.iter().any(|s| s.key == key)
+                    || (!segment
+                        && index
+                            .covered_through
+                            .as_deref()
+                            .is_none_or(|covered| key > covered))
+            }
+        };
+        let objects = segments.iter().map(|key| (key, true)).chain(
+            replaced
+                .iter()
+                .filter(|key| !segments.contains(key))
+                .map(|key| (key, false)),
+        );
+        let mut held = std::collections::HashSet::new();
+        let mut uncounted = Vec::new();
+        for (key, segment) in objects {
+            let Some(body) = store.get(key).await? else {
+                continue;
+            };
+            let ms = keys::batch_epoch_ms(key).unwrap_or(0);
+            let seqs: Vec<u64> = parse_batch(ms, key, &body)
+                .into_iter()
+                .map(|m| m.seq)
+                .collect();
+            if counts(key, segment) {
+                held.extend(seqs);
+            } else {
+                uncounted.push((key.clone(), segment, seqs));
             }
         }
-    }
-    if !redundant.is_empty() {
+        let redundant: Vec<(String, bool)> = uncounted
+            .into_iter()
+            .filter(|(_, _, seqs)| !seqs.is_empty() && seqs.iter().all(|seq| held.contains(seq)))
+            .map(|(key, segment, _)| (key, segment))
+            .collect();
+        if redundant.is_empty() {
+            return Ok(0);
+        }
+        if redundant.iter().any(|(_, segment)| *segment) {
+            match fence_index(store, id, index.unwrap_or_default(), &version).await {
+                Ok(()) => {}
+                Err(StoreError::Changed) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let redundant: Vec<String> = redundant.into_iter().map(|(key, _)| key).collect();
         store.delete(&with_filters(&redundant)).await?;
+        return Ok(redundant.len());
     }
-    Ok(redundant.len())
+    Err(StoreError::Changed)
+}
+
+/// Writes `index` again in place of `version` with a new fence, so a
+/// conditional write of anyone who read `version` is refused.
+async fn fence_index(
+    store: &dyn Store,
+    id: &ConversationId,
+    mut index: HistoryIndex,
+    version: &Version,
+) -> Result<(), StoreError> {
+    index.version = 1;
+    index.fence = Some(uuid::Uuid::new_v4().to_string());
+    let body = serde_json::to_vec(&index)
+        .map_err(|e| StoreError::Unusable(format!("history index not serializable: {e}")))?;
+    store
+        .put_if(
+            &keys::history_index(id),
+            Bytes::from(body),
+            "application/json",
+            version,
+        )
+        .await
+        .map(drop)
 }
 
 /// A batch this flusher wrote, kept so compaction need not read or parse it.

@@ -4,7 +4,7 @@
 use crate::domain::{ConversationId, Role, SequencedMessage};
 use crate::history;
 use crate::ndjson::encode_lines;
-use crate::segments::{Compactor, HistoryIndex};
+use crate::segments::{CompactionIntent, Compactor, HistoryIndex, repair_interrupted};
 use crate::store::{Store, StoreError, keys};
 use crate::test_support::MemoryStore;
 use bytes::Bytes;
@@ -97,17 +97,59 @@ async fn a_compactor_behind_another_writer_replaces_and_deletes_nothing() {
     );
 }
 
-/// A store whose conditional writes land and then answer
-/// [`StoreError::Changed`] while `echo` is set, as a request retried
-/// after its first try was stored does.
-#[derive(Default)]
-struct Echoing {
+/// What [`Scripted`] does with the next write of a history index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnIndexWrite {
+    /// Writes it.
+    Store,
+    /// Stores it, then answers [`StoreError::Changed`], as a request
+    /// retried after its first try was stored does.
+    Echo,
+    /// Fails without storing it, as a crash just before it would.
+    Fail,
+    /// Another instance, the next lease holder, repairs the compaction
+    /// first (the writer was paused past its lease), then it is written.
+    RepairFirst,
+}
+
+/// A store that does what its script says with history index writes, and
+/// records compaction intents as the write-ahead log or Redis would.
+struct Scripted {
     inner: MemoryStore,
-    echo: std::sync::atomic::AtomicBool,
+    id: ConversationId,
+    on_index_write: std::sync::Mutex<OnIndexWrite>,
+    intent: std::sync::Mutex<(Vec<String>, Vec<String>)>,
+}
+
+impl Scripted {
+    fn new(id: &ConversationId) -> Scripted {
+        Scripted {
+            inner: MemoryStore::default(),
+            id: id.clone(),
+            on_index_write: std::sync::Mutex::new(OnIndexWrite::Store),
+            intent: std::sync::Mutex::default(),
+        }
+    }
+
+    fn script(&self, next: OnIndexWrite) {
+        *self.on_index_write.lock().unwrap() = next;
+    }
+
+    fn recorded_intent(&self) -> (Vec<String>, Vec<String>) {
+        self.intent.lock().unwrap().clone()
+    }
 }
 
 #[async_trait::async_trait]
-impl Store for Echoing {
+impl CompactionIntent for Scripted {
+    async fn intend(&self, segments: &[String], replaced: &[String]) -> Result<(), StoreError> {
+        *self.intent.lock().unwrap() = (segments.to_vec(), replaced.to_vec());
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Scripted {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         self.inner.get(key).await
     }
@@ -130,11 +172,26 @@ impl Store for Echoing {
         content_type: &str,
         expected: &crate::store::Version,
     ) -> Result<crate::store::Version, StoreError> {
-        let written = self.inner.put_if(key, body, content_type, expected).await?;
-        if self.echo.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Changed);
+        let scripted = *self.on_index_write.lock().unwrap();
+        if key != keys::history_index(&self.id) {
+            return self.inner.put_if(key, body, content_type, expected).await;
         }
-        Ok(written)
+        match scripted {
+            OnIndexWrite::Store => {}
+            OnIndexWrite::Echo => {
+                self.inner.put_if(key, body, content_type, expected).await?;
+                return Err(StoreError::Changed);
+            }
+            OnIndexWrite::Fail => return Err(StoreError::Unusable("crashed".into())),
+            OnIndexWrite::RepairFirst => {
+                self.script(OnIndexWrite::Store);
+                let (segments, replaced) = self.recorded_intent();
+                repair_interrupted(&self.inner, &self.id, &segments, &replaced)
+                    .await
+                    .unwrap();
+            }
+        }
+        self.inner.put_if(key, body, content_type, expected).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -158,14 +215,99 @@ impl Store for Echoing {
     }
 }
 
+/// How many objects under `messages/` hold each message id.
+fn copies(store: &MemoryStore, id: &ConversationId) -> BTreeMap<String, usize> {
+    let prefix = keys::messages_prefix(id);
+    let mut copies = BTreeMap::new();
+    for (key, body) in store.objects.lock().unwrap().iter() {
+        if let Some(name) = key.strip_prefix(&prefix) {
+            let ms = keys::batch_epoch_ms(name).unwrap_or(0);
+            for m in crate::ndjson::parse_batch(ms, key, body) {
+                *copies.entry(m.message.message_id).or_default() += 1;
+            }
+        }
+    }
+    copies
+}
+
+/// Every message of `ids` is stored in exactly one object.
+fn stored_once(store: &MemoryStore, id: &ConversationId, ids: &[String]) -> bool {
+    let copies = copies(store, id);
+    copies.len() == ids.len() && ids.iter().all(|i| copies.get(i) == Some(&1))
+}
+
+/// Two batches compacted into a segment, then three more loose ones (so
+/// the next round merges that segment, and the segment it writes sorts
+/// before the index's covered key).
+async fn compacted_then_loose(store: &Scripted, id: &ConversationId) -> Compactor {
+    let mut compactor = Compactor::default();
+    write_batch(&store.inner, id, &mut compactor, FIRST_SEQ, 2).await;
+    write_batch(&store.inner, id, &mut compactor, FIRST_SEQ + 2, 2).await;
+    compactor.compact(store, id, Some(store)).await.unwrap();
+    for first in [FIRST_SEQ + 4, FIRST_SEQ + 6, FIRST_SEQ + 8] {
+        write_batch(&store.inner, id, &mut compactor, first, 2).await;
+    }
+    compactor
+}
+
+#[tokio::test]
+async fn a_compaction_interrupted_before_its_index_is_undone_not_half_applied() {
+    let id = ConversationId::parse("interrupted").unwrap();
+    let store = Scripted::new(&id);
+    let mut compactor = compacted_then_loose(&store, &id).await;
+    store.script(OnIndexWrite::Fail);
+    assert!(compactor.compact(&store, &id, Some(&store)).await.is_err());
+    let (segments, replaced) = store.recorded_intent();
+    assert!(
+        segments
+            .iter()
+            .all(|k| store.inner.objects.lock().unwrap().contains_key(k)),
+        "the segment landed"
+    );
+
+    let deleted = repair_interrupted(&store.inner, &id, &segments, &replaced)
+        .await
+        .unwrap();
+
+    assert_eq!(deleted, segments.len(), "the unnamed segment goes");
+    assert!(stored_once(&store.inner, &id, &ids(FIRST_SEQ, 10)));
+    assert_eq!(readable(&store.inner, &id).await, ids(FIRST_SEQ, 10));
+}
+
+#[tokio::test]
+async fn a_compactor_paused_past_its_lease_cannot_name_a_segment_the_next_holder_deleted() {
+    let id = ConversationId::parse("paused").unwrap();
+    let store = Scripted::new(&id);
+    let mut stale = compacted_then_loose(&store, &id).await;
+    // Paused between its segment and its index write, it resumes after the
+    // next holder repaired what its intent left.
+    store.script(OnIndexWrite::RepairFirst);
+
+    let compacted = stale.compact(&store, &id, Some(&store)).await;
+
+    assert!(
+        matches!(compacted, Err(StoreError::Changed)),
+        "{compacted:?}"
+    );
+    assert!(stored_once(&store.inner, &id, &ids(FIRST_SEQ, 10)));
+    assert_eq!(readable(&store.inner, &id).await, ids(FIRST_SEQ, 10));
+
+    // The next holder compacts everything in its turn.
+    let mut next = Compactor::default();
+    write_batch(&store.inner, &id, &mut next, FIRST_SEQ + 10, 2).await;
+    next.compact(&store, &id, Some(&store)).await.unwrap();
+    assert!(stored_once(&store.inner, &id, &ids(FIRST_SEQ, 12)));
+    assert_eq!(readable(&store.inner, &id).await, ids(FIRST_SEQ, 12));
+}
+
 #[tokio::test]
 async fn an_index_write_stored_before_it_answered_changed_keeps_its_segments() {
-    let store = Echoing::default();
     let id = ConversationId::parse("echoed").unwrap();
+    let store = Scripted::new(&id);
     let mut compactor = Compactor::default();
     write_batch(&store.inner, &id, &mut compactor, FIRST_SEQ, 3).await;
     compactor.compact(&store, &id, None).await.unwrap();
-    store.echo.store(true, std::sync::atomic::Ordering::SeqCst);
+    store.script(OnIndexWrite::Echo);
     write_batch(&store.inner, &id, &mut compactor, FIRST_SEQ + 3, 3).await;
 
     compactor.compact(&store, &id, None).await.unwrap();

@@ -331,6 +331,7 @@ async fn a_segment_sorting_after_the_covered_key_is_not_read_as_loose() {
             count: 2,
             bytes: 10,
         }],
+        fence: None,
     };
     let body = Bytes::from(serde_json::to_vec(&index).unwrap());
     for (key, body) in [

@@ -5,8 +5,11 @@
 //! the lease: the intent is recorded only while the caller holds the
 //! lease with its fencing token (the lease is renewed at that moment),
 //! and a new holder first repairs what an intent left unfinished (the
-//! holder was killed between writing a segment and deleting what it
-//! replaced), so no message stays in two objects.
+//! holder was killed or paused between writing a segment and deleting
+//! what it replaced): it deletes what was replaced if the index write was
+//! stored, else the unnamed segment, after fencing the index so the old
+//! holder's late index write is refused; no message stays in two objects
+//! and none is lost.
 //!
 //! Key: `chats3:compacting:{id}` (JSON `{segments, replaced}`), deleted
 //! once what the compaction replaced is deleted.
@@ -115,11 +118,11 @@ impl LeasedIntent<'_> {
         else {
             return Ok(());
         };
-        let deleted = repair_interrupted(store, &intent.segments, &intent.replaced)
+        let deleted = repair_interrupted(store, self.id, &intent.segments, &intent.replaced)
             .await
             .map_err(ChatError::Storage)?;
         if deleted > 0 {
-            tracing::info!(conversation = %self.id, deleted, "deleted objects an interrupted compaction replaced");
+            tracing::info!(conversation = %self.id, deleted, "deleted the copies an interrupted compaction left");
         }
         self.done().await
     }

@@ -145,18 +145,29 @@ impl ConversationState {
         Ok(())
     }
 
-    /// Deletes what compactions the log names meant to replace and a
-    /// crash left behind (see [`crate::segments::repair_interrupted`]).
+    /// Finishes or undoes the compactions the log names and a crash left
+    /// unfinished (see [`crate::segments::repair_interrupted`]), all at
+    /// once: a later one may have replaced an earlier one's segment.
     async fn repair_compactions(&self, changes: &[(u64, Change)]) -> Result<(), StoreError> {
+        let (mut segments, mut replaced) = (Vec::new(), Vec::new());
         for (_, change) in changes {
-            if let Change::Compacting { segments, replaced } = change {
-                let store = self.args.store.as_ref();
-                let deleted =
-                    crate::segments::repair_interrupted(store, segments, replaced).await?;
-                if deleted > 0 {
-                    tracing::info!(conversation = %self.args.id, deleted, "deleted objects an interrupted compaction replaced");
-                }
+            if let Change::Compacting {
+                segments: written,
+                replaced: gone,
+            } = change
+            {
+                segments.extend_from_slice(written);
+                replaced.extend_from_slice(gone);
             }
+        }
+        if segments.is_empty() && replaced.is_empty() {
+            return Ok(());
+        }
+        let store = self.args.store.as_ref();
+        let deleted =
+            crate::segments::repair_interrupted(store, &self.args.id, &segments, &replaced).await?;
+        if deleted > 0 {
+            tracing::info!(conversation = %self.args.id, deleted, "deleted the copies interrupted compactions left");
         }
         Ok(())
     }
