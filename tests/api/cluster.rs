@@ -17,33 +17,25 @@ struct Instance {
     app: TestApp,
 }
 
-/// `count` instances on `redis`, sharing `storage`, each with its own
-/// write-ahead log.
-fn start_cluster(
-    redis: &RedisServer,
-    storage: &TempDir,
-    config: &TempDir,
-    count: usize,
-) -> Vec<Instance> {
-    start_cluster_with(redis, storage, config, count, &[])
-}
+/// What a cluster test runs on: its `redis-server`, the storage directory
+/// the instances share, the integrators' config they read, and the
+/// instances.
+type Cluster = (RedisServer, TempDir, TempDir, Vec<Instance>);
 
-/// [`start_cluster`] with more environment for every instance.
-fn start_cluster_with(
-    redis: &RedisServer,
-    storage: &TempDir,
-    config: &TempDir,
-    count: usize,
-    extra: &[(&str, &str)],
-) -> Vec<Instance> {
+/// `count` instances on `redis` (`None`: no `redis-server` here, the test
+/// is skipped), sharing one storage directory and the integrators'
+/// config, each with its own write-ahead log and `extra` environment.
+fn cluster_on(redis: Option<RedisServer>, count: usize, extra: &[(&str, &str)]) -> Option<Cluster> {
+    let redis = redis?;
+    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
     let root = storage.path().to_string_lossy().into_owned();
-    let config = config
+    let config_file = config
         .path()
         .join("chats3.toml")
         .to_string_lossy()
         .into_owned();
     let url = redis.url();
-    (0..count)
+    let instances = (0..count)
         .map(|n| {
             let data_dir = tempfile::tempdir().unwrap();
             let wal = data_dir.path().join("wal").to_string_lossy().into_owned();
@@ -51,7 +43,7 @@ fn start_cluster_with(
             let mut envs = vec![
                 ("CHATS3_STORAGE__FS_ROOT", root.as_str()),
                 ("CHATS3_DURABILITY__WAL_DIR", wal.as_str()),
-                ("CHATS3_CONFIG", config.as_str()),
+                ("CHATS3_CONFIG", config_file.as_str()),
                 ("CHATS3_CLUSTER__BACKEND", "redis"),
                 ("CHATS3_CLUSTER__REDIS_URL", url.as_str()),
                 ("CHATS3_CLUSTER__INSTANCE_ID", instance_id.as_str()),
@@ -64,16 +56,16 @@ fn start_cluster_with(
                 app: TestApp::of_process(address, data_dir),
             }
         })
-        .collect()
+        .collect();
+    Some((redis, storage, config, instances))
 }
 
 #[tokio::test]
 async fn a_session_made_on_one_instance_works_on_every_instance() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, _storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[])
+    else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let joined = cluster[0].app.join(&conversation, &code, "Ann").await;
     for instance in &cluster {
@@ -107,11 +99,10 @@ async fn a_session_made_on_one_instance_works_on_every_instance() {
 
 #[tokio::test]
 async fn a_ticket_used_on_one_instance_is_refused_on_the_others() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, _storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[])
+    else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, _) = cluster[0].app.create_conversation(None).await;
     let (text, signature) = ticket(&conversation, |_| {});
     let body = json!({ "ticket": text, "signature": signature });
@@ -129,11 +120,10 @@ async fn a_ticket_used_on_one_instance_is_refused_on_the_others() {
 
 #[tokio::test]
 async fn without_redis_an_instance_is_not_ready_refuses_with_retry_after_and_recovers_by_itself() {
-    let Some(mut redis) = RedisServer::start() else {
+    let Some((mut redis, _storage, _config, cluster)) = cluster_on(RedisServer::start(), 1, &[])
+    else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 1);
     let app = &cluster[0].app;
     let (conversation, code) = app.create_conversation(None).await;
     let joined = app.join(&conversation, &code, "Ann").await;
@@ -186,11 +176,9 @@ fn stored_ids(storage: &TempDir, conversation: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn messages_sent_to_every_instance_reach_every_stream_in_one_order_with_the_same_ids() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[]) else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let mut senders = Vec::new();
     let mut streams = Vec::new();
@@ -239,11 +227,9 @@ async fn messages_sent_to_every_instance_reach_every_stream_in_one_order_with_th
 
 #[tokio::test]
 async fn the_same_message_id_posted_to_two_instances_is_stored_once() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[]) else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
     let id = "9b2f6a62-1f7e-4d43-9a55-1d1f3b1c0f00";
@@ -277,11 +263,10 @@ async fn the_same_message_id_posted_to_two_instances_is_stored_once() {
 
 #[tokio::test]
 async fn sixty_concurrent_joins_over_three_instances_admit_exactly_fifty() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, _storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[])
+    else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let joins = (0..60).map(|n| {
         let app = &cluster[n % 3].app;
@@ -306,11 +291,9 @@ async fn sixty_concurrent_joins_over_three_instances_admit_exactly_fifty() {
 
 #[tokio::test]
 async fn an_instance_killed_mid_load_loses_nothing_it_acknowledged_and_stores_it_once() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[]) else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[1].app.create_conversation(None).await;
     let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
     let bob = cluster[1].app.join(&conversation, &code, "Bob").await;
@@ -396,11 +379,11 @@ async fn an_instance_killed_mid_load_loses_nothing_it_acknowledged_and_stores_it
 
 #[tokio::test]
 async fn redis_stopped_and_restarted_mid_load_refuses_writes_and_loses_nothing_acknowledged() {
-    let Some(mut redis) = RedisServer::start_persistent() else {
+    let Some((mut redis, storage, _config, cluster)) =
+        cluster_on(RedisServer::start_persistent(), 3, &[])
+    else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
     let mut acknowledged = Vec::new();
@@ -455,11 +438,10 @@ async fn redis_stopped_and_restarted_mid_load_refuses_writes_and_loses_nothing_a
 
 #[tokio::test]
 async fn a_read_mark_and_a_close_made_on_one_instance_hold_on_every_instance() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, _storage, _config, cluster)) = cluster_on(RedisServer::start(), 2, &[])
+    else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 2);
     let (first, second) = (&cluster[0].app, &cluster[1].app);
     let (conversation, code) = first.create_conversation(None).await;
     let ann = first.join(&conversation, &code, "Ann").await;
@@ -564,11 +546,10 @@ fn stored_document(storage: &TempDir, conversation: &str, name: &str) -> Value {
 
 #[tokio::test]
 async fn a_stream_opened_on_one_instance_lists_who_streams_on_every_instance() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((_redis, _storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[])
+    else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
     let bob = cluster[1].app.join(&conversation, &code, "Bob").await;
@@ -629,11 +610,9 @@ async fn a_stream_opened_on_one_instance_lists_who_streams_on_every_instance() {
 
 #[tokio::test]
 async fn documents_changed_on_every_instance_are_saved_once_per_change_by_the_lease_holder() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[]) else {
         return;
     };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster(&redis, &storage, &config, 3);
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let users: Vec<_> = futures::future::join_all(
         ["Ann", "Bob", "Cy"]
@@ -743,21 +722,17 @@ async fn documents_changed_on_every_instance_are_saved_once_per_change_by_the_le
 
 #[tokio::test]
 async fn batches_are_compacted_by_the_lease_holder_and_history_stays_whole_across_a_lease_change() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster_with(
-        &redis,
-        &storage,
-        &config,
+    let Some((redis, storage, _config, cluster)) = cluster_on(
+        RedisServer::start(),
         3,
         &[
             ("CHATS3_ACTORS__FLUSH_INTERVAL", "100ms"),
             ("CHATS3_ACTORS__FLUSH_MAX_BATCH", "10"),
             ("CHATS3_ACTORS__IDLE_TIMEOUT", "3s"),
         ],
-    );
+    ) else {
+        return;
+    };
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let users: Vec<_> = futures::future::join_all(
         ["U0", "U1", "U2"]
@@ -887,18 +862,14 @@ async fn batches_are_compacted_by_the_lease_holder_and_history_stays_whole_acros
 
 #[tokio::test]
 async fn after_redis_lost_its_data_ids_keep_rising_and_a_resume_from_before_gets_resync() {
-    let Some(mut redis) = RedisServer::start() else {
-        return;
-    };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
     // Nothing is stored before Redis restarts: what it held is lost.
-    let cluster = start_cluster_with(
-        &redis,
-        &storage,
-        &config,
+    let Some((mut redis, _storage, _config, cluster)) = cluster_on(
+        RedisServer::start(),
         3,
         &[("CHATS3_ACTORS__FLUSH_INTERVAL", "60s")],
-    );
+    ) else {
+        return;
+    };
     let (first, second, third) = (&cluster[0].app, &cluster[1].app, &cluster[2].app);
     let (conversation, code) = first.create_conversation(None).await;
     let ann = first.join(&conversation, &code, "Ann").await;
@@ -987,14 +958,8 @@ async fn after_redis_lost_its_data_ids_keep_rising_and_a_resume_from_before_gets
 
 #[tokio::test]
 async fn an_old_message_id_is_refused_on_every_instance_after_its_claim_expired() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let (storage, config) = (tempfile::tempdir().unwrap(), integrator_config());
-    let cluster = start_cluster_with(
-        &redis,
-        &storage,
-        &config,
+    let Some((_redis, storage, _config, cluster)) = cluster_on(
+        RedisServer::start(),
         3,
         &[
             ("CHATS3_ACTORS__FLUSH_INTERVAL", "100ms"),
@@ -1003,7 +968,9 @@ async fn an_old_message_id_is_refused_on_every_instance_after_its_claim_expired(
             ("CHATS3_ACTORS__HISTORY_TAIL", "3"),
             ("CHATS3_ACTORS__IDLE_TIMEOUT", "1s"),
         ],
-    );
+    ) else {
+        return;
+    };
     let (conversation, code) = cluster[0].app.create_conversation(None).await;
     let ann = cluster[0].app.join(&conversation, &code, "Ann").await;
     let mallory = cluster[1].app.join(&conversation, &code, "Mallory").await;
