@@ -174,6 +174,19 @@ fn stored_ids(storage: &TempDir, conversation: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until storage holds every one of `acknowledged`, then checks
+/// that it holds each message once.
+async fn stored_exactly_once(storage: &TempDir, conversation: &str, acknowledged: &[String]) {
+    eventually("storage holds every acknowledged message", || async {
+        let stored: HashSet<String> = stored_ids(storage, conversation).into_iter().collect();
+        acknowledged.iter().all(|a| stored.contains(a))
+    })
+    .await;
+    let stored = stored_ids(storage, conversation);
+    let once: HashSet<&String> = stored.iter().collect();
+    assert_eq!(once.len(), stored.len(), "each stored once");
+}
+
 #[tokio::test]
 async fn messages_sent_to_every_instance_reach_every_stream_in_one_order_with_the_same_ids() {
     let Some((_redis, storage, _config, cluster)) = cluster_on(RedisServer::start(), 3, &[]) else {
@@ -367,14 +380,7 @@ async fn an_instance_killed_mid_load_loses_nothing_it_acknowledged_and_stores_it
         "nothing lost"
     );
 
-    eventually("storage holds every acknowledged message", || async {
-        let stored: HashSet<String> = stored_ids(&storage, &conversation).into_iter().collect();
-        acknowledged.iter().all(|a| stored.contains(a))
-    })
-    .await;
-    let stored = stored_ids(&storage, &conversation);
-    let once: HashSet<&String> = stored.iter().collect();
-    assert_eq!(once.len(), stored.len(), "each stored once");
+    stored_exactly_once(&storage, &conversation, &acknowledged).await;
 }
 
 #[tokio::test]
@@ -426,14 +432,7 @@ async fn redis_stopped_and_restarted_mid_load_refuses_writes_and_loses_nothing_a
         })
         .await;
     }
-    eventually("storage holds every acknowledged message", || async {
-        let stored: HashSet<String> = stored_ids(&storage, &conversation).into_iter().collect();
-        acknowledged.iter().all(|a| stored.contains(a))
-    })
-    .await;
-    let stored = stored_ids(&storage, &conversation);
-    let once: HashSet<&String> = stored.iter().collect();
-    assert_eq!(once.len(), stored.len(), "each stored once");
+    stored_exactly_once(&storage, &conversation, &acknowledged).await;
 }
 
 #[tokio::test]
