@@ -16,6 +16,16 @@ fn with_id(message_id: &str, body: &str) -> Value {
     json!({ "messageId": message_id, "body": body, "clientTimestamp": "2025-01-01T00:00:00Z" })
 }
 
+/// Posts `body` under `message_id` as `session`: the stored message.
+async fn posted(app: &TestApp, session: &str, message_id: &str, body: &str) -> Value {
+    envelope(
+        app.post_as(session, "/api/v1/messages", &with_id(message_id, body))
+            .await,
+    )
+    .await["details"]
+        .clone()
+}
+
 async fn patch_as(app: &TestApp, session: &str, message_id: &str, body: &str) -> reqwest::Response {
     app.client
         .patch(app.url(&format!("/api/v1/messages/{message_id}")))
@@ -99,16 +109,7 @@ async fn a_client_id_stays_its_senders_after_the_idempotency_window_and_a_restar
     let mut bob_stream = app.stream(&bob.session_id, None).await;
     bob_stream.opening().await;
     let message_id = "7f2c7e1a-3c4b-4e55-9d2a-0c6f1f0a9b12";
-    let first = envelope(
-        app.post_as(
-            &alice.session_id,
-            "/api/v1/messages",
-            &with_id(message_id, "mine"),
-        )
-        .await,
-    )
-    .await["details"]
-        .clone();
+    let first = posted(&app, &alice.session_id, message_id, "mine").await;
     bob_stream.next_of("new-message").await;
     // Past the window, and past a housekeeping round that expires it.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -399,16 +400,7 @@ async fn an_id_beyond_the_remembered_window_is_refused_also_after_a_restart() {
     let (id, joined) = app.room_with(&["Alice", "Mallory"]).await;
     let (alice, mallory) = (&joined[0], &joined[1]);
     let message_id = "5d0c1f6e-8a2b-4c3d-9e4f-a1b2c3d4e5f6";
-    let first = envelope(
-        app.post_as(
-            &alice.session_id,
-            "/api/v1/messages",
-            &with_id(message_id, "mine"),
-        )
-        .await,
-    )
-    .await["details"]
-        .clone();
+    let first = posted(&app, &alice.session_id, message_id, "mine").await;
     for i in 0..8 {
         let later = format!("5d0c1f6e-8a2b-4c3d-9e4f-00000000000{i}");
         let response = app
