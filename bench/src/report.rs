@@ -1,5 +1,6 @@
 //! Results: latency summaries, a human table and one JSON line per run.
 
+use crate::server::MachineTime;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
@@ -49,6 +50,26 @@ impl Run {
             .filter(|_| operations > 0)
             .map(|s| (s * 1e8 / operations as f64).round() / 100.0);
         self.set(key, json!(micros));
+    }
+
+    /// Sets `machine_idle_pct`, `machine_iowait_pct` and
+    /// `machine_steal_pct`: how much of the span the machine's cores were
+    /// idle, waiting for I/O or taken by the hypervisor (a run whose steal
+    /// differs much from its pair's was measured on a different machine,
+    /// in effect). `null` when unknown.
+    pub fn set_machine_shares(&mut self, machine: Option<MachineTime>) {
+        let shares = machine.and_then(|m| m.shares());
+        for (index, key) in [
+            "machine_idle_pct",
+            "machine_iowait_pct",
+            "machine_steal_pct",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let share = shares.map(|(idle, iowait, steal)| [idle, iowait, steal][index]);
+            self.set(key, json!(share));
+        }
     }
 
     /// Sets `key` to `numerator / denominator` of two figures already set,
@@ -161,7 +182,40 @@ pub fn print_ratios(a: &[Run], b: &[Run]) {
 #[cfg(test)]
 mod tests {
     use super::Run;
+    use crate::server::MachineTime;
     use serde_json::{Value, json};
+
+    #[test]
+    fn the_machine_shares_are_percentages_of_the_span_and_null_without_ticks() {
+        let mut run = Run::new("send", "http://127.0.0.1:1");
+        run.set_machine_shares(Some(MachineTime {
+            total: 1600,
+            idle: 200,
+            iowait: 93,
+            steal: 171,
+        }));
+        assert_eq!(run.figures["machine_idle_pct"], json!(12.5));
+        assert_eq!(run.figures["machine_iowait_pct"], json!(5.8));
+        assert_eq!(run.figures["machine_steal_pct"], json!(10.7));
+        run.set_machine_shares(Some(MachineTime::default()));
+        assert_eq!(run.figures["machine_steal_pct"], Value::Null);
+        run.set_machine_shares(None);
+        assert_eq!(run.figures["machine_idle_pct"], Value::Null);
+    }
+
+    #[test]
+    fn the_machine_counters_read_from_proc_stat_grow() {
+        let before = MachineTime::now().expect("/proc/stat on Linux");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut after = before;
+        while after.total == before.total && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            after = MachineTime::now().unwrap();
+        }
+        assert!(after.total > before.total, "no tick in 5 s");
+        assert!(after.idle >= before.idle && after.steal >= before.steal);
+        assert!(after.idle - before.idle <= after.total - before.total);
+    }
 
     #[test]
     fn a_ratio_of_two_figures_is_rounded_and_null_when_unknown() {

@@ -249,11 +249,57 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
 }
 
 /// CPU seconds used by the servers (when their pids are known, summed
-/// over the instances), their Redis (when known) and this tool.
+/// over the instances), their Redis (when known) and this tool, beside
+/// the whole machine's CPU time by state.
 pub struct Cpu {
     pub server: Option<f64>,
     pub redis: Option<f64>,
     pub generator: Option<f64>,
+    /// The whole machine's CPU time (all cores, every process).
+    pub machine: Option<MachineTime>,
+}
+
+/// The machine's CPU time by state, in USER_HZ ticks summed over the
+/// cores, from the first line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineTime {
+    pub total: u64,
+    pub idle: u64,
+    pub iowait: u64,
+    /// Time the hypervisor ran something else while a core wanted to run.
+    pub steal: u64,
+}
+
+impl MachineTime {
+    /// The current counters (`None` off Linux).
+    pub fn now() -> Option<MachineTime> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        // user nice system idle iowait irq softirq steal (guest time is
+        // inside user already).
+        let state = |i: usize| ticks.get(i).copied().unwrap_or(0);
+        Some(MachineTime {
+            total: (0..8).map(state).sum(),
+            idle: state(3),
+            iowait: state(4),
+            steal: state(7),
+        })
+    }
+
+    /// Of a span's counters (see [`Cpu::since`]): the percentage of its
+    /// time the cores spent idle, idle waiting for I/O, and stolen by
+    /// the hypervisor; `None` when no tick passed.
+    pub fn shares(&self) -> Option<(f64, f64, f64)> {
+        let total = Some(self.total).filter(|t| *t > 0)? as f64;
+        let share = |ticks: u64| (ticks as f64 * 1000.0 / total).round() / 10.0;
+        Some((share(self.idle), share(self.iowait), share(self.steal)))
+    }
 }
 
 impl Cpu {
@@ -269,6 +315,7 @@ impl Cpu {
             server: summed,
             redis: redis.and_then(|pid| cpu_seconds(&pid.to_string())),
             generator: cpu_seconds("self"),
+            machine: MachineTime::now(),
         }
     }
 
@@ -279,6 +326,15 @@ impl Cpu {
             server: diff(self.server, before.server),
             redis: diff(self.redis, before.redis),
             generator: diff(self.generator, before.generator),
+            machine: self
+                .machine
+                .zip(before.machine)
+                .map(|(now, then)| MachineTime {
+                    total: now.total.saturating_sub(then.total),
+                    idle: now.idle.saturating_sub(then.idle),
+                    iowait: now.iowait.saturating_sub(then.iowait),
+                    steal: now.steal.saturating_sub(then.steal),
+                }),
         }
     }
 }

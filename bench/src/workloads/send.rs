@@ -126,6 +126,7 @@ pub async fn run(apis: &[Api], args: &Args) -> anyhow::Result<Run> {
         health_cpu.server,
         health_requests,
     );
+    run.set_machine_shares(posts_cpu.machine);
     run.set_ratio(
         "server_cpu_ratio_msg_to_health",
         "server_cpu_us_per_msg",
