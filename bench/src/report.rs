@@ -59,17 +59,9 @@ impl Run {
     /// in effect). `null` when unknown.
     pub fn set_machine_shares(&mut self, machine: Option<MachineTime>) {
         let shares = machine.and_then(|m| m.shares());
-        for (index, key) in [
-            "machine_idle_pct",
-            "machine_iowait_pct",
-            "machine_steal_pct",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let share = shares.map(|(idle, iowait, steal)| [idle, iowait, steal][index]);
-            self.set(key, json!(share));
-        }
+        self.set("machine_idle_pct", json!(shares.map(|s| s.0)));
+        self.set("machine_iowait_pct", json!(shares.map(|s| s.1)));
+        self.set("machine_steal_pct", json!(shares.map(|s| s.2)));
     }
 
     /// Sets `key` to `numerator / denominator` of two figures already set,
